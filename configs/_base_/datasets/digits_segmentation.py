@@ -1,0 +1,43 @@
+# digits semantic segmentation: the same canvases as digits detection,
+# 11 classes (background + 10 digits), label maps under seg_maps/. Built on
+# first use into data/digits. Names are prefixed with `digits_` so that this
+# base can sit beside an mmseg model-zoo base (see digits_detection.py).
+digits_data_root = 'data/digits/'
+digits_spec = dict(num_train=2000, num_val=500, image_size=128, seed=0)
+digits_seg_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+digits_seg_test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+digits_seg_train_dataloader = dict(
+    _delete_=True,
+    batch_size=16,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type='mmnas_tricks.DigitsSegDataset',
+        data_root=digits_data_root,
+        digits_spec=digits_spec,
+        data_prefix=dict(
+            img_path='images/train', seg_map_path='seg_maps/train'),
+        pipeline=digits_seg_train_pipeline))
+digits_seg_val_dataloader = dict(
+    _delete_=True,
+    batch_size=16,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='mmnas_tricks.DigitsSegDataset',
+        data_root=digits_data_root,
+        digits_spec=digits_spec,
+        data_prefix=dict(img_path='images/val', seg_map_path='seg_maps/val'),
+        pipeline=digits_seg_test_pipeline))
+digits_seg_val_evaluator = dict(
+    _delete_=True, type='IoUMetric', iou_metrics=['mIoU'])

@@ -1,0 +1,52 @@
+# RetinaNet baseline on digits: mmdet's RetinaNet with a ResNet-18 at base
+# width 16 trained from scratch, 3 FPN levels (strides 8 to 32) and anchors
+# halved (octave base scale 2) for 10 to 60 px digits.
+_base_ = [
+    'mmdet::retinanet/retinanet_r18_fpn_1x_coco.py',
+    '../_base_/datasets/digits_detection.py',
+    '../_base_/schedules/digits_cosine.py',
+]
+custom_imports = dict(imports=['mmnas_tricks'], allow_failed_imports=False)
+
+model = dict(
+    data_preprocessor=dict(pad_size_divisor=32),
+    backbone=dict(
+        _delete_=True,
+        type='ResNet',
+        depth=18,
+        base_channels=16,
+        num_stages=4,
+        out_indices=(1, 2, 3),
+        frozen_stages=-1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False,
+        style='pytorch',
+        init_cfg=None),
+    neck=dict(
+        in_channels=[32, 64, 128],
+        out_channels=64,
+        start_level=0,
+        add_extra_convs=False,
+        num_outs=3),
+    bbox_head=dict(
+        num_classes=10,
+        in_channels=64,
+        feat_channels=64,
+        stacked_convs=4,
+        anchor_generator=dict(octave_base_scale=2, strides=[8, 16, 32])),
+    test_cfg=dict(nms_pre=1000, score_thr=0.05, max_per_img=100))
+
+train_dataloader = _base_.digits_train_dataloader
+val_dataloader = _base_.digits_val_dataloader
+test_dataloader = _base_.digits_val_dataloader
+val_evaluator = _base_.digits_val_evaluator
+test_evaluator = _base_.digits_val_evaluator
+
+train_cfg = _base_.digits_train_cfg
+param_scheduler = _base_.digits_param_scheduler
+optim_wrapper = _base_.digits_optim_wrapper
+
+default_hooks = dict(
+    logger=dict(interval=25),
+    checkpoint=dict(interval=4, max_keep_ckpts=2, save_best='auto'))
+auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -1,0 +1,1 @@
+"""Hooks (one trick per file) and search loops; filled by later issues."""

@@ -1,0 +1,1 @@
+"""Mutables, candidate ops and searchable backbones / necks / heads."""

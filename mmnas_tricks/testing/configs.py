@@ -1,0 +1,82 @@
+"""Helpers for tests: our configs, the installed mmdet/mmseg configs, and tiny
+versions of the digits configs."""
+import glob
+import os.path as osp
+from typing import List, Optional
+
+from mmengine.config import Config
+from mmengine.utils import get_installed_path
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def config_dir() -> str:
+    """This repository's ``configs/`` folder."""
+    return osp.join(REPO_ROOT, 'configs')
+
+
+def list_configs(include_base: bool = True) -> List[str]:
+    """Every ``.py`` file under ``configs/``, sorted."""
+    paths = glob.glob(osp.join(config_dir(), '**', '*.py'), recursive=True)
+    if not include_base:
+        paths = [p for p in paths if '/_base_/' not in p]
+    return sorted(paths)
+
+
+def installed_config(package: str, rel_path: str) -> Config:
+    """A config shipped in an installed OpenMMLab wheel (``.mim/configs``);
+    ``mmdet.testing.get_detector_cfg`` does not work from a wheel install."""
+    path = osp.join(get_installed_path(package), '.mim', 'configs', rel_path)
+    return Config.fromfile(path)
+
+
+def _dataloaders(cfg: Config):
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(key) is not None:
+            yield key, cfg[key]
+
+
+def shrink_digits_cfg(cfg: Config,
+                      data_root: str,
+                      digits_spec: dict,
+                      work_dir: str,
+                      max_epochs: int = 1,
+                      batch_size: int = 8,
+                      experiment_name: Optional[str] = None) -> Config:
+    """Point a digits config at a tiny build and make it quick to run.
+
+    Every dataloader reads ``data_root`` (built with ``digits_spec``), the
+    annotation file of the val split for val/test evaluators too, training
+    lasts ``max_epochs`` with validation at the end, and warm-up is cut to
+    one iteration. ``experiment_name`` should be unique per Runner in a test
+    session (mmengine's global managers are keyed by it).
+    """
+    cfg = cfg.copy()
+    for _, loader in _dataloaders(cfg):
+        loader.batch_size = batch_size
+        loader.num_workers = 0
+        loader.persistent_workers = False
+        ds = loader.dataset
+        while 'dataset' in ds:  # RepeatDataset / ClassBalancedDataset
+            ds = ds.dataset
+        ds.data_root = data_root
+        ds.digits_spec = dict(digits_spec)
+    for key in ('val_evaluator', 'test_evaluator'):
+        ev = cfg.get(key)
+        if ev is not None and 'ann_file' in ev:
+            ev.ann_file = osp.join(data_root, 'annotations',
+                                   'instances_val.json')
+    cfg.train_cfg.max_epochs = max_epochs
+    cfg.train_cfg.val_interval = 1
+    for sched in cfg.get('param_scheduler', []):
+        if sched.get('by_epoch') is False and sched.get('end', 0) > 1:
+            sched.end = 1  # warm-up
+        if sched.get('type') == 'CosineAnnealingLR':
+            sched.T_max = max_epochs
+            sched.end = max_epochs
+            sched.begin = 0
+    cfg.work_dir = work_dir
+    cfg.default_hooks.logger.interval = 1
+    if experiment_name is not None:
+        cfg.experiment_name = experiment_name
+    return cfg

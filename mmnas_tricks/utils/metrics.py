@@ -1,0 +1,35 @@
+"""Report the final metrics of a run."""
+import os.path as osp
+from typing import Dict, Optional
+
+from mmengine.dist import is_main_process
+
+from .io import dump_json_atomic
+
+
+def last_val_metrics(runner) -> Dict[str, float]:
+    """The scalar metrics of the last validation, from the message hub."""
+    scalars = runner.message_hub.log_scalars
+    return {
+        key[len('val/'):]: float(buf.current())
+        for key, buf in scalars.items() if key.startswith('val/')
+    }
+
+
+def print_final_metrics(runner,
+                        metrics: Optional[Dict[str, float]] = None,
+                        name: str = 'final_metrics.json') -> Dict[str, float]:
+    """Print the metrics (default: the last validation's) and write them to
+    ``work_dir/name`` as JSON, on the main process only."""
+    if metrics is None:
+        metrics = last_val_metrics(runner)
+    metrics = {
+        k: float(v)
+        for k, v in metrics.items() if isinstance(v, (int, float))
+    }
+    if is_main_process() and metrics:
+        line = ', '.join(f'{k}={v:.4f}' for k, v in sorted(metrics.items()))
+        runner.logger.info(f'final metrics: {line}')
+        print(f'final metrics: {line}', flush=True)
+        dump_json_atomic(metrics, osp.join(runner.work_dir, name))
+    return metrics

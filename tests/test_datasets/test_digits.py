@@ -1,0 +1,204 @@
+import json
+import os
+import os.path as osp
+import shutil
+
+import numpy as np
+import pytest
+
+from mmnas_tricks.datasets import (CLASSES, DigitsDatasetError, DigitsSpec,
+                                   build_digits, check_digits, ensure_digits)
+from mmnas_tricks.datasets.digits_builder import load_mnist, split_sources
+
+from ..conftest import TINY_SPEC
+
+
+def _ann(root, split):
+    with open(osp.join(root, 'annotations', f'instances_{split}.json')) as f:
+        return json.load(f)
+
+
+def test_real_mnist_source():
+    x, y = load_mnist()
+    assert x.shape == (5000, 28, 28) and x.dtype == np.uint8
+    assert sorted(set(y.tolist())) == list(range(10))
+
+
+def test_train_and_val_never_share_a_source_digit(tiny_digits):
+    src = {
+        split: {a['source_index'] for a in _ann(tiny_digits, split)['annotations']}
+        for split in ('train', 'val')
+    }
+    assert src['train'] and src['val']
+    assert not src['train'] & src['val']
+    # and the split itself is disjoint and complete
+    parts = split_sources(5000, DigitsSpec(**TINY_SPEC))
+    assert not set(parts['train']) & set(parts['val'])
+    assert len(parts['train']) + len(parts['val']) == 5000
+
+
+def test_deterministic_from_seed(tmp_path, tiny_digits):
+    again = str(tmp_path / 'again')
+    build_digits(again, DigitsSpec(**TINY_SPEC), progress=False)
+    for split in ('train', 'val'):
+        assert _ann(again, split) == _ann(tiny_digits, split)
+        for name in ('000000.png', '000007.png'):
+            for sub in ('images', 'seg_maps'):
+                with open(osp.join(again, sub, split, name), 'rb') as a, \
+                        open(osp.join(tiny_digits, sub, split, name), 'rb') as b:
+                    assert a.read() == b.read()
+    other = str(tmp_path / 'other')
+    build_digits(other, DigitsSpec(**dict(TINY_SPEC, seed=4)), progress=False)
+    assert _ann(other, 'train') != _ann(tiny_digits, 'train')
+
+
+def test_boxes_masks_and_seg_maps_agree(tiny_digits):
+    import cv2
+    from pycocotools import mask as mask_utils
+    coco = _ann(tiny_digits, 'train')
+    assert len(coco['images']) == TINY_SPEC['num_train']
+    assert [c['name'] for c in coco['categories']] == list(CLASSES)
+    by_image = {}
+    for a in coco['annotations']:
+        by_image.setdefault(a['image_id'], []).append(a)
+    for img in coco['images'][:10]:
+        seg = cv2.imread(
+            osp.join(tiny_digits, 'seg_maps', 'train', img['file_name']),
+            cv2.IMREAD_UNCHANGED)
+        assert seg.shape == (128, 128)
+        expected = np.zeros_like(seg)
+        for a in by_image.get(img['id'], []):
+            m = mask_utils.decode(a['segmentation']).astype(bool)
+            ys, xs = np.nonzero(m)
+            x, y, w, h = a['bbox']
+            assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == \
+                (x, y, x + w, y + h)
+            assert a['area'] == m.sum()
+            # category ids 1..10, seg labels 1 + digit
+            expected[m] = a['category_id']
+        assert (seg == expected).all()
+
+
+def test_check_detects_missing_and_half_written(tmp_path, tiny_digits):
+    with pytest.raises(DigitsDatasetError, match='does not exist'):
+        check_digits(str(tmp_path / 'nope'))
+    half = str(tmp_path / 'half')
+    shutil.copytree(tiny_digits, half)
+    os.remove(osp.join(half, 'meta.json'))
+    with pytest.raises(DigitsDatasetError, match='incomplete.*meta.json'):
+        check_digits(half)
+    # ensure_digits never overwrites such a folder
+    with pytest.raises(DigitsDatasetError, match='incomplete'):
+        ensure_digits(half, DigitsSpec(**TINY_SPEC))
+    lost = str(tmp_path / 'lost')
+    shutil.copytree(tiny_digits, lost)
+    os.remove(osp.join(lost, 'images', 'val', '000003.png'))
+    with pytest.raises(DigitsDatasetError, match=r'images/val \(15 of 16'):
+        check_digits(lost)
+    with pytest.raises(DigitsDatasetError, match='another spec.*num_val'):
+        check_digits(tiny_digits, DigitsSpec(**dict(TINY_SPEC, num_val=17)))
+
+
+def test_interrupted_build_leaves_no_dataset(tmp_path, monkeypatch):
+    from mmnas_tricks.datasets import digits_builder
+
+    calls = {'n': 0}
+    real = digits_builder.render_canvas
+
+    def dying(*args, **kwargs):
+        calls['n'] += 1
+        if calls['n'] == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(digits_builder, 'render_canvas', dying)
+    root = str(tmp_path / 'digits')
+    with pytest.raises(KeyboardInterrupt):
+        build_digits(root, DigitsSpec(**TINY_SPEC), progress=False)
+    assert not osp.exists(root)
+    assert os.listdir(tmp_path) == []  # the temporary folder is gone too
+
+
+def test_bad_spec_names_the_problem():
+    with pytest.raises(ValueError, match='max_scale=200 > image_size=128'):
+        DigitsSpec(max_scale=200)
+    with pytest.raises(ValueError, match=r"unknown digits spec keys \['nmu_train'\]"):
+        DigitsSpec.from_dict(dict(nmu_train=3))
+
+
+def test_coco_dataset_and_metric(tiny_digits):
+    from mmdet.evaluation import CocoMetric
+    from mmdet.utils import register_all_modules
+    import torch
+
+    from mmnas_tricks.datasets import DigitsCocoDataset
+    register_all_modules()
+    ds = DigitsCocoDataset(
+        data_root=tiny_digits,
+        digits_spec=TINY_SPEC,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='images/val/'),
+        test_mode=True,
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+        ])
+    assert len(ds) == TINY_SPEC['num_val']
+    item = ds[0]
+    assert item['img'].shape == (128, 128, 3)
+    assert item['gt_masks'].masks.shape[0] == len(item['gt_bboxes'])
+    # ground truth as predictions scores a perfect mAP
+    metric = CocoMetric(
+        ann_file=osp.join(tiny_digits, 'annotations/instances_val.json'),
+        metric='bbox')
+    metric.dataset_meta = ds.metainfo
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        boxes = torch.tensor([inst['bbox'] for inst in info['instances']],
+                             dtype=torch.float32).reshape(-1, 4)
+        labels = torch.tensor(
+            [inst['bbox_label'] for inst in info['instances']])
+        metric.process({}, [
+            dict(
+                img_id=info['img_id'],
+                ori_shape=(128, 128),
+                pred_instances=dict(
+                    bboxes=boxes, scores=torch.ones(len(boxes)),
+                    labels=labels))
+        ])
+    result = metric.evaluate(len(ds))
+    assert result['coco/bbox_mAP'] == pytest.approx(1.0)
+
+
+def test_seg_dataset_and_metric(tiny_digits):
+    import torch
+    from mmseg.evaluation import IoUMetric
+    from mmseg.structures import SegDataSample
+    from mmseg.utils import register_all_modules
+    from mmengine.structures import PixelData
+
+    from mmnas_tricks.datasets import DigitsSegDataset
+    register_all_modules()
+    ds = DigitsSegDataset(
+        data_root=tiny_digits,
+        digits_spec=TINY_SPEC,
+        data_prefix=dict(img_path='images/val', seg_map_path='seg_maps/val'),
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations'),
+        ])
+    assert len(ds) == TINY_SPEC['num_val']
+    assert ds.metainfo['classes'][0] == 'background'
+    assert len(ds.metainfo['classes']) == 11
+    item = ds[0]
+    assert set(np.unique(item['gt_seg_map'])) <= set(range(11))
+    metric = IoUMetric(iou_metrics=['mIoU'])
+    metric.dataset_meta = ds.metainfo
+    for i in range(len(ds)):
+        gt = torch.from_numpy(ds[i]['gt_seg_map'].astype(np.int64))
+        sample = SegDataSample()
+        sample.pred_sem_seg = PixelData(data=gt[None])
+        sample.gt_sem_seg = PixelData(data=gt[None])
+        metric.process({}, [sample.to_dict()])
+    result = metric.compute_metrics(metric.results)
+    assert result['mIoU'] == pytest.approx(100.0)
