@@ -2,7 +2,7 @@
 # ResNet-18 (V1c) at base width 16 trained from scratch, BN instead of SyncBN,
 # epoch-based like the detection baselines.
 _base_ = [
-    'mmseg::sem_fpn/fpn_r50_4xb4-80k_ade20k-512x512.py',
+    'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py',
     '../_base_/datasets/digits_segmentation.py',
     '../_base_/schedules/digits_cosine.py',
 ]

@@ -3,11 +3,13 @@
 Since torch 2.6, ``torch.load`` defaults to ``weights_only=True`` and refuses
 every pickled global that is not allow-listed. mmengine 0.10 checkpoints carry
 a few such globals in their ``message_hub`` and ``meta`` entries
-(``HistoryBuffer`` with numpy arrays and numpy scalars), so ``--resume``,
+(``HistoryBuffer`` with numpy arrays and numpy scalars, and
+``getattr(HistoryBuffer, 'mean')`` for its statistics methods), so ``--resume``,
 ``load_from`` and ``tools/test.py`` fail with ``Unsupported global: ...``.
 
 :func:`register_checkpoint_safe_globals` allow-lists exactly those classes
-(``torch.serialization.add_safe_globals``); a checkpoint holding any other
+(``torch.serialization.add_safe_globals``), with ``builtins.getattr``
+narrowed to those statistics methods; a checkpoint holding any other
 pickled object is still refused, and :func:`explain_unsafe_checkpoint` turns
 that refusal into an error that says what to do.
 """
@@ -20,33 +22,43 @@ from typing import Iterable, List
 import numpy as np
 import torch
 
-# Exactly what mmengine 0.10 writes besides tensors and builtins: the
-# message hub's HistoryBuffer (numpy arrays of logged scalars) and numpy
-# scalars / dtypes in runtime info and meta. Found by
-# torch.serialization.get_unsafe_globals_in_checkpoint on checkpoints that
-# mmengine 0.10.7 wrote for mmdet and mmseg models (tests/test_utils).
-_NUMPY_DTYPE_CLASSES = tuple(
-    type(np.dtype(t)) for t in ('float64', 'float32', 'int64', 'int32', 'bool'))
+# Exactly the globals that mmengine 0.10.7 checkpoints of mmdet / mmseg models
+# hold besides tensors and builtins, as listed by
+# torch.serialization.get_unsafe_globals_in_checkpoint: the message hub's
+# HistoryBuffer (numpy arrays; its statistics methods pickled as
+# getattr(HistoryBuffer, 'mean') etc.), numpy arrays, scalars and dtypes.
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+_NUMERIC_TYPECODES = np.typecodes['AllInteger'] + np.typecodes['AllFloat'] + '?'
 
 
-def _numpy_reconstruct():
-    # numpy 2 moved numpy.core to numpy._core; pickles name whichever wrote them.
-    found = []
-    for mod in ('numpy._core.multiarray', 'numpy.core.multiarray'):
-        try:
-            m = importlib.import_module(mod)
-        except ImportError:
-            continue
-        found.append((m._reconstruct, f'{mod}._reconstruct'))
-        found.append((m.scalar, f'{mod}.scalar'))
-    return found
+def _history_buffer_getattr(obj, name):
+    """Stands in for ``builtins.getattr`` while unpickling: only the
+    statistics methods of ``HistoryBuffer`` may be looked up."""
+    from mmengine.logging import HistoryBuffer
+    allowed = set(_HISTORY_BUFFER_STATISTICS) | set(
+        HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'refused getattr({obj!r}, {name!r}) in a checkpoint: only '
+        'getattr(HistoryBuffer, <statistics method>) is allow-listed')
 
 
 def checkpoint_safe_globals() -> List:
-    """The globals allowed in mmengine checkpoints (classes and callables)."""
+    """The globals allowed in mmengine checkpoints: classes, and
+    ``(callable, 'pickled.name')`` pairs for names that differ."""
     from mmengine.logging import HistoryBuffer
-    safe = [HistoryBuffer, np.ndarray, np.dtype, *_NUMPY_DTYPE_CLASSES]
-    safe += _numpy_reconstruct()
+    from numpy._core import multiarray
+    safe = [HistoryBuffer, np.ndarray, np.dtype]
+    # numpy 2 restores a dtype by BUILD on an instance of its class
+    # (numpy.dtypes.Float64DType, ...): the numeric and bool ones only.
+    safe += sorted({type(np.dtype(c)) for c in _NUMERIC_TYPECODES},
+                   key=lambda t: t.__name__)
+    # numpy 1.x pickles say numpy.core, numpy 2.x say numpy._core
+    for mod in ('numpy._core.multiarray', 'numpy.core.multiarray'):
+        safe.append((multiarray._reconstruct, f'{mod}._reconstruct'))
+        safe.append((multiarray.scalar, f'{mod}.scalar'))
+    safe.append((_history_buffer_getattr, 'builtins.getattr'))
     return safe
 
 

@@ -83,10 +83,22 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
         os.environ.setdefault('MASTER_PORT', '29500')
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
-    wrapper = cfg.get('model_wrapper_cfg') or dict(
-        type='MMDistributedDataParallel')
+    wrapper = cfg.get('model_wrapper_cfg')
+    if wrapper is None:
+        # what mmengine's Runner.wrap_model uses without a wrapper config
+        wrapper = dict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper.setdefault('type', 'MMDistributedDataParallel')
-    wrapper['device_ids'] = None
+    from mmengine.registry import MODEL_WRAPPERS
+    from torch.nn.parallel import DistributedDataParallel
+    wrapper_cls = wrapper['type']
+    if isinstance(wrapper_cls, str):
+        wrapper_cls = MODEL_WRAPPERS.get(wrapper_cls)
+    if isinstance(wrapper_cls, type) and issubclass(wrapper_cls,
+                                                    DistributedDataParallel):
+        wrapper['device_ids'] = None  # CPU modules: no device ids
     cfg.model_wrapper_cfg = wrapper
 
 

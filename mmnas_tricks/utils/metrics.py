@@ -6,6 +6,8 @@ from mmengine.dist import is_main_process
 
 from .io import dump_json_atomic
 
+_NOT_METRICS = ('time', 'data_time')
+
 
 def last_val_metrics(runner) -> Dict[str, float]:
     """The scalar metrics of the last validation, from the message hub."""
@@ -23,9 +25,11 @@ def print_final_metrics(runner,
     ``work_dir/name`` as JSON, on the main process only."""
     if metrics is None:
         metrics = last_val_metrics(runner)
+    # the message hub also holds the val loop's timings: not metrics
     metrics = {
         k: float(v)
-        for k, v in metrics.items() if isinstance(v, (int, float))
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and k not in _NOT_METRICS
     }
     if is_main_process() and metrics:
         line = ', '.join(f'{k}={v:.4f}' for k, v in sorted(metrics.items()))

@@ -1,0 +1,102 @@
+"""Seed-to-seed spread of a training recipe: train one config with several
+seeds and summarise the final metric (mean, std, range, wall time).
+
+Example:
+    python benchmarks/baseline_seeds.py \
+        configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py \
+        --seeds 1 2 3 --metric coco/bbox_mAP --jobs 1
+
+Writes ``<out-dir>/<config>_seeds.json`` and ``.csv``. ``--jobs 2`` runs two
+seeds at once with one thread each (on 2 cores that is about as fast as one
+at a time with two threads; wall times are then per run under that load).
+"""
+import argparse
+import csv
+import io
+import json
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import time
+
+from mmnas_tricks.utils import atomic_write_text, dump_json_atomic
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3])
+    parser.add_argument('--metric', default='coco/bbox_mAP')
+    parser.add_argument('--jobs', type=int, default=1)
+    parser.add_argument('--out-dir', default='work_dirs/seeds')
+    parser.add_argument('--cfg-options', nargs='*', default=[])
+    return parser.parse_args()
+
+
+def launch(config, seed, work_dir, jobs, cfg_options):
+    env = dict(os.environ)
+    if jobs > 1:
+        env['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 2) // jobs))
+    cmd = [
+        sys.executable,
+        osp.join(REPO, 'tools', 'train.py'), config, '--work-dir', work_dir,
+        '--cfg-options', f'randomness.seed={seed}', *cfg_options
+    ]
+    log = open(osp.join(work_dir + '.log'), 'w')
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=log), time.time()
+
+
+def main():
+    args = parse_args()
+    name = osp.splitext(osp.basename(args.config))[0]
+    os.makedirs(args.out_dir, exist_ok=True)
+    pending = list(args.seeds)
+    running, rows = {}, []
+    while pending or running:
+        while pending and len(running) < args.jobs:
+            seed = pending.pop(0)
+            work_dir = osp.join(args.out_dir, f'{name}_seed{seed}')
+            os.makedirs(work_dir, exist_ok=True)
+            running[seed] = (work_dir, *launch(args.config, seed, work_dir,
+                                               args.jobs, args.cfg_options))
+        time.sleep(2)
+        for seed, (work_dir, proc, start) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            del running[seed]
+            wall = time.time() - start
+            if proc.returncode != 0:
+                raise SystemExit(f'seed {seed} failed; see {work_dir}.log')
+            with open(osp.join(work_dir, 'final_metrics.json')) as f:
+                metrics = json.load(f)
+            rows.append(dict(seed=seed, value=metrics[args.metric],
+                             wall_s=round(wall, 1)))
+            print(f'seed {seed}: {args.metric}={metrics[args.metric]:.4f} '
+                  f'({wall:.0f} s)', flush=True)
+    rows.sort(key=lambda r: r['seed'])
+    values = [r['value'] for r in rows]
+    summary = dict(
+        config=args.config,
+        metric=args.metric,
+        jobs=args.jobs,
+        runs=rows,
+        mean=statistics.mean(values),
+        std=statistics.stdev(values) if len(values) > 1 else 0.0,
+        range=max(values) - min(values),
+        mean_wall_s=statistics.mean(r['wall_s'] for r in rows))
+    print(json.dumps(summary, indent=2))
+    dump_json_atomic(summary, osp.join(args.out_dir, f'{name}_seeds.json'))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=['seed', 'value', 'wall_s'])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(osp.join(args.out_dir, f'{name}_seeds.csv'),
+                      buf.getvalue())
+
+
+if __name__ == '__main__':
+    main()

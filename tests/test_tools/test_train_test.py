@@ -1,0 +1,190 @@
+"""tools/train.py, --resume and tools/test.py on tiny digits, with torch's
+default weights_only=True."""
+import importlib.util
+import json
+import os
+import os.path as osp
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mmnas_tricks.testing import shrink_digits_cfg
+from mmnas_tricks.utils import (UnsafeCheckpointError, load_config,
+                                register_checkpoint_safe_globals)
+
+from ..conftest import TINY_SPEC
+
+FCOS = 'configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py'
+RETINA = 'configs/baselines/retinanet_r18w16_fpn_12e_digits.py'
+SEG = 'configs/baselines/fpn_r18w16_12e_digits-seg.py'
+
+
+def _tiny_config(repo_root, tiny_digits, tmp_path, config, name,
+                 max_epochs=1):
+    cfg = load_config(osp.join(repo_root, config))
+    cfg = shrink_digits_cfg(
+        cfg,
+        tiny_digits,
+        TINY_SPEC,
+        work_dir=str(tmp_path / 'work'),
+        max_epochs=max_epochs,
+        experiment_name=name)
+    path = str(tmp_path / f'{name}.py')
+    cfg.dump(path)
+    return path, cfg.work_dir
+
+
+def _run(repo_root, *args):
+    out = subprocess.run([sys.executable, *args],
+                         cwd=repo_root,
+                         capture_output=True,
+                         text=True)
+    assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-4000:])
+    return out.stdout + out.stderr
+
+
+def test_torch_default_is_weights_only():
+    # The point of the exercise: nothing here turns weights_only off.
+    import inspect
+    assert torch.__version__ >= '2.6'
+    sig = inspect.signature(torch.load)
+    assert sig.parameters['weights_only'].default is None  # -> True
+
+
+@pytest.mark.parametrize('config', [FCOS, SEG])
+def test_train_resume_and_test(repo_root, tiny_digits, tmp_path, config):
+    name = osp.basename(config)[:-3] + '_resume'
+    path, work_dir = _tiny_config(repo_root, tiny_digits, tmp_path, config,
+                                  name, max_epochs=1)
+    log = _run(repo_root, 'tools/train.py', path)
+    assert 'final metrics:' in log
+    ckpt = osp.join(work_dir, 'epoch_1.pth')
+    assert osp.isfile(ckpt)
+    # mmengine's checkpoint needs the allow-list, and nothing more
+    unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(ckpt)
+    assert any('HistoryBuffer' in g for g in unsafe)
+    register_checkpoint_safe_globals()
+    torch.load(ckpt)  # weights_only=True by default
+
+    # resume for one more epoch from the latest checkpoint
+    log = _run(repo_root, 'tools/train.py', path, '--resume',
+               '--cfg-options', 'train_cfg.max_epochs=2')
+    assert 'resumed epoch: 1' in log, log[-3000:]
+    assert 'Epoch(train)  [1]' not in log
+    assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
+
+    # an explicit checkpoint path works too
+    log = _run(repo_root, 'tools/train.py', path, '--resume', ckpt,
+               '--cfg-options', 'train_cfg.max_epochs=2')
+    assert 'Epoch(train)  [1]' not in log
+
+    # test the saved checkpoint
+    log = _run(repo_root, 'tools/test.py', path,
+               osp.join(work_dir, 'epoch_2.pth'), '--work-dir',
+               str(tmp_path / 'test'))
+    with open(tmp_path / 'test' / 'test_metrics.json') as f:
+        metrics = json.load(f)
+    key = 'coco/bbox_mAP' if 'fcos' in config else 'mIoU'
+    assert key in metrics and metrics[key] >= 0
+
+
+class Arbitrary:
+    """Stands for any pickled object a checkpoint should not carry."""
+
+    def __init__(self, x=1):
+        self.x = x
+
+
+def test_checkpoint_with_arbitrary_object_is_refused(repo_root, tiny_digits,
+                                                     tmp_path):
+    from mmengine.runner import Runner
+
+    from mmnas_tricks.utils import explain_unsafe_checkpoint
+    path, _ = _tiny_config(repo_root, tiny_digits, tmp_path, FCOS,
+                           'fcos_refuse')
+    cfg = load_config(path)
+    runner = Runner.from_cfg(cfg)
+    ckpt = str(tmp_path / 'evil.pth')
+    torch.save(
+        dict(state_dict=runner.model.state_dict(), meta=dict(x=Arbitrary())),
+        ckpt)
+    with pytest.raises(UnsafeCheckpointError) as e:
+        with explain_unsafe_checkpoint():
+            runner.load_checkpoint(ckpt)
+    msg = str(e.value)
+    assert 'Arbitrary' in msg and '--trust-global' in msg
+    assert 'weights_only stays on' in msg
+    assert isinstance(e.value.__cause__, pickle.UnpicklingError)
+
+    # through the command line: a clear message and a failing exit code
+    out = subprocess.run([sys.executable, 'tools/test.py', path, ckpt],
+                         cwd=repo_root,
+                         capture_output=True,
+                         text=True)
+    assert out.returncode != 0
+    assert 'UnsafeCheckpointError' in out.stderr
+    assert '--trust-global' in out.stderr
+
+
+def _tool(repo_root, name):
+    spec = importlib.util.spec_from_file_location(
+        f'_tool_{name}', osp.join(repo_root, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bad_paths_are_clear_errors(repo_root, tmp_path):
+    train = _tool(repo_root, 'train')
+    test = _tool(repo_root, 'test')
+    with pytest.raises(FileNotFoundError,
+                       match="config file 'configs/nope.py' does not exist"):
+        train.main(['configs/nope.py'])
+    typo = FCOS.replace('digits', 'digit')
+    with pytest.raises(FileNotFoundError, match='did you mean.*' +
+                       osp.basename(FCOS).replace('.', r'\.')):
+        train.main([typo])
+    with pytest.raises(FileNotFoundError,
+                       match="--resume checkpoint 'no.pth' does not exist"):
+        train.main([osp.join(repo_root, FCOS), '--resume', 'no.pth'])
+    with pytest.raises(FileNotFoundError,
+                       match="checkpoint 'no.pth' does not exist"):
+        test.main([osp.join(repo_root, FCOS), 'no.pth'])
+    with pytest.raises(ValueError, match="--trust-global 'Nope'"):
+        train.main([osp.join(repo_root, FCOS), '--trust-global', 'Nope'])
+
+
+def test_missing_dataset_folder_without_auto_build(repo_root, tmp_path):
+    from mmengine.runner import Runner
+
+    from mmnas_tricks.datasets import DigitsDatasetError
+    cfg = load_config(osp.join(repo_root, FCOS))
+    cfg = shrink_digits_cfg(cfg, str(tmp_path / 'absent'), TINY_SPEC,
+                            str(tmp_path / 'work'),
+                            experiment_name='fcos_absent')
+    cfg.train_dataloader.dataset.auto_build = False
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(DigitsDatasetError, match='absent does not exist'):
+        runner.train()
+
+
+def test_dist_train_two_processes_on_cpu(repo_root, tiny_digits, tmp_path):
+    """tools/dist_train.sh: torchrun, 2 processes, gloo on CPU."""
+    path, work_dir = _tiny_config(repo_root, tiny_digits, tmp_path, FCOS,
+                                  'fcos_dist')
+    env = dict(os.environ, PORT='29531', OMP_NUM_THREADS='1')
+    out = subprocess.run(['bash', 'tools/dist_train.sh', path, '2'],
+                         cwd=repo_root, env=env, capture_output=True,
+                         text=True)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    assert 'Distributed launcher: pytorch' in log
+    assert 'Distributed training: True' in log
+    assert 'GPU number: 2' in log  # mmengine's name for the world size
+    # only rank 0 writes the metrics file and prints them
+    assert log.count('final metrics:') == 2  # logger line + print, rank 0
+    assert osp.isfile(osp.join(work_dir, 'final_metrics.json'))
+    assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))

@@ -1,0 +1,27 @@
+import json
+import os
+
+import pytest
+
+from mmnas_tricks.utils import atomic_write_text, dump_json_atomic
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
+    path = tmp_path / 'sub' / 'a.json'
+    dump_json_atomic({'a': 1}, str(path))
+    dump_json_atomic({'a': 2}, str(path))
+    assert json.loads(path.read_text()) == {'a': 2}
+    assert os.listdir(tmp_path / 'sub') == ['a.json']
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / 'a.json'
+    atomic_write_text(str(path), 'old')
+
+    class Boom:
+        pass
+
+    with pytest.raises(TypeError):
+        dump_json_atomic({'x': Boom()}, str(path))
+    assert path.read_text() == 'old'
+    assert os.listdir(tmp_path) == ['a.json']
