@@ -1,4 +1,5 @@
 """Report the final metrics of a run."""
+import numbers
 import os.path as osp
 from typing import Dict, Optional
 
@@ -29,7 +30,7 @@ def print_final_metrics(runner,
     metrics = {
         k: float(v)
         for k, v in metrics.items()
-        if isinstance(v, (int, float)) and k not in _NOT_METRICS
+        if isinstance(v, numbers.Real) and k not in _NOT_METRICS
     }
     if is_main_process() and metrics:
         line = ', '.join(f'{k}={v:.4f}' for k, v in sorted(metrics.items()))

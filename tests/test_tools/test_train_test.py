@@ -32,6 +32,11 @@ def _tiny_config(repo_root, tiny_digits, tmp_path, config, name,
         work_dir=str(tmp_path / 'work'),
         max_epochs=max_epochs,
         experiment_name=name)
+    if 'bbox_head' in cfg.model:
+        # after a few iterations no score passes 0.05: keep every box so
+        # that the metric has something to score
+        cfg.model.test_cfg.score_thr = 0.0
+        cfg.model.test_cfg.nms_pre = 100
     path = str(tmp_path / f'{name}.py')
     cfg.dump(path)
     return path, cfg.work_dir
@@ -63,10 +68,10 @@ def test_train_resume_and_test(repo_root, tiny_digits, tmp_path, config):
     assert 'final metrics:' in log
     ckpt = osp.join(work_dir, 'epoch_1.pth')
     assert osp.isfile(ckpt)
-    # mmengine's checkpoint needs the allow-list, and nothing more
-    unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(ckpt)
-    assert any('HistoryBuffer' in g for g in unsafe)
+    # mmengine's checkpoint needs the allow-list (registered when
+    # mmnas_tricks is imported), and nothing more
     register_checkpoint_safe_globals()
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(ckpt) == []
     torch.load(ckpt)  # weights_only=True by default
 
     # resume for one more epoch from the latest checkpoint
