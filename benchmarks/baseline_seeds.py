@@ -7,8 +7,11 @@ Example:
         --seeds 1 2 3 --metric coco/bbox_mAP --jobs 1
 
 Writes ``<out-dir>/<config>_seeds.json`` and ``.csv``. ``--jobs 2`` runs two
-seeds at once with one thread each (on 2 cores that is about as fast as one
-at a time with two threads; wall times are then per run under that load).
+seeds at once with one thread each (on 2 cores slightly faster in total than
+one at a time with two threads; wall times are then per run under that load).
+A seed whose run finished before (``final_metrics.json`` and
+``wall_time.json`` in its work dir) is not trained again, so a killed
+benchmark resumes where it stopped.
 """
 import argparse
 import csv
@@ -33,14 +36,19 @@ def parse_args():
     parser.add_argument('--metric', default='coco/bbox_mAP')
     parser.add_argument('--jobs', type=int, default=1)
     parser.add_argument('--out-dir', default='work_dirs/seeds')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='OMP_NUM_THREADS per run (default: cores / jobs when jobs > 1)')
     parser.add_argument('--cfg-options', nargs='*', default=[])
     return parser.parse_args()
 
 
-def launch(config, seed, work_dir, jobs, cfg_options):
+def launch(config, seed, work_dir, threads, cfg_options):
     env = dict(os.environ)
-    if jobs > 1:
-        env['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 2) // jobs))
+    if threads:
+        env['OMP_NUM_THREADS'] = str(threads)
     cmd = [
         sys.executable,
         osp.join(REPO, 'tools', 'train.py'), config, '--work-dir', work_dir,
@@ -50,19 +58,36 @@ def launch(config, seed, work_dir, jobs, cfg_options):
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=log), time.time()
 
 
+def _finished(work_dir):
+    """(metrics, wall seconds) of a finished run in work_dir, else None."""
+    metrics = osp.join(work_dir, 'final_metrics.json')
+    timing = osp.join(work_dir, 'wall_time.json')
+    if not (osp.isfile(metrics) and osp.isfile(timing)):
+        return None
+    with open(metrics) as f, open(timing) as g:
+        return json.load(f), json.load(g)['wall_s']
+
+
 def main():
     args = parse_args()
     name = osp.splitext(osp.basename(args.config))[0]
     os.makedirs(args.out_dir, exist_ok=True)
+    threads = args.threads or (max(1, (os.cpu_count() or 2) // args.jobs)
+                               if args.jobs > 1 else None)
     pending = list(args.seeds)
     running, rows = {}, []
     while pending or running:
         while pending and len(running) < args.jobs:
             seed = pending.pop(0)
             work_dir = osp.join(args.out_dir, f'{name}_seed{seed}')
+            done = _finished(work_dir)
+            if done is not None:  # a finished run is not repeated
+                rows.append(dict(seed=seed, value=done[0][args.metric],
+                                 wall_s=done[1]))
+                continue
             os.makedirs(work_dir, exist_ok=True)
             running[seed] = (work_dir, *launch(args.config, seed, work_dir,
-                                               args.jobs, args.cfg_options))
+                                               threads, args.cfg_options))
         time.sleep(2)
         for seed, (work_dir, proc, start) in list(running.items()):
             if proc.poll() is None:
@@ -73,6 +98,8 @@ def main():
                 raise SystemExit(f'seed {seed} failed; see {work_dir}.log')
             with open(osp.join(work_dir, 'final_metrics.json')) as f:
                 metrics = json.load(f)
+            dump_json_atomic(dict(wall_s=round(wall, 1), threads=threads),
+                             osp.join(work_dir, 'wall_time.json'))
             rows.append(dict(seed=seed, value=metrics[args.metric],
                              wall_s=round(wall, 1)))
             print(f'seed {seed}: {args.metric}={metrics[args.metric]:.4f} '

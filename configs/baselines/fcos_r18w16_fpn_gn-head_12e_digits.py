@@ -5,6 +5,7 @@
 # architectures are compared against.
 _base_ = [
     'mmdet::fcos/fcos_r50-caffe_fpn_gn-head-center-normbbox-centeronreg-giou_1x_coco.py',  # noqa: E501
+    '../_base_/models/digits_r18w16_fpn.py',
     '../_base_/datasets/digits_detection.py',
     '../_base_/schedules/digits_cosine.py',
 ]
@@ -16,24 +17,8 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
         pad_size_divisor=32),
-    backbone=dict(
-        _delete_=True,
-        type='ResNet',
-        depth=18,
-        base_channels=16,
-        num_stages=4,
-        out_indices=(1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=False,
-        style='pytorch',
-        init_cfg=None),
-    neck=dict(
-        in_channels=[32, 64, 128],
-        out_channels=64,
-        start_level=0,
-        add_extra_convs=False,
-        num_outs=3),
+    backbone=_base_.digits_backbone,
+    neck=_base_.digits_neck,
     bbox_head=dict(
         num_classes=10,
         in_channels=64,

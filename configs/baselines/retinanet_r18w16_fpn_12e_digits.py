@@ -3,6 +3,7 @@
 # halved (octave base scale 2) for 10 to 60 px digits.
 _base_ = [
     'mmdet::retinanet/retinanet_r18_fpn_1x_coco.py',
+    '../_base_/models/digits_r18w16_fpn.py',
     '../_base_/datasets/digits_detection.py',
     '../_base_/schedules/digits_cosine.py',
 ]
@@ -10,24 +11,8 @@ custom_imports = dict(imports=['mmnas_tricks'], allow_failed_imports=False)
 
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32),
-    backbone=dict(
-        _delete_=True,
-        type='ResNet',
-        depth=18,
-        base_channels=16,
-        num_stages=4,
-        out_indices=(1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=False,
-        style='pytorch',
-        init_cfg=None),
-    neck=dict(
-        in_channels=[32, 64, 128],
-        out_channels=64,
-        start_level=0,
-        add_extra_convs=False,
-        num_outs=3),
+    backbone=_base_.digits_backbone,
+    neck=_base_.digits_neck,
     bbox_head=dict(
         num_classes=10,
         in_channels=64,
