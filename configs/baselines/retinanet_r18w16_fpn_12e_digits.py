@@ -1,6 +1,8 @@
 # RetinaNet baseline on digits: mmdet's RetinaNet with a ResNet-18 at base
-# width 16 trained from scratch, 3 FPN levels (strides 8 to 32) and anchors
-# halved (octave base scale 2) for 10 to 60 px digits.
+# width 16 trained from scratch, 3 FPN levels (strides 8 to 32), anchors
+# halved (octave base scale 2) for 10 to 60 px digits, and GroupNorm in the
+# head towers (as the FCOS baseline and NAS-FCOS): without it the plain
+# RetinaNet head trained from scratch reached 0.02 mAP after 4 epochs.
 _base_ = [
     'mmdet::retinanet/retinanet_r18_fpn_1x_coco.py',
     '../_base_/models/digits_r18w16_fpn.py',
@@ -18,6 +20,7 @@ model = dict(
         in_channels=64,
         feat_channels=64,
         stacked_convs=4,
+        norm_cfg=dict(type='GN', num_groups=16, requires_grad=True),
         anchor_generator=dict(octave_base_scale=2, strides=[8, 16, 32])),
     test_cfg=dict(nms_pre=1000, score_thr=0.05, max_per_img=100))
 

@@ -1,1 +1,3 @@
 """Mutables, candidate ops and searchable backbones / necks / heads."""
+from .mutables import *  # noqa: F401,F403
+from .ops import *  # noqa: F401,F403

@@ -1,0 +1,124 @@
+"""The base of every mutable: a finite list of choices and four run modes."""
+from typing import Any, List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+#: fixed: one choice, pinned (searches leave it alone); sampled: the choice
+#: set for this iteration; differentiable: softmax(alpha)-weighted mix of all
+#: candidates (DARTS); all_on: every candidate runs, each dropped with
+#: ``drop_prob`` per example, at least one kept (path dropout, Bender 2018).
+MODES = ('fixed', 'sampled', 'differentiable', 'all_on')
+
+
+class BaseMutable(BaseModule):
+    """A searchable decision with a finite list of choices.
+
+    The mutable's name is its module path in the model (see
+    :func:`mmnas_tricks.models.mutables.named_mutables`). Its architecture
+    parameters ``arch_alpha`` (one logit per choice, DARTS initialisation
+    ``1e-3 * randn``) only require gradients in ``differentiable`` mode, so
+    they never count as unused parameters of DDP in the other modes.
+
+    Args:
+        choices (Sequence): The candidates, hashable and JSON/YAML friendly
+            (str, int, float, or tuples of ints). The first is the default.
+        init_cfg (dict, optional): Initialisation. Defaults to None.
+    """
+
+    def __init__(self, choices: Sequence, init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg)
+        choices = list(choices)
+        if not choices:
+            raise ValueError(f'{type(self).__name__} needs at least one '
+                             'choice, got none')
+        if len(set(choices)) != len(choices):
+            raise ValueError(f'{type(self).__name__} choices must be unique, '
+                             f'got {choices}')
+        self._choices = choices
+        self._current = choices[0]
+        self._mode = 'sampled'
+        self.drop_prob = 0.0
+        self.arch_alpha = nn.Parameter(
+            1e-3 * torch.randn(len(choices)), requires_grad=False)
+
+    # -- choices ----------------------------------------------------------
+    @property
+    def choices(self) -> List[Any]:
+        """The candidates (a copy)."""
+        return list(self._choices)
+
+    @property
+    def num_choices(self) -> int:
+        return len(self._choices)
+
+    @property
+    def current_choice(self) -> Any:
+        return self._current
+
+    @current_choice.setter
+    def current_choice(self, choice: Any) -> None:
+        choice = self._normalise(choice)
+        if choice not in self._choices:
+            raise ValueError(f'{choice!r} is not a choice of this '
+                             f'{type(self).__name__}; valid: {self._choices}')
+        self._current = choice
+
+    def _normalise(self, choice: Any) -> Any:
+        """Map a choice read from a file (e.g. a list) to its canonical
+        form; subclasses override."""
+        return choice
+
+    def choice_index(self, choice: Any = None) -> int:
+        """Index of ``choice`` (default: the current one) in :attr:`choices`."""
+        choice = self._current if choice is None else self._normalise(choice)
+        return self._choices.index(choice)
+
+    # -- modes --------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    def set_mode(self, mode: str, drop_prob: Optional[float] = None) -> None:
+        """Switch the run mode (one of :data:`MODES`).
+
+        Args:
+            mode (str): The mode.
+            drop_prob (float, optional): Per-candidate drop probability in
+                ``all_on`` mode, in [0, 1]. Defaults to None (keep).
+        """
+        if mode not in MODES:
+            raise ValueError(f'mode {mode!r} is not one of {list(MODES)}')
+        if drop_prob is not None:
+            if not 0.0 <= drop_prob <= 1.0:
+                raise ValueError(f'drop_prob={drop_prob} is not in [0, 1]')
+            self.drop_prob = float(drop_prob)
+        self._mode = mode
+        self.arch_alpha.requires_grad_(mode == 'differentiable')
+
+    def arch_weights(self) -> torch.Tensor:
+        """softmax(alpha), the mixing weights of ``differentiable`` mode."""
+        return torch.softmax(self.arch_alpha, dim=0)
+
+    def argmax_choice(self) -> Any:
+        """The choice with the largest architecture parameter."""
+        return self._choices[int(torch.argmax(self.arch_alpha.detach()))]
+
+    def path_mask(self, batch: int, device=None) -> torch.Tensor:
+        """A (batch, num_choices) 0/1 mask for ``all_on`` mode: each entry
+        kept with probability ``1 - drop_prob``, at least one per row; all
+        ones when not training."""
+        n = self.num_choices
+        if not self.training or self.drop_prob == 0:
+            return torch.ones(batch, n, device=device)
+        mask = (torch.rand(batch, n, device=device) >= self.drop_prob).float()
+        empty = mask.sum(1) == 0
+        if empty.any():
+            keep = torch.randint(n, (int(empty.sum()), ), device=device)
+            mask[empty.nonzero(as_tuple=True)[0], keep] = 1.0
+        return mask
+
+    def extra_repr(self) -> str:
+        return (f'choices={self._choices}, current={self._current!r}, '
+                f'mode={self._mode}')

@@ -1,0 +1,88 @@
+"""Choose one of N candidate operations."""
+import copy
+from typing import Dict, Optional
+
+import torch
+import torch.nn as nn
+
+from mmnas_tricks.registry import MODELS
+from .base import BaseMutable
+
+
+@MODELS.register_module()
+class OpChoice(BaseMutable):
+    """One of N candidate ops, each built from a config with the in/out
+    channels and the stride injected (and ``norm_cfg`` / ``act_cfg`` unless
+    the candidate sets its own). The choices are the candidates' names.
+
+    Modes (see :data:`~mmnas_tricks.models.mutables.base.MODES`): ``fixed``
+    and ``sampled`` run only the current candidate; ``differentiable`` returns
+    ``sum_i softmax(alpha)_i * op_i(x)`` (DARTS, Liu et al., ICLR 2019);
+    ``all_on`` returns ``sum_i m_i * op_i(x)`` with per-example masks ``m``
+    that drop each op with ``drop_prob`` and keep at least one (path dropout,
+    Bender et al., ICML 2018); no rescaling.
+
+    Args:
+        candidates (dict): Candidate name -> op config, e.g.
+            ``dict(conv3x3=dict(type='mmnas_tricks.ConvOp'),
+            skip=dict(type='mmnas_tricks.Identity'))``.
+        in_channels (int): Input channels of every candidate.
+        out_channels (int): Output channels of every candidate.
+        stride (int): Stride of every candidate. Defaults to 1.
+        norm_cfg (dict, optional): Default norm of the candidates.
+            Defaults to None (each op's own default).
+        act_cfg (dict, optional): Default activation of the candidates.
+            Defaults to None (each op's own default).
+        init_cfg (dict, optional): Initialisation. Defaults to None.
+
+    Example:
+        >>> choice = OpChoice(
+        ...     dict(conv=dict(type='mmnas_tricks.ConvOp'),
+        ...          skip=dict(type='mmnas_tricks.Identity')), 8, 8)
+        >>> choice.current_choice = 'skip'
+    """
+
+    def __init__(self,
+                 candidates: Dict[str, dict],
+                 in_channels: int,
+                 out_channels: int,
+                 stride: int = 1,
+                 norm_cfg: Optional[dict] = None,
+                 act_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if not isinstance(candidates, dict) or not candidates:
+            raise ValueError('OpChoice candidates must be a non-empty dict '
+                             f'name -> op config, got {candidates!r}')
+        bad = [k for k in candidates if not isinstance(k, str)]
+        if bad:
+            raise ValueError(f'OpChoice candidate names must be str, got {bad}')
+        super().__init__(list(candidates), init_cfg)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.stride = stride
+        self.candidates = nn.ModuleDict()
+        for name, cfg in candidates.items():
+            cfg = copy.deepcopy(dict(cfg))
+            cfg.update(
+                in_channels=in_channels,
+                out_channels=out_channels,
+                stride=stride)
+            if norm_cfg is not None:
+                cfg.setdefault('norm_cfg', norm_cfg)
+            if act_cfg is not None:
+                cfg.setdefault('act_cfg', act_cfg)
+            self.candidates[name] = MODELS.build(cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mode = self.mode
+        if mode in ('fixed', 'sampled'):
+            return self.candidates[self.current_choice](x)
+        if mode == 'differentiable':
+            weights = self.arch_weights()
+            return sum(w * op(x)
+                       for w, op in zip(weights, self.candidates.values()))
+        mask = self.path_mask(x.shape[0], x.device)
+        out = 0
+        for i, op in enumerate(self.candidates.values()):
+            out = out + mask[:, i].view(-1, 1, 1, 1) * op(x)
+        return out

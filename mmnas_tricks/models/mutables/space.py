@@ -1,0 +1,224 @@
+"""The model-level search-space API: plain functions over any ``nn.Module``.
+
+A *subnet* is a dict ``{mutable name: choice}``; a mutable's name is its
+module path in the model given (``model.module`` of a DDP wrapper is
+unwrapped first).
+"""
+import difflib
+import fnmatch
+import math
+import random
+from collections import OrderedDict
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+
+import numpy as np
+import torch.nn as nn
+from mmengine.model import is_model_wrapper
+
+from .base import BaseMutable
+
+Subnet = Dict[str, Any]
+Patterns = Optional[Union[str, Sequence[str]]]
+
+
+class SubnetError(ValueError):
+    """A subnet does not fit the model: unknown or missing mutables, or a
+    choice that is not a candidate."""
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if is_model_wrapper(model) else model
+
+
+def _match(name: str, patterns: Patterns) -> bool:
+    if patterns is None:
+        return True
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def named_mutables(model: nn.Module,
+                   include: Patterns = None,
+                   searchable_only: bool = False
+                   ) -> 'OrderedDict[str, BaseMutable]':
+    """The mutables of ``model`` by module path, in module order.
+
+    Args:
+        model (nn.Module): Any module (DDP wrappers are unwrapped).
+        include (str | Sequence[str], optional): fnmatch patterns on the
+            names (e.g. ``'neck.*'``); None for all. Defaults to None.
+        searchable_only (bool): Leave out mutables in ``fixed`` mode.
+            Defaults to False.
+    """
+    found = OrderedDict()
+    for name, module in _unwrap(model).named_modules():
+        if isinstance(module, BaseMutable) and _match(name, include):
+            if searchable_only and module.mode == 'fixed':
+                continue
+            found[name] = module
+    return found
+
+
+def search_space(model: nn.Module, include: Patterns = None) -> Dict[str, list]:
+    """``{name: choices}`` of the mutables (fixed ones included)."""
+    return {n: m.choices for n, m in named_mutables(model, include).items()}
+
+
+def space_size(model: nn.Module, include: Patterns = None) -> int:
+    """Number of subnets: the product of the choice counts of the mutables
+    that are not fixed."""
+    return math.prod(
+        m.num_choices
+        for m in named_mutables(model, include, searchable_only=True).values())
+
+
+def get_subnet(model: nn.Module, include: Patterns = None) -> Subnet:
+    """The current choice of every mutable."""
+    return {
+        n: m.current_choice
+        for n, m in named_mutables(model, include).items()
+    }
+
+
+def validate_subnet(model: nn.Module,
+                    subnet: Subnet,
+                    strict: bool = True) -> Subnet:
+    """Check ``subnet`` against ``model`` and return it with canonical choices.
+
+    Raises:
+        SubnetError: naming an unknown mutable (with close matches), a choice
+            that is not a candidate (with the valid ones), or, when
+            ``strict``, the mutables the subnet leaves out.
+    """
+    if not isinstance(subnet, dict):
+        raise SubnetError(f'a subnet must be a dict name -> choice, got '
+                          f'{type(subnet).__name__}')
+    mutables = named_mutables(model)
+    problems: List[str] = []
+    canonical = {}
+    for name, choice in subnet.items():
+        if name not in mutables:
+            close = difflib.get_close_matches(str(name), list(mutables), n=3)
+            hint = f' (did you mean {close}?)' if close else ''
+            problems.append(f'unknown mutable {name!r}{hint}')
+            continue
+        mutable = mutables[name]
+        value = mutable._normalise(choice)
+        try:
+            hashable = value in mutable.choices
+        except TypeError:
+            hashable = False
+        if not hashable:
+            problems.append(f'{name}: {choice!r} is not a choice; valid: '
+                            f'{mutable.choices}')
+            continue
+        canonical[name] = value
+    if strict:
+        missing = [n for n in mutables if n not in subnet]
+        if missing:
+            problems.append(f'missing mutables {missing}')
+    if problems:
+        raise SubnetError('subnet does not fit the model: ' +
+                          '; '.join(problems))
+    return canonical
+
+
+def set_subnet(model: nn.Module, subnet: Subnet, strict: bool = True) -> None:
+    """Set the current choice of the mutables named in ``subnet``
+    (all of them when ``strict``); validated first, so nothing is set on
+    error."""
+    canonical = validate_subnet(model, subnet, strict=strict)
+    mutables = named_mutables(model)
+    for name, choice in canonical.items():
+        mutables[name].current_choice = choice
+
+
+def _pick(rng, n: int, probs: Optional[Sequence[float]]) -> int:
+    if isinstance(rng, np.random.Generator):
+        return int(rng.choice(n, p=probs))
+    if probs is None:
+        return rng.randrange(n)
+    return rng.choices(range(n), weights=probs, k=1)[0]
+
+
+def sample_subnet(model: nn.Module,
+                  rng: Union[random.Random, np.random.Generator],
+                  probs: Optional[Dict[str, Sequence[float]]] = None,
+                  include: Patterns = None,
+                  apply: bool = True) -> Subnet:
+    """Sample a subnet from ``rng`` and (by default) set it.
+
+    Only mutables that are not fixed and match ``include`` are sampled; the
+    others keep their current choice and are returned too, so the result is
+    always a full subnet.
+
+    Args:
+        model (nn.Module): The supernet.
+        rng (random.Random | numpy.random.Generator): The source of
+            randomness (a shared seed gives every rank the same subnet).
+        probs (dict, optional): name -> probabilities over that mutable's
+            choices; uniform for names not given. Defaults to None.
+        include (str | Sequence[str], optional): fnmatch patterns of the
+            mutables to sample (sequential search). Defaults to None (all).
+        apply (bool): Set the sampled subnet on the model. Defaults to True.
+    """
+    if not isinstance(rng, (random.Random, np.random.Generator)):
+        raise TypeError('rng must be a random.Random or a numpy Generator, '
+                        f'got {type(rng).__name__}')
+    probs = probs or {}
+    subnet = get_subnet(model)
+    searchable = named_mutables(model, include, searchable_only=True)
+    unknown = sorted(set(probs) - set(searchable))
+    if unknown:
+        raise SubnetError(f'probs name mutables that are not sampled: '
+                          f'{unknown}; sampled: {list(searchable)}')
+    for name, mutable in searchable.items():
+        p = probs.get(name)
+        if p is not None and len(p) != mutable.num_choices:
+            raise SubnetError(f'{name}: {len(p)} probabilities for '
+                              f'{mutable.num_choices} choices')
+        subnet[name] = mutable.choices[_pick(rng, mutable.num_choices, p)]
+    if apply:
+        set_subnet(model, subnet)
+    return subnet
+
+
+def set_mode(model: nn.Module,
+             mode: str,
+             include: Patterns = None,
+             drop_prob: Optional[float] = None) -> None:
+    """Switch the mutables (matching ``include``) to ``mode``."""
+    for mutable in named_mutables(model, include).values():
+        mutable.set_mode(mode, drop_prob=drop_prob)
+
+
+def fix_subnet(model: nn.Module, subnet: Subnet) -> None:
+    """Set ``subnet`` (all mutables) and pin every mutable in fixed mode."""
+    set_subnet(model, subnet, strict=True)
+    set_mode(model, 'fixed')
+
+
+def arch_parameters(model: nn.Module,
+                    include: Patterns = None) -> List[nn.Parameter]:
+    """The architecture parameters (alpha) of the mutables, for an
+    architecture optimizer."""
+    return [m.arch_alpha for m in named_mutables(model, include).values()]
+
+
+def argmax_subnet(model: nn.Module, include: Patterns = None) -> Subnet:
+    """The subnet of the largest alpha of every mutable."""
+    return {
+        n: m.argmax_choice()
+        for n, m in named_mutables(model, include).items()
+    }
+
+
+def iter_subnets(model: nn.Module) -> Iterable[Subnet]:
+    """Every subnet of a (small) space, in a fixed order; for tests and
+    exhaustive search of tiny spaces."""
+    import itertools
+    mutables = named_mutables(model)
+    names = list(mutables)
+    for combo in itertools.product(*(m.choices for m in mutables.values())):
+        yield dict(zip(names, combo))

@@ -1,0 +1,229 @@
+"""Candidate operations for searchable modules.
+
+Every op takes ``in_channels``, ``out_channels`` and ``stride`` (injected by
+the op choice that builds it) plus ``norm_cfg`` / ``act_cfg`` as OpenMMLab
+modules do, and is registered in :data:`mmnas_tricks.registry.MODELS`.
+"""
+from typing import Optional
+
+import torch
+import mmcv.ops  # noqa: F401  (registers DCNv2 for ConvModule's conv_cfg)
+from mmcv.cnn import ConvModule
+from mmengine.model import BaseModule
+
+from mmnas_tricks.registry import MODELS
+
+_BN = dict(type='BN')
+_RELU = dict(type='ReLU')
+
+
+@MODELS.register_module()
+class ConvOp(BaseModule):
+    """Conv (kernel, dilation) -> norm -> act.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        stride (int): Stride. Defaults to 1.
+        kernel_size (int): Kernel size. Defaults to 3.
+        dilation (int): Dilation. Defaults to 1.
+        norm_cfg (dict, optional): Norm layer. Defaults to ``dict(type='BN')``.
+        act_cfg (dict, optional): Activation. Defaults to
+            ``dict(type='ReLU')``.
+        init_cfg (dict, optional): Initialisation. Defaults to None.
+
+    Example:
+        >>> op = ConvOp(8, 16, kernel_size=1)
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 stride: int = 1,
+                 kernel_size: int = 3,
+                 dilation: int = 1,
+                 norm_cfg: Optional[dict] = _BN,
+                 act_cfg: Optional[dict] = _RELU,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg)
+        self.conv = ConvModule(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=dilation * (kernel_size - 1) // 2,
+            dilation=dilation,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+@MODELS.register_module()
+class SepConv(BaseModule):
+    """Depthwise (dilated) conv -> norm -> act -> pointwise conv -> norm -> act
+    (the separable convs of NAS-FCOS; ``dilation > 1`` gives its
+    ``sep_conv_3x3_dil3`` / ``sep_conv_5x5_dil6``).
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        stride (int): Stride of the depthwise conv. Defaults to 1.
+        kernel_size (int): Depthwise kernel size. Defaults to 3.
+        dilation (int): Depthwise dilation. Defaults to 1.
+        norm_cfg (dict, optional): Norm layer. Defaults to ``dict(type='BN')``.
+        act_cfg (dict, optional): Activation. Defaults to
+            ``dict(type='ReLU')``.
+        init_cfg (dict, optional): Initialisation. Defaults to None.
+
+    Example:
+        >>> op = SepConv(8, 8, kernel_size=5, dilation=6)
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 stride: int = 1,
+                 kernel_size: int = 3,
+                 dilation: int = 1,
+                 norm_cfg: Optional[dict] = _BN,
+                 act_cfg: Optional[dict] = _RELU,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg)
+        self.depthwise = ConvModule(
+            in_channels,
+            in_channels,
+            kernel_size,
+            stride=stride,
+            padding=dilation * (kernel_size - 1) // 2,
+            dilation=dilation,
+            groups=in_channels,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg)
+        self.pointwise = ConvModule(
+            in_channels, out_channels, 1, norm_cfg=norm_cfg, act_cfg=act_cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+@MODELS.register_module()
+class DeformConvOp(BaseModule):
+    """Modulated deformable conv v2 (mmcv ``DCNv2``) -> norm -> act, as
+    NAS-FCOS's ``def_conv_3x3``; offsets and masks come from a
+    zero-initialised conv (offsets start at 0, masks at 0.5).
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        stride (int): Stride. Defaults to 1.
+        kernel_size (int): Kernel size. Defaults to 3.
+        norm_cfg (dict, optional): Norm layer. Defaults to ``dict(type='BN')``.
+        act_cfg (dict, optional): Activation. Defaults to
+            ``dict(type='ReLU')``.
+        init_cfg (dict, optional): Initialisation. Defaults to None.
+
+    Example:
+        >>> op = DeformConvOp(8, 8)
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 stride: int = 1,
+                 kernel_size: int = 3,
+                 norm_cfg: Optional[dict] = _BN,
+                 act_cfg: Optional[dict] = _RELU,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg)
+        self.conv = ConvModule(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=(kernel_size - 1) // 2,
+            conv_cfg=dict(type='DCNv2', deform_groups=1),
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+@MODELS.register_module()
+class Identity(BaseModule):
+    """Skip connection; a 1x1 conv -> norm projection when the channels or
+    the stride change (so it can stand in any op choice).
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        stride (int): Stride. Defaults to 1.
+        norm_cfg (dict, optional): Norm of the projection. Defaults to
+            ``dict(type='BN')``.
+        act_cfg (dict, optional): Unused (skip has no activation); accepted so
+            that every op takes the same arguments. Defaults to None.
+        init_cfg (dict, optional): Initialisation. Defaults to None.
+
+    Example:
+        >>> Identity(8, 8)(torch.ones(1, 8, 4, 4)).sum().item()
+        128.0
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 stride: int = 1,
+                 norm_cfg: Optional[dict] = _BN,
+                 act_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg)
+        if in_channels != out_channels or stride != 1:
+            self.proj = ConvModule(
+                in_channels,
+                out_channels,
+                1,
+                stride=stride,
+                norm_cfg=norm_cfg,
+                act_cfg=None)
+        else:
+            self.proj = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.proj is None else self.proj(x)
+
+
+@MODELS.register_module()
+class Zero(BaseModule):
+    """Outputs zeros of the op's output shape (DARTS ``none``).
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        stride (int): Stride. Defaults to 1.
+        norm_cfg (dict, optional): Unused. Defaults to None.
+        act_cfg (dict, optional): Unused. Defaults to None.
+        init_cfg (dict, optional): Unused. Defaults to None.
+
+    Example:
+        >>> Zero(8, 16, stride=2)(torch.ones(1, 8, 4, 4)).shape
+        torch.Size([1, 16, 2, 2])
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 stride: int = 1,
+                 norm_cfg: Optional[dict] = None,
+                 act_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg)
+        self.out_channels = out_channels
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        s = self.stride
+        return x.new_zeros(n, self.out_channels, (h + s - 1) // s,
+                           (w + s - 1) // s)
