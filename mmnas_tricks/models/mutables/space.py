@@ -9,12 +9,14 @@ import fnmatch
 import math
 import random
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import (Any, Dict, Iterable, List, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 import torch.nn as nn
 from mmengine.model import is_model_wrapper
 
+from mmnas_tricks.structures import SubnetFileError, read_subnet_file
 from .base import BaseMutable
 
 Subnet = Dict[str, Any]
@@ -222,3 +224,23 @@ def iter_subnets(model: nn.Module) -> Iterable[Subnet]:
     names = list(mutables)
     for combo in itertools.product(*(m.choices for m in mutables.values())):
         yield dict(zip(names, combo))
+
+
+def load_subnet(path: str, model: nn.Module, strict: bool = True
+                ) -> Tuple[Subnet, Dict[str, Any]]:
+    """Read a subnet file and validate it against ``model`` (nothing is set).
+
+    Returns:
+        tuple: ``(subnet with canonical choices, meta)``.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        SubnetFileError: the file is malformed, or names an unknown mutable, a
+            choice that is not a candidate, or (``strict``) leaves mutables
+            out; the message names the file.
+    """
+    subnet, meta = read_subnet_file(path)
+    try:
+        return validate_subnet(model, subnet, strict=strict), meta
+    except SubnetError as e:
+        raise SubnetFileError(f'{path}: {e}') from e

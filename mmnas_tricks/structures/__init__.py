@@ -1,0 +1,6 @@
+from .subnet_file import (FORMAT_VERSION, SubnetFileError, dump_subnet,
+                          read_subnet_file)
+
+__all__ = [
+    'FORMAT_VERSION', 'SubnetFileError', 'dump_subnet', 'read_subnet_file'
+]

@@ -1,0 +1,112 @@
+import os
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mmnas_tricks.models.mutables import (InputChoice, OpChoice, get_subnet,
+                                          load_subnet, sample_subnet,
+                                          set_subnet)
+from mmnas_tricks.structures import (SubnetFileError, dump_subnet,
+                                     read_subnet_file)
+
+from ..test_models.test_mutables import CANDIDATES, Toy
+
+
+class PairSpace(Toy):
+    """A second space: adds a k=2 input choice (tuple choices)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pair = InputChoice(4, num_chosen=2)
+        self.head = OpChoice(dict(a=dict(type='Identity'),
+                                  b=dict(type='Zero')), 4, 4)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), space=st.sampled_from([Toy, PairSpace]),
+       suffix=st.sampled_from(['.yaml', '.yml', '.json']))
+def test_write_read_roundtrip(tmp_path_factory, seed, space, suffix):
+    model = space()
+    subnet = sample_subnet(model, random.Random(seed))
+    path = str(tmp_path_factory.mktemp('s') / f'subnet{suffix}')
+    dump_subnet(subnet, path, meta=dict(score=0.5, source='test'))
+    read, meta = load_subnet(path, space())
+    assert read == subnet
+    assert meta == dict(score=0.5, source='test')
+    other = space()
+    set_subnet(other, read)
+    assert get_subnet(other) == subnet
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize('name,text,match', [
+    ('empty.yaml', '', 'the subnet file is empty'),
+    ('bad.yaml', 'format_version: 1\nsubnet: {a: [1, 2\n', 'not valid YAML'),
+    ('bad.json', '{"format_version": 1,', 'not valid JSON'),
+    ('list.yaml', '- a\n- b\n', "expected a mapping .*got list"),
+    ('version.yaml', 'format_version: 7\nsubnet: {block1: skip}\n',
+     'format_version 7 is not supported'),
+    ('nover.yaml', 'subnet: {block1: skip}\n', 'format_version None'),
+    ('extra.yaml', 'format_version: 1\nsubnet: {block1: skip}\nfoo: 1\n',
+     r"unknown top-level keys \['foo'\]"),
+    ('nosubnet.yaml', 'format_version: 1\n', "'subnet' must be a non-empty"),
+    ('type.yaml', 'format_version: 1\nsubnet: {block1: {x: 1}}\n',
+     "block1: choice {'x': 1} has the wrong type dict"),
+    ('bool.yaml', 'format_version: 1\nsubnet: {block1: true}\n',
+     'wrong type bool'),
+    ('meta.yaml', 'format_version: 1\nsubnet: {block1: skip}\nmeta: [1]\n',
+     "'meta' must be a mapping"),
+    ('subnet.txt', 'x', r"unknown subnet file suffix '.txt'"),
+])
+def test_malformed_files_are_named(tmp_path, name, text, match):
+    path = _write(tmp_path, name, text)
+    with pytest.raises(SubnetFileError, match=match) as e:
+        read_subnet_file(path)
+    assert name in str(e.value)
+
+
+@pytest.mark.parametrize('subnet,match', [
+    (dict(blok1='skip', block2='conv', pick=0),
+     r"unknown mutable 'blok1' \(did you mean \['block1'.*missing "
+     r"mutables \['block1'\]"),
+    (dict(block1='conv9', block2='conv', pick=0),
+     r"block1: 'conv9' is not a choice; valid: \['conv3x3'"),
+    (dict(block1='skip', block2='conv'), r"missing mutables \['pick'\]"),
+    (dict(block1='skip', block2='conv', pick=7), 'pick: 7 is not a choice'),
+])
+def test_files_that_do_not_fit_the_model(tmp_path, subnet, match):
+    path = str(tmp_path / 's.yaml')
+    dump_subnet(subnet, path)
+    with pytest.raises(SubnetFileError, match=match) as e:
+        load_subnet(path, Toy())
+    assert 's.yaml' in str(e.value)
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError, match="'nope.yaml' does not exist"):
+        read_subnet_file('nope.yaml')
+
+
+def test_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / 'best.yaml'
+    dump_subnet(dict(block1='skip'), str(path))
+    before = path.read_text()
+    import yaml
+
+    def boom(*args, **kwargs):
+        raise RuntimeError('disk full')
+
+    monkeypatch.setattr(yaml, 'safe_dump', boom)
+    with pytest.raises(RuntimeError):
+        dump_subnet(dict(block1='conv1x1'), str(path))
+    assert path.read_text() == before
+    assert os.listdir(tmp_path) == ['best.yaml']
+    with pytest.raises(SubnetFileError, match='str keys'):
+        dump_subnet({1: 'a'}, str(tmp_path / 'x.yaml'))
