@@ -1,3 +1,4 @@
 """Mutables, candidate ops and searchable backbones / necks / heads."""
 from .mutables import *  # noqa: F401,F403
 from .ops import *  # noqa: F401,F403
+from .resources import subnet_resources  # noqa: F401

@@ -1,13 +1,15 @@
 from .base import MODES, BaseMutable
-from .input_choice import InputChoice
+from .input_choice import InputChoice, SelectInputs
 from .op_choice import OpChoice
-from .space import (SubnetError, arch_parameters, argmax_subnet, fix_subnet,
+from .space import (Subnet, SubnetError, arch_parameters, argmax_subnet,
+                    export_static, fix_subnet,
                     get_subnet, iter_subnets, load_subnet, named_mutables, sample_subnet,
-                    search_space, set_mode, set_subnet, space_size,
+                    search_space, set_mode, set_subnet, space_size, subnet_param_count,
                     validate_subnet)
 
 __all__ = [
-    'MODES', 'BaseMutable', 'OpChoice', 'InputChoice', 'SubnetError',
+    'MODES', 'BaseMutable', 'OpChoice', 'InputChoice', 'SelectInputs',
+    'Subnet', 'SubnetError', 'export_static', 'subnet_param_count',
     'arch_parameters', 'argmax_subnet', 'fix_subnet', 'get_subnet',
     'iter_subnets', 'load_subnet', 'named_mutables', 'sample_subnet', 'search_space',
     'set_mode', 'set_subnet', 'space_size', 'validate_subnet'

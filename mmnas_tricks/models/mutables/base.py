@@ -119,6 +119,24 @@ class BaseMutable(BaseModule):
             mask[empty.nonzero(as_tuple=True)[0], keep] = 1.0
         return mask
 
+    # -- export -------------------------------------------------------------
+    def export_module(self) -> nn.Module:
+        """The plain module that computes the current choice, sharing this
+        mutable's weights (no other candidate, no ``arch_alpha``)."""
+        raise NotImplementedError
+
+    def export_cfg(self) -> dict:
+        """The config that builds :meth:`export_module` (same parameter
+        names, so its state dict loads with ``strict=True``)."""
+        raise NotImplementedError
+
+    def inactive_param_count(self) -> int:
+        """Parameters held here that the current choice does not use
+        (``arch_alpha`` included)."""
+        active = {id(p) for p in self.export_module().parameters()}
+        return sum(p.numel() for p in self.parameters()
+                   if id(p) not in active)
+
     def extra_repr(self) -> str:
         return (f'choices={self._choices}, current={self._current!r}, '
                 f'mode={self._mode}')

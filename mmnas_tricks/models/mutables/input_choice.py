@@ -3,6 +3,7 @@ import itertools
 from typing import List, Sequence, Union
 
 import torch
+import torch.nn as nn
 
 from mmnas_tricks.registry import MODELS
 from .base import BaseMutable
@@ -49,6 +50,15 @@ class InputChoice(BaseMutable):
             return tuple(sorted(int(c) for c in choice))
         return choice
 
+    def export_module(self) -> nn.Module:
+        return SelectInputs(self.current_choice)
+
+    def export_cfg(self) -> dict:
+        choice = self.current_choice
+        return dict(
+            type='mmnas_tricks.SelectInputs',
+            indices=list(choice) if isinstance(choice, tuple) else choice)
+
     def forward(
         self, inputs: Sequence[torch.Tensor]
     ) -> Union[torch.Tensor, List[torch.Tensor]]:
@@ -69,3 +79,25 @@ class InputChoice(BaseMutable):
         mask = self.path_mask(inputs[0].shape[0], inputs[0].device)
         return sum(mask[:, i].view(-1, 1, 1, 1) * x
                    for i, x in enumerate(inputs))
+
+
+@MODELS.register_module()
+class SelectInputs(nn.Module):
+    """The static form of :class:`InputChoice`: ``inputs[indices]`` (one
+    tensor for an int, a list for a list of ints).
+
+    Args:
+        indices (int | list[int]): What to pick.
+    """
+
+    def __init__(self, indices: Union[int, Sequence[int]]) -> None:
+        super().__init__()
+        self.indices = indices if isinstance(indices, int) else tuple(indices)
+
+    def forward(self, inputs):
+        if isinstance(self.indices, int):
+            return inputs[self.indices]
+        return [inputs[i] for i in self.indices]
+
+    def extra_repr(self) -> str:
+        return f'indices={self.indices}'

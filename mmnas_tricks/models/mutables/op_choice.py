@@ -61,6 +61,7 @@ class OpChoice(BaseMutable):
         self.out_channels = out_channels
         self.stride = stride
         self.candidates = nn.ModuleDict()
+        self._candidate_cfgs = {}
         for name, cfg in candidates.items():
             cfg = copy.deepcopy(dict(cfg))
             cfg.update(
@@ -71,7 +72,18 @@ class OpChoice(BaseMutable):
                 cfg.setdefault('norm_cfg', norm_cfg)
             if act_cfg is not None:
                 cfg.setdefault('act_cfg', act_cfg)
+            self._candidate_cfgs[name] = cfg
             self.candidates[name] = MODELS.build(cfg)
+
+    def export_module(self) -> nn.Module:
+        return self.candidates[self.current_choice]
+
+    def export_cfg(self) -> dict:
+        cfg = copy.deepcopy(self._candidate_cfgs[self.current_choice])
+        type_ = cfg['type']
+        if isinstance(type_, str) and '.' not in type_:
+            cfg['type'] = f'mmnas_tricks.{type_}'  # resolvable from any scope
+        return cfg
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mode = self.mode

@@ -244,3 +244,54 @@ def load_subnet(path: str, model: nn.Module, strict: bool = True
         return validate_subnet(model, subnet, strict=strict), meta
     except SubnetError as e:
         raise SubnetFileError(f'{path}: {e}') from e
+
+
+def export_static(model: nn.Module, subnet: Optional[Subnet] = None
+                  ) -> nn.Module:
+    """A copy of ``model`` in which every mutable is replaced by the plain
+    module of its (current or given) choice: no unused candidates, no
+    architecture parameters. The supernet itself is left unchanged.
+
+    Args:
+        model (nn.Module): The supernet (DDP wrappers are unwrapped).
+        subnet (dict, optional): Set on the copy first (all mutables).
+            Defaults to None (the current choices).
+    """
+    import copy
+    static = copy.deepcopy(_unwrap(model))
+    if subnet is not None:
+        set_subnet(static, subnet, strict=True)
+    # deepest first, so that a mutable inside a chosen candidate is replaced
+    # before its parent hands the candidate over
+    for name in sorted(named_mutables(static), key=lambda n: -n.count('.')):
+        mutable = static.get_submodule(name)
+        replacement = mutable.export_module()
+        if name == '':
+            return replacement
+        parent_name, _, attr = name.rpartition('.')
+        parent = static.get_submodule(parent_name)
+        setattr(parent, attr, replacement)
+    return static
+
+
+def subnet_param_count(model: nn.Module,
+                       subnet: Optional[Subnet] = None) -> int:
+    """Parameters of the static model of ``subnet`` (default: the current
+    choices), without building it."""
+    model = _unwrap(model)
+    if subnet is not None:
+        previous = get_subnet(model)
+        set_subnet(model, subnet)
+    try:
+        total = sum(p.numel() for p in model.parameters())
+        # only the outermost mutables: an inner one's parameters are part of
+        # its parent's inactive candidates or of its active one
+        mutables = named_mutables(model)
+        outer = [
+            m for n, m in mutables.items()
+            if not any(n.startswith(o + '.') for o in mutables if o != n)
+        ]
+        return total - sum(m.inactive_param_count() for m in outer)
+    finally:
+        if subnet is not None:
+            set_subnet(model, previous)

@@ -1,0 +1,73 @@
+import random
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mmengine.analysis import FlopAnalyzer
+
+from mmnas_tricks.models import subnet_resources
+from mmnas_tricks.models.mutables import (BaseMutable, export_static,
+                                          get_subnet, named_mutables,
+                                          sample_subnet, set_subnet,
+                                          subnet_param_count)
+from mmnas_tricks.registry import MODELS
+
+from .test_mutables import Toy
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_static_export_equals_supernet_and_loads_strictly(seed):
+    torch.manual_seed(seed % 1000)
+    model = Toy()
+    subnet = sample_subnet(model, random.Random(seed))
+    model.eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        expected = model(x)
+    static = export_static(model).eval()
+    assert not any(isinstance(m, BaseMutable) for m in static.modules())
+    assert not any('arch_alpha' in k for k in static.state_dict())
+    with torch.no_grad():
+        assert (static(x) - expected).abs().max().item() <= 1e-5
+    # the same structure from another supernet loads these weights strictly
+    other = export_static(Toy(), subnet)
+    other.load_state_dict(static.state_dict(), strict=True)
+    with torch.no_grad():
+        assert (other.eval()(x) - expected).abs().max().item() <= 1e-5
+    n_static = sum(p.numel() for p in static.parameters())
+    assert subnet_param_count(model) == n_static
+    assert get_subnet(model) == subnet  # the supernet is unchanged
+    assert any(isinstance(m, BaseMutable) for m in model.modules())
+
+
+def test_export_cfg_builds_the_same_module():
+    model = Toy()
+    set_subnet(model, dict(block1='sep3x3', block2='conv', pick=1))
+    for name, mutable in named_mutables(model).items():
+        built = MODELS.build(mutable.export_cfg())
+        built.load_state_dict(mutable.export_module().state_dict(),
+                              strict=True)
+    assert model.block1.export_cfg()['type'] == 'mmnas_tricks.SepConv'
+    assert model.pick.export_cfg() == dict(
+        type='mmnas_tricks.SelectInputs', indices=1)
+
+
+def test_resources_count_only_the_subnet():
+    model = Toy()
+    model.train()
+    big = dict(block1='conv3x3', block2='conv', pick=2)
+    small = dict(block1='skip', block2='zero', pick=0)
+    r_big = subnet_resources(model, big, input_shape=(3, 16, 16))
+    r_small = subnet_resources(model, small, input_shape=(3, 16, 16))
+    assert r_big['flops'] > r_small['flops'] > 0
+    for subnet, res in ((big, r_big), (small, r_small)):
+        static = export_static(model, subnet).eval()
+        flops = FlopAnalyzer(static, (torch.zeros(1, 3, 16, 16), )).total()
+        assert res['flops'] == flops
+        assert res['params'] == sum(p.numel() for p in static.parameters())
+    assert model.training  # state restored
+    model.block1.set_mode('differentiable')
+    subnet_resources(model, big, input_shape=(3, 16, 16))
+    assert model.block1.mode == 'differentiable'
