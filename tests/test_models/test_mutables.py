@@ -206,3 +206,21 @@ def test_op_choice_bad_candidates():
         OpChoice({}, 2, 2)
     with pytest.raises(KeyError, match='NoSuchOp'):
         OpChoice(dict(a=dict(type='NoSuchOp')), 2, 2)
+
+
+def test_op_choice_inside_an_mmdet_scope():
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.registry import DefaultScope
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        op = MMDET_MODELS.build(
+            dict(type='mmnas_tricks.OpChoice', in_channels=4, out_channels=4,
+                 norm_cfg=dict(type='GN', num_groups=2),
+                 candidates=dict(sep=dict(type='SepConv'),
+                                 skip=dict(type='Identity'),
+                                 mm=dict(type='mmdet.DropBlock',
+                                         drop_prob=0.1, block_size=3))))
+    assert isinstance(op, OpChoice)
+    assert type(op.candidates['mm']).__name__ == 'DropBlock'
+    assert any(type(m).__name__ == 'GroupNorm' for m in op.modules())

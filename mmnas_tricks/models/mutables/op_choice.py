@@ -4,6 +4,7 @@ from typing import Dict, Optional
 
 import torch
 import torch.nn as nn
+from mmengine.registry import DefaultScope
 
 from mmnas_tricks.registry import MODELS
 from .base import BaseMutable
@@ -21,6 +22,10 @@ class OpChoice(BaseMutable):
     ``all_on`` returns ``sum_i m_i * op_i(x)`` with per-example masks ``m``
     that drop each op with ``drop_prob`` and keep at least one (path dropout,
     Bender et al., ICML 2018); no rescaling.
+
+    Candidates are built in the ``mmnas_tricks`` scope even inside an mmdet
+    or mmseg model: unprefixed types are this package's ops (or mmengine's),
+    mmdet's are named ``'mmdet.X'``.
 
     Args:
         candidates (dict): Candidate name -> op config, e.g.
@@ -73,7 +78,10 @@ class OpChoice(BaseMutable):
             if act_cfg is not None:
                 cfg.setdefault('act_cfg', act_cfg)
             self._candidate_cfgs[name] = cfg
-            self.candidates[name] = MODELS.build(cfg)
+            # our scope, also inside an mmdet / mmseg model: unprefixed
+            # types are ours, mmdet's are written 'mmdet.X'
+            with DefaultScope.overwrite_default_scope('mmnas_tricks'):
+                self.candidates[name] = MODELS.build(cfg)
 
     def export_module(self) -> nn.Module:
         return self.candidates[self.current_choice]
