@@ -1,6 +1,9 @@
 # Semantic FPN baseline on digits segmentation: mmseg's Semantic FPN with a
 # ResNet-18 (V1c) at base width 16 trained from scratch, BN instead of SyncBN,
-# epoch-based like the detection baselines.
+# epoch-based like the detection baselines. Digit strokes are ~4% of the
+# pixels: with the detection recipe as is (lr 0.01, plain cross-entropy) the
+# model still predicted background only after 4 of 12 epochs (mIoU 10.0);
+# background weighted 0.1 in the loss and lr 0.03 reached mIoU 37.1 there.
 _base_ = [
     'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py',
     '../_base_/datasets/digits_segmentation.py',
@@ -23,7 +26,8 @@ model = dict(
         in_channels=[64, 64, 64, 64],
         channels=64,
         num_classes=11,
-        norm_cfg=norm_cfg))
+        norm_cfg=norm_cfg,
+        loss_decode=dict(class_weight=[0.1] + [1.0] * 10)))
 
 train_dataloader = _base_.digits_seg_train_dataloader
 val_dataloader = _base_.digits_seg_val_dataloader
@@ -36,6 +40,7 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 param_scheduler = _base_.digits_param_scheduler
 optim_wrapper = _base_.digits_optim_wrapper
+optim_wrapper.optimizer.lr = 0.03
 
 default_hooks = dict(
     logger=dict(interval=25, log_metric_by_epoch=True),

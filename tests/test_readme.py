@@ -1,0 +1,31 @@
+"""The README's commands, as .ci/run reads them."""
+import os.path as osp
+import subprocess
+
+
+def _block(repo_root, marker):
+    script = (
+        'awk -v marker="<!-- ci:%s -->" \'$0 == marker { found = 1; next } '
+        'found && /^```bash/ { inblock = 1; next } inblock && /^```/ { exit } '
+        'inblock && $0 !~ /^[[:space:]]*#/ && NF { print }\' README.md' %
+        marker)
+    return subprocess.run(['bash', '-c', script], cwd=repo_root,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_ci_reads_the_readme_commands(repo_root):
+    assert _block(repo_root, 'setup') == 'bash tools/install.sh'
+    assert _block(repo_root, 'test').startswith('python -m pytest tests')
+    with open(osp.join(repo_root, '.ci', 'run')) as f:
+        ci = f.read()
+    assert 'readme_cmd setup' in ci and 'readme_cmd test' in ci
+
+
+def test_readme_main_job_config_exists(repo_root):
+    with open(osp.join(repo_root, 'README.md')) as f:
+        readme = f.read()
+    main_job = [line for line in readme.splitlines()
+                if line.startswith('python tools/train.py configs/')]
+    assert main_job
+    for line in main_job:
+        assert osp.isfile(osp.join(repo_root, line.split()[2]))
