@@ -1,4 +1,5 @@
 from .base import MODES, BaseMutable
+from .depth_choice import DepthChoice, SequentialBlocks
 from .input_choice import InputChoice, SelectInputs
 from .kernel_choice import KernelSizeChoice
 from .op_choice import OpChoice
@@ -10,7 +11,7 @@ from .space import (Subnet, SubnetError, arch_parameters, argmax_subnet,
 
 __all__ = [
     'MODES', 'BaseMutable', 'OpChoice', 'InputChoice', 'SelectInputs',
-    'KernelSizeChoice',
+    'KernelSizeChoice', 'DepthChoice', 'SequentialBlocks',
     'Subnet', 'SubnetError', 'export_static', 'subnet_param_count',
     'arch_parameters', 'argmax_subnet', 'fix_subnet', 'get_subnet',
     'iter_subnets', 'load_subnet', 'named_mutables', 'sample_subnet', 'search_space',

@@ -130,13 +130,6 @@ class BaseMutable(BaseModule):
         names, so its state dict loads with ``strict=True``)."""
         raise NotImplementedError
 
-    def inactive_param_count(self) -> int:
-        """Parameters held here that the current choice does not use
-        (``arch_alpha`` included)."""
-        active = {id(p) for p in self.export_module().parameters()}
-        return sum(p.numel() for p in self.parameters()
-                   if id(p) not in active)
-
     def extra_repr(self) -> str:
         return (f'choices={self._choices}, current={self._current!r}, '
                 f'mode={self._mode}')

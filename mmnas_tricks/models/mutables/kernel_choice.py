@@ -124,8 +124,3 @@ class KernelSizeChoice(BaseMutable):
             if self.bias is not None:
                 conv.bias.copy_(self.bias)
         return conv
-
-    def inactive_param_count(self) -> int:
-        k = self.current_choice
-        unused_weight = self.weight.numel() - self.weight[..., :k, :k].numel()
-        return unused_weight + self.arch_alpha.numel()

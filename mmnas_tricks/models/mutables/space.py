@@ -274,24 +274,24 @@ def export_static(model: nn.Module, subnet: Optional[Subnet] = None
     return static
 
 
+def _static_param_count(module: nn.Module) -> int:
+    if isinstance(module, BaseMutable):
+        return _static_param_count(module.export_module())
+    return sum(p.numel() for p in module.parameters(recurse=False)) + sum(
+        _static_param_count(child) for child in module.children())
+
+
 def subnet_param_count(model: nn.Module,
                        subnet: Optional[Subnet] = None) -> int:
     """Parameters of the static model of ``subnet`` (default: the current
-    choices), without building it."""
+    choices), counted without copying the model: each mutable counts what its
+    exported module holds, recursively (nested mutables included)."""
     model = _unwrap(model)
-    if subnet is not None:
-        previous = get_subnet(model)
-        set_subnet(model, subnet)
+    if subnet is None:
+        return _static_param_count(model)
+    previous = get_subnet(model)
+    set_subnet(model, subnet)
     try:
-        total = sum(p.numel() for p in model.parameters())
-        # only the outermost mutables: an inner one's parameters are part of
-        # its parent's inactive candidates or of its active one
-        mutables = named_mutables(model)
-        outer = [
-            m for n, m in mutables.items()
-            if not any(n.startswith(o + '.') for o in mutables if o != n)
-        ]
-        return total - sum(m.inactive_param_count() for m in outer)
+        return _static_param_count(model)
     finally:
-        if subnet is not None:
-            set_subnet(model, previous)
+        set_subnet(model, previous)
