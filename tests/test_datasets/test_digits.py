@@ -126,15 +126,9 @@ def test_bad_spec_names_the_problem():
         DigitsSpec.from_dict(dict(nmu_train=3))
 
 
-def test_coco_dataset_and_metric(tiny_digits):
-    from mmdet.evaluation import CocoMetric
-    from mmdet.utils import register_all_modules
-    import torch
-
-    from mmnas_tricks.datasets import DigitsCocoDataset
-    register_all_modules()
-    ds = DigitsCocoDataset(
-        data_root=tiny_digits,
+def _coco(cls, root):
+    return cls(
+        data_root=root,
         digits_spec=TINY_SPEC,
         ann_file='annotations/instances_val.json',
         data_prefix=dict(img='images/val/'),
@@ -143,8 +137,20 @@ def test_coco_dataset_and_metric(tiny_digits):
             dict(type='LoadImageFromFile'),
             dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
         ])
+
+
+def test_coco_dataset_and_metric(tiny_digits):
+    import torch
+    from mmdet.evaluation import CocoMetric
+    from mmdet.utils import register_all_modules
+    from mmengine.registry import DefaultScope
+
+    from mmnas_tricks.datasets import DigitsCocoDataset
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ds = _coco(DigitsCocoDataset, tiny_digits)
+        item = ds[0]
     assert len(ds) == TINY_SPEC['num_val']
-    item = ds[0]
     assert item['img'].shape == (128, 128, 3)
     assert item['gt_masks'].masks.shape[0] == len(item['gt_bboxes'])
     # ground truth as predictions scores a perfect mAP
@@ -172,33 +178,35 @@ def test_coco_dataset_and_metric(tiny_digits):
 
 def test_seg_dataset_and_metric(tiny_digits):
     import torch
+    from mmengine.registry import DefaultScope
+    from mmengine.structures import PixelData
     from mmseg.evaluation import IoUMetric
     from mmseg.structures import SegDataSample
     from mmseg.utils import register_all_modules
-    from mmengine.structures import PixelData
 
     from mmnas_tricks.datasets import DigitsSegDataset
-    register_all_modules()
-    ds = DigitsSegDataset(
-        data_root=tiny_digits,
-        digits_spec=TINY_SPEC,
-        data_prefix=dict(img_path='images/val', seg_map_path='seg_maps/val'),
-        pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='LoadAnnotations'),
-        ])
-    assert len(ds) == TINY_SPEC['num_val']
-    assert ds.metainfo['classes'][0] == 'background'
-    assert len(ds.metainfo['classes']) == 11
-    item = ds[0]
-    assert set(np.unique(item['gt_seg_map'])) <= set(range(11))
+    register_all_modules(init_default_scope=False)
     metric = IoUMetric(iou_metrics=['mIoU'])
-    metric.dataset_meta = ds.metainfo
-    for i in range(len(ds)):
-        gt = torch.from_numpy(ds[i]['gt_seg_map'].astype(np.int64))
-        sample = SegDataSample()
-        sample.pred_sem_seg = PixelData(data=gt[None])
-        sample.gt_sem_seg = PixelData(data=gt[None])
-        metric.process({}, [sample.to_dict()])
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        ds = DigitsSegDataset(
+            data_root=tiny_digits,
+            digits_spec=TINY_SPEC,
+            data_prefix=dict(
+                img_path='images/val', seg_map_path='seg_maps/val'),
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='LoadAnnotations'),
+            ])
+        assert len(ds) == TINY_SPEC['num_val']
+        assert ds.metainfo['classes'][0] == 'background'
+        assert len(ds.metainfo['classes']) == 11
+        assert set(np.unique(ds[0]['gt_seg_map'])) <= set(range(11))
+        metric.dataset_meta = ds.metainfo
+        for i in range(len(ds)):
+            gt = torch.from_numpy(ds[i]['gt_seg_map'].astype(np.int64))
+            sample = SegDataSample()
+            sample.pred_sem_seg = PixelData(data=gt[None])
+            sample.gt_sem_seg = PixelData(data=gt[None])
+            metric.process({}, [sample.to_dict()])
     result = metric.compute_metrics(metric.results)
     assert result['mIoU'] == pytest.approx(100.0)

@@ -3,16 +3,17 @@ import torch
 
 from mmnas_tricks.registry import MODELS
 
+# prefixed: other tests may leave mmdet's or mmseg's default scope behind
 OPS = [
-    dict(type='ConvOp', kernel_size=1),
-    dict(type='ConvOp', kernel_size=3, dilation=2),
-    dict(type='SepConv', kernel_size=3),
-    dict(type='SepConv', kernel_size=5, dilation=6),
-    dict(type='DeformConvOp'),
-    dict(type='Identity'),
-    dict(type='Zero'),
-    dict(type='MBConv', kernel_size=5, expand_ratio=3, se_ratio=0.25),
-    dict(type='MBConv', kernel_size=3, expand_ratio=1),
+    dict(type='mmnas_tricks.ConvOp', kernel_size=1),
+    dict(type='mmnas_tricks.ConvOp', kernel_size=3, dilation=2),
+    dict(type='mmnas_tricks.SepConv', kernel_size=3),
+    dict(type='mmnas_tricks.SepConv', kernel_size=5, dilation=6),
+    dict(type='mmnas_tricks.DeformConvOp'),
+    dict(type='mmnas_tricks.Identity'),
+    dict(type='mmnas_tricks.Zero'),
+    dict(type='mmnas_tricks.MBConv', kernel_size=5, expand_ratio=3, se_ratio=0.25),
+    dict(type='mmnas_tricks.MBConv', kernel_size=3, expand_ratio=1),
 ]
 
 
@@ -25,14 +26,14 @@ def test_shapes_and_backward(cfg, in_c, out_c, stride):
     y = op(x)
     assert y.shape == (2, out_c, 5 if stride == 2 else 9,
                        5 if stride == 2 else 9)
-    if cfg['type'] != 'Zero':
+    if cfg['type'] != 'mmnas_tricks.Zero':
         y.sum().backward()
         assert x.grad is not None
 
 
 def test_norm_and_act_cfg_are_honoured():
     op = MODELS.build(
-        dict(type='SepConv', in_channels=8, out_channels=8,
+        dict(type='mmnas_tricks.SepConv', in_channels=8, out_channels=8,
              norm_cfg=dict(type='GN', num_groups=4), act_cfg=dict(type='SiLU')))
     kinds = {type(m).__name__ for m in op.modules()}
     assert 'GroupNorm' in kinds and 'SiLU' in kinds and 'BatchNorm2d' not in kinds
@@ -40,13 +41,13 @@ def test_norm_and_act_cfg_are_honoured():
 
 def test_identity_is_exact_without_projection():
     x = torch.randn(1, 4, 3, 3)
-    op = MODELS.build(dict(type='Identity', in_channels=4, out_channels=4))
+    op = MODELS.build(dict(type='mmnas_tricks.Identity', in_channels=4, out_channels=4))
     assert op.proj is None and torch.equal(op(x), x)
 
 
 def test_mbconv_residual_and_bad_args():
-    op = MODELS.build(dict(type='MBConv', in_channels=4, out_channels=4))
+    op = MODELS.build(dict(type='mmnas_tricks.MBConv', in_channels=4, out_channels=4))
     assert op.use_residual
     with pytest.raises(ValueError, match='expand_ratio=0.5'):
-        MODELS.build(dict(type='MBConv', in_channels=4, out_channels=4,
+        MODELS.build(dict(type='mmnas_tricks.MBConv', in_channels=4, out_channels=4,
                           expand_ratio=0.5))
