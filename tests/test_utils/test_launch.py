@@ -16,6 +16,24 @@ def test_none_launcher_changes_nothing_else():
     assert cfg.launcher == 'none' and 'model_wrapper_cfg' not in cfg
 
 
+def test_pytorch_launcher_on_cpu_in_a_fresh_interpreter():
+    # nothing imported mmengine.model yet: its wrappers must still resolve
+    import subprocess
+    import sys
+    code = ('import os\n'
+            'os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", '
+            'MASTER_ADDR="127.0.0.1", MASTER_PORT="29534")\n'
+            'from mmengine.config import Config\n'
+            'from mmnas_tricks.utils import setup_launcher\n'
+            'cfg = Config(dict())\n'
+            'setup_launcher(cfg, "pytorch")\n'
+            'print(cfg.model_wrapper_cfg["device_ids"])\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == 'None'
+
+
 def test_pytorch_launcher_on_cpu(monkeypatch):
     for k, v in dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0',
                      MASTER_ADDR='127.0.0.1', MASTER_PORT='29533').items():
