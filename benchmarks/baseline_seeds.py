@@ -6,7 +6,7 @@ Example:
         configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py \
         --seeds 1 2 3 --metric coco/bbox_mAP --jobs 1
 
-Writes ``<out-dir>/<config>_seeds.json`` and ``.csv``. ``--jobs 2`` runs two
+Writes ``<out-dir>/<config>_seeds.json``, ``.csv`` and a ``.png`` plot. ``--jobs 2`` runs two
 seeds at once with one thread each (on 2 cores slightly faster in total than
 one at a time with two threads; wall times are then per run under that load).
 A seed whose run finished before (``final_metrics.json`` and
@@ -123,6 +123,30 @@ def main():
     writer.writerows(rows)
     atomic_write_text(osp.join(args.out_dir, f'{name}_seeds.csv'),
                       buf.getvalue())
+    plot(summary, osp.join(args.out_dir, f'{name}_seeds.png'))
+
+
+def plot(summary, path):
+    """One dot per seed, the mean as a line; written atomically."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    runs = summary['runs']
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.scatter([r['seed'] for r in runs], [r['value'] for r in runs])
+    ax.axhline(summary['mean'], linestyle='--', color='gray',
+               label=f"mean {summary['mean']:.3f}, range "
+               f"{summary['range']:.3f}")
+    ax.set_xlabel('seed')
+    ax.set_ylabel(summary['metric'])
+    ax.set_xticks([r['seed'] for r in runs])
+    ax.set_title(osp.basename(summary['config']), fontsize=7)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path + '.tmp.png'
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
 
 
 if __name__ == '__main__':
