@@ -89,7 +89,10 @@ def test_train_resume_and_test(repo_root, tiny_digits, tmp_path, config):
     # test the saved checkpoint
     log = _run(repo_root, 'tools/test.py', path,
                osp.join(work_dir, 'epoch_2.pth'), '--work-dir',
-               str(tmp_path / 'test'))
+               str(tmp_path / 'test'), '--out', str(tmp_path / 'preds.pkl'))
+    with open(tmp_path / 'preds.pkl', 'rb') as f:
+        preds = pickle.load(f)
+    assert len(preds) == TINY_SPEC['num_val']
     with open(tmp_path / 'test' / 'test_metrics.json') as f:
         metrics = json.load(f)
     key = 'coco/bbox_mAP' if 'fcos' in config else 'mIoU'
@@ -193,3 +196,22 @@ def test_dist_train_two_processes_on_cpu(repo_root, tiny_digits, tmp_path):
     assert log.count('final metrics:') == 2  # logger line + print, rank 0
     assert osp.isfile(osp.join(work_dir, 'final_metrics.json'))
     assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
+
+
+def test_train_flags_change_the_config(repo_root, tmp_path):
+    train = _tool(repo_root, 'train')
+    args = train.parse_args([
+        osp.join(repo_root, FCOS), '--amp', '--auto-scale-lr', '--work-dir',
+        str(tmp_path / 'w'), '--cfg-options', 'randomness.seed=7'
+    ])
+    cfg = train.build_cfg(args)
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.auto_scale_lr.enable is True
+    assert cfg.work_dir == str(tmp_path / 'w')
+    assert cfg.randomness.seed == 7
+    assert cfg.launcher == 'none'
+    args = train.parse_args([osp.join(repo_root, FCOS), '--resume'])
+    cfg = train.build_cfg(args)
+    assert cfg.resume is True and cfg.load_from is None
+    assert cfg.work_dir.endswith(osp.basename(FCOS)[:-3])
