@@ -119,14 +119,16 @@ def read_subnet_file(path: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         if not isinstance(name, str):
             raise SubnetFileError(f'{path}: mutable names must be strings, '
                                   f'got {name!r}')
-        ok = isinstance(choice, (str, int, float)) or (
-            isinstance(choice, list)
-            and all(isinstance(c, int) for c in choice))
+        number = (int, float)
+        ok = isinstance(choice, (str, ) + number) or (
+            isinstance(choice, list) and all(
+                isinstance(c, number) and not isinstance(c, bool)
+                for c in choice))
         if not ok or isinstance(choice, bool):
             raise SubnetFileError(
                 f'{path}: {name}: choice {choice!r} has the wrong type '
                 f'{type(choice).__name__} (valid: str, int, float, list of '
-                'int)')
+                'numbers)')
     meta = doc.get('meta') or {}
     if not isinstance(meta, dict):
         raise SubnetFileError(f"{path}: 'meta' must be a mapping, got "

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmnas_tricks.models.mutables import (InputChoice, OpChoice, get_subnet,
-                                          load_subnet, sample_subnet,
-                                          set_subnet)
+from mmnas_tricks.models.mutables import (InputChoice, MBConvChoice,
+                                          OpChoice, get_subnet, load_subnet,
+                                          sample_subnet, set_subnet)
 from mmnas_tricks.structures import (SubnetFileError, dump_subnet,
                                      read_subnet_file)
 
@@ -15,11 +15,14 @@ from ..test_models.test_mutables import CANDIDATES, Toy
 
 
 class PairSpace(Toy):
-    """A second space: adds a k=2 input choice (tuple choices)."""
+    """A second space: adds a k=2 input choice and an elastic MBConv
+    (tuple choices, float expansion ratios)."""
 
     def __init__(self):
         super().__init__()
         self.pair = InputChoice(4, num_chosen=2)
+        self.mb = MBConvChoice(4, 4, kernel_sizes=(3, 5),
+                               expand_ratios=(2.5, 4))
         self.head = OpChoice(dict(a=dict(type='Identity'),
                                   b=dict(type='Zero')), 4, 4)
 
@@ -61,6 +64,8 @@ def _write(tmp_path, name, text):
      "block1: choice {'x': 1} has the wrong type dict"),
     ('bool.yaml', 'format_version: 1\nsubnet: {block1: true}\n',
      'wrong type bool'),
+    ('strlist.yaml', 'format_version: 1\nsubnet: {block1: [3, a]}\n',
+     r"choice \[3, 'a'\] has the wrong type list"),
     ('meta.yaml', 'format_version: 1\nsubnet: {block1: skip}\nmeta: [1]\n',
      "'meta' must be a mapping"),
     ('subnet.txt', 'x', r"unknown subnet file suffix '.txt'"),

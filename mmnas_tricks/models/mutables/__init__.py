@@ -2,6 +2,7 @@ from .base import MODES, BaseMutable
 from .depth_choice import DepthChoice, SequentialBlocks
 from .input_choice import InputChoice, SelectInputs
 from .kernel_choice import KernelSizeChoice
+from .mbconv_choice import MBConvChoice
 from .op_choice import OpChoice
 from .space import (Subnet, SubnetError, arch_parameters, argmax_subnet,
                     export_static, fix_subnet,
@@ -11,7 +12,7 @@ from .space import (Subnet, SubnetError, arch_parameters, argmax_subnet,
 
 __all__ = [
     'MODES', 'BaseMutable', 'OpChoice', 'InputChoice', 'SelectInputs',
-    'KernelSizeChoice', 'DepthChoice', 'SequentialBlocks',
+    'KernelSizeChoice', 'DepthChoice', 'SequentialBlocks', 'MBConvChoice',
     'Subnet', 'SubnetError', 'export_static', 'subnet_param_count',
     'arch_parameters', 'argmax_subnet', 'fix_subnet', 'get_subnet',
     'iter_subnets', 'load_subnet', 'named_mutables', 'sample_subnet', 'search_space',
