@@ -32,6 +32,10 @@ def print_final_metrics(runner,
         for k, v in metrics.items()
         if isinstance(v, numbers.Real) and k not in _NOT_METRICS
     }
+    if is_main_process() and not metrics:
+        runner.logger.warning(
+            'no metrics to report: no validation ran, or the evaluator '
+            'returned nothing (e.g. no detection passed score_thr)')
     if is_main_process() and metrics:
         line = ', '.join(f'{k}={v:.4f}' for k, v in sorted(metrics.items()))
         runner.logger.info(f'final metrics: {line}')

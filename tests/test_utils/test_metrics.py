@@ -32,3 +32,12 @@ def test_numpy_metrics_are_kept_and_timings_dropped(tmp_path, capsys):
     assert out == dict(mIoU=71.5, aAcc=90.0)
     assert 'final metrics: aAcc=90.0000, mIoU=71.5000' in capsys.readouterr().out
     assert json.loads((tmp_path / 'm.json').read_text()) == out
+
+
+def test_no_metrics_is_said(tmp_path, capsys):
+    runner = _runner(tmp_path, 'test_no_metrics')
+    warned = []
+    runner.logger.warning = warned.append
+    assert print_final_metrics(runner, {}) == {}
+    assert 'no metrics to report' in warned[0]
+    assert not (tmp_path / 'final_metrics.json').exists()
