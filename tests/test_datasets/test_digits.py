@@ -210,3 +210,32 @@ def test_seg_dataset_and_metric(tiny_digits):
             metric.process({}, [sample.to_dict()])
     result = metric.compute_metrics(metric.results)
     assert result['mIoU'] == pytest.approx(100.0)
+
+
+def test_dataset_builds_the_data_on_first_use(tmp_path):
+    from mmengine.registry import DefaultScope
+
+    from mmnas_tricks.datasets import DigitsCocoDataset
+    root = str(tmp_path / 'auto' / 'digits')
+    spec = dict(num_train=6, num_val=4, seed=5)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ds = DigitsCocoDataset(
+            data_root=root,
+            digits_spec=spec,
+            ann_file='annotations/instances_val.json',
+            data_prefix=dict(img='images/val/'),
+            test_mode=True,
+            pipeline=[])
+    assert len(ds) == 4
+    assert check_digits(root, DigitsSpec(**spec))['counts']['val'][
+        'images'] == 4
+    # a second dataset on the same folder reuses it, and another spec is
+    # refused rather than overwritten
+    with pytest.raises(DigitsDatasetError, match='another spec'):
+        DigitsCocoDataset(
+            data_root=root,
+            digits_spec=dict(spec, seed=6),
+            ann_file='annotations/instances_val.json',
+            data_prefix=dict(img='images/val/'),
+            test_mode=True,
+            pipeline=[])
