@@ -155,6 +155,18 @@ def test_sampling_respects_include_fixed_and_probs():
                           probs=dict(block1=[0, 0, 1, 0]))
         seen.add((s['block1'], s['block2'], s['pick']))
     assert seen == {('sep3x3', 'zero', 0)}
+    # weights need not sum to 1, for either kind of generator
+    for gen in (random.Random(1), np.random.default_rng(1)):
+        s = sample_subnet(model, gen, probs=dict(block1=[0, 3, 0, 0]))
+        assert s['block1'] == 'conv1x1'
+    with pytest.raises(SubnetError, match=r'block1: probabilities \[-1, 2, 0, 0\]'):
+        sample_subnet(model, rng, probs=dict(block1=[-1, 2, 0, 0]))
+    with pytest.raises(SubnetError, match='3 probabilities for 4 choices'):
+        sample_subnet(model, rng, probs=dict(block1=[1, 2, 0]))
+    with pytest.raises(SubnetError, match='not sampled'):
+        sample_subnet(model, rng, probs=dict(block2=[1, 0, 0]))
+    with pytest.raises(TypeError, match='random.Random or a numpy'):
+        sample_subnet(model, 42)
 
 
 def test_argmax_subnet():

@@ -137,11 +137,14 @@ def set_subnet(model: nn.Module, subnet: Subnet, strict: bool = True) -> None:
 
 
 def _pick(rng, n: int, probs: Optional[Sequence[float]]) -> int:
+    if probs is not None:
+        probs = np.asarray(probs, dtype=np.float64)
+        probs = probs / probs.sum()  # weights need not sum to 1
     if isinstance(rng, np.random.Generator):
         return int(rng.choice(n, p=probs))
     if probs is None:
         return rng.randrange(n)
-    return rng.choices(range(n), weights=probs, k=1)[0]
+    return rng.choices(range(n), weights=probs.tolist(), k=1)[0]
 
 
 def sample_subnet(model: nn.Module,
@@ -159,8 +162,9 @@ def sample_subnet(model: nn.Module,
         model (nn.Module): The supernet.
         rng (random.Random | numpy.random.Generator): The source of
             randomness (a shared seed gives every rank the same subnet).
-        probs (dict, optional): name -> probabilities over that mutable's
-            choices; uniform for names not given. Defaults to None.
+        probs (dict, optional): name -> probabilities (or non-negative
+            weights) over that mutable's choices; uniform for names not
+            given. Defaults to None.
         include (str | Sequence[str], optional): fnmatch patterns of the
             mutables to sample (sequential search). Defaults to None (all).
         apply (bool): Set the sampled subnet on the model. Defaults to True.
@@ -177,9 +181,13 @@ def sample_subnet(model: nn.Module,
                           f'{unknown}; sampled: {list(searchable)}')
     for name, mutable in searchable.items():
         p = probs.get(name)
-        if p is not None and len(p) != mutable.num_choices:
-            raise SubnetError(f'{name}: {len(p)} probabilities for '
-                              f'{mutable.num_choices} choices')
+        if p is not None:
+            if len(p) != mutable.num_choices:
+                raise SubnetError(f'{name}: {len(p)} probabilities for '
+                                  f'{mutable.num_choices} choices')
+            if min(p) < 0 or sum(p) <= 0:
+                raise SubnetError(f'{name}: probabilities {list(p)} must be '
+                                  '>= 0 with a positive sum')
         subnet[name] = mutable.choices[_pick(rng, mutable.num_choices, p)]
     if apply:
         set_subnet(model, subnet)
