@@ -2,3 +2,4 @@
 from .mutables import *  # noqa: F401,F403
 from .ops import *  # noqa: F401,F403
 from .resources import subnet_resources  # noqa: F401
+from .export import save_static_checkpoint  # noqa: F401

@@ -71,3 +71,26 @@ def test_resources_count_only_the_subnet():
     model.block1.set_mode('differentiable')
     subnet_resources(model, big, input_shape=(3, 16, 16))
     assert model.block1.mode == 'differentiable'
+
+
+def test_static_checkpoint_holds_only_the_chosen_weights(tmp_path):
+    from mmengine.runner import load_checkpoint
+
+    from mmnas_tricks.models import save_static_checkpoint
+    torch.manual_seed(0)
+    model = Toy().eval()
+    subnet = dict(block1='sep3x3', block2='skip', pick=2)
+    path = str(tmp_path / 'static.pth')
+    static = save_static_checkpoint(model, path, subnet, meta=dict(score=1.5))
+    raw = torch.load(path)  # weights_only=True
+    assert raw['meta'] == dict(score=1.5, subnet=subnet)
+    assert set(raw['state_dict']) == set(static.state_dict())
+    assert not any('candidates' in k or 'arch_alpha' in k
+                   for k in raw['state_dict'])
+    fresh = export_static(Toy(), subnet).eval()
+    load_checkpoint(fresh, path, strict=True)
+    x = torch.randn(1, 3, 8, 8)
+    set_subnet(model, subnet)
+    with torch.no_grad():
+        assert (fresh(x) - model(x)).abs().max().item() <= 1e-5
+    assert [p.name for p in tmp_path.iterdir()] == ['static.pth']

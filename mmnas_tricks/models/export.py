@@ -1,0 +1,47 @@
+"""Save the static model of a subnet as a plain mmengine checkpoint."""
+import os
+import os.path as osp
+import tempfile
+from typing import Any, Dict, Optional
+
+import torch
+import torch.nn as nn
+
+from .mutables import Subnet, export_static, get_subnet
+
+
+def save_static_checkpoint(model: nn.Module,
+                           path: str,
+                           subnet: Optional[Subnet] = None,
+                           meta: Optional[Dict[str, Any]] = None
+                           ) -> nn.Module:
+    """Export ``subnet`` (default: the current choices) of ``model`` and save
+    the static model's weights, and nothing else, to ``path``.
+
+    The file is an mmengine-style checkpoint ``{'state_dict', 'meta'}``
+    (``meta['subnet']`` records the subnet) that loads with
+    ``torch.load``'s default ``weights_only=True``; it is written to a
+    temporary file and renamed into place.
+
+    Returns:
+        nn.Module: The static model that was saved.
+    """
+    static = export_static(model, subnet)
+    subnet = dict(subnet) if subnet is not None else get_subnet(model)
+    checkpoint = dict(
+        state_dict={k: v.detach().cpu()
+                    for k, v in static.state_dict().items()},
+        meta=dict(meta or {}, subnet=subnet))
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
+    os.close(fd)
+    try:
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+    return static
