@@ -68,7 +68,7 @@ EOF
 if mmcv_ok; then
   say "mmcv 2.1.0 with ops already installed: kept"
 else
-  say "building mmcv 2.1.0 from source against the installed torch (about 12 minutes on 2 cores; pip caches the wheel)"
+  say "building mmcv 2.1.0 from source against the installed torch (about 13 minutes on 2 cores; pip caches the wheel)"
   # mmcv's setup.py reads MMCV_WITH_OPS (default 1) and builds CUDA ops when torch
   # sees CUDA (or FORCE_CUDA=1).
   run env MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" "${PIP[@]}" --no-build-isolation -r "$ROOT/requirements/mmcv.txt"
