@@ -239,3 +239,19 @@ def test_dataset_builds_the_data_on_first_use(tmp_path):
             data_prefix=dict(img='images/val/'),
             test_mode=True,
             pipeline=[])
+
+
+def test_build_tool_errors(repo_root, tmp_path):
+    import subprocess
+    import sys
+    tool = 'tools/dataset_converters/build_digits.py'
+    out = subprocess.run([sys.executable, tool, str(tmp_path)],
+                         cwd=repo_root, capture_output=True, text=True)
+    assert out.returncode == 1
+    assert 'already exists' in out.stderr and 'Traceback' not in out.stderr
+    out = subprocess.run(
+        [sys.executable, tool, str(tmp_path / 'd'), '--max-scale', '300'],
+        cwd=repo_root, capture_output=True, text=True)
+    assert out.returncode == 1
+    assert 'max_scale=300 > image_size=128' in out.stderr
+    assert not (tmp_path / 'd').exists()

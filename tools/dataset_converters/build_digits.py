@@ -30,8 +30,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    spec = DigitsSpec(**{f.name: getattr(args, f.name) for f in fields(DigitsSpec)})
-    build_digits(args.data_root, spec)
+    try:
+        spec = DigitsSpec(
+            **{f.name: getattr(args, f.name)
+               for f in fields(DigitsSpec)})
+        build_digits(args.data_root, spec)
+    except (ValueError, FileExistsError) as e:
+        raise SystemExit(f'build_digits: {e}')
     meta = check_digits(args.data_root, spec)
     for split, c in meta['counts'].items():
         print(f'{split}: {c["images"]} canvases, {c["instances"]} digits')
