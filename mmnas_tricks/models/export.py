@@ -1,11 +1,10 @@
 """Save the static model of a subnet as a plain mmengine checkpoint."""
-import os
-import os.path as osp
-import tempfile
 from typing import Any, Dict, Optional
 
 import torch
 import torch.nn as nn
+
+from mmnas_tricks.utils.io import atomic_write
 
 from .mutables import Subnet, export_static, get_subnet
 
@@ -32,16 +31,5 @@ def save_static_checkpoint(model: nn.Module,
         state_dict={k: v.detach().cpu()
                     for k, v in static.state_dict().items()},
         meta=dict(meta or {}, subnet=subnet))
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
-    os.close(fd)
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, lambda f: torch.save(checkpoint, f))
     return static

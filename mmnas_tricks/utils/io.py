@@ -3,19 +3,21 @@ import json
 import os
 import os.path as osp
 import tempfile
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 
-def atomic_write_text(path: str, text: str) -> str:
-    """Write ``text`` to ``path`` so that readers see the old file or the new
-    one, never a half-written one. Returns ``path``."""
+def atomic_write(path: str, write: Callable[[BinaryIO], Any]) -> str:
+    """Call ``write(f)`` on a temporary binary file in ``path``'s folder and
+    rename it to ``path``, so that readers see the old file or the new one,
+    never a half-written one; on any error the temporary file is removed.
+    Returns ``path``."""
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
         prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
     try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
+        with os.fdopen(fd, 'wb') as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -24,6 +26,13 @@ def atomic_write_text(path: str, text: str) -> str:
             os.remove(tmp)
         raise
     return path
+
+
+def atomic_write_text(path: str, text: str) -> str:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_write`.
+    Returns ``path``."""
+    data = text.encode('utf-8')
+    return atomic_write(path, lambda f: f.write(data))
 
 
 def dump_json_atomic(obj: Any, path: str, **kwargs) -> str:

@@ -74,3 +74,11 @@ def test_export_equal_and_param_count(seed):
 def test_bad_kernel_sizes():
     with pytest.raises(ValueError, match=r'odd and >= 1, got \[4\]'):
         KernelSizeChoice(2, 2, (3, 4))
+
+
+def test_whole_float_choices_from_files():
+    conv = KernelSizeChoice(2, 2, (3, 5))
+    conv.current_choice = 5.0  # as JSON may give it
+    assert conv.current_choice == 5 and isinstance(conv.current_choice, int)
+    with pytest.raises(ValueError, match='5.5 is not a choice'):
+        conv.current_choice = 5.5

@@ -25,3 +25,19 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         dump_json_atomic({'x': Boom()}, str(path))
     assert path.read_text() == 'old'
     assert os.listdir(tmp_path) == ['a.json']
+
+
+def test_atomic_write_binary_and_failure(tmp_path):
+    from mmnas_tricks.utils import atomic_write
+    path = tmp_path / 'b.bin'
+    atomic_write(str(path), lambda f: f.write(b'\x00\x01'))
+    assert path.read_bytes() == b'\x00\x01'
+
+    def half(f):
+        f.write(b'partial')
+        raise OSError('disk full')
+
+    with pytest.raises(OSError, match='disk full'):
+        atomic_write(str(path), half)
+    assert path.read_bytes() == b'\x00\x01'
+    assert os.listdir(tmp_path) == ['b.bin']

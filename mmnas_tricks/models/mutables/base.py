@@ -12,6 +12,14 @@ from mmengine.model import BaseModule
 MODES = ('fixed', 'sampled', 'differentiable', 'all_on')
 
 
+def integral(value: Any) -> Any:
+    """``3.0 -> 3``: a number read from YAML/JSON as a float that is a whole
+    number, as the int choice it stands for; anything else unchanged."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class BaseMutable(BaseModule):
     """A searchable decision with a finite list of choices.
 

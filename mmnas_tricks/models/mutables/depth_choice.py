@@ -7,7 +7,7 @@ import torch.nn as nn
 from mmengine.registry import DefaultScope
 
 from mmnas_tricks.registry import MODELS
-from .base import BaseMutable
+from .base import BaseMutable, integral
 
 
 @MODELS.register_module()
@@ -75,8 +75,7 @@ class DepthChoice(BaseMutable):
         self.blocks = nn.ModuleList(_build(self._block_cfgs[:max(depths)]))
 
     def _normalise(self, choice):
-        return int(choice) if isinstance(choice, float) and choice.is_integer(
-        ) else choice
+        return integral(choice)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mode = self.mode

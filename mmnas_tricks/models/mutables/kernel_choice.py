@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmnas_tricks.registry import MODELS
-from .base import BaseMutable
+from .base import BaseMutable, integral
 
 
 @MODELS.register_module()
@@ -67,8 +67,7 @@ class KernelSizeChoice(BaseMutable):
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
 
     def _normalise(self, choice):
-        return int(choice) if isinstance(choice, float) and choice.is_integer(
-        ) else choice
+        return integral(choice)
 
     def cropped_weight(self, kernel_size: int) -> torch.Tensor:
         """The centre ``kernel_size`` x ``kernel_size`` of the weight."""

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer
 
 from mmnas_tricks.registry import MODELS
-from .base import BaseMutable
+from .base import BaseMutable, integral
 
 
 def _bn(x, bn: nn.BatchNorm2d, c: int):
@@ -104,8 +104,7 @@ class MBConvChoice(BaseMutable):
     def _normalise(self, choice):
         if isinstance(choice, list) and len(choice) == 2:
             k, e = choice
-            e = int(e) if isinstance(e, float) and e.is_integer() else e
-            return (int(k), e)
+            return (int(k), integral(e))
         return choice
 
     def _run(self, x: torch.Tensor, choice: Tuple[int, float]):
