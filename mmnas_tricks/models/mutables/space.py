@@ -254,6 +254,33 @@ def load_subnet(path: str, model: nn.Module, strict: bool = True
         raise SubnetFileError(f'{path}: {e}') from e
 
 
+def fix_in_place(module: nn.Module, subnet: Optional[Subnet] = None) -> None:
+    """Replace every mutable inside ``module`` by the plain module of its
+    (current or given) choice, in place: no unused candidates and no
+    architecture parameters are left. Searchable backbones, necks and heads
+    call it with their ``fixed_subnet`` argument, so an exported config
+    builds the static model directly.
+
+    Args:
+        module (nn.Module): A module that is not itself a mutable.
+        subnet (dict, optional): Names relative to ``module`` -> choice; all
+            mutables must be named. Defaults to None (the current choices).
+    """
+    if isinstance(module, BaseMutable):
+        raise TypeError(f'fix_in_place needs a module that holds mutables, '
+                        f'got the mutable {type(module).__name__} itself; '
+                        'use its export_module()')
+    if subnet is not None:
+        set_subnet(module, subnet, strict=True)
+    # deepest first, so that a mutable inside a chosen candidate is replaced
+    # before its parent hands the candidate over
+    for name in sorted(named_mutables(module), key=lambda n: -n.count('.')):
+        mutable = module.get_submodule(name)
+        parent_name, _, attr = name.rpartition('.')
+        parent = module.get_submodule(parent_name)
+        setattr(parent, attr, mutable.export_module())
+
+
 def export_static(model: nn.Module, subnet: Optional[Subnet] = None
                   ) -> nn.Module:
     """A copy of ``model`` in which every mutable is replaced by the plain
@@ -267,18 +294,13 @@ def export_static(model: nn.Module, subnet: Optional[Subnet] = None
     """
     import copy
     static = copy.deepcopy(_unwrap(model))
-    if subnet is not None:
-        set_subnet(static, subnet, strict=True)
-    # deepest first, so that a mutable inside a chosen candidate is replaced
-    # before its parent hands the candidate over
-    for name in sorted(named_mutables(static), key=lambda n: -n.count('.')):
-        mutable = static.get_submodule(name)
-        replacement = mutable.export_module()
-        if name == '':
-            return replacement
-        parent_name, _, attr = name.rpartition('.')
-        parent = static.get_submodule(parent_name)
-        setattr(parent, attr, replacement)
+    if isinstance(static, BaseMutable):
+        if subnet is not None:
+            set_subnet(static, subnet, strict=True)
+        holder = nn.Sequential(static)
+        fix_in_place(holder)
+        return holder[0]
+    fix_in_place(static, subnet)
     return static
 
 

@@ -18,8 +18,11 @@ _RELU = dict(type='ReLU')
 
 
 @MODELS.register_module()
-class ConvOp(BaseModule):
-    """Conv (kernel, dilation) -> norm -> act.
+class ConvOp(ConvModule):
+    """Conv (kernel, dilation) -> norm -> act: an mmcv ``ConvModule`` with
+    the padding that keeps the size, so its parameters are named like the
+    conv layers of mmdet's towers (``conv.weight``, ``gn.weight``) and a
+    plain head's weights load into it.
 
     Args:
         in_channels (int): Input channels.
@@ -30,7 +33,8 @@ class ConvOp(BaseModule):
         norm_cfg (dict, optional): Norm layer. Defaults to ``dict(type='BN')``.
         act_cfg (dict, optional): Activation. Defaults to
             ``dict(type='ReLU')``.
-        init_cfg (dict, optional): Initialisation. Defaults to None.
+        conv_cfg (dict, optional): Conv layer (e.g. ``dict(type='DCNv2')``).
+            Defaults to None (``nn.Conv2d``).
 
     Example:
         >>> op = ConvOp(8, 16, kernel_size=1)
@@ -44,20 +48,17 @@ class ConvOp(BaseModule):
                  dilation: int = 1,
                  norm_cfg: Optional[dict] = _BN,
                  act_cfg: Optional[dict] = _RELU,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg)
-        self.conv = ConvModule(
+                 conv_cfg: Optional[dict] = None) -> None:
+        super().__init__(
             in_channels,
             out_channels,
             kernel_size,
             stride=stride,
             padding=dilation * (kernel_size - 1) // 2,
             dilation=dilation,
+            conv_cfg=conv_cfg,
             norm_cfg=norm_cfg,
             act_cfg=act_cfg)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
 
 
 @MODELS.register_module()
@@ -109,10 +110,11 @@ class SepConv(BaseModule):
 
 
 @MODELS.register_module()
-class DeformConvOp(BaseModule):
+class DeformConvOp(ConvOp):
     """Modulated deformable conv v2 (mmcv ``DCNv2``) -> norm -> act, as
-    NAS-FCOS's ``def_conv_3x3``; offsets and masks come from a
-    zero-initialised conv (offsets start at 0, masks at 0.5).
+    NAS-FCOS's ``def_conv_3x3`` and mmdet's ``dcn_on_last_conv``; offsets
+    and masks come from a zero-initialised conv (offsets start at 0, masks
+    at 0.5).
 
     Args:
         in_channels (int): Input channels.
@@ -122,7 +124,6 @@ class DeformConvOp(BaseModule):
         norm_cfg (dict, optional): Norm layer. Defaults to ``dict(type='BN')``.
         act_cfg (dict, optional): Activation. Defaults to
             ``dict(type='ReLU')``.
-        init_cfg (dict, optional): Initialisation. Defaults to None.
 
     Example:
         >>> op = DeformConvOp(8, 8)
@@ -134,21 +135,15 @@ class DeformConvOp(BaseModule):
                  stride: int = 1,
                  kernel_size: int = 3,
                  norm_cfg: Optional[dict] = _BN,
-                 act_cfg: Optional[dict] = _RELU,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg)
-        self.conv = ConvModule(
+                 act_cfg: Optional[dict] = _RELU) -> None:
+        super().__init__(
             in_channels,
             out_channels,
-            kernel_size,
             stride=stride,
-            padding=(kernel_size - 1) // 2,
-            conv_cfg=dict(type='DCNv2', deform_groups=1),
+            kernel_size=kernel_size,
             norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
+            act_cfg=act_cfg,
+            conv_cfg=dict(type='DCNv2', deform_groups=1))
 
 
 @MODELS.register_module()
