@@ -1,5 +1,8 @@
 """Mutables, candidate ops and searchable backbones / necks / heads."""
 from .mutables import *  # noqa: F401,F403
 from .ops import *  # noqa: F401,F403
+from .backbones import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
 from .resources import subnet_resources  # noqa: F401
 from .export import save_static_checkpoint  # noqa: F401

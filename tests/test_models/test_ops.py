@@ -14,6 +14,8 @@ OPS = [
     dict(type='mmnas_tricks.Zero'),
     dict(type='mmnas_tricks.MBConv', kernel_size=5, expand_ratio=3, se_ratio=0.25),
     dict(type='mmnas_tricks.MBConv', kernel_size=3, expand_ratio=1),
+    dict(type='mmnas_tricks.ShuffleBlock', kernel_size=7),
+    dict(type='mmnas_tricks.ShuffleBlock', xception=True),
 ]
 
 
@@ -51,3 +53,29 @@ def test_mbconv_residual_and_bad_args():
     with pytest.raises(ValueError, match='expand_ratio=0.5'):
         MODELS.build(dict(type='mmnas_tricks.MBConv', in_channels=4, out_channels=4,
                           expand_ratio=0.5))
+
+
+@pytest.mark.parametrize('agg', ['ParamSum', 'ConcatReduce'])
+def test_aggregations_resize_to_the_larger_map(agg):
+    op = MODELS.build(dict(type=f'mmnas_tricks.{agg}', in_channels=4, out_channels=4))
+    x, y = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 4, 4)
+    assert op([x, y]).shape == (2, 4, 8, 8) == op([y, x]).shape
+
+
+def test_param_sum_starts_as_a_plain_sum():
+    op = MODELS.build(dict(type='mmnas_tricks.ParamSum', in_channels=3, out_channels=3))
+    x, y = torch.randn(1, 3, 5, 5), torch.randn(1, 3, 5, 5)
+    assert torch.allclose(op([x, y]), x + y)
+
+
+def test_shuffle_block_keeps_half_the_input_at_stride_1():
+    from mmnas_tricks.models.ops import channel_shuffle
+    op = MODELS.build(dict(type='mmnas_tricks.ShuffleBlock', in_channels=8, out_channels=8))
+    x = torch.randn(1, 8, 6, 6)
+    out = op(x)
+    # channel_shuffle interleaves: the untouched half sits at even channels
+    assert torch.equal(out[:, 0::2], x[:, :4])
+    assert torch.equal(channel_shuffle(torch.arange(4.).view(1, 4, 1, 1)).flatten(),
+                       torch.tensor([0., 2., 1., 3.]))
+    with pytest.raises(ValueError, match='keeps the channels'):
+        MODELS.build(dict(type='mmnas_tricks.ShuffleBlock', in_channels=8, out_channels=16))

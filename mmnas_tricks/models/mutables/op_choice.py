@@ -93,7 +93,7 @@ class OpChoice(BaseMutable):
             cfg['type'] = f'mmnas_tricks.{type_}'  # resolvable from any scope
         return cfg
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x):
         mode = self.mode
         if mode in ('fixed', 'sampled'):
             return self.candidates[self.current_choice](x)
@@ -101,7 +101,8 @@ class OpChoice(BaseMutable):
             weights = self.arch_weights()
             return sum(w * op(x)
                        for w, op in zip(weights, self.candidates.values()))
-        mask = self.path_mask(x.shape[0], x.device)
+        first = x[0] if isinstance(x, (list, tuple)) else x  # aggregations
+        mask = self.path_mask(first.shape[0], first.device)
         out = 0
         for i, op in enumerate(self.candidates.values()):
             out = out + mask[:, i].view(-1, 1, 1, 1) * op(x)

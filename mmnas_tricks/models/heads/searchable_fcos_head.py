@@ -1,0 +1,49 @@
+"""mmdet's FCOS head with searchable towers."""
+from typing import Dict, Optional, Sequence
+
+from mmengine.registry import DefaultScope
+from mmdet.models.dense_heads import FCOSHead
+
+from mmnas_tricks.registry import MODELS
+from ..mutables import Subnet
+from .towers import make_towers_searchable
+
+
+@MODELS.register_module(name='SearchableFCOSHead')
+def searchable_fcos_head(tower_ops: Optional[Dict[str, dict]] = None,
+                         tower_depths: Optional[Sequence[int]] = None,
+                         fixed_subnet: Optional[Subnet] = None,
+                         **kwargs) -> FCOSHead:
+    """An ``mmdet.FCOSHead`` whose classification and regression towers are
+    searchable (NAS-FCOS head search, Wang et al., CVPR 2020): layer i of
+    each tower is an op choice of ``tower_ops`` (each op -> the head's norm,
+    GroupNorm as FCOS and NAS-FCOS use -> ReLU) and, with
+    ``tower_depths``, the tower depth is a choice too.
+
+    Built by composition: the returned object *is* an ``mmdet.FCOSHead``
+    (targets, losses, post-processing untouched) whose ``cls_convs`` /
+    ``reg_convs`` were replaced, so a config only changes the type:
+    ``bbox_head=dict(type='mmnas_tricks.SearchableFCOSHead', ...)`` keeps
+    every ``FCOSHead`` argument of the base config. Mutable names:
+    ``cls_convs.{i}`` / ``reg_convs.{i}`` (ops) and ``cls_convs`` /
+    ``reg_convs`` (depth). The subnet ``conv3x3`` everywhere at full depth
+    is mmdet's plain tower: same parameter count and names, so a zoo FCOS
+    head loads into it.
+
+    Args:
+        tower_ops (dict, optional): Candidate name -> op config. Defaults to
+            None (:data:`~mmnas_tricks.models.heads.towers.TOWER_OPS`).
+        tower_depths (Sequence[int], optional): Depth choices (each <=
+            ``stacked_convs``). Defaults to None (fixed depth).
+        fixed_subnet (dict, optional): Build the static head of this subnet
+            (names relative to the head). Defaults to None.
+        **kwargs: ``FCOSHead`` arguments.
+
+    Example:
+        >>> head = searchable_fcos_head(num_classes=10, in_channels=32,
+        ...     feat_channels=32, norm_cfg=dict(type='GN', num_groups=8))
+    """
+    with DefaultScope.overwrite_default_scope('mmdet'):  # its losses, coders
+        head = FCOSHead(**kwargs)
+    return make_towers_searchable(head, tower_ops,
+                                  tower_depths, fixed_subnet)

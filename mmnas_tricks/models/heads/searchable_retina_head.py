@@ -1,0 +1,37 @@
+"""mmdet's RetinaNet head with searchable towers."""
+from typing import Dict, Optional, Sequence
+
+from mmengine.registry import DefaultScope
+from mmdet.models.dense_heads import RetinaHead
+
+from mmnas_tricks.registry import MODELS
+from ..mutables import Subnet
+from .towers import make_towers_searchable
+
+
+@MODELS.register_module(name='SearchableRetinaHead')
+def searchable_retina_head(tower_ops: Optional[Dict[str, dict]] = None,
+                           tower_depths: Optional[Sequence[int]] = None,
+                           fixed_subnet: Optional[Subnet] = None,
+                           **kwargs) -> RetinaHead:
+    """An ``mmdet.RetinaHead`` whose classification and regression towers
+    are searchable, exactly as
+    :func:`~mmnas_tricks.models.heads.searchable_fcos_head` does for FCOS
+    (op choice per tower layer, optional depth choice, ``conv3x3`` at full
+    depth = the plain RetinaNet tower). Use ``norm_cfg=dict(type='GN', ...)``
+    for the NAS-FCOS-style GroupNorm head (T3.5); RetinaNet's default has no
+    norm, and then the candidates have none either.
+
+    Args:
+        tower_ops (dict, optional): Candidate name -> op config. Defaults to
+            None (:data:`~mmnas_tricks.models.heads.towers.TOWER_OPS`).
+        tower_depths (Sequence[int], optional): Depth choices. Defaults to
+            None (fixed depth).
+        fixed_subnet (dict, optional): Build the static head of this subnet.
+            Defaults to None.
+        **kwargs: ``RetinaHead`` arguments.
+    """
+    with DefaultScope.overwrite_default_scope('mmdet'):  # its losses, coders
+        head = RetinaHead(**kwargs)
+    return make_towers_searchable(head, tower_ops,
+                                  tower_depths, fixed_subnet)

@@ -1,0 +1,76 @@
+"""Searchable cls / reg towers put into an mmdet dense head."""
+from typing import Dict, Optional, Sequence
+
+import torch.nn as nn
+
+from ..mutables import DepthChoice, OpChoice, Subnet, fix_in_place, with_norm_act
+
+#: Tower candidates (issue list; NAS-FCOS's head ops without conv1x1 plus
+#: sep 5x5): each op -> head norm (GN by default) -> ReLU. ``conv3x3`` comes
+#: first, so the default subnet is the plain mmdet tower.
+TOWER_OPS = dict(
+    conv3x3=dict(type='ConvOp', kernel_size=3),
+    sep_conv_3x3=dict(type='SepConv', kernel_size=3),
+    sep_conv_5x5=dict(type='SepConv', kernel_size=5),
+    dil_conv_3x3=dict(type='ConvOp', kernel_size=3, dilation=2),
+    def_conv_3x3=dict(type='DeformConvOp'),
+    skip_connect=dict(type='Identity'))
+
+#: NAS-FCOS's six head ops (TRICKS.md 6.1, T3.5), conv3x3 first.
+NASFCOS_HEAD_OPS = dict(
+    conv3x3=dict(type='ConvOp', kernel_size=3),
+    conv1x1=dict(type='ConvOp', kernel_size=1),
+    sep_conv_3x3=dict(type='SepConv', kernel_size=3),
+    sep_conv_3x3_dil3=dict(type='SepConv', kernel_size=3, dilation=3),
+    skip_connect=dict(type='Identity'),
+    def_conv_3x3=dict(type='DeformConvOp'))
+
+
+def searchable_tower(in_channels: int,
+                     feat_channels: int,
+                     num_layers: int,
+                     candidates: Dict[str, dict],
+                     depths: Optional[Sequence[int]] = None,
+                     norm_cfg: Optional[dict] = None,
+                     act_cfg: Optional[dict] = dict(type='ReLU')
+                     ) -> nn.Module:
+    """``num_layers`` op choices (the first from ``in_channels``), as a
+    ``ModuleList`` or, with ``depths``, as a
+    :class:`~mmnas_tricks.models.mutables.DepthChoice`; either iterates like
+    mmdet's tower and names its layers ``0``, ``1``, …"""
+    candidates = with_norm_act(candidates, norm_cfg, act_cfg)
+    cfgs = [
+        dict(type='OpChoice', candidates=candidates,
+             in_channels=in_channels if i == 0 else feat_channels,
+             out_channels=feat_channels) for i in range(num_layers)
+    ]
+    if depths is None:
+        return nn.ModuleList(
+            OpChoice(**{k: v for k, v in c.items() if k != 'type'})
+            for c in cfgs)
+    return DepthChoice(cfgs, depths=depths)
+
+
+def make_towers_searchable(head: nn.Module,
+                           candidates: Optional[Dict[str, dict]],
+                           depths: Optional[Sequence[int]],
+                           fixed_subnet: Optional[Subnet]) -> nn.Module:
+    """Replace ``head.cls_convs`` and ``head.reg_convs`` (an mmdet dense
+    head with ``stacked_convs`` ConvModules each) by searchable towers with
+    the head's norm, then apply ``fixed_subnet`` (the exported form)."""
+    if head.stacked_convs < 1:
+        raise ValueError('a searchable tower needs stacked_convs >= 1, got '
+                         f'{head.stacked_convs}')
+    if getattr(head, 'dcn_on_last_conv', False):
+        raise ValueError('dcn_on_last_conv is a fixed DCN layer; make '
+                         'def_conv_3x3 a candidate instead')
+    candidates = TOWER_OPS if candidates is None else candidates
+    for tower in ('cls_convs', 'reg_convs'):
+        setattr(
+            head, tower,
+            searchable_tower(head.in_channels, head.feat_channels,
+                             head.stacked_convs, candidates, depths,
+                             head.norm_cfg))
+    if fixed_subnet is not None:
+        fix_in_place(head, fixed_subnet)
+    return head

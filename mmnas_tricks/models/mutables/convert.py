@@ -1,0 +1,55 @@
+"""Turn the convs of an existing mmdet / mmseg module into op choices."""
+import copy
+from typing import Dict, Optional, Sequence
+
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+
+from .op_choice import OpChoice
+
+
+def with_norm_act(candidates: Dict[str, dict], norm_cfg: Optional[dict],
+                  act_cfg: Optional[dict]) -> Dict[str, dict]:
+    """A copy of ``candidates`` in which every candidate that does not set
+    its own ``norm_cfg`` / ``act_cfg`` gets these (``None`` included: a
+    candidate of a norm-free FPN conv is norm-free too)."""
+    out = {}
+    for name, cfg in candidates.items():
+        cfg = copy.deepcopy(dict(cfg))
+        cfg.setdefault('norm_cfg', copy.deepcopy(norm_cfg))
+        cfg.setdefault('act_cfg', copy.deepcopy(act_cfg))
+        out[name] = cfg
+    return out
+
+
+def conv_choices(module: nn.Module, names: Sequence[str],
+                 candidates: Dict[str, dict]) -> None:
+    """Replace each ``ConvModule`` named in ``names`` (paths inside
+    ``module``) by an :class:`OpChoice` of ``candidates`` with the same
+    input and output channels, stride, norm and activation (unless a
+    candidate sets its own), in place.
+
+    With a candidate equal to the replaced conv first (e.g. ``conv3x3`` for
+    a 3x3 ConvModule), the default subnet is the original module, with the
+    same parameter names once exported.
+
+    Args:
+        module (nn.Module): The module holding the convs (an mmdet FPN, an
+            mmseg decode head, ...).
+        names (Sequence[str]): Dotted paths of the ConvModules.
+        candidates (dict): Candidate name -> op config.
+    """
+    for name in names:
+        conv = module.get_submodule(name)
+        if not isinstance(conv, ConvModule):
+            raise TypeError(f'{name!r} is a {type(conv).__name__}, not the '
+                            'ConvModule conv_choices replaces')
+        stride = conv.conv.stride
+        choice = OpChoice(
+            with_norm_act(candidates, conv.norm_cfg,
+                          conv.act_cfg if conv.with_activation else None),
+            conv.conv.in_channels,
+            conv.conv.out_channels,
+            stride=stride[0] if isinstance(stride, tuple) else stride)
+        parent_name, _, attr = name.rpartition('.')
+        setattr(module.get_submodule(parent_name), attr, choice)
