@@ -1,12 +1,19 @@
-"""Save the static model of a subnet as a plain mmengine checkpoint."""
-from typing import Any, Dict, Optional
+"""A subnet's static model: its checkpoint, its config, and weight
+inheritance from a plain (model-zoo) checkpoint into the supernet."""
+import copy
+import inspect
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
+from mmengine.config import Config, ConfigDict
 
+from mmnas_tricks.registry import MODELS
+from mmnas_tricks.structures.subnet_file import plain_choice
 from mmnas_tricks.utils.io import atomic_write
 
-from .mutables import Subnet, export_static, get_subnet
+from .mutables import (BaseMutable, Subnet, SubnetError, export_static,
+                       get_subnet, named_mutables, set_subnet)
 
 
 def save_static_checkpoint(model: nn.Module,
@@ -30,6 +37,114 @@ def save_static_checkpoint(model: nn.Module,
     checkpoint = dict(
         state_dict={k: v.detach().cpu()
                     for k, v in static.state_dict().items()},
-        meta=dict(meta or {}, subnet=subnet))
+        meta=dict(meta or {},
+                  subnet={k: plain_choice(v) for k, v in subnet.items()}))
     atomic_write(path, lambda f: torch.save(checkpoint, f))
     return static
+
+
+def inherit_weights(model: nn.Module,
+                    state_dict: Dict[str, torch.Tensor],
+                    subnet: Optional[Subnet] = None,
+                    strict: bool = True):
+    """Load the weights of a static model into the supernet ``model``: the
+    chosen candidates of ``subnet`` (default: the current choices) receive
+    them, kernels and channels into their slices. With the subnet that
+    reproduces a plain architecture (e.g. ``conv3x3`` at full depth in a
+    searchable FCOS head), a model-zoo checkpoint of that architecture seeds
+    the supernet (weight inheritance). The current choices are restored.
+
+    Args:
+        model (nn.Module): The supernet (DDP wrappers are unwrapped).
+        state_dict (dict): Parameter name of the static model -> tensor.
+        subnet (dict, optional): The subnet the weights belong to.
+            Defaults to None (the current choices).
+        strict (bool): As ``nn.Module.load_state_dict``. Defaults to True.
+
+    Returns:
+        The ``missing_keys`` / ``unexpected_keys`` of the load.
+    """
+    model = getattr(model, 'module', model)
+    previous = get_subnet(model)
+    if subnet is not None:
+        set_subnet(model, subnet, strict=True)
+    try:
+        # a structural copy that shares every tensor with the supernet
+        memo = {id(t): t for t in list(model.parameters()) +
+                list(model.buffers())}
+        view = copy.deepcopy(model, memo)
+        pairs: List[Tuple[BaseMutable, nn.Module]] = []
+        holder = nn.Sequential(view) if isinstance(view, BaseMutable) else view
+        for name in sorted(named_mutables(holder), key=lambda n: -n.count('.')):
+            mutable = holder.get_submodule(name)
+            exported = mutable.export_module()
+            pairs.append((mutable, exported))
+            parent, _, attr = name.rpartition('.')
+            setattr(holder.get_submodule(parent), attr, exported)
+        static = holder[0] if holder is not view else view
+        result = static.load_state_dict(state_dict, strict=strict)
+        for mutable, exported in reversed(pairs):
+            mutable.import_module(exported)
+        return result
+    finally:
+        set_subnet(model, previous, strict=True)
+
+
+def _searchable(type_: Any) -> bool:
+    """Whether a config ``type`` is one of our modules with a
+    ``fixed_subnet`` argument."""
+    if not isinstance(type_, str):
+        return False
+    name = type_.split('.', 1)[1] if type_.startswith('mmnas_tricks.') \
+        else type_
+    obj = MODELS.module_dict.get(name)
+    return obj is not None and 'fixed_subnet' in inspect.signature(
+        obj).parameters
+
+
+def _searchable_paths(cfg: Any, path: str = '') -> List[Tuple[str, dict]]:
+    """(module path, config dict) of every searchable component of a model
+    config, found where the config key is the attribute name (``backbone``,
+    ``neck``, ``bbox_head``, ``decode_head``, list entries ``.{i}``)."""
+    found = []
+    if isinstance(cfg, dict):
+        if _searchable(cfg.get('type')):
+            return [(path, cfg)]
+        for key, value in cfg.items():
+            if isinstance(value, (dict, list, tuple)):
+                found += _searchable_paths(value,
+                                           f'{path}.{key}' if path else key)
+    elif isinstance(cfg, (list, tuple)):
+        for i, value in enumerate(cfg):
+            found += _searchable_paths(value, f'{path}.{i}' if path else str(i))
+    return found
+
+
+def export_config(cfg: Config, subnet: Subnet) -> Config:
+    """The config of the static model of ``subnet``: every searchable
+    component of ``cfg.model`` gets ``fixed_subnet`` (its share of the
+    subnet, names relative to it), so it builds plain modules of the chosen
+    candidates only; nothing else changes (data, schedule, hooks).
+
+    Raises:
+        SubnetError: a subnet name lies outside every searchable component,
+            or the model config has no searchable component.
+    """
+    cfg = copy.deepcopy(cfg)
+    parts = _searchable_paths(cfg.model)
+    if not parts:
+        raise SubnetError('the model config has no searchable component '
+                          '(a type with a fixed_subnet argument)')
+    claimed = set()
+    for path, part in parts:
+        prefix = path + '.'
+        own = {name[len(prefix):]: plain_choice(choice)
+               for name, choice in subnet.items() if name.startswith(prefix)}
+        claimed.update(prefix + name for name in own)
+        part['fixed_subnet'] = ConfigDict(own) if own else None
+    stray = sorted(set(subnet) - claimed)
+    if stray:
+        raise SubnetError(
+            f'subnet names outside every searchable component '
+            f'{[p for p, _ in parts]}: {stray[:5]}')
+    return cfg

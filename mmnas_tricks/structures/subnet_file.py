@@ -37,10 +37,10 @@ def _check_suffix(path: str) -> str:
     return suffix
 
 
-def _plain(value: Any) -> Any:
+def plain_choice(value: Any) -> Any:
     """Choices as YAML/JSON scalars or lists (tuples become lists)."""
     if isinstance(value, tuple):
-        return [_plain(v) for v in value]
+        return [plain_choice(v) for v in value]
     if hasattr(value, 'item'):  # numpy / torch scalars
         return value.item()
     return value
@@ -60,10 +60,10 @@ def dump_subnet(subnet: Dict[str, Any],
         raise SubnetFileError('subnet must be a dict with str keys')
     doc = dict(
         format_version=FORMAT_VERSION,
-        subnet={k: _plain(v)
+        subnet={k: plain_choice(v)
                 for k, v in subnet.items()})
     if meta:
-        doc['meta'] = {k: _plain(v) for k, v in meta.items()}
+        doc['meta'] = {k: plain_choice(v) for k, v in meta.items()}
     if suffix == '.json':
         text = json.dumps(doc, indent=2) + '\n'
     else:

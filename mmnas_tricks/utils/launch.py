@@ -151,3 +151,12 @@ def build_runner(cfg: Config):
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
     return RUNNERS.build(cfg)
+
+
+def build_model(cfg: Config):
+    """Build ``cfg.model`` as the Runner would: in the config's
+    ``default_scope`` (mmdet's by default), outside any Runner."""
+    from mmengine.registry import MODELS, DefaultScope
+    scope = cfg.get('default_scope') or 'mmdet'
+    with DefaultScope.overwrite_default_scope(scope):
+        return MODELS.build(cfg.model)

@@ -133,6 +133,12 @@ class BaseMutable(BaseModule):
         mutable's weights (no other candidate, no ``arch_alpha``)."""
         raise NotImplementedError
 
+    def import_module(self, module: nn.Module) -> None:
+        """Take the weights of ``module``, a static module of the current
+        choice (as :meth:`export_module` builds), into this mutable. Nothing
+        to do where the exported module shares this mutable's weights (the
+        default); mutables that export copies (sliced kernels) override."""
+
     def export_cfg(self) -> dict:
         """The config that builds :meth:`export_module` (same parameter
         names, so its state dict loads with ``strict=True``)."""

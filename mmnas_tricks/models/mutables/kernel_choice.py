@@ -123,3 +123,9 @@ class KernelSizeChoice(BaseMutable):
             if self.bias is not None:
                 conv.bias.copy_(self.bias)
         return conv
+
+    def import_module(self, module: nn.Module) -> None:
+        with torch.no_grad():
+            self.cropped_weight(self.current_choice).copy_(module.weight)
+            if self.bias is not None:
+                self.bias.copy_(module.bias)

@@ -143,17 +143,13 @@ class MBConvChoice(BaseMutable):
             norm_cfg=dict(self.norm_cfg),
             act_cfg=dict(self.act_cfg))
 
-    def export_module(self) -> nn.Module:
-        """A :class:`~mmnas_tricks.models.ops.MBConv` holding copies of the
-        chosen slices."""
-        from mmnas_tricks.models.ops import MBConv
+    def _pairs(self, block: nn.Module):
+        """(static ConvModule, weight slice, supernet BN, channels) for the
+        three convs of ``block``, the MBConv of the current choice."""
         k, e = self.current_choice
         hid = self.hidden_channels(e)
         start = (self.max_kernel - k) // 2
-        cfg = self.export_cfg()
-        cfg.pop('type')
-        block = MBConv(**cfg).to(self.expand_weight.device)
-        pairs = [
+        return [
             (block.expand, self.expand_weight[:hid], self.expand_bn, hid),
             (block.depthwise, self.dw_weight[:hid, :, start:start + k,
                                              start:start + k], self.dw_bn,
@@ -161,10 +157,26 @@ class MBConvChoice(BaseMutable):
             (block.project, self.project_weight[:, :hid], self.project_bn,
              self.out_channels),
         ]
+
+    def export_module(self) -> nn.Module:
+        """A :class:`~mmnas_tricks.models.ops.MBConv` holding copies of the
+        chosen slices."""
+        from mmnas_tricks.models.ops import MBConv
+        cfg = self.export_cfg()
+        cfg.pop('type')
+        block = MBConv(**cfg).to(self.expand_weight.device)
         with torch.no_grad():
-            for module, weight, bn, c in pairs:
+            for module, weight, bn, c in self._pairs(block):
                 module.conv.weight.copy_(weight)
                 for name in ('weight', 'bias', 'running_mean', 'running_var'):
                     getattr(module.bn, name).copy_(getattr(bn, name)[:c])
                 module.bn.num_batches_tracked.copy_(bn.num_batches_tracked)
         return block.train(self.training)
+
+    def import_module(self, module: nn.Module) -> None:
+        """Copy an MBConv of the current choice into the chosen slices."""
+        with torch.no_grad():
+            for static, weight, bn, c in self._pairs(module):
+                weight.copy_(static.conv.weight)
+                for name in ('weight', 'bias', 'running_mean', 'running_var'):
+                    getattr(bn, name)[:c].copy_(getattr(static.bn, name))

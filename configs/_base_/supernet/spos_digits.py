@@ -1,0 +1,6 @@
+# One-shot supernet training on digits (single path, SPOS): a uniformly
+# sampled subnet per iteration, the same on every rank; validation runs the
+# first choice of every mutable (by convention the plain architecture).
+# DDP must tolerate the parameters of the candidates not sampled.
+custom_hooks = [dict(type='mmnas_tricks.SampleSubnetHook', seed=0)]
+find_unused_parameters = True

@@ -1,0 +1,3 @@
+from .sample_subnet_hook import SampleSubnetHook
+
+__all__ = ['SampleSubnetHook']
