@@ -5,4 +5,5 @@ from .backbones import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .resources import subnet_resources  # noqa: F401
-from .export import save_static_checkpoint  # noqa: F401
+from .export import (export_config, inherit_weights,  # noqa: F401
+                     save_static_checkpoint)

@@ -1,6 +1,8 @@
 from .configs import (config_dir, installed_config, list_configs,
                       shrink_digits_cfg)
+from .models import demo_det_batch, demo_seg_batch, unchosen_gradients
 
 __all__ = [
-    'config_dir', 'installed_config', 'list_configs', 'shrink_digits_cfg'
+    'config_dir', 'installed_config', 'list_configs', 'shrink_digits_cfg',
+    'demo_det_batch', 'demo_seg_batch', 'unchosen_gradients'
 ]

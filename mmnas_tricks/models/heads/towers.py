@@ -1,5 +1,5 @@
 """Searchable cls / reg towers put into an mmdet dense head."""
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 import torch.nn as nn
 
@@ -32,13 +32,14 @@ def searchable_tower(in_channels: int,
                      candidates: Dict[str, dict],
                      depths: Optional[Sequence[int]] = None,
                      norm_cfg: Optional[dict] = None,
-                     act_cfg: Optional[dict] = dict(type='ReLU')
-                     ) -> nn.Module:
+                     act_cfg: Optional[dict] = dict(type='ReLU'),
+                     conv_bias: Union[bool, str] = 'auto') -> nn.Module:
     """``num_layers`` op choices (the first from ``in_channels``), as a
     ``ModuleList`` or, with ``depths``, as a
     :class:`~mmnas_tricks.models.mutables.DepthChoice`; either iterates like
-    mmdet's tower and names its layers ``0``, ``1``, …"""
-    candidates = with_norm_act(candidates, norm_cfg, act_cfg)
+    mmdet's tower and names its layers ``0``, ``1``, …; candidates that
+    take a ``bias`` get ``conv_bias`` (the head's)."""
+    candidates = with_norm_act(candidates, norm_cfg, act_cfg, bias=conv_bias)
     cfgs = [
         dict(type='OpChoice', candidates=candidates,
              in_channels=in_channels if i == 0 else feat_channels,
@@ -70,7 +71,8 @@ def make_towers_searchable(head: nn.Module,
             head, tower,
             searchable_tower(head.in_channels, head.feat_channels,
                              head.stacked_convs, candidates, depths,
-                             head.norm_cfg))
+                             head.norm_cfg,
+                             conv_bias=getattr(head, 'conv_bias', 'auto')))
     if fixed_subnet is not None:
         fix_in_place(head, fixed_subnet)
     return head

@@ -1,23 +1,39 @@
 """Turn the convs of an existing mmdet / mmseg module into op choices."""
 import copy
+import inspect
 from typing import Dict, Optional, Sequence
 
 import torch.nn as nn
 from mmcv.cnn import ConvModule
+from mmengine.registry import DefaultScope
+
+from mmnas_tricks.registry import MODELS
 
 from .op_choice import OpChoice
 
 
 def with_norm_act(candidates: Dict[str, dict], norm_cfg: Optional[dict],
-                  act_cfg: Optional[dict]) -> Dict[str, dict]:
+                  act_cfg: Optional[dict], **optional) -> Dict[str, dict]:
     """A copy of ``candidates`` in which every candidate that does not set
     its own ``norm_cfg`` / ``act_cfg`` gets these (``None`` included: a
-    candidate of a norm-free FPN conv is norm-free too)."""
+    candidate of a norm-free FPN conv is norm-free too), and the
+    ``optional`` arguments (e.g. ``bias``) where the candidate's class takes
+    them."""
     out = {}
     for name, cfg in candidates.items():
         cfg = copy.deepcopy(dict(cfg))
         cfg.setdefault('norm_cfg', copy.deepcopy(norm_cfg))
         cfg.setdefault('act_cfg', copy.deepcopy(act_cfg))
+        if optional:
+            with DefaultScope.overwrite_default_scope('mmnas_tricks'):
+                cls = MODELS.get(cfg['type'])
+            if cls is None:
+                raise KeyError(f'candidate {name!r}: type {cfg["type"]!r} is '
+                               'not registered')
+            accepted = inspect.signature(cls).parameters
+            for key, value in optional.items():
+                if key in accepted:
+                    cfg.setdefault(key, value)
         out[name] = cfg
     return out
 
@@ -26,8 +42,8 @@ def conv_choices(module: nn.Module, names: Sequence[str],
                  candidates: Dict[str, dict]) -> None:
     """Replace each ``ConvModule`` named in ``names`` (paths inside
     ``module``) by an :class:`OpChoice` of ``candidates`` with the same
-    input and output channels, stride, norm and activation (unless a
-    candidate sets its own), in place.
+    input and output channels, stride, norm, activation and conv bias
+    (unless a candidate sets its own), in place.
 
     With a candidate equal to the replaced conv first (e.g. ``conv3x3`` for
     a 3x3 ConvModule), the default subnet is the original module, with the
@@ -47,7 +63,8 @@ def conv_choices(module: nn.Module, names: Sequence[str],
         stride = conv.conv.stride
         choice = OpChoice(
             with_norm_act(candidates, conv.norm_cfg,
-                          conv.act_cfg if conv.with_activation else None),
+                          conv.act_cfg if conv.with_activation else None,
+                          bias=conv.conv.bias is not None),
             conv.conv.in_channels,
             conv.conv.out_channels,
             stride=stride[0] if isinstance(stride, tuple) else stride)

@@ -4,7 +4,7 @@ Every op takes ``in_channels``, ``out_channels`` and ``stride`` (injected by
 the op choice that builds it) plus ``norm_cfg`` / ``act_cfg`` as OpenMMLab
 modules do, and is registered in :data:`mmnas_tricks.registry.MODELS`.
 """
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 import mmcv.ops  # noqa: F401  (registers DCNv2 for ConvModule's conv_cfg)
@@ -35,6 +35,8 @@ class ConvOp(ConvModule):
             ``dict(type='ReLU')``.
         conv_cfg (dict, optional): Conv layer (e.g. ``dict(type='DCNv2')``).
             Defaults to None (``nn.Conv2d``).
+        bias (bool | str): Conv bias; ``'auto'``: only without a norm.
+            Defaults to ``'auto'``.
 
     Example:
         >>> op = ConvOp(8, 16, kernel_size=1)
@@ -48,7 +50,8 @@ class ConvOp(ConvModule):
                  dilation: int = 1,
                  norm_cfg: Optional[dict] = _BN,
                  act_cfg: Optional[dict] = _RELU,
-                 conv_cfg: Optional[dict] = None) -> None:
+                 conv_cfg: Optional[dict] = None,
+                 bias: Union[bool, str] = 'auto') -> None:
         super().__init__(
             in_channels,
             out_channels,
@@ -58,7 +61,8 @@ class ConvOp(ConvModule):
             dilation=dilation,
             conv_cfg=conv_cfg,
             norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
+            act_cfg=act_cfg,
+            bias=bias)
 
 
 @MODELS.register_module()
@@ -124,6 +128,8 @@ class DeformConvOp(ConvOp):
         norm_cfg (dict, optional): Norm layer. Defaults to ``dict(type='BN')``.
         act_cfg (dict, optional): Activation. Defaults to
             ``dict(type='ReLU')``.
+        bias (bool | str): Conv bias; ``'auto'``: only without a norm.
+            Defaults to ``'auto'``.
 
     Example:
         >>> op = DeformConvOp(8, 8)
@@ -135,7 +141,8 @@ class DeformConvOp(ConvOp):
                  stride: int = 1,
                  kernel_size: int = 3,
                  norm_cfg: Optional[dict] = _BN,
-                 act_cfg: Optional[dict] = _RELU) -> None:
+                 act_cfg: Optional[dict] = _RELU,
+                 bias: Union[bool, str] = 'auto') -> None:
         super().__init__(
             in_channels,
             out_channels,
@@ -143,7 +150,8 @@ class DeformConvOp(ConvOp):
             kernel_size=kernel_size,
             norm_cfg=norm_cfg,
             act_cfg=act_cfg,
-            conv_cfg=dict(type='DCNv2', deform_groups=1))
+            conv_cfg=dict(type='DCNv2', deform_groups=1),
+            bias=bias)
 
 
 @MODELS.register_module()
