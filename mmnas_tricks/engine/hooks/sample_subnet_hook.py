@@ -37,6 +37,7 @@ class SampleSubnetHook(Hook):
     """
 
     priority = 'NORMAL'
+    search_only = True  # dropped from exported configs
 
     def __init__(self,
                  seed: int = 0,

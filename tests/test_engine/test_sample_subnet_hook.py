@@ -1,0 +1,76 @@
+"""SampleSubnetHook: a mock-runner unit test of its behaviour."""
+from types import SimpleNamespace
+
+import pytest
+import torch.nn as nn
+
+from mmnas_tricks.engine.hooks import SampleSubnetHook
+from mmnas_tricks.models.mutables import get_subnet, set_subnet
+
+from ..test_models.test_mutables import Toy
+
+
+def runner_at(model, it):
+    return SimpleNamespace(model=model, iter=it)
+
+
+def test_same_seed_and_iteration_give_the_same_subnet_everywhere():
+    """Two ranks (two hooks, two models) agree without communicating, and
+    the sequence varies over iterations."""
+    a, b = Toy(), Toy()
+    hook_a, hook_b = SampleSubnetHook(seed=3), SampleSubnetHook(seed=3)
+    seen = set()
+    for it in range(20):
+        hook_a.before_train_iter(runner_at(a, it), it)
+        hook_b.before_train_iter(runner_at(b, it), it)
+        assert get_subnet(a) == get_subnet(b)
+        seen.add(tuple(sorted(get_subnet(a).items())))
+    assert len(seen) > 5
+    other, differs = Toy(), False
+    for it in range(10):
+        SampleSubnetHook(seed=4).before_train_iter(runner_at(other, it), it)
+        hook_a.before_train_iter(runner_at(a, it), it)
+        differs |= get_subnet(other) != get_subnet(a)
+    assert differs  # another seed, another sequence
+    # a resumed run (fresh hook) continues the same sequence
+    again = Toy()
+    SampleSubnetHook(seed=3).before_train_iter(runner_at(again, 7), 7)
+    hook_a.before_train_iter(runner_at(a, 7), 7)
+    assert get_subnet(again) == get_subnet(a)
+
+
+def test_include_restricts_sampling():
+    model = Toy()
+    set_subnet(model, dict(block1='conv1x1', block2='conv', pick=0))
+    hook = SampleSubnetHook(include='block2')
+    for it in range(10):
+        hook.before_train_iter(runner_at(model, it), it)
+        assert get_subnet(model)['block1'] == 'conv1x1'
+        assert get_subnet(model)['pick'] == 0
+
+
+@pytest.mark.parametrize('eval_subnet', ['first', 'last', 'keep'])
+def test_validation_subnet_and_restore(eval_subnet):
+    model = Toy()
+    hook = SampleSubnetHook(eval_subnet=eval_subnet)
+    hook.before_train_iter(runner_at(model, 2), 2)
+    train_subnet = get_subnet(model)
+    hook.before_val_epoch(runner_at(model, 2))
+    during = get_subnet(model)
+    if eval_subnet == 'keep':
+        assert during == train_subnet
+    else:
+        index = 0 if eval_subnet == 'first' else -1
+        assert during == {n: c[index] for n, c in
+                          dict(block1=list(Toy().block1.choices),
+                               block2=list(Toy().block2.choices),
+                               pick=list(Toy().pick.choices)).items()}
+    hook.after_val_epoch(runner_at(model, 2))
+    assert get_subnet(model) == train_subnet
+
+
+def test_bad_arguments_and_no_mutables():
+    with pytest.raises(ValueError, match=r"eval_subnet='best'.*'first'"):
+        SampleSubnetHook(eval_subnet='best')
+    with pytest.raises(ValueError, match='no searchable mutable'):
+        SampleSubnetHook().before_train(runner_at(nn.Conv2d(1, 1, 1), 0))

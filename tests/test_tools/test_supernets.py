@@ -1,0 +1,72 @@
+"""Each digits supernet config trains for an epoch through tools/train.py
+with a subnet sampled per iteration; a subnet of one is exported with
+tools/export_subnet.py, and the exported plain config trains and tests."""
+import json
+import os.path as osp
+
+import pytest
+import torch
+
+from mmnas_tricks.structures import dump_subnet, read_subnet_file
+
+from .test_train_test import _run, _tiny_config
+
+SUPERNETS = [
+    'configs/supernets/fcos_mbv2-search_fpn_gn-head_12e_digits.py',
+    'configs/supernets/fcos_detnas-shufflenetv2_fpn_gn-head_12e_digits.py',
+    'configs/supernets/retinanet_r18w16_fpn-search_gn-head-search_12e_digits.py',
+    'configs/supernets/fpn_r18w16_fpn-search_head-search_12e_digits-seg.py',
+]
+NASFCOS = 'configs/supernets/nasfcos_r18w16_fpn-cells-search_gn-head-search_12e_digits.py'
+
+
+@pytest.mark.parametrize('config', SUPERNETS)
+def test_supernet_trains_an_epoch(repo_root, tiny_digits, tmp_path, config):
+    name = osp.basename(config)[:-3] + '_supernet'
+    path, work_dir = _tiny_config(repo_root, tiny_digits, tmp_path, config,
+                                  name)
+    log = _run(repo_root, 'tools/train.py', path)
+    assert 'SampleSubnetHook' in log
+    assert 'final metrics:' in log
+    assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
+
+
+def test_export_retrain_and_test(repo_root, tiny_digits, tmp_path):
+    path, work_dir = _tiny_config(repo_root, tiny_digits, tmp_path, NASFCOS,
+                                  'nasfcos_supernet_export')
+    _run(repo_root, 'tools/train.py', path)
+    ckpt = osp.join(work_dir, 'epoch_1.pth')
+    # a random subnet of the trained supernet, as a search would write it
+    import random
+
+    from mmnas_tricks.models.mutables import sample_subnet
+    from mmnas_tricks.utils import build_model, load_config
+    model = build_model(load_config(path))
+    subnet = sample_subnet(model, random.Random(5))
+    subnet_file = str(tmp_path / 'found.yaml')
+    dump_subnet(subnet, subnet_file, meta=dict(source='test'))
+    out_dir = str(tmp_path / 'exported')
+    log = _run(repo_root, 'tools/export_subnet.py', path, subnet_file,
+               '--checkpoint', ckpt, '--out-dir', out_dir)
+    assert 'max abs difference to the supernet' in log
+    cfg_path, static_ckpt = (osp.join(out_dir, 'found.py'),
+                             osp.join(out_dir, 'found.pth'))
+    state = torch.load(static_ckpt)  # weights_only by default
+    assert not any('arch_alpha' in k or 'candidates' in k
+                   for k in state['state_dict'])
+    assert read_subnet_file(subnet_file)[0] == {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in state['meta']['subnet'].items()}
+    text = open(cfg_path).read()
+    assert 'SampleSubnetHook' not in text and 'fixed_subnet' in text
+    # the exported plain config tests the exported checkpoint ...
+    test_dir = str(tmp_path / 'test_exported')
+    log = _run(repo_root, 'tools/test.py', cfg_path, static_ckpt,
+               '--work-dir', test_dir)
+    assert 'final metrics:' in log
+    metrics = json.load(open(osp.join(test_dir, 'test_metrics.json')))
+    assert 'coco/bbox_mAP' in metrics
+    # ... and trains from scratch like any mmdet config
+    log = _run(repo_root, 'tools/train.py', cfg_path, '--work-dir',
+               str(tmp_path / 'retrain'))
+    assert 'final metrics:' in log
