@@ -6,7 +6,7 @@
 # (python tools/analysis/space_info.py CONFIG).
 _base_ = [
     '../baselines/fcos_r18w16_fpn_gn-head_12e_digits.py',
-    '../_base_/supernet/spos_digits.py',
+    '../_base_/supernet/spos.py',
 ]
 
 model = dict(

@@ -4,7 +4,7 @@
 # (python tools/analysis/space_info.py CONFIG).
 _base_ = [
     '../baselines/fpn_r18w16_12e_digits-seg.py',
-    '../_base_/supernet/spos_digits.py',
+    '../_base_/supernet/spos.py',
 ]
 
 model = dict(

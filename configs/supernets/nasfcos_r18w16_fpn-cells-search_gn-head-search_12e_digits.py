@@ -6,7 +6,7 @@
 # (python tools/analysis/space_info.py CONFIG).
 _base_ = [
     '../baselines/fcos_r18w16_fpn_gn-head_12e_digits.py',
-    '../_base_/supernet/spos_digits.py',
+    '../_base_/supernet/spos.py',
 ]
 
 model = dict(
@@ -20,9 +20,10 @@ model = dict(
     bbox_head=dict(
         type='mmnas_tricks.SearchableFCOSHead',
         tower_ops=dict(
-            conv3x3=dict(type='ConvOp', kernel_size=3),
-            conv1x1=dict(type='ConvOp', kernel_size=1),
-            sep_conv_3x3=dict(type='SepConv', kernel_size=3),
-            sep_conv_3x3_dil3=dict(type='SepConv', kernel_size=3, dilation=3),
-            skip_connect=dict(type='Identity'),
-            def_conv_3x3=dict(type='DeformConvOp'))))
+            conv3x3=dict(type='mmnas_tricks.ConvOp', kernel_size=3),
+            conv1x1=dict(type='mmnas_tricks.ConvOp', kernel_size=1),
+            sep_conv_3x3=dict(type='mmnas_tricks.SepConv', kernel_size=3),
+            sep_conv_3x3_dil3=dict(
+                type='mmnas_tricks.SepConv', kernel_size=3, dilation=3),
+            skip_connect=dict(type='mmnas_tricks.Identity'),
+            def_conv_3x3=dict(type='mmnas_tricks.DeformConvOp'))))

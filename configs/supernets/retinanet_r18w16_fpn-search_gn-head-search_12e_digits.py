@@ -5,7 +5,7 @@
 # (python tools/analysis/space_info.py CONFIG).
 _base_ = [
     '../baselines/retinanet_r18w16_fpn_12e_digits.py',
-    '../_base_/supernet/spos_digits.py',
+    '../_base_/supernet/spos.py',
 ]
 
 model = dict(

@@ -65,11 +65,14 @@ def unchosen_gradients(model: nn.Module) -> List[str]:
                       if _nonzero(b.parameters())]
         elif isinstance(m, MBConvChoice) and m.expand_weight.grad is not None:
             k, e = m.current_choice
-            hid, s = m.hidden_channels(e), (m.max_kernel - k) // 2
-            outside = m.dw_weight.grad.clone()
-            outside[:hid, :, s:s + k, s:s + k] = 0
-            if (m.expand_weight.grad[hid:].abs().sum() +
-                    m.project_weight.grad[:, hid:].abs().sum() +
-                    outside.abs().sum()) > 0:
+            c_in, c_out = m.active_channels()
+            hid, s = m.hidden_channels(e, c_in), (m.max_kernel - k) // 2
+            outside = [g.clone() for g in (m.expand_weight.grad,
+                                           m.dw_weight.grad,
+                                           m.project_weight.grad)]
+            outside[0][:hid, :c_in] = 0
+            outside[1][:hid, :, s:s + k, s:s + k] = 0
+            outside[2][:c_out, :hid] = 0
+            if sum(g.abs().sum() for g in outside) > 0:
                 found.append(f'{name} (outside its slices)')
     return found

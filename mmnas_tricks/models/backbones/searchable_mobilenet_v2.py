@@ -5,7 +5,7 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule
 
 from mmnas_tricks.registry import MODELS
-from ..mutables import DepthChoice, Subnet
+from ..mutables import ChannelChoice, DepthChoice, Subnet
 from ..ops import MBConv
 from .base import BaseSearchableBackbone
 
@@ -32,8 +32,9 @@ class SearchableMobileNetV2(BaseSearchableBackbone):
     The stem (3x3 conv, stride 2, and MobileNetV2's expansion-1 block) is
     fixed. Stage ``i`` outputs ``make_divisible(arch[i][0] * widen_factor)``
     channels; ``out_indices`` picks the stages fed to the neck. Mutable
-    names: ``stages.{i}`` (depth of stage i) and ``stages.{i}.{j}`` (block
-    j's ``(kernel, expand)``).
+    names: ``stages.{i}`` (depth of stage i), ``stages.{i}.{j}`` (block
+    j's ``(kernel, expand)``) and, with ``width_ratios``, ``widths.{i}``
+    (channels of stage i).
 
     Args:
         arch (Sequence[tuple]): ``(channels, max blocks, stride)`` per stage.
@@ -44,6 +45,13 @@ class SearchableMobileNetV2(BaseSearchableBackbone):
             (3, 6).
         depths (Sequence[Sequence[int]], optional): Depth choices per stage.
             Defaults to None: ``{n-2, n-1, n}`` clipped to >= 1.
+        width_ratios (Sequence[float], optional): Elastic width: each stage
+            not in ``out_indices`` (whose channels the neck fixes) gets a
+            :class:`~mmnas_tricks.models.mutables.ChannelChoice`
+            ``widths.{i}`` over ``make_divisible(channels * ratio)``, shared
+            by its blocks (and read by the next stage's first block). The
+            first ratio should be 1.0 (the plain network). Defaults to None
+            (fixed widths).
         out_indices (Sequence[int]): Stages whose outputs are returned.
             Defaults to (1, 3, 5) (strides 8, 16, 32).
         frozen_stages (int): Freeze the stem and the first ``frozen_stages``
@@ -70,6 +78,7 @@ class SearchableMobileNetV2(BaseSearchableBackbone):
                  kernel_sizes: Sequence[int] = (3, 5, 7),
                  expand_ratios: Sequence[float] = (3, 6),
                  depths: Optional[Sequence[Sequence[int]]] = None,
+                 width_ratios: Optional[Sequence[float]] = None,
                  out_indices: Sequence[int] = (1, 3, 5),
                  frozen_stages: int = -1,
                  norm_cfg: dict = dict(type='BN'),
@@ -111,4 +120,28 @@ class SearchableMobileNetV2(BaseSearchableBackbone):
             self.stages.append(DepthChoice(blocks, depths=stage_depths))
             self.out_channels.append(out_c)
             in_c = out_c
+        self.widths = nn.ModuleDict()
+        if width_ratios is not None:
+            self._make_widths(width_ratios)
         self.finish(fixed_subnet)
+
+    def _make_widths(self, ratios: Sequence[float]) -> None:
+        """A ChannelChoice per stage that does not feed the neck, wired into
+        the blocks that produce and consume its channels."""
+        previous = None
+        for i, (stage, max_c) in enumerate(zip(self.stages,
+                                                self.out_channels)):
+            width = None
+            if i not in self.out_indices:
+                channels = []
+                for r in ratios:
+                    c = min(max_c, make_divisible(max_c * r))
+                    if c not in channels:
+                        channels.append(c)
+                if len(channels) > 1:
+                    width = ChannelChoice(channels)
+                    self.widths[str(i)] = width
+            for j, block in enumerate(stage.blocks):
+                block.set_width_sources(
+                    in_width=previous if j == 0 else width, out_width=width)
+            previous = width

@@ -1,4 +1,5 @@
 from .base import MODES, BaseMutable
+from .channel_choice import ChannelChoice
 from .convert import conv_choices, with_norm_act
 from .depth_choice import DepthChoice, SequentialBlocks
 from .input_choice import InputChoice, SelectInputs
@@ -12,7 +13,7 @@ from .space import (Subnet, SubnetError, arch_parameters, argmax_subnet,
                     validate_subnet)
 
 __all__ = [
-    'MODES', 'BaseMutable', 'conv_choices', 'with_norm_act', 'OpChoice', 'InputChoice', 'SelectInputs',
+    'MODES', 'BaseMutable', 'ChannelChoice', 'conv_choices', 'with_norm_act', 'OpChoice', 'InputChoice', 'SelectInputs',
     'KernelSizeChoice', 'DepthChoice', 'SequentialBlocks', 'MBConvChoice',
     'Subnet', 'SubnetError', 'export_static', 'fix_in_place', 'subnet_param_count',
     'arch_parameters', 'argmax_subnet', 'fix_subnet', 'get_subnet',

@@ -2,7 +2,7 @@
 and weights shared between choices (Once-for-All)."""
 import itertools
 import math
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -94,12 +94,40 @@ class MBConvChoice(BaseMutable):
             torch.empty(out_channels, hidden, 1, 1))
         self.project_bn = nn.BatchNorm2d(out_channels)
         self.act = build_activation_layer(self.act_cfg)
-        self.use_residual = stride == 1 and in_channels == out_channels
         for w in (self.expand_weight, self.dw_weight, self.project_weight):
             nn.init.kaiming_uniform_(w, a=math.sqrt(5))
 
-    def hidden_channels(self, expand_ratio: float) -> int:
-        return int(round(self.in_channels * expand_ratio))
+    def set_width_sources(self, in_width=None, out_width=None) -> None:
+        """Make the input and/or output width elastic: ``in_width`` /
+        ``out_width`` are the :class:`ChannelChoice` of the layers before /
+        of this block's group (kept as plain references, not submodules:
+        they are registered where they are owned)."""
+        for name, source in (('_in_width', in_width),
+                             ('_out_width', out_width)):
+            if source is not None:
+                limit = self.in_channels if name == '_in_width' else \
+                    self.out_channels
+                if source.max_channels != limit:
+                    raise ValueError(
+                        f'{name[1:]} choices {source.choices} do not top out '
+                        f'at this block\'s {limit} channels')
+            self.__dict__[name] = source
+
+    def active_channels(self) -> Tuple[int, int]:
+        """(input, output) channels of the current choices (the largest
+        where a width is mixed rather than sliced)."""
+        src_in = self.__dict__.get('_in_width')
+        src_out = self.__dict__.get('_out_width')
+        c_in = src_in.current_choice if src_in is not None and \
+            src_in.slicing else self.in_channels
+        c_out = src_out.current_choice if src_out is not None and \
+            src_out.slicing else self.out_channels
+        return c_in, c_out
+
+    def hidden_channels(self, expand_ratio: float,
+                        in_channels: Optional[int] = None) -> int:
+        c_in = self.in_channels if in_channels is None else in_channels
+        return int(round(c_in * expand_ratio))
 
     def _normalise(self, choice):
         if isinstance(choice, list) and len(choice) == 2:
@@ -109,16 +137,26 @@ class MBConvChoice(BaseMutable):
 
     def _run(self, x: torch.Tensor, choice: Tuple[int, float]):
         k, e = choice
-        hid = self.hidden_channels(e)
+        c_in, c_out = self.active_channels()
+        if x.shape[1] != c_in:
+            raise ValueError(f'MBConvChoice expected {c_in} input channels '
+                             f'(its input width), got {x.shape[1]}')
+        hid = self.hidden_channels(e, c_in)
         start = (self.max_kernel - k) // 2
-        out = F.conv2d(x, self.expand_weight[:hid])
+        out = F.conv2d(x, self.expand_weight[:hid, :c_in])
         out = self.act(_bn(out, self.expand_bn, hid))
         dw = self.dw_weight[:hid, :, start:start + k, start:start + k]
         out = F.conv2d(out, dw, None, self.stride, (k - 1) // 2, 1, hid)
         out = self.act(_bn(out, self.dw_bn, hid))
-        out = F.conv2d(out, self.project_weight[:, :hid])
-        out = _bn(out, self.project_bn, self.out_channels)
-        return out + x if self.use_residual else out
+        out = F.conv2d(out, self.project_weight[:c_out, :hid])
+        out = _bn(out, self.project_bn, c_out)
+        src_out = self.__dict__.get('_out_width')
+        if src_out is not None and not src_out.slicing:
+            out = out * src_out.channel_mask(out.shape[0], out.device)
+        return out + x if self._residual(c_in, c_out) else out
+
+    def _residual(self, c_in: int, c_out: int) -> bool:
+        return self.stride == 1 and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mode = self.mode
@@ -133,10 +171,11 @@ class MBConvChoice(BaseMutable):
 
     def export_cfg(self) -> dict:
         k, e = self.current_choice
+        c_in, c_out = self.active_channels()
         return dict(
             type='mmnas_tricks.MBConv',
-            in_channels=self.in_channels,
-            out_channels=self.out_channels,
+            in_channels=c_in,
+            out_channels=c_out,
             stride=self.stride,
             kernel_size=k,
             expand_ratio=e,
@@ -147,15 +186,17 @@ class MBConvChoice(BaseMutable):
         """(static ConvModule, weight slice, supernet BN, channels) for the
         three convs of ``block``, the MBConv of the current choice."""
         k, e = self.current_choice
-        hid = self.hidden_channels(e)
+        c_in, c_out = self.active_channels()
+        hid = self.hidden_channels(e, c_in)
         start = (self.max_kernel - k) // 2
         return [
-            (block.expand, self.expand_weight[:hid], self.expand_bn, hid),
+            (block.expand, self.expand_weight[:hid, :c_in], self.expand_bn,
+             hid),
             (block.depthwise, self.dw_weight[:hid, :, start:start + k,
                                              start:start + k], self.dw_bn,
              hid),
-            (block.project, self.project_weight[:, :hid], self.project_bn,
-             self.out_channels),
+            (block.project, self.project_weight[:c_out, :hid],
+             self.project_bn, c_out),
         ]
 
     def export_module(self) -> nn.Module:

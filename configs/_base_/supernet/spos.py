@@ -1,4 +1,4 @@
-# One-shot supernet training on digits (single path, SPOS): a uniformly
+# One-shot supernet training (single path, SPOS): a uniformly
 # sampled subnet per iteration, the same on every rank; validation runs the
 # first choice of every mutable (by convention the plain architecture).
 # DDP must tolerate the parameters of the candidates not sampled.

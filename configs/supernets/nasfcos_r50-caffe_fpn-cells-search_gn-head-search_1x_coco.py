@@ -1,0 +1,30 @@
+# NAS-FCOS search space on COCO (for GPU machines): 7 FPN cells over C3-C5 of
+# mmdet's caffe ResNet-50 (P6, P7 by stride-2 convs) and the FCOS head towers
+# with NAS-FCOS's six ops per layer, GroupNorm; trained single-path.
+# Search space: 4.3e+28 subnets (neck 2.6e+22, head 1.7e+06)
+# (python tools/analysis/space_info.py CONFIG).
+_base_ = [
+    'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py',
+    '../_base_/supernet/spos.py',
+]
+custom_imports = dict(imports=['mmnas_tricks'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(out_indices=(1, 2, 3)),
+    neck=dict(
+        _delete_=True,
+        type='mmnas_tricks.NASFCOSSearchFPN',
+        in_channels=[512, 1024, 2048],
+        out_channels=256,
+        num_outs=5,
+        num_cells=7),
+    bbox_head=dict(
+        type='mmnas_tricks.SearchableFCOSHead',
+        tower_ops=dict(
+            conv3x3=dict(type='mmnas_tricks.ConvOp', kernel_size=3),
+            conv1x1=dict(type='mmnas_tricks.ConvOp', kernel_size=1),
+            sep_conv_3x3=dict(type='mmnas_tricks.SepConv', kernel_size=3),
+            sep_conv_3x3_dil3=dict(
+                type='mmnas_tricks.SepConv', kernel_size=3, dilation=3),
+            skip_connect=dict(type='mmnas_tricks.Identity'),
+            def_conv_3x3=dict(type='mmnas_tricks.DeformConvOp'))))
