@@ -6,6 +6,7 @@
 _base_ = [
     'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py',
     '../_base_/supernet/spos.py',
+    '../_base_/supernet/nasfcos_head_ops.py',
 ]
 custom_imports = dict(imports=['mmnas_tricks'], allow_failed_imports=False)
 
@@ -20,11 +21,4 @@ model = dict(
         num_cells=7),
     bbox_head=dict(
         type='mmnas_tricks.SearchableFCOSHead',
-        tower_ops=dict(
-            conv3x3=dict(type='mmnas_tricks.ConvOp', kernel_size=3),
-            conv1x1=dict(type='mmnas_tricks.ConvOp', kernel_size=1),
-            sep_conv_3x3=dict(type='mmnas_tricks.SepConv', kernel_size=3),
-            sep_conv_3x3_dil3=dict(
-                type='mmnas_tricks.SepConv', kernel_size=3, dilation=3),
-            skip_connect=dict(type='mmnas_tricks.Identity'),
-            def_conv_3x3=dict(type='mmnas_tricks.DeformConvOp'))))
+        tower_ops=_base_.nasfcos_head_ops))

@@ -3,18 +3,12 @@ from typing import Dict, Optional, Sequence, Union
 
 import torch.nn as nn
 
+from ..ops.candidates import DENSE_CONV_OPS
 from ..mutables import DepthChoice, OpChoice, Subnet, fix_in_place, with_norm_act
 
-#: Tower candidates (issue list; NAS-FCOS's head ops without conv1x1 plus
-#: sep 5x5): each op -> head norm (GN by default) -> ReLU. ``conv3x3`` comes
+#: Tower candidates (each op -> head norm, GN by default -> ReLU); conv3x3
 #: first, so the default subnet is the plain mmdet tower.
-TOWER_OPS = dict(
-    conv3x3=dict(type='ConvOp', kernel_size=3),
-    sep_conv_3x3=dict(type='SepConv', kernel_size=3),
-    sep_conv_5x5=dict(type='SepConv', kernel_size=5),
-    dil_conv_3x3=dict(type='ConvOp', kernel_size=3, dilation=2),
-    def_conv_3x3=dict(type='DeformConvOp'),
-    skip_connect=dict(type='Identity'))
+TOWER_OPS = DENSE_CONV_OPS
 
 #: NAS-FCOS's six head ops (TRICKS.md 6.1, T3.5), conv3x3 first.
 NASFCOS_HEAD_OPS = dict(

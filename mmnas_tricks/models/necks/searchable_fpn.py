@@ -5,16 +5,11 @@ from mmdet.models.necks import FPN
 from mmengine.registry import DefaultScope
 
 from mmnas_tricks.registry import MODELS
+from ..ops.candidates import DENSE_CONV_OPS
 from ..mutables import Subnet, conv_choices, fix_in_place
 
 #: Output (3x3) connection candidates; ``conv3x3`` first = mmdet's FPN.
-FPN_OUTPUT_OPS = dict(
-    conv3x3=dict(type='ConvOp', kernel_size=3),
-    sep_conv_3x3=dict(type='SepConv', kernel_size=3),
-    sep_conv_5x5=dict(type='SepConv', kernel_size=5),
-    dil_conv_3x3=dict(type='ConvOp', kernel_size=3, dilation=2),
-    def_conv_3x3=dict(type='DeformConvOp'),
-    skip_connect=dict(type='Identity'))
+FPN_OUTPUT_OPS = DENSE_CONV_OPS
 
 #: Lateral (1x1) connection candidates; ``conv1x1`` first = mmdet's FPN.
 FPN_LATERAL_OPS = dict(

@@ -1,0 +1,12 @@
+# NAS-FCOS's six head ops (TRICKS.md 6.1): each op -> the head's GroupNorm ->
+# ReLU; conv3x3 first, so the first subnet is FCOS's plain tower. Use as
+# bbox_head=dict(type='mmnas_tricks.SearchableFCOSHead',
+#                tower_ops=_base_.nasfcos_head_ops).
+nasfcos_head_ops = dict(
+    conv3x3=dict(type='mmnas_tricks.ConvOp', kernel_size=3),
+    conv1x1=dict(type='mmnas_tricks.ConvOp', kernel_size=1),
+    sep_conv_3x3=dict(type='mmnas_tricks.SepConv', kernel_size=3),
+    sep_conv_3x3_dil3=dict(
+        type='mmnas_tricks.SepConv', kernel_size=3, dilation=3),
+    skip_connect=dict(type='mmnas_tricks.Identity'),
+    def_conv_3x3=dict(type='mmnas_tricks.DeformConvOp'))
