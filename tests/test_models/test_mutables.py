@@ -236,3 +236,19 @@ def test_op_choice_inside_an_mmdet_scope():
     assert isinstance(op, OpChoice)
     assert type(op.candidates['mm']).__name__ == 'DropBlock'
     assert any(type(m).__name__ == 'GroupNorm' for m in op.modules())
+
+
+def test_extreme_subnets():
+    from mmnas_tricks.models.mutables import (DepthChoice, MBConvChoice,
+                                              extreme_subnet)
+    model = nn.ModuleDict(dict(
+        depth=DepthChoice([dict(type='ConvOp', in_channels=4,
+                                out_channels=4)] * 3, depths=(2, 3, 1)),
+        block=MBConvChoice(4, 4, kernel_sizes=(5, 3), expand_ratios=(6, 3)),
+        op=Toy().block2))
+    assert extreme_subnet(model, 'min') == {
+        'depth': 1, 'block': (3, 3), 'op': 'conv'}
+    assert extreme_subnet(model, 'max') == {
+        'depth': 3, 'block': (5, 6), 'op': 'zero'}
+    with pytest.raises(ValueError, match="which='mid'"):
+        extreme_subnet(model, 'mid')

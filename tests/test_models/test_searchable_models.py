@@ -1,6 +1,6 @@
 """Every searchable class inside a real mmdet / mmseg model built from our
 digits supernet configs (which inherit mmdet:: / mmseg:: configs): loss and
-predict for the first, last and random subnets with gradients only in the
+predict for the first, min, max and random subnets with gradients only in the
 chosen candidates, and static export (module and config) equal to the
 supernet for random subnets."""
 import os.path as osp
@@ -11,6 +11,7 @@ import torch
 
 from mmnas_tricks.models import export_config
 from mmnas_tricks.models.mutables import (BaseMutable, export_static,
+                                          extreme_subnet,
                                           get_subnet, named_mutables,
                                           sample_subnet, set_subnet,
                                           space_size, subnet_param_count)
@@ -32,6 +33,8 @@ CASES = {
      dict(neck='FPN', bbox_head='RetinaHead'), 'det'),
     'fpn-neck-seg-head': ('fpn_r18w16_fpn-search_head-search_12e_digits-seg.py',
                           dict(neck='FPN', decode_head='FPNHead'), 'seg'),
+    'aspp-seg-head': ('fpn_r18w16_aspp-search_12e_digits-seg.py',
+                      dict(decode_head='ASPPHead'), 'seg'),
 }
 _MODELS = {}
 
@@ -55,11 +58,12 @@ def batch(model, case, training):
 
 
 def subnets(model, seed):
-    mutables = named_mutables(model)
-    first = {n: m.choices[0] for n, m in mutables.items()}
-    last = {n: m.choices[-1] for n, m in mutables.items()}
-    rand = sample_subnet(model, random.Random(seed), apply=False)
-    return dict(first=first, last=last, random=rand)
+    first = {n: m.choices[0] for n, m in named_mutables(model).items()}
+    return dict(
+        first=first,  # the plain heads / FPN
+        min=extreme_subnet(model, 'min'),
+        max=extreme_subnet(model, 'max'),
+        random=sample_subnet(model, random.Random(seed), apply=False))
 
 
 @pytest.mark.parametrize('case', list(CASES))
@@ -72,7 +76,7 @@ def test_builds_inside_the_real_model(case):
     assert space_size(model) > 1
 
 
-@pytest.mark.parametrize('which', ['first', 'last', 'random'])
+@pytest.mark.parametrize('which', ['first', 'min', 'max', 'random'])
 @pytest.mark.parametrize('case', list(CASES))
 def test_loss_and_predict_with_gradients_only_in_chosen(case, which):
     model = case_model(case)

@@ -7,10 +7,12 @@ Example:
         configs/supernets/fcos_mbv2-search_fpn_gn-head_12e_digits.py
 """
 import argparse
-import json
+import random
 from collections import defaultdict
 
-from mmnas_tricks.models.mutables import named_mutables, space_size
+from mmnas_tricks.models.mutables import (extreme_subnet, named_mutables,
+                                          sample_subnet, space_size)
+from mmnas_tricks.structures import dump_subnet
 from mmnas_tricks.models.resources import subnet_resources
 from mmnas_tricks.utils import build_model, load_config
 
@@ -25,6 +27,12 @@ def parse_args(argv=None):
     parser.add_argument(
         '--list', action='store_true', help='list every mutable')
     parser.add_argument('--json', help='also write the summary to this file')
+    parser.add_argument(
+        '--write-subnet', nargs=2, metavar=('WHICH', 'PATH'),
+        help='write a subnet file: WHICH is first, min, max or random '
+        '(with --seed), PATH ends in .yaml / .yml / .json')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of --write-subnet random')
     return parser.parse_args(argv)
 
 
@@ -75,7 +83,26 @@ def main(argv=None):
     if args.json:
         from mmnas_tricks.utils import dump_json_atomic
         dump_json_atomic(summary, args.json)
+    if args.write_subnet:
+        which, path = args.write_subnet
+        subnet = pick_subnet(model, which, args.seed)
+        dump_subnet(subnet, path, meta=dict(
+            source=f'space_info {which}' + (
+                f' seed {args.seed}' if which == 'random' else ''),
+            config=args.config))
+        print(f'  {which} subnet written to {path}')
     return summary
+
+
+def pick_subnet(model, which: str, seed: int = 0) -> dict:
+    if which == 'first':
+        return {n: m.choices[0] for n, m in named_mutables(model).items()}
+    if which in ('min', 'max'):
+        return extreme_subnet(model, which)
+    if which == 'random':
+        return sample_subnet(model, random.Random(seed), apply=False)
+    raise SystemExit(f'--write-subnet {which!r}: WHICH must be one of '
+                     "['first', 'min', 'max', 'random']")
 
 
 if __name__ == '__main__':

@@ -28,9 +28,10 @@ class SampleSubnetHook(Hook):
         include (str | Sequence[str], optional): fnmatch patterns of the
             mutables to sample (others keep their choice: sequential
             search). Defaults to None (all).
-        eval_subnet (str | dict): ``'first'`` (every mutable's first choice,
-            by convention the plain architecture), ``'last'``, ``'keep'``
-            (the last sampled) or a subnet dict. Defaults to ``'first'``.
+        eval_subnet (str | dict): ``'first'`` (every mutable's first
+            choice: the plain architecture in the heads and FPN necks),
+            ``'last'``, ``'keep'`` (the last sampled) or a subnet dict.
+            Defaults to ``'first'``.
 
     Example:
         >>> custom_hooks = [dict(type='mmnas_tricks.SampleSubnetHook', seed=0)]

@@ -18,9 +18,10 @@ def searchable_retina_head(tower_ops: Optional[Dict[str, dict]] = None,
     are searchable, exactly as
     :func:`~mmnas_tricks.models.heads.searchable_fcos_head` does for FCOS
     (op choice per tower layer, optional depth choice, ``conv3x3`` at full
-    depth = the plain RetinaNet tower). Use ``norm_cfg=dict(type='GN', ...)``
-    for the NAS-FCOS-style GroupNorm head (T3.5); RetinaNet's default has no
-    norm, and then the candidates have none either.
+    depth = the plain RetinaNet tower with the same settings). GroupNorm by
+    default, as NAS-FCOS (T3.5): without a ``norm_cfg`` the head gets
+    ``dict(type='GN', num_groups=32, requires_grad=True)`` (mmdet's
+    RetinaHead has none; pass ``norm_cfg=None`` for that).
 
     Args:
         tower_ops (dict, optional): Candidate name -> op config. Defaults to
@@ -31,6 +32,8 @@ def searchable_retina_head(tower_ops: Optional[Dict[str, dict]] = None,
             Defaults to None.
         **kwargs: ``RetinaHead`` arguments.
     """
+    kwargs.setdefault('norm_cfg',
+                      dict(type='GN', num_groups=32, requires_grad=True))
     with DefaultScope.overwrite_default_scope('mmdet'):  # its losses, coders
         head = RetinaHead(**kwargs)
     return make_towers_searchable(head, tower_ops,

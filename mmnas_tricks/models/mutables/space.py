@@ -18,6 +18,7 @@ from mmengine.model import is_model_wrapper
 
 from mmnas_tricks.structures import SubnetFileError, read_subnet_file
 from .base import BaseMutable
+from .input_choice import InputChoice
 
 Subnet = Dict[str, Any]
 Patterns = Optional[Union[str, Sequence[str]]]
@@ -191,6 +192,32 @@ def sample_subnet(model: nn.Module,
         subnet[name] = mutable.choices[_pick(rng, mutable.num_choices, p)]
     if apply:
         set_subnet(model, subnet)
+    return subnet
+
+
+def extreme_subnet(model: nn.Module, which: str) -> Subnet:
+    """The ``'min'`` or ``'max'`` subnet: every mutable with numeric choices
+    (depths, widths, kernel sizes, ``(kernel, expand)`` pairs, compared in
+    order) at its smallest / largest, every other one (op names, inputs) at
+    its first / last choice. Not set on the model.
+
+    Example:
+        >>> set_subnet(model, extreme_subnet(model, 'max'))
+    """
+    if which not in ('min', 'max'):
+        raise ValueError(f'which={which!r} is not one of [\'min\', \'max\']')
+    pick = min if which == 'min' else max
+    subnet = {}
+    for name, m in named_mutables(model).items():
+        choices = m.choices
+        numeric = all(
+            isinstance(c, (int, float)) and not isinstance(c, bool) or
+            isinstance(c, tuple) and all(isinstance(v, (int, float))
+                                         for v in c) for c in choices)
+        if numeric and not isinstance(m, InputChoice):
+            subnet[name] = pick(choices)
+        else:
+            subnet[name] = choices[0 if which == 'min' else -1]
     return subnet
 
 
