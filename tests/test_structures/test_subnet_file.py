@@ -27,8 +27,30 @@ class PairSpace(Toy):
                                   b=dict(type='Zero')), 4, 4)
 
 
-@settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), space=st.sampled_from([Toy, PairSpace]),
+def mbv2_space():
+    """Depths, (kernel, expand) pairs and widths."""
+    from mmnas_tricks.models.backbones import SearchableMobileNetV2
+    return SearchableMobileNetV2(
+        arch=((16, 2, 2), (16, 3, 2), (24, 2, 2)), out_indices=(1, 2),
+        width_ratios=(1.0, 0.5))
+
+
+def detnas_space():
+    from mmnas_tricks.models.backbones import SearchableShuffleNetV2
+    return SearchableShuffleNetV2(stage_blocks=(2, 2), stage_channels=(8, 16),
+                                  out_indices=(1, ))
+
+
+def nasfcos_space():
+    """Input indices, op names and aggregations of FPN cells."""
+    from mmnas_tricks.models.necks import NASFCOSSearchFPN
+    return NASFCOSSearchFPN([8, 16], 8, num_outs=2, num_cells=3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1),
+       space=st.sampled_from([Toy, PairSpace, mbv2_space, detnas_space,
+                              nasfcos_space]),
        suffix=st.sampled_from(['.yaml', '.yml', '.json']))
 def test_write_read_roundtrip(tmp_path_factory, seed, space, suffix):
     model = space()
