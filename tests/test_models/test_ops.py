@@ -79,3 +79,32 @@ def test_shuffle_block_keeps_half_the_input_at_stride_1():
                        torch.tensor([0., 2., 1., 3.]))
     with pytest.raises(ValueError, match='keeps the channels'):
         MODELS.build(dict(type='mmnas_tricks.ShuffleBlock', in_channels=8, out_channels=16))
+
+
+@pytest.mark.parametrize('stride,padding,dilation,groups,deform_groups', [
+    (1, 1, 1, 1, 1), (2, 2, 2, 1, 2), (1, 1, 1, 2, 1)])
+def test_cpu_dcn_matches_mmcv(stride, padding, dilation, groups,
+                              deform_groups):
+    """The pure-PyTorch DCNv2 path computes what mmcv's CPU kernel does,
+    forward and backward, with fractional offsets reaching off the map."""
+    from mmcv.ops import ModulatedDeformConv2dPack
+
+    from mmnas_tricks.models.ops import TorchCPUDCNv2
+    torch.manual_seed(0)
+    args = (8, 6, 3)
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation,
+                  groups=groups, deform_groups=deform_groups)
+    ref, ours = ModulatedDeformConv2dPack(*args, **kwargs), TorchCPUDCNv2(
+        *args, **kwargs)
+    torch.nn.init.normal_(ref.conv_offset.weight, std=0.5)
+    torch.nn.init.normal_(ref.conv_offset.bias, std=1.5)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x1 = torch.randn(2, 8, 9, 7, requires_grad=True)
+    x2 = x1.detach().clone().requires_grad_(True)
+    y1, y2 = ref(x1), ours(x2)
+    assert (y1 - y2).abs().max().item() <= 1e-5
+    y1.pow(2).sum().backward()
+    y2.pow(2).sum().backward()
+    assert (x1.grad - x2.grad).abs().max().item() <= 1e-4
+    for a, b in zip(ref.parameters(), ours.parameters()):
+        assert (a.grad - b.grad).abs().max().item() <= 1e-4

@@ -2,10 +2,12 @@ from .aggregate import ConcatReduce, ParamSum, resize_to_largest
 from .basic import ConvOp, DeformConvOp, Identity, SepConv, Zero
 from .mbconv import MBConv
 from .candidates import DENSE_CONV_OPS
+from .deform_conv import TorchCPUDCNv2, modulated_deform_conv2d_torch
 from .shuffle import ShuffleBlock, channel_shuffle
 
 __all__ = [
     'ConvOp', 'SepConv', 'DeformConvOp', 'Identity', 'Zero', 'MBConv',
     'ShuffleBlock', 'channel_shuffle', 'ParamSum', 'ConcatReduce',
-    'resize_to_largest', 'DENSE_CONV_OPS'
+    'resize_to_largest', 'DENSE_CONV_OPS', 'TorchCPUDCNv2',
+    'modulated_deform_conv2d_torch'
 ]

@@ -7,11 +7,11 @@ modules do, and is registered in :data:`mmnas_tricks.registry.MODELS`.
 from typing import Optional, Union
 
 import torch
-import mmcv.ops  # noqa: F401  (registers DCNv2 for ConvModule's conv_cfg)
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 
 from mmnas_tricks.registry import MODELS
+from .deform_conv import TorchCPUDCNv2
 
 _BN = dict(type='BN')
 _RELU = dict(type='ReLU')
@@ -115,10 +115,12 @@ class SepConv(BaseModule):
 
 @MODELS.register_module()
 class DeformConvOp(ConvOp):
-    """Modulated deformable conv v2 (mmcv ``DCNv2``) -> norm -> act, as
-    NAS-FCOS's ``def_conv_3x3`` and mmdet's ``dcn_on_last_conv``; offsets
-    and masks come from a zero-initialised conv (offsets start at 0, masks
-    at 0.5).
+    """Modulated deformable conv v2 -> norm -> act, as NAS-FCOS's
+    ``def_conv_3x3`` and mmdet's ``dcn_on_last_conv``; offsets and masks come
+    from a zero-initialised conv (offsets start at 0, masks at 0.5). The conv
+    is :class:`~mmnas_tricks.models.ops.deform_conv.TorchCPUDCNv2`: mmcv's
+    ``DCNv2`` (same parameters and names) with a fast pure-PyTorch forward
+    on CPU.
 
     Args:
         in_channels (int): Input channels.
@@ -150,7 +152,7 @@ class DeformConvOp(ConvOp):
             kernel_size=kernel_size,
             norm_cfg=norm_cfg,
             act_cfg=act_cfg,
-            conv_cfg=dict(type='DCNv2', deform_groups=1),
+            conv_cfg=dict(type=TorchCPUDCNv2, deform_groups=1),
             bias=bias)
 
 
