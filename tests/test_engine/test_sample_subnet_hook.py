@@ -74,3 +74,35 @@ def test_bad_arguments_and_no_mutables():
         SampleSubnetHook(eval_subnet='best')
     with pytest.raises(ValueError, match='no searchable mutable'):
         SampleSubnetHook().before_train(runner_at(nn.Conv2d(1, 1, 1), 0))
+
+
+def test_fair_sampling_takes_every_choice_once_per_block():
+    model = Toy()
+    hook = SampleSubnetHook(seed=1, strategy='fair')
+    sizes = {n: len(c) for n, c in
+             dict(block1=model.block1.choices, block2=model.block2.choices,
+                  pick=model.pick.choices).items()}
+    seen = {n: [] for n in sizes}
+    for it in range(12):
+        hook.before_train_iter(runner_at(model, it), it)
+        for n, c in get_subnet(model).items():
+            seen[n].append(c)
+    for n, size in sizes.items():
+        for start in range(0, 12 - size + 1, size):
+            block = seen[n][start:start + size]
+            assert sorted(map(str, block)) == sorted(
+                map(str, getattr(model, n).choices))
+
+
+def test_sandwich_cycles_max_min_random():
+    from mmnas_tricks.models.mutables import extreme_subnet
+    model = Toy()
+    hook = SampleSubnetHook(strategy='sandwich')
+    for it in range(6):
+        hook.before_train_iter(runner_at(model, it), it)
+        if it % 3 == 0:
+            assert get_subnet(model) == extreme_subnet(model, 'max')
+        elif it % 3 == 1:
+            assert get_subnet(model) == extreme_subnet(model, 'min')
+    with pytest.raises(ValueError, match=r"strategy='greedy'"):
+        SampleSubnetHook(strategy='greedy')

@@ -1,30 +1,45 @@
-"""Single-path one-shot training: a random subnet per iteration (SPOS)."""
+"""Single-path one-shot training: a subnet per iteration (SPOS uniform,
+sandwich, FairNAS)."""
 import random
 from typing import Optional, Sequence, Union
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from mmnas_tricks.models.mutables import (get_subnet, named_mutables,
-                                          sample_subnet, set_subnet)
+from mmnas_tricks.models.mutables import (extreme_subnet, get_subnet,
+                                          named_mutables, sample_subnet,
+                                          set_subnet)
 from mmnas_tricks.registry import HOOKS
 
 EVAL_SUBNETS = ('first', 'last', 'keep')
+STRATEGIES = ('uniform', 'sandwich', 'fair')
 
 
 @HOOKS.register_module()
 class SampleSubnetHook(Hook):
-    """Set a uniformly sampled subnet before every training iteration
-    (single-path one-shot, Guo et al., ECCV 2020 "SPOS"; TRICKS.md T1.4).
+    """Set a subnet before every training iteration (single-path one-shot
+    supernet training; TRICKS.md T1.4):
 
-    The subnet of iteration ``t`` is drawn from ``random.Random(f'{seed}-{t}')``:
-    every rank of a distributed run draws the same subnet without
-    communicating, and a resumed run continues the same sequence. Before
-    validation and testing the model is set to ``eval_subnet``, and the
-    training subnet is restored afterwards.
+    - ``'uniform'``: every mutable uniformly at random (SPOS, Guo et al.,
+      ECCV 2020);
+    - ``'sandwich'``: the largest, the smallest and a random subnet in turn
+      (the sandwich rule of BigNAS / Yu et al., ICCV 2019, one subnet per
+      iteration rather than accumulated in one step);
+    - ``'fair'``: every mutable with n choices takes each of them exactly
+      once in every block of n iterations, in a random order (FairNAS's
+      strict fairness, Chu et al., ICCV 2021, per iteration).
+
+    The subnet of iteration ``t`` is a function of ``seed`` and ``t`` only
+    (``random.Random(f'{seed}-{t}')``): every rank of a distributed run sets
+    the same subnet without communicating, and a resumed run continues the
+    same sequence (no state to save). Before validation and testing the
+    model is set to ``eval_subnet``, and the training subnet is restored
+    afterwards.
 
     Args:
         seed (int): Seed of the subnet sequence. Defaults to 0.
+        strategy (str): ``'uniform'``, ``'sandwich'`` or ``'fair'``.
+            Defaults to ``'uniform'``.
         include (str | Sequence[str], optional): fnmatch patterns of the
             mutables to sample (others keep their choice: sequential
             search). Defaults to None (all).
@@ -42,12 +57,17 @@ class SampleSubnetHook(Hook):
 
     def __init__(self,
                  seed: int = 0,
+                 strategy: str = 'uniform',
                  include: Optional[Union[str, Sequence[str]]] = None,
                  eval_subnet: Union[str, dict] = 'first') -> None:
         if not isinstance(eval_subnet, dict) and eval_subnet not in EVAL_SUBNETS:
             raise ValueError(f'eval_subnet={eval_subnet!r} is not a subnet '
                              f'dict or one of {list(EVAL_SUBNETS)}')
+        if strategy not in STRATEGIES:
+            raise ValueError(f'strategy={strategy!r} is not one of '
+                             f'{list(STRATEGIES)}')
         self.seed = int(seed)
+        self.strategy = strategy
         self.include = include
         self.eval_subnet = eval_subnet
         self._train_subnet = None
@@ -65,8 +85,28 @@ class SampleSubnetHook(Hook):
 
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch=None) -> None:
-        rng = random.Random(f'{self.seed}-{runner.iter}')
-        sample_subnet(self._model(runner), rng, include=self.include)
+        model = self._model(runner)
+        set_subnet(model, self.subnet_at(model, runner.iter))
+
+    def subnet_at(self, model, it: int) -> dict:
+        """The (whole) subnet this hook sets at iteration ``it``."""
+        rng = random.Random(f'{self.seed}-{it}')
+        if self.strategy == 'uniform' or (self.strategy == 'sandwich'
+                                          and it % 3 == 2):
+            return sample_subnet(model, rng, include=self.include,
+                                 apply=False)
+        subnet = get_subnet(model)
+        sampled = named_mutables(model, self.include, searchable_only=True)
+        if self.strategy == 'sandwich':
+            extreme = extreme_subnet(model, 'max' if it % 3 == 0 else 'min')
+            subnet.update({n: extreme[n] for n in sampled})
+            return subnet
+        for name, m in sampled.items():  # fair
+            n = m.num_choices
+            order = random.Random(f'{self.seed}-{name}-{it // n}').sample(
+                range(n), n)
+            subnet[name] = m.choices[order[it % n]]
+        return subnet
 
     def _eval_subnet(self, model) -> dict:
         if isinstance(self.eval_subnet, dict):
