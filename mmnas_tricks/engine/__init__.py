@@ -1,2 +1,3 @@
-"""Hooks (one trick per file) and search loops."""
+"""Hooks (one trick per file), BN calibration and search loops."""
+from .bn_calibration import calibrate_bn  # noqa: F401
 from .hooks import *  # noqa: F401,F403

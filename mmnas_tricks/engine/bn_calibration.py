@@ -1,0 +1,85 @@
+"""BN calibration: recompute BatchNorm statistics for the current subnet."""
+from typing import Iterable, Optional
+
+import torch
+import torch.nn as nn
+from mmengine.dist import all_reduce, get_world_size
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+def _batch_size(data: dict) -> int:
+    inputs = data['inputs']
+    return inputs.shape[0] if torch.is_tensor(inputs) else len(inputs)
+
+
+@torch.no_grad()
+def calibrate_bn(model: nn.Module,
+                 batches: Iterable[dict],
+                 num_batches: int = 50,
+                 min_batch_size: int = 2) -> int:
+    """Reset every BatchNorm's running statistics and recompute them for the
+    current subnet: forward ``num_batches`` training batches in train mode
+    without gradients, with ``momentum=None`` so that the running statistics
+    are the cumulative average of the batch statistics (TRICKS.md T3.2;
+    DetNAS, SPOS). In a distributed run the statistics are then averaged
+    over the ranks. Momentum and train / eval mode are restored.
+
+    A batch of fewer than ``min_batch_size`` images (a dataloader's
+    remainder) is skipped: BatchNorm in train mode cannot take one image
+    whose feature maps are 1 x 1, and a 1-2 image batch gives poor
+    statistics anyway.
+
+    Args:
+        model (nn.Module): An mmdet / mmseg model (DDP wrappers are
+            unwrapped) whose ``data_preprocessor`` prepares the batches.
+        batches (Iterable[dict]): Data batches as a dataloader yields them.
+        num_batches (int): Batches to use. Defaults to 50.
+        min_batch_size (int): Smaller batches are skipped. Defaults to 2.
+
+    Returns:
+        int: The number of batches used.
+
+    Example:
+        >>> used = calibrate_bn(model, runner.train_dataloader, 20)
+    """
+    if num_batches < 1:
+        raise ValueError(f'num_batches={num_batches} must be >= 1')
+    if is_model_wrapper(model):
+        model = model.module
+    bns = [m for m in model.modules()
+           if isinstance(m, _BatchNorm) and m.track_running_stats]
+    if not bns:
+        return 0
+    momenta = [m.momentum for m in bns]
+    was_training = model.training
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    used = 0
+    model.train()
+    try:
+        for data in batches:
+            if used >= num_batches:
+                break
+            data = model.data_preprocessor(data, True)
+            if _batch_size(data) < min_batch_size:
+                print_log(f'BN calibration skipped a batch of '
+                          f'{_batch_size(data)} image(s) (< {min_batch_size})',
+                          logger='current')
+                continue
+            model(data['inputs'], data['data_samples'], mode='tensor')
+            used += 1
+    finally:
+        for m, momentum in zip(bns, momenta):
+            m.momentum = momentum
+        model.train(was_training)
+    if used == 0:
+        raise RuntimeError('BN calibration saw no batch of at least '
+                           f'{min_batch_size} images')
+    if get_world_size() > 1:
+        for m in bns:
+            all_reduce(m.running_mean, op='mean')
+            all_reduce(m.running_var, op='mean')
+    return used

@@ -1,0 +1,78 @@
+"""BN calibration recomputes BatchNorm statistics for the current subnet."""
+import os.path as osp
+import random
+
+import pytest
+import torch
+from mmdet.testing import demo_mm_inputs
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmnas_tricks.engine import calibrate_bn
+from mmnas_tricks.models.mutables import sample_subnet, set_subnet
+from mmnas_tricks.testing import config_dir
+from mmnas_tricks.utils import build_model, load_config
+
+MBV2 = osp.join(config_dir(), 'supernets',
+                'fcos_mbv2-search_fpn_gn-head_12e_digits.py')
+
+
+@pytest.fixture(scope='module')
+def supernet():
+    torch.manual_seed(0)
+    return build_model(load_config(MBV2))
+
+
+def raw_batches(n, batch=4, size=64, seed=0):
+    torch.manual_seed(seed)
+    return [demo_mm_inputs(batch, [[3, size, size]] * batch, num_classes=10,
+                           with_mask=False) for _ in range(n)]
+
+
+def test_statistics_equal_the_average_of_the_batch_statistics(supernet):
+    bn = supernet.backbone.stem[0].bn
+    supernet.eval()
+    seen = []
+    handle = bn.register_forward_pre_hook(lambda m, args: seen.append(
+        args[0].detach().clone()))
+    try:
+        used = calibrate_bn(supernet, raw_batches(3), num_batches=3)
+    finally:
+        handle.remove()
+    assert used == 3 and len(seen) == 3
+    means = torch.stack([x.mean((0, 2, 3)) for x in seen])
+    vars_ = torch.stack([x.var((0, 2, 3), unbiased=True) for x in seen])
+    assert torch.allclose(bn.running_mean, means.mean(0), atol=1e-5)
+    assert torch.allclose(bn.running_var, vars_.mean(0), rtol=1e-4,
+                          atol=1e-5)
+    assert bn.momentum == 0.1 and not bn.training  # restored (eval model)
+
+
+def test_calibration_changes_the_scores_of_a_subnet(supernet):
+    """Running statistics left by other subnets (the supernet's) against
+    the subnet's own: different outputs."""
+    supernet.train()
+    with torch.no_grad():
+        for seed, data in enumerate(raw_batches(4, seed=1)):
+            sample_subnet(supernet, random.Random(seed))
+            data = supernet.data_preprocessor(data, True)
+            supernet(data['inputs'], data['data_samples'], mode='tensor')
+    subnet = sample_subnet(supernet, random.Random(99))
+    supernet.eval()
+    probe = supernet.data_preprocessor(raw_batches(1, seed=5)[0], False)
+    with torch.no_grad():
+        before = supernet(probe['inputs'], mode='tensor')[0][0]
+        calibrate_bn(supernet, raw_batches(3, seed=2), num_batches=3)
+        set_subnet(supernet, subnet)  # unchanged by calibration
+        after = supernet(probe['inputs'], mode='tensor')[0][0]
+    assert (before - after).abs().max() > 1e-3
+
+
+def test_remainder_batches_are_skipped_not_fatal(supernet):
+    batches = raw_batches(2) + raw_batches(1, batch=1) + raw_batches(1)
+    assert calibrate_bn(supernet, batches, num_batches=10) == 3
+    with pytest.raises(RuntimeError, match='no batch of at least 2'):
+        calibrate_bn(supernet, raw_batches(2, batch=1), num_batches=2)
+    with pytest.raises(ValueError, match='num_batches=0'):
+        calibrate_bn(supernet, [], num_batches=0)
+    assert all(m.momentum == 0.1 for m in supernet.modules()
+               if isinstance(m, _BatchNorm))
