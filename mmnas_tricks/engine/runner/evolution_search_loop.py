@@ -1,0 +1,448 @@
+"""Evolutionary (and random) search over a trained supernet, as a Loop."""
+import copy
+import csv
+import io
+import json
+import os.path as osp
+import random
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.dist import is_main_process
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.runner import BaseLoop
+from mmengine.utils import ProgressBar
+
+from mmnas_tricks.models.mutables import (get_subnet, named_mutables,
+                                          sample_subnet, set_subnet,
+                                          subnet_param_count)
+from mmnas_tricks.models.resources import subnet_resources
+from mmnas_tricks.registry import LOOPS
+from mmnas_tricks.structures import dump_subnet
+from mmnas_tricks.structures.subnet_file import plain_choice
+from mmnas_tricks.utils.io import atomic_write_text, dump_json_atomic
+from ..bn_calibration import calibrate_bn
+
+RULES = ('greater', 'less')
+
+
+def subnet_key(subnet: dict) -> str:
+    """A canonical string of a subnet (dedup key, tie-breaker)."""
+    return json.dumps({k: plain_choice(v) for k, v in sorted(subnet.items())},
+                      sort_keys=True)
+
+
+@LOOPS.register_module()
+class EvolutionSearchLoop(BaseLoop):
+    """Evolutionary architecture search over a trained one-shot supernet
+    (SPOS, Guo et al., ECCV 2020; DetNAS; TRICKS.md T1.4, 6.2), used as
+    ``train_cfg`` with ``load_from`` the supernet checkpoint.
+
+    Generation 0 is ``population_size`` random subnets; every later one
+    ``num_mutation`` mutants (each searchable choice resampled with
+    ``mutate_prob``) and ``num_crossover`` children (each choice from one of
+    two parents) of the global top ``top_k``, filled up with random subnets.
+    Candidates are deduplicated (a subnet is scored once) and must meet the
+    ``constraints`` on FLOPs / params of the whole model at ``input_shape``.
+    Each is scored after BN calibration on ``calibrate_bn`` training batches
+    (fixed for the whole search). Ties break on fewer FLOPs, then on the
+    subnet, so the result does not depend on evaluation order.
+
+    State (every score, the top k, the generation, the random state) is
+    written atomically to ``<work_dir>/search/state.json`` after every
+    generation; with ``resume=True`` (``tools/train.py --resume``) a killed
+    search continues and ends with the result of an uninterrupted one.
+    Results: ``candidates.csv`` / ``.json`` (every scored subnet),
+    ``score_vs_flops.png`` (Pareto front), ``best_subnet.yaml``.
+
+    ``random_search=True`` makes every generation random (the baseline).
+
+    Args:
+        runner: The runner.
+        dataloader (DataLoader | dict): Training data, for BN calibration.
+        max_generations (int): Generations. Defaults to 20.
+        population_size (int): Candidates per generation. Defaults to 50.
+        top_k (int): Parents kept. Defaults to 10.
+        num_mutation (int): Mutants per generation. Defaults to 25.
+        num_crossover (int): Crossover children per generation. Defaults
+            to 25.
+        mutate_prob (float): Per-choice mutation probability. Defaults to
+            0.1.
+        constraints (dict, optional): ``flops`` / ``params`` -> (min, max),
+            either bound None. Defaults to None.
+        input_shape (Sequence[int], optional): (C, H, W) for FLOPs.
+            Defaults to None: the preprocessor's ``size`` or (3, 128, 128).
+        calibrate_bn (int): BN calibration batches per candidate (0: use the
+            supernet's running statistics). Defaults to 20.
+        score_key (str): The metric to optimise. Defaults to
+            ``'coco/bbox_mAP'``.
+        rule (str): ``'greater'`` or ``'less'`` is better. Defaults to
+            ``'greater'``.
+        include (str | Sequence[str], optional): fnmatch patterns of the
+            mutables searched; others keep their current choice. Defaults to
+            None.
+        random_search (bool): Random search instead of evolution. Defaults
+            to False.
+        seed (int): Seed of the search. Defaults to 0.
+        val_dataloader (dict, optional): Scoring data. Defaults to None
+            (the config's ``val_dataloader``).
+        evaluator (dict | list, optional): Defaults to None (the config's
+            ``val_evaluator``).
+    """
+
+    def __init__(self,
+                 runner,
+                 dataloader,
+                 max_generations: int = 20,
+                 population_size: int = 50,
+                 top_k: int = 10,
+                 num_mutation: int = 25,
+                 num_crossover: int = 25,
+                 mutate_prob: float = 0.1,
+                 constraints: Optional[Dict[str, Tuple]] = None,
+                 input_shape: Optional[Sequence[int]] = None,
+                 calibrate_bn: int = 20,
+                 score_key: str = 'coco/bbox_mAP',
+                 rule: str = 'greater',
+                 include: Optional[Union[str, Sequence[str]]] = None,
+                 random_search: bool = False,
+                 seed: int = 0,
+                 val_dataloader: Optional[dict] = None,
+                 evaluator=None) -> None:
+        super().__init__(runner, dataloader)
+        for name, value in (('max_generations', max_generations),
+                            ('population_size', population_size),
+                            ('top_k', top_k)):
+            if value < 1:
+                raise ValueError(f'{name}={value} must be >= 1')
+        if num_mutation < 0 or num_crossover < 0:
+            raise ValueError(f'num_mutation={num_mutation} and num_crossover='
+                             f'{num_crossover} must be >= 0')
+        if not 0 <= mutate_prob <= 1:
+            raise ValueError(f'mutate_prob={mutate_prob} is not in [0, 1]')
+        if rule not in RULES:
+            raise ValueError(f'rule={rule!r} is not one of {list(RULES)}')
+        constraints = dict(constraints or {})
+        bad = sorted(set(constraints) - {'flops', 'params'})
+        if bad:
+            raise ValueError(f'constraints {bad} are not among [\'flops\', '
+                             '\'params\']')
+        self.max_generations = max_generations
+        self.population_size = population_size
+        self.top_k = top_k
+        self.num_mutation = num_mutation
+        self.num_crossover = num_crossover
+        self.mutate_prob = mutate_prob
+        self.constraints = constraints
+        self.input_shape = input_shape
+        self.num_calib = int(calibrate_bn)
+        self.score_key = score_key
+        self.rule = rule
+        self.include = include
+        self.random_search = random_search
+        self.seed = seed
+        self.val_dataloader = runner.build_dataloader(
+            val_dataloader if val_dataloader is not None else
+            runner._val_dataloader)
+        self.evaluator = runner.build_evaluator(
+            evaluator if evaluator is not None else runner._val_evaluator)
+        if hasattr(self.val_dataloader.dataset, 'metainfo'):
+            self.evaluator.dataset_meta = self.val_dataloader.dataset.metainfo
+        self._generation = 0
+        self.records: Dict[str, dict] = {}
+        self.rejected: Dict[str, dict] = {}
+        self.top: List[str] = []
+        self.rng = random.Random(seed)
+        self._res_cache: Dict[str, dict] = {}
+
+    # -- properties mmengine's Runner reads --------------------------------
+    @property
+    def max_epochs(self) -> int:
+        return self.max_generations
+
+    @property
+    def max_iters(self) -> int:
+        return self.max_generations
+
+    @property
+    def epoch(self) -> int:
+        return self._generation
+
+    @property
+    def iter(self) -> int:
+        return self._generation
+
+    # -- state ------------------------------------------------------------
+    @property
+    def out_dir(self) -> str:
+        return osp.join(self.runner.work_dir, 'search')
+
+    def state_dict(self) -> dict:
+        version, internal, gauss = self.rng.getstate()
+        return dict(generation=self._generation, records=self.records,
+                    rejected=self.rejected, top=self.top,
+                    rng=[version, list(internal), gauss], seed=self.seed)
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get('seed') != self.seed:
+            raise ValueError(f'search state has seed {state.get("seed")}, '
+                             f'this search {self.seed}')
+        self._generation = state['generation']
+        self.records = state['records']
+        self.rejected = state['rejected']
+        self.top = state['top']
+        version, internal, gauss = state['rng']
+        self.rng.setstate((version, tuple(internal), gauss))
+
+    # -- search -----------------------------------------------------------
+    @property
+    def model(self):
+        model = self.runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    def _shape(self):
+        if self.input_shape is not None:
+            return tuple(self.input_shape)
+        size = getattr(self.model.data_preprocessor, 'size', None)
+        return (3, *size) if size else (3, 128, 128)
+
+    def _searchable(self) -> dict:
+        return named_mutables(self.model, self.include, searchable_only=True)
+
+    def _random(self) -> dict:
+        return sample_subnet(self.model, self.rng, include=self.include,
+                             apply=False)
+
+    def _mutate(self, parent: dict) -> dict:
+        child = dict(parent)
+        for name, m in self._searchable().items():
+            if self.rng.random() < self.mutate_prob:
+                child[name] = self.rng.choice(m.choices)
+        return child
+
+    def _crossover(self, a: dict, b: dict) -> dict:
+        return {n: (a[n] if self.rng.random() < 0.5 else b[n]) for n in a}
+
+    def _resources(self, subnet: dict) -> dict:
+        key = subnet_key(subnet)
+        if key not in self._res_cache:
+            self._res_cache[key] = subnet_resources(
+                self.model, subnet, input_shape=self._shape())
+        return self._res_cache[key]
+
+    def _feasible(self, key: str, subnet: dict) -> bool:
+        if key in self.records:
+            return True
+        if key in self.rejected:
+            return False
+        if not self.constraints:
+            return True
+        if set(self.constraints) == {'params'}:  # no FLOPs trace needed
+            res = dict(params=subnet_param_count(self.model, subnet))
+        else:
+            res = self._resources(subnet)
+        for name, (low, high) in self.constraints.items():
+            if (low is not None and res[name] < low) or (
+                    high is not None and res[name] > high):
+                self.rejected[key] = res
+                return False
+        return True
+
+    def _candidates(self) -> List[dict]:
+        """New, feasible, unscored subnets of this generation."""
+        base = get_subnet(self.model)
+        chosen, keys = [], set()
+
+        def take(make, count):
+            tries = 0
+            while count > 0 and tries < 10 * count + 10:
+                tries += 1
+                subnet = dict(base, **make())
+                key = subnet_key(subnet)
+                if key in keys or key in self.records or \
+                        not self._feasible(key, subnet):
+                    continue
+                keys.add(key)
+                chosen.append(subnet)
+                count -= 1
+
+        parents = [json.loads(k) for k in self.top]
+        canonical = lambda s: {n: self.model.get_submodule(n).  # noqa: E731
+                               _normalise(c) for n, c in s.items()}
+        parents = [canonical(p) for p in parents]
+        if self._generation > 0 and parents and not self.random_search:
+            take(lambda: self._mutate(self.rng.choice(parents)),
+                 self.num_mutation)
+            take(lambda: self._crossover(self.rng.choice(parents),
+                                         self.rng.choice(parents)),
+                 self.num_crossover)
+        take(self._random, self.population_size - len(chosen))
+        return chosen
+
+    def _score(self, subnet: dict) -> dict:
+        model = self.model
+        set_subnet(model, subnet)
+        if self.num_calib > 0:
+            calibrate_bn(model, self.calib_batches, self.num_calib)
+        model.eval()
+        with torch.no_grad():
+            for data in self.val_dataloader:
+                outputs = model.val_step(data)
+                self.evaluator.process(data_samples=outputs, data_batch=data)
+        metrics = self.evaluator.evaluate(len(self.val_dataloader.dataset))
+        if self.score_key not in metrics:
+            raise KeyError(f'score_key {self.score_key!r} is not among the '
+                           f'metrics {sorted(metrics)}')
+        return metrics
+
+    def _sort_key(self, key: str):
+        rec = self.records[key]
+        score = rec['score'] if self.rule == 'less' else -rec['score']
+        return (score, rec['flops'], key)
+
+    def _draw_calibration_batches(self) -> list:
+        """The same batches for every candidate and across resumes."""
+        if self.num_calib <= 0:
+            return []
+        state = (random.getstate(), np.random.get_state(),
+                 torch.get_rng_state())
+        random.seed(self.seed)
+        np.random.seed(self.seed)
+        torch.manual_seed(self.seed)
+        try:
+            batches = []
+            for data in self.dataloader:
+                batches.append(data)
+                if len(batches) >= self.num_calib:
+                    break
+        finally:
+            random.setstate(state[0])
+            np.random.set_state(state[1])
+            torch.set_rng_state(state[2])
+        return batches
+
+    def run(self):
+        state_path = osp.join(self.out_dir, 'state.json')
+        if self.runner._resume and osp.isfile(state_path):
+            with open(state_path) as f:
+                self.load_state_dict(json.load(f))
+            print_log(f'search resumed at generation {self._generation} '
+                      f'with {len(self.records)} scored subnets',
+                      logger='current')
+        self.calib_batches = self._draw_calibration_batches()
+        initial = get_subnet(self.model)
+        while self._generation < self.max_generations:
+            gen = self._generation
+            candidates = self._candidates()
+            bar = ProgressBar(len(candidates)) if is_main_process() and \
+                candidates else None
+            for subnet in candidates:
+                key = subnet_key(subnet)
+                res = self._resources(subnet)
+                metrics = self._score(subnet)
+                self.records[key] = dict(
+                    generation=gen, score=float(metrics[self.score_key]),
+                    flops=res['flops'], params=res['params'],
+                    metrics={k: float(v) for k, v in metrics.items()
+                             if isinstance(v, (int, float))})
+                print_log(f'generation {gen} candidate {len(self.records)}: '
+                          f'{self.score_key}={metrics[self.score_key]} '
+                          f'flops={res["flops"] / 1e9:.4f}G '
+                          f'params={res["params"] / 1e6:.4f}M',
+                          logger='current')
+                if bar is not None:
+                    bar.update()
+            self.top = sorted(self.records, key=self._sort_key)[:self.top_k]
+            self._generation = gen + 1
+            best = self.records[self.top[0]] if self.top else None
+            print_log(f'generation {gen} done: {len(candidates)} new, '
+                      f'{len(self.records)} scored, best {self.score_key}='
+                      f'{best["score"] if best else None}', logger='current')
+            if is_main_process():
+                dump_json_atomic(self.state_dict(), state_path)
+        set_subnet(self.model, initial)
+        if is_main_process():
+            self._write_results()
+        if not self.top:
+            raise RuntimeError(
+                f'no subnet was scored in {self.max_generations} '
+                f'generation(s): {len(self.rejected)} rejected by the '
+                f'constraints {self.constraints}')
+        return self.model
+
+    # -- results ----------------------------------------------------------
+    def best_subnet(self) -> dict:
+        if not self.top:
+            raise RuntimeError('no subnet was scored (constraints too tight?)')
+        return json.loads(self.top[0])
+
+    def _write_results(self) -> None:
+        rows = [dict(subnet=k, **{f: r[f] for f in
+                                  ('generation', 'score', 'flops', 'params')})
+                for k, r in sorted(self.records.items(),
+                                   key=lambda kv: self._sort_key(kv[0]))]
+        dump_json_atomic(rows, osp.join(self.out_dir, 'candidates.json'))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=['generation', 'score',
+                                                 'flops', 'params', 'subnet'])
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(osp.join(self.out_dir, 'candidates.csv'),
+                          buf.getvalue())
+        best = self.records[self.top[0]] if self.top else None
+        if best is not None:
+            dump_subnet(self.best_subnet(),
+                        osp.join(self.out_dir, 'best_subnet.yaml'),
+                        meta=dict(score=best['score'],
+                                  score_key=self.score_key,
+                                  flops=best['flops'], params=best['params'],
+                                  source=type(self).__name__,
+                                  generations=self.max_generations,
+                                  seed=self.seed))
+            print_log(f'best subnet ({self.score_key}={best["score"]}): '
+                      f'{osp.join(self.out_dir, "best_subnet.yaml")}',
+                      logger='current')
+        self._plot(rows)
+
+    def _plot(self, rows) -> None:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+        if not rows:
+            return
+        flops = [r['flops'] / 1e9 for r in rows]
+        scores = [r['score'] for r in rows]
+        better = (lambda a, b: a > b) if self.rule == 'greater' else (
+            lambda a, b: a < b)
+        front, best = [], None
+        for f, s in sorted(zip(flops, scores), key=lambda t: (t[0], -t[1]
+                                                             if self.rule ==
+                                                             'greater' else
+                                                             t[1])):
+            if best is None or better(s, best):
+                front.append((f, s))
+                best = s
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.scatter(flops, scores, s=12, alpha=0.6, label='candidates')
+        ax.plot(*zip(*front), 'r.-', label='Pareto front')
+        ax.set_xlabel('GFLOPs (whole model)')
+        ax.set_ylabel(self.score_key)
+        ax.legend()
+        fig.tight_layout()
+        path = osp.join(self.out_dir, 'score_vs_flops.png')
+        from mmnas_tricks.utils.io import atomic_write
+        atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=100))
+        plt.close(fig)
+
+
+@LOOPS.register_module()
+class RandomSearchLoop(EvolutionSearchLoop):
+    """Random search (the baseline of evolution): every generation is
+    ``population_size`` new random subnets; same scoring, constraints,
+    resume and results as :class:`EvolutionSearchLoop`."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs['random_search'] = True
+        super().__init__(*args, **kwargs)
