@@ -70,3 +70,35 @@ def test_export_retrain_and_test(repo_root, tiny_digits, tmp_path):
     log = _run(repo_root, 'tools/train.py', cfg_path, '--work-dir',
                str(tmp_path / 'retrain'))
     assert 'final metrics:' in log
+
+
+def test_two_process_supernet_ranks_set_the_same_subnets(repo_root,
+                                                         tiny_digits,
+                                                         tmp_path):
+    """torchrun, 2 processes, gloo on CPU: every rank set the same subnet at
+    every iteration (SampleSubnetHook's trace), and DDP did not hang on the
+    candidates not sampled."""
+    import os
+    import subprocess
+
+    from mmnas_tricks.utils import load_config
+    config = 'configs/supernets/fcos_detnas-shufflenetv2_fpn_gn-head_12e_digits.py'
+    path, work_dir = _tiny_config(repo_root, tiny_digits, tmp_path, config,
+                                  'detnas_dist')
+    cfg = load_config(path)
+    cfg.custom_hooks = [dict(type='mmnas_tricks.SampleSubnetHook', seed=5,
+                             trace=True)]
+    cfg.dump(path)
+    env = dict(os.environ, PORT='29533', OMP_NUM_THREADS='1')
+    out = subprocess.run(['bash', 'tools/dist_train.sh', path, '2'],
+                         cwd=repo_root, env=env, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    traces = []
+    for rank in (0, 1):
+        with open(osp.join(work_dir, 'subnet_trace', f'rank{rank}.jsonl')) as f:
+            traces.append([json.loads(line) for line in f if line.strip()])
+    assert traces[0] == traces[1]
+    assert [t['iter'] for t in traces[0]] == list(range(len(traces[0])))
+    assert len(traces[0]) >= 3  # 48 images / (2 ranks x 8)
+    assert len({t['subnet'] for t in traces[0]}) > 1

@@ -1,8 +1,11 @@
 """Single-path one-shot training: a subnet per iteration (SPOS uniform,
 sandwich, FairNAS)."""
+import json
+import os.path as osp
 import random
 from typing import Optional, Sequence, Union
 
+from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
@@ -10,6 +13,14 @@ from mmnas_tricks.models.mutables import (extreme_subnet, get_subnet,
                                           named_mutables, sample_subnet,
                                           set_subnet)
 from mmnas_tricks.registry import HOOKS
+from mmnas_tricks.structures.subnet_file import plain_choice
+from mmnas_tricks.utils.io import atomic_write_text
+
+
+def subnet_key(subnet: dict) -> str:
+    """A canonical string of a subnet (dedup key, tie-breaker, trace)."""
+    return json.dumps({k: plain_choice(v) for k, v in sorted(subnet.items())},
+                      sort_keys=True)
 
 EVAL_SUBNETS = ('first', 'last', 'keep')
 STRATEGIES = ('uniform', 'sandwich', 'fair')
@@ -43,6 +54,10 @@ class SampleSubnetHook(Hook):
         include (str | Sequence[str], optional): fnmatch patterns of the
             mutables to sample (others keep their choice: sequential
             search). Defaults to None (all).
+        trace (bool): Every rank writes the subnets it set, one JSON line
+            per iteration, to ``<work_dir>/subnet_trace/rank{r}.jsonl`` at
+            the end of training (to check that the ranks agree). Defaults to
+            False.
         eval_subnet (str | dict): ``'first'`` (every mutable's first
             choice: the plain architecture in the heads and FPN necks),
             ``'last'``, ``'keep'`` (the last sampled) or a subnet dict.
@@ -59,7 +74,8 @@ class SampleSubnetHook(Hook):
                  seed: int = 0,
                  strategy: str = 'uniform',
                  include: Optional[Union[str, Sequence[str]]] = None,
-                 eval_subnet: Union[str, dict] = 'first') -> None:
+                 eval_subnet: Union[str, dict] = 'first',
+                 trace: bool = False) -> None:
         if not isinstance(eval_subnet, dict) and eval_subnet not in EVAL_SUBNETS:
             raise ValueError(f'eval_subnet={eval_subnet!r} is not a subnet '
                              f'dict or one of {list(EVAL_SUBNETS)}')
@@ -68,6 +84,8 @@ class SampleSubnetHook(Hook):
                              f'{list(STRATEGIES)}')
         self.seed = int(seed)
         self.strategy = strategy
+        self.trace = trace
+        self._trace: list = []
         self.include = include
         self.eval_subnet = eval_subnet
         self._train_subnet = None
@@ -87,6 +105,15 @@ class SampleSubnetHook(Hook):
                           data_batch=None) -> None:
         model = self._model(runner)
         set_subnet(model, self.subnet_at(model, runner.iter))
+        if self.trace:
+            self._trace.append(json.dumps(dict(
+                iter=runner.iter, subnet=subnet_key(get_subnet(model)))))
+
+    def after_train(self, runner) -> None:
+        if self.trace:
+            path = osp.join(runner.work_dir, 'subnet_trace',
+                            f'rank{get_rank()}.jsonl')
+            atomic_write_text(path, '\n'.join(self._trace) + '\n')
 
     def subnet_at(self, model, it: int) -> dict:
         """The (whole) subnet this hook sets at iteration ``it``."""

@@ -21,17 +21,11 @@ from mmnas_tricks.models.mutables import (get_subnet, named_mutables,
 from mmnas_tricks.models.resources import subnet_resources
 from mmnas_tricks.registry import LOOPS
 from mmnas_tricks.structures import dump_subnet
-from mmnas_tricks.structures.subnet_file import plain_choice
 from mmnas_tricks.utils.io import atomic_write_text, dump_json_atomic
 from ..bn_calibration import calibrate_bn
+from ..hooks.sample_subnet_hook import subnet_key
 
 RULES = ('greater', 'less')
-
-
-def subnet_key(subnet: dict) -> str:
-    """A canonical string of a subnet (dedup key, tie-breaker)."""
-    return json.dumps({k: plain_choice(v) for k, v in sorted(subnet.items())},
-                      sort_keys=True)
 
 
 @LOOPS.register_module()
