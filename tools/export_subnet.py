@@ -42,6 +42,11 @@ def parse_args(argv=None):
     parser.add_argument(
         '--name', help='file stem of the outputs (default: the subnet file '
         "stem)")
+    parser.add_argument(
+        '--calibrate-bn', type=int, default=None, metavar='N',
+        help='recompute the BatchNorm statistics of the subnet on N training '
+        'batches before exporting (default: 20 with --checkpoint, else 0): '
+        'a supernet\'s running statistics mix every sampled subnet')
     return parser.parse_args(argv)
 
 
@@ -75,6 +80,20 @@ def main(argv=None):
             load_checkpoint(model, args.checkpoint, map_location='cpu',
                             strict=True)
     set_subnet(model, subnet)
+    num_calib = args.calibrate_bn
+    if num_calib is None:
+        num_calib = 20 if args.checkpoint else 0
+    if num_calib > 0:
+        from mmengine.registry import DefaultScope
+        from mmengine.runner import Runner
+
+        from mmnas_tricks.engine import calibrate_bn
+        with DefaultScope.overwrite_default_scope(
+                cfg.get('default_scope') or 'mmdet'):
+            loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
+            used = calibrate_bn(model, loader, num_calib)
+        print(f'BN statistics recalibrated for the subnet on {used} '
+              'training batches')
     model.eval()
     exported = export_config(cfg, subnet)
     strip_search_settings(exported)

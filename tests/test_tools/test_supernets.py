@@ -49,6 +49,17 @@ def test_export_retrain_and_test(repo_root, tiny_digits, tmp_path):
     log = _run(repo_root, 'tools/export_subnet.py', path, subnet_file,
                '--checkpoint', ckpt, '--out-dir', out_dir)
     assert 'max abs difference to the supernet' in log
+    assert 'BN statistics recalibrated for the subnet on 6 training' in log
+    # without recalibration the supernet's running statistics are exported
+    log = _run(repo_root, 'tools/export_subnet.py', path, subnet_file,
+               '--checkpoint', ckpt, '--out-dir', out_dir, '--name', 'raw',
+               '--calibrate-bn', '0')
+    assert 'recalibrated' not in log
+    raw = torch.load(osp.join(out_dir, 'raw.pth'))['state_dict']
+    calibrated = torch.load(osp.join(out_dir, 'found.pth'))['state_dict']
+    means = [k for k in raw if k.endswith('running_mean')]
+    assert means and any(not torch.equal(raw[k], calibrated[k])
+                         for k in means)
     cfg_path, static_ckpt = (osp.join(out_dir, 'found.py'),
                              osp.join(out_dir, 'found.pth'))
     state = torch.load(static_ckpt)  # weights_only by default
