@@ -1,5 +1,5 @@
 """BN calibration: recompute BatchNorm statistics for the current subnet."""
-from typing import Iterable, Optional
+from typing import Iterable
 
 import torch
 import torch.nn as nn

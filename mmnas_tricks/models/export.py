@@ -13,7 +13,7 @@ from mmnas_tricks.structures.subnet_file import plain_choice
 from mmnas_tricks.utils.io import atomic_write
 
 from .mutables import (BaseMutable, Subnet, SubnetError, export_static,
-                       get_subnet, named_mutables, set_subnet)
+                       fix_in_place, get_subnet, set_subnet)
 
 
 def save_static_checkpoint(model: nn.Module,
@@ -73,14 +73,8 @@ def inherit_weights(model: nn.Module,
         memo = {id(t): t for t in list(model.parameters()) +
                 list(model.buffers())}
         view = copy.deepcopy(model, memo)
-        pairs: List[Tuple[BaseMutable, nn.Module]] = []
         holder = nn.Sequential(view) if isinstance(view, BaseMutable) else view
-        for name in sorted(named_mutables(holder), key=lambda n: -n.count('.')):
-            mutable = holder.get_submodule(name)
-            exported = mutable.export_module()
-            pairs.append((mutable, exported))
-            parent, _, attr = name.rpartition('.')
-            setattr(holder.get_submodule(parent), attr, exported)
+        pairs = fix_in_place(holder)
         static = holder[0] if holder is not view else view
         result = static.load_state_dict(state_dict, strict=strict)
         for mutable, exported in reversed(pairs):

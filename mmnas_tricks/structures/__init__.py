@@ -1,6 +1,7 @@
 from .subnet_file import (FORMAT_VERSION, SubnetFileError, dump_subnet,
-                          read_subnet_file)
+                          read_subnet_file, subnet_key)
 
 __all__ = [
-    'FORMAT_VERSION', 'SubnetFileError', 'dump_subnet', 'read_subnet_file'
+    'FORMAT_VERSION', 'SubnetFileError', 'dump_subnet', 'read_subnet_file',
+    'subnet_key'
 ]

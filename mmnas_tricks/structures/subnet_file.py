@@ -46,6 +46,13 @@ def plain_choice(value: Any) -> Any:
     return value
 
 
+def subnet_key(subnet: Dict[str, Any]) -> str:
+    """A canonical string of a subnet: equal subnets (tuples or lists,
+    any key order) give equal keys (dedup, tie-breaking, traces)."""
+    return json.dumps({k: plain_choice(v) for k, v in sorted(subnet.items())},
+                      sort_keys=True)
+
+
 def dump_subnet(subnet: Dict[str, Any],
                 path: str,
                 meta: Optional[Dict[str, Any]] = None) -> str:

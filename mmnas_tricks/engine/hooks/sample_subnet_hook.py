@@ -13,14 +13,8 @@ from mmnas_tricks.models.mutables import (extreme_subnet, get_subnet,
                                           named_mutables, sample_subnet,
                                           set_subnet)
 from mmnas_tricks.registry import HOOKS
-from mmnas_tricks.structures.subnet_file import plain_choice
+from mmnas_tricks.structures import subnet_key
 from mmnas_tricks.utils.io import atomic_write_text
-
-
-def subnet_key(subnet: dict) -> str:
-    """A canonical string of a subnet (dedup key, tie-breaker, trace)."""
-    return json.dumps({k: plain_choice(v) for k, v in sorted(subnet.items())},
-                      sort_keys=True)
 
 EVAL_SUBNETS = ('first', 'last', 'keep')
 STRATEGIES = ('uniform', 'sandwich', 'fair')

@@ -1,5 +1,4 @@
 """Evolutionary (and random) search over a trained supernet, as a Loop."""
-import copy
 import csv
 import io
 import json
@@ -17,13 +16,12 @@ from mmengine.utils import ProgressBar
 
 from mmnas_tricks.models.mutables import (get_subnet, named_mutables,
                                           sample_subnet, set_subnet,
-                                          subnet_param_count)
+                                          subnet_param_count, validate_subnet)
 from mmnas_tricks.models.resources import subnet_resources
 from mmnas_tricks.registry import LOOPS
-from mmnas_tricks.structures import dump_subnet
+from mmnas_tricks.structures import dump_subnet, subnet_key
 from mmnas_tricks.utils.io import atomic_write_text, dump_json_atomic
 from ..bn_calibration import calibrate_bn
-from ..hooks.sample_subnet_hook import subnet_key
 
 RULES = ('greater', 'less')
 
@@ -262,10 +260,8 @@ class EvolutionSearchLoop(BaseLoop):
                 chosen.append(subnet)
                 count -= 1
 
-        parents = [json.loads(k) for k in self.top]
-        canonical = lambda s: {n: self.model.get_submodule(n).  # noqa: E731
-                               _normalise(c) for n, c in s.items()}
-        parents = [canonical(p) for p in parents]
+        parents = [validate_subnet(self.model, json.loads(k))
+                   for k in self.top]
         if self._generation > 0 and parents and not self.random_search:
             take(lambda: self._mutate(self.rng.choice(parents)),
                  self.num_mutation)
@@ -408,14 +404,11 @@ class EvolutionSearchLoop(BaseLoop):
             return
         flops = [r['flops'] / 1e9 for r in rows]
         scores = [r['score'] for r in rows]
-        better = (lambda a, b: a > b) if self.rule == 'greater' else (
-            lambda a, b: a < b)
+        sign = 1 if self.rule == 'greater' else -1
         front, best = [], None
-        for f, s in sorted(zip(flops, scores), key=lambda t: (t[0], -t[1]
-                                                             if self.rule ==
-                                                             'greater' else
+        for f, s in sorted(zip(flops, scores), key=lambda t: (t[0], -sign *
                                                              t[1])):
-            if best is None or better(s, best):
+            if best is None or sign * s > sign * best:  # better, no costlier
                 front.append((f, s))
                 best = s
         fig, ax = plt.subplots(figsize=(6, 4))

@@ -1,5 +1,5 @@
 """The DetNAS backbone supernet: ShuffleNetV2 with a choice per block."""
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import torch.nn as nn
 from mmcv.cnn import ConvModule

@@ -281,7 +281,8 @@ def load_subnet(path: str, model: nn.Module, strict: bool = True
         raise SubnetFileError(f'{path}: {e}') from e
 
 
-def fix_in_place(module: nn.Module, subnet: Optional[Subnet] = None) -> None:
+def fix_in_place(module: nn.Module, subnet: Optional[Subnet] = None
+                 ) -> List[Tuple[BaseMutable, nn.Module]]:
     """Replace every mutable inside ``module`` by the plain module of its
     (current or given) choice, in place: no unused candidates and no
     architecture parameters are left. Searchable backbones, necks and heads
@@ -292,6 +293,9 @@ def fix_in_place(module: nn.Module, subnet: Optional[Subnet] = None) -> None:
         module (nn.Module): A module that is not itself a mutable.
         subnet (dict, optional): Names relative to ``module`` -> choice; all
             mutables must be named. Defaults to None (the current choices).
+
+    Returns:
+        list: ``(mutable, its replacement)``, deepest first.
     """
     if isinstance(module, BaseMutable):
         raise TypeError(f'fix_in_place needs a module that holds mutables, '
@@ -301,11 +305,13 @@ def fix_in_place(module: nn.Module, subnet: Optional[Subnet] = None) -> None:
         set_subnet(module, subnet, strict=True)
     # deepest first, so that a mutable inside a chosen candidate is replaced
     # before its parent hands the candidate over
+    replaced = []
     for name in sorted(named_mutables(module), key=lambda n: -n.count('.')):
         mutable = module.get_submodule(name)
         parent_name, _, attr = name.rpartition('.')
-        parent = module.get_submodule(parent_name)
-        setattr(parent, attr, mutable.export_module())
+        replaced.append((mutable, mutable.export_module()))
+        setattr(module.get_submodule(parent_name), attr, replaced[-1][1])
+    return replaced
 
 
 def export_static(model: nn.Module, subnet: Optional[Subnet] = None
