@@ -12,8 +12,8 @@ from mmnas_tricks.registry import MODELS
 from mmnas_tricks.structures.subnet_file import plain_choice
 from mmnas_tricks.utils.io import atomic_write
 
-from .mutables import (BaseMutable, Subnet, SubnetError, export_static,
-                       fix_in_place, get_subnet, set_subnet)
+from .mutables import (Subnet, SubnetError, export_static, get_subnet,
+                       static_copy)
 
 
 def save_static_checkpoint(model: nn.Module,
@@ -52,7 +52,8 @@ def inherit_weights(model: nn.Module,
     them, kernels and channels into their slices. With the subnet that
     reproduces a plain architecture (e.g. ``conv3x3`` at full depth in a
     searchable FCOS head), a model-zoo checkpoint of that architecture seeds
-    the supernet (weight inheritance). The current choices are restored.
+    the supernet (weight inheritance). The supernet's current
+    choices are not changed.
 
     Args:
         model (nn.Module): The supernet (DDP wrappers are unwrapped).
@@ -64,24 +65,11 @@ def inherit_weights(model: nn.Module,
     Returns:
         The ``missing_keys`` / ``unexpected_keys`` of the load.
     """
-    model = getattr(model, 'module', model)
-    previous = get_subnet(model)
-    if subnet is not None:
-        set_subnet(model, subnet, strict=True)
-    try:
-        # a structural copy that shares every tensor with the supernet
-        memo = {id(t): t for t in list(model.parameters()) +
-                list(model.buffers())}
-        view = copy.deepcopy(model, memo)
-        holder = nn.Sequential(view) if isinstance(view, BaseMutable) else view
-        pairs = fix_in_place(holder)
-        static = holder[0] if holder is not view else view
-        result = static.load_state_dict(state_dict, strict=strict)
-        for mutable, exported in reversed(pairs):
-            mutable.import_module(exported)
-        return result
-    finally:
-        set_subnet(model, previous, strict=True)
+    static, pairs = static_copy(model, subnet, share_weights=True)
+    result = static.load_state_dict(state_dict, strict=strict)
+    for mutable, exported in reversed(pairs):
+        mutable.import_module(exported)  # sliced copies back into the slices
+    return result
 
 
 def _searchable(type_: Any) -> bool:

@@ -8,15 +8,18 @@ from .mbconv_choice import MBConvChoice
 from .op_choice import OpChoice
 from .space import (Subnet, SubnetError, arch_parameters, argmax_subnet,
                     export_static, extreme_subnet, fix_in_place, fix_subnet,
-                    get_subnet, iter_subnets, load_subnet, named_mutables, sample_subnet,
-                    search_space, set_mode, set_subnet, space_size, subnet_param_count,
+                    get_subnet, iter_subnets, load_subnet, named_mutables,
+                    sample_subnet, search_space, set_mode, set_subnet,
+                    space_size, static_copy, subnet_param_count,
                     validate_subnet)
 
 __all__ = [
-    'MODES', 'BaseMutable', 'ChannelChoice', 'conv_choices', 'with_norm_act', 'OpChoice', 'InputChoice', 'SelectInputs',
-    'KernelSizeChoice', 'DepthChoice', 'SequentialBlocks', 'MBConvChoice',
-    'Subnet', 'SubnetError', 'export_static', 'extreme_subnet', 'fix_in_place', 'subnet_param_count',
-    'arch_parameters', 'argmax_subnet', 'fix_subnet', 'get_subnet',
-    'iter_subnets', 'load_subnet', 'named_mutables', 'sample_subnet', 'search_space',
-    'set_mode', 'set_subnet', 'space_size', 'validate_subnet'
+    'MODES', 'BaseMutable', 'ChannelChoice', 'conv_choices', 'with_norm_act',
+    'OpChoice', 'InputChoice', 'SelectInputs', 'KernelSizeChoice',
+    'DepthChoice', 'SequentialBlocks', 'MBConvChoice', 'Subnet', 'SubnetError',
+    'export_static', 'extreme_subnet', 'fix_in_place', 'static_copy',
+    'subnet_param_count', 'arch_parameters', 'argmax_subnet', 'fix_subnet',
+    'get_subnet', 'iter_subnets', 'load_subnet', 'named_mutables',
+    'sample_subnet', 'search_space', 'set_mode', 'set_subnet', 'space_size',
+    'validate_subnet'
 ]

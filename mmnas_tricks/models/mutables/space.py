@@ -314,6 +314,38 @@ def fix_in_place(module: nn.Module, subnet: Optional[Subnet] = None
     return replaced
 
 
+def static_copy(model: nn.Module,
+                subnet: Optional[Subnet] = None,
+                share_weights: bool = False
+                ) -> Tuple[nn.Module, List[Tuple[BaseMutable, nn.Module]]]:
+    """A copy of ``model`` with every mutable replaced by the plain module of
+    its (current or given) choice, and the ``(mutable, replacement)`` pairs
+    of :func:`fix_in_place` (the mutables being the copy's). The supernet
+    itself is left unchanged.
+
+    Args:
+        model (nn.Module): The supernet (DDP wrappers are unwrapped).
+        subnet (dict, optional): Set on the copy first (all mutables).
+            Defaults to None (the current choices).
+        share_weights (bool): The copy shares every parameter and buffer
+            with ``model`` (a structural view: loading a state dict into it
+            writes into the supernet where the replacements share weights).
+            Defaults to False (an independent copy).
+    """
+    import copy
+    model = _unwrap(model)
+    memo = {id(t): t for t in list(model.parameters()) +
+            list(model.buffers())} if share_weights else {}
+    static = copy.deepcopy(model, memo)
+    if subnet is not None:
+        set_subnet(static, subnet, strict=True)
+    # a root mutable is replaced inside a holder
+    holder = nn.Sequential(static) if isinstance(static,
+                                                 BaseMutable) else static
+    pairs = fix_in_place(holder)
+    return (holder[0] if holder is not static else static), pairs
+
+
 def export_static(model: nn.Module, subnet: Optional[Subnet] = None
                   ) -> nn.Module:
     """A copy of ``model`` in which every mutable is replaced by the plain
@@ -325,16 +357,7 @@ def export_static(model: nn.Module, subnet: Optional[Subnet] = None
         subnet (dict, optional): Set on the copy first (all mutables).
             Defaults to None (the current choices).
     """
-    import copy
-    static = copy.deepcopy(_unwrap(model))
-    if isinstance(static, BaseMutable):
-        if subnet is not None:
-            set_subnet(static, subnet, strict=True)
-        holder = nn.Sequential(static)
-        fix_in_place(holder)
-        return holder[0]
-    fix_in_place(static, subnet)
-    return static
+    return static_copy(model, subnet)[0]
 
 
 def _static_param_count(module: nn.Module) -> int:
