@@ -1,5 +1,5 @@
 """Dataset classes for digits that build the data on first use."""
-from typing import Optional
+from typing import List, Optional, Sequence
 
 from mmdet.datasets import CocoDataset
 from mmseg.datasets import BaseSegDataset
@@ -26,6 +26,30 @@ def _prepare(data_root: Optional[str], digits_spec: Optional[dict],
         check_digits(data_root, spec)
 
 
+def check_subset(subset: Optional[Sequence[float]]) -> Optional[tuple]:
+    """Validate a ``(start, stop)`` fraction range of a dataset."""
+    if subset is None:
+        return None
+    try:
+        start, stop = (float(v) for v in subset)
+    except (TypeError, ValueError):
+        raise ValueError(f'subset={subset!r} must be a (start, stop) pair of '
+                         'fractions, e.g. (0, 0.5)') from None
+    if not 0.0 <= start < stop <= 1.0:
+        raise ValueError(f'subset={tuple(subset)} must satisfy 0 <= start < '
+                         'stop <= 1')
+    return start, stop
+
+
+def take_subset(data_list: List[dict],
+                subset: Optional[tuple]) -> List[dict]:
+    """The ``[start, stop)`` fraction of ``data_list`` (in order)."""
+    if subset is None:
+        return data_list
+    n = len(data_list)
+    return data_list[int(round(subset[0] * n)):int(round(subset[1] * n))]
+
+
 @DATASETS.register_module()
 class DigitsCocoDataset(CocoDataset):
     """COCO-format digits detection (boxes + instance masks, 10 classes).
@@ -40,6 +64,13 @@ class DigitsCocoDataset(CocoDataset):
             default spec).
         auto_build (bool): Build the data when ``data_root`` does not exist.
             Defaults to True.
+        subset (tuple, optional): ``(start, stop)``: keep only this fraction
+            range of the (filtered) images, in order, e.g. ``(0, 0.875)`` to
+            train a supernet and ``(0.875, 1)`` as the held-out split that
+            scores search candidates or trains DARTS's architecture.
+            Evaluate a subset with ``CocoMetric(ann_file=None)`` and
+            ``'instances'`` in the pipeline's ``meta_keys``. Defaults to
+            None (all).
         **kwargs: Everything ``mmdet.CocoDataset`` takes.
 
     Example:
@@ -54,9 +85,14 @@ class DigitsCocoDataset(CocoDataset):
                  *args,
                  digits_spec: Optional[dict] = None,
                  auto_build: bool = True,
+                 subset: Optional[Sequence[float]] = None,
                  **kwargs) -> None:
         _prepare(kwargs.get('data_root'), digits_spec, auto_build)
+        self.subset = check_subset(subset)
         super().__init__(*args, **kwargs)
+
+    def filter_data(self) -> List[dict]:
+        return take_subset(super().filter_data(), self.subset)
 
 
 @DATASETS.register_module()
@@ -68,6 +104,9 @@ class DigitsSegDataset(BaseSegDataset):
             :class:`~mmnas_tricks.datasets.DigitsSpec`. Defaults to None.
         auto_build (bool): Build the data when ``data_root`` does not exist.
             Defaults to True.
+        subset (tuple, optional): ``(start, stop)`` fraction range of the
+            images to keep, in order (see :class:`DigitsCocoDataset`).
+            Defaults to None (all).
         **kwargs: Everything ``mmseg.BaseSegDataset`` takes.
 
     Example:
@@ -86,11 +125,16 @@ class DigitsSegDataset(BaseSegDataset):
                  img_suffix: str = '.png',
                  seg_map_suffix: str = '.png',
                  reduce_zero_label: bool = False,
+                 subset: Optional[Sequence[float]] = None,
                  **kwargs) -> None:
         _prepare(kwargs.get('data_root'), digits_spec, auto_build)
+        self.subset = check_subset(subset)
         super().__init__(
             *args,
             img_suffix=img_suffix,
             seg_map_suffix=seg_map_suffix,
             reduce_zero_label=reduce_zero_label,
             **kwargs)
+
+    def filter_data(self) -> List[dict]:
+        return take_subset(super().filter_data(), self.subset)

@@ -30,10 +30,19 @@ def installed_config(package: str, rel_path: str) -> Config:
     return Config.fromfile(path)
 
 
-def _dataloaders(cfg: Config):
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        if cfg.get(key) is not None:
-            yield key, cfg[key]
+def _dataloaders(cfg, path: str = ''):
+    """Every dataloader config in ``cfg`` (``*dataloader`` keys at any
+    depth: a hook's ``arch_dataloader``, a search loop's
+    ``val_dataloader``, ...)."""
+    items = cfg.items() if hasattr(cfg, 'items') else (
+        enumerate(cfg) if isinstance(cfg, (list, tuple)) else [])
+    for key, value in items:
+        name = f'{path}.{key}' if path else str(key)
+        if isinstance(key, str) and key.endswith('dataloader') and \
+                hasattr(value, 'get') and value.get('dataset') is not None:
+            yield name, value
+        elif hasattr(value, 'items') or isinstance(value, (list, tuple)):
+            yield from _dataloaders(value, name)
 
 
 def shrink_digits_cfg(cfg: Config,

@@ -255,3 +255,40 @@ def test_build_tool_errors(repo_root, tmp_path):
     assert out.returncode == 1
     assert 'max_scale=300 > image_size=128' in out.stderr
     assert not (tmp_path / 'd').exists()
+
+
+def test_subsets_split_the_images_in_order(tiny_digits):
+    """subset=(a, b) keeps a fraction range: the supernet / held-out split
+    of search. Detection and segmentation agree; bad ranges are refused."""
+    from mmengine.registry import DefaultScope
+
+    from mmnas_tricks.datasets import DigitsCocoDataset, DigitsSegDataset
+
+    def coco(subset):
+        return DigitsCocoDataset(
+            data_root=tiny_digits, digits_spec=TINY_SPEC,
+            ann_file='annotations/instances_train.json',
+            data_prefix=dict(img='images/train/'), subset=subset,
+            pipeline=[])
+
+    def seg(subset):
+        return DigitsSegDataset(
+            data_root=tiny_digits, digits_spec=TINY_SPEC,
+            data_prefix=dict(img_path='images/train',
+                             seg_map_path='seg_maps/train'),
+            subset=subset, pipeline=[])
+
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        full = [coco(None)[i]['img_path'] for i in range(len(coco(None)))]
+        head = coco((0, 0.875))
+        tail = coco((0.875, 1))
+    assert len(full) == TINY_SPEC['num_train']
+    assert len(head) == 42 and len(tail) == 6
+    assert [head[i]['img_path'] for i in range(len(head))] + \
+        [tail[i]['img_path'] for i in range(len(tail))] == full
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        seg_head, seg_tail = seg((0, 0.875)), seg((0.875, 1))
+    assert len(seg_head) == 42 and len(seg_tail) == 6
+    for bad in [(0.5, 0.5), (-0.1, 1), (0, 1.5), (1,), 'all']:
+        with pytest.raises(ValueError, match='subset='):
+            coco(bad)

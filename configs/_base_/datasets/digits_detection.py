@@ -56,3 +56,35 @@ digits_val_evaluator = dict(
     ann_file=digits_data_root + 'annotations/instances_val.json',
     metric='bbox',
     format_only=False)
+
+# The held-out split of search: supernets train on the first 7/8 of the
+# training canvases (`subset=digits_supernet_subset`) and search candidates
+# are scored on the last 1/8, so the val canvases stay unseen until the found
+# architecture is retrained and compared. The ground truth comes from the
+# samples ('instances' meta key, CocoMetric with ann_file=None), and the
+# metric keeps every digit (mmdet's CocoMetric rounds mAP to 3 decimals).
+digits_supernet_subset = (0.0, 0.875)
+digits_heldout_subset = (0.875, 1.0)
+digits_heldout_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(128, 128), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs', meta_keys=digits_meta_keys + ('instances', )),
+]
+digits_heldout_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='mmnas_tricks.DigitsCocoDataset',
+        data_root=digits_data_root,
+        digits_spec=digits_spec,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='images/train/'),
+        subset=digits_heldout_subset,
+        test_mode=True,
+        pipeline=digits_heldout_pipeline))
+digits_heldout_evaluator = dict(
+    type='mmnas_tricks.PreciseCocoMetric', ann_file=None, metric='bbox')

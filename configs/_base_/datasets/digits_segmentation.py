@@ -41,3 +41,20 @@ digits_seg_val_dataloader = dict(
         pipeline=digits_seg_test_pipeline))
 digits_seg_val_evaluator = dict(
     _delete_=True, type='IoUMetric', iou_metrics=['mIoU'])
+
+# The held-out split of search (see digits_detection.py): supernets train on
+# the first 7/8 of the training canvases, candidates are scored on the rest.
+digits_seg_supernet_subset = (0.0, 0.875)
+digits_seg_heldout_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='mmnas_tricks.DigitsSegDataset',
+        data_root=digits_data_root,
+        digits_spec=digits_spec,
+        data_prefix=dict(
+            img_path='images/train', seg_map_path='seg_maps/train'),
+        subset=(0.875, 1.0),
+        pipeline=digits_seg_test_pipeline))
