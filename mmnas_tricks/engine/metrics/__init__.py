@@ -1,0 +1,3 @@
+from .precise_coco_metric import PreciseCocoMetric
+
+__all__ = ['PreciseCocoMetric']

@@ -1,0 +1,59 @@
+"""mmdet's COCO metric without rounding, for ranking search candidates."""
+import contextlib
+from typing import Dict, List
+
+from mmdet.evaluation.metrics import CocoMetric
+from mmdet.evaluation.metrics import coco_metric as _coco_module
+
+from mmnas_tricks.registry import METRICS
+
+#: mmdet's names of ``COCOeval.stats`` entries.
+COCO_STATS = dict(mAP=0, mAP_50=1, mAP_75=2, mAP_s=3, mAP_m=4, mAP_l=5)
+
+
+@contextlib.contextmanager
+def _recording_cocoeval(records: List):
+    """Let mmdet's metric build a ``COCOeval`` that remembers itself."""
+    original = _coco_module.COCOeval
+
+    class Recording(original):
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            records.append(self)
+
+    _coco_module.COCOeval = Recording
+    try:
+        yield
+    finally:
+        _coco_module.COCOeval = original
+
+
+@METRICS.register_module()
+class PreciseCocoMetric(CocoMetric):
+    """``mmdet.CocoMetric`` whose ``{bbox,segm}_mAP*`` values are the
+    unrounded ``COCOeval`` statistics. mmdet rounds them to 3 decimals,
+    which makes many search candidates tie (MMRazor's search, rounding to
+    2, tied most of them); ranking needs every digit. Same arguments and
+    keys as ``CocoMetric``.
+
+    Example:
+        >>> val_evaluator = dict(type='mmnas_tricks.PreciseCocoMetric',
+        ...                      metric='bbox', ann_file=None)
+    """
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        evals: List = []
+        with _recording_cocoeval(evals):
+            metrics = super().compute_metrics(results)
+        for coco_eval in evals:
+            iou_type = coco_eval.params.iouType
+            stats = getattr(coco_eval, 'stats', None)
+            if stats is None or len(stats) < 6 or (
+                    not getattr(coco_eval.params, 'useCats', 1)):
+                continue  # proposal recall: keys of another kind
+            for item, index in COCO_STATS.items():
+                key = f'{iou_type}_{item}'
+                if key in metrics:
+                    metrics[key] = float(stats[index])
+        return metrics
