@@ -28,6 +28,9 @@ CASES = {
     'nasfcos-neck-fcos-head':
     ('nasfcos_r18w16_fpn-cells-search_gn-head-search_12e_digits.py',
      dict(neck='NASFCOSSearchFPN', bbox_head='FCOSHead'), 'det'),
+    'elastic-fpn-neck-fcos-head':
+    ('fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py',
+     dict(neck='FPN', bbox_head='FCOSHead'), 'det'),
     'fpn-neck-retina-head':
     ('retinanet_r18w16_fpn-search_gn-head-search_12e_digits.py',
      dict(neck='FPN', bbox_head='RetinaHead'), 'det'),

@@ -4,7 +4,8 @@ from typing import Dict, Optional, Sequence, Union
 import torch.nn as nn
 
 from ..ops.candidates import DENSE_CONV_OPS
-from ..mutables import DepthChoice, OpChoice, Subnet, fix_in_place, with_norm_act
+from ..mutables import (ConvShapeChoice, DepthChoice, OpChoice, Subnet,
+                        fix_in_place, with_norm_act)
 
 #: Tower candidates (each op -> head norm, GN by default -> ReLU); conv3x3
 #: first, so the default subnet is the plain mmdet tower.
@@ -32,16 +33,31 @@ def searchable_tower(in_channels: int,
     ``ModuleList`` or, with ``depths``, as a
     :class:`~mmnas_tricks.models.mutables.DepthChoice`; either iterates like
     mmdet's tower and names its layers ``0``, ``1``, …; candidates that
-    take a ``bias`` get ``conv_bias`` (the head's)."""
-    candidates = with_norm_act(candidates, norm_cfg, act_cfg, bias=conv_bias)
-    cfgs = [
-        dict(type='OpChoice', candidates=candidates,
-             in_channels=in_channels if i == 0 else feat_channels,
-             out_channels=feat_channels) for i in range(num_layers)
-    ]
+    take a ``bias`` get ``conv_bias`` (the head's). ``candidates`` is a dict
+    name -> op config (an :class:`OpChoice` per layer) or a list of
+    ``(kernel_size, dilation)`` pairs (a weight-sharing
+    :class:`ConvShapeChoice` per layer)."""
+    if isinstance(candidates, (list, tuple)):
+        cfgs = [
+            dict(type='ConvShapeChoice', choices=[tuple(c) for c in
+                                                  candidates],
+                 in_channels=in_channels if i == 0 else feat_channels,
+                 out_channels=feat_channels, norm_cfg=norm_cfg,
+                 act_cfg=act_cfg, bias=conv_bias) for i in range(num_layers)
+        ]
+        layer_cls = ConvShapeChoice
+    else:
+        candidates = with_norm_act(candidates, norm_cfg, act_cfg,
+                                   bias=conv_bias)
+        cfgs = [
+            dict(type='OpChoice', candidates=candidates,
+                 in_channels=in_channels if i == 0 else feat_channels,
+                 out_channels=feat_channels) for i in range(num_layers)
+        ]
+        layer_cls = OpChoice
     if depths is None:
         return nn.ModuleList(
-            OpChoice(**{k: v for k, v in c.items() if k != 'type'})
+            layer_cls(**{k: v for k, v in c.items() if k != 'type'})
             for c in cfgs)
     return DepthChoice(cfgs, depths=depths)
 

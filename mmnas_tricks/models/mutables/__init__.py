@@ -1,5 +1,6 @@
 from .base import MODES, BaseMutable
 from .channel_choice import ChannelChoice
+from .conv_shape_choice import ConvShapeChoice
 from .convert import conv_choices, with_norm_act
 from .depth_choice import DepthChoice, SequentialBlocks
 from .input_choice import InputChoice, SelectInputs
@@ -14,7 +15,8 @@ from .space import (Subnet, SubnetError, arch_parameters, argmax_subnet,
                     validate_subnet)
 
 __all__ = [
-    'MODES', 'BaseMutable', 'ChannelChoice', 'conv_choices', 'with_norm_act',
+    'MODES', 'BaseMutable', 'ChannelChoice', 'ConvShapeChoice', 'conv_choices',
+    'with_norm_act',
     'OpChoice', 'InputChoice', 'SelectInputs', 'KernelSizeChoice',
     'DepthChoice', 'SequentialBlocks', 'MBConvChoice', 'Subnet', 'SubnetError',
     'export_static', 'extreme_subnet', 'fix_in_place', 'static_copy',

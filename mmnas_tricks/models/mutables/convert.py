@@ -1,7 +1,7 @@
 """Turn the convs of an existing mmdet / mmseg module into op choices."""
 import copy
 import inspect
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 import torch.nn as nn
 from mmcv.cnn import ConvModule
@@ -9,6 +9,7 @@ from mmengine.registry import DefaultScope
 
 from mmnas_tricks.registry import MODELS
 
+from .conv_shape_choice import ConvShapeChoice
 from .op_choice import OpChoice
 
 
@@ -39,11 +40,13 @@ def with_norm_act(candidates: Dict[str, dict], norm_cfg: Optional[dict],
 
 
 def conv_choices(module: nn.Module, names: Sequence[str],
-                 candidates: Dict[str, dict]) -> None:
+                 candidates: Union[Dict[str, dict], Sequence]) -> None:
     """Replace each ``ConvModule`` named in ``names`` (paths inside
-    ``module``) by an :class:`OpChoice` of ``candidates`` with the same
-    input and output channels, stride, norm, activation and conv bias
-    (unless a candidate sets its own), in place.
+    ``module``) by an :class:`OpChoice` of ``candidates`` (a dict name ->
+    op config) or, when ``candidates`` is a list of ``(kernel_size,
+    dilation)`` pairs, by a weight-sharing :class:`ConvShapeChoice`, with
+    the same input and output channels, stride, norm, activation and conv
+    bias (unless a candidate sets its own), in place.
 
     With a candidate equal to the replaced conv first (e.g. ``conv3x3`` for
     a 3x3 ConvModule), the default subnet is the original module, with the
@@ -53,7 +56,8 @@ def conv_choices(module: nn.Module, names: Sequence[str],
         module (nn.Module): The module holding the convs (an mmdet FPN, an
             mmseg decode head, ...).
         names (Sequence[str]): Dotted paths of the ConvModules.
-        candidates (dict): Candidate name -> op config.
+        candidates (dict | list): Candidate name -> op config, or
+            ``(kernel_size, dilation)`` pairs.
     """
     for name in names:
         conv = module.get_submodule(name)
@@ -61,12 +65,22 @@ def conv_choices(module: nn.Module, names: Sequence[str],
             raise TypeError(f'{name!r} is a {type(conv).__name__}, not the '
                             'ConvModule conv_choices replaces')
         stride = conv.conv.stride
+        stride = stride[0] if isinstance(stride, tuple) else stride
+        if isinstance(candidates, (list, tuple)):
+            choice = ConvShapeChoice(
+                conv.conv.in_channels, conv.conv.out_channels, candidates,
+                stride=stride, norm_cfg=conv.norm_cfg,
+                act_cfg=conv.act_cfg if conv.with_activation else None,
+                bias=conv.conv.bias is not None)
+            parent_name, _, attr = name.rpartition('.')
+            setattr(module.get_submodule(parent_name), attr, choice)
+            continue
         choice = OpChoice(
             with_norm_act(candidates, conv.norm_cfg,
                           conv.act_cfg if conv.with_activation else None,
                           bias=conv.conv.bias is not None),
             conv.conv.in_channels,
             conv.conv.out_channels,
-            stride=stride[0] if isinstance(stride, tuple) else stride)
+            stride=stride)
         parent_name, _, attr = name.rpartition('.')
         setattr(module.get_submodule(parent_name), attr, choice)

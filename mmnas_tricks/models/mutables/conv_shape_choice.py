@@ -1,0 +1,163 @@
+"""A ConvModule whose kernel size and dilation are a choice, one weight."""
+import copy
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+
+from mmnas_tricks.registry import MODELS
+from .base import BaseMutable
+
+
+def _shape(choice) -> Tuple[int, int]:
+    if isinstance(choice, (list, tuple)) and len(choice) == 2:
+        return int(choice[0]), int(choice[1])
+    raise ValueError(f'a conv shape is a (kernel_size, dilation) pair, got '
+                     f'{choice!r}')
+
+
+@MODELS.register_module()
+class ConvShapeChoice(BaseMutable):
+    """Conv -> norm -> act (an mmcv ``ConvModule``) whose ``(kernel_size,
+    dilation)`` is the choice, with one weight shared by every choice: a
+    k x k kernel is the centre of the largest kernel (Once-for-All's elastic
+    kernel, Cai et al., ICLR 2020), applied at dilation d; norm, activation
+    and bias are shared too.
+
+    Why: in a supernet whose candidates share nothing (an op choice of
+    conv / separable / dilated convs), the channels of one candidate's
+    output mean nothing to the next layer trained on another's, and a
+    residual-free detection head sampled that way did not learn at all on
+    digits (loss flat or rising; README, "Main job"). Shared weights keep
+    the features of every choice aligned, as in OFA's elastic kernels.
+
+    Modes: ``fixed`` / ``sampled`` run the chosen shape; ``differentiable``
+    mixes the conv outputs of every shape with ``softmax(alpha)`` before the
+    norm; ``all_on`` mixes them with per-example path-dropout masks.
+    Exports to ``mmnas_tricks.ConvOp`` (a ``ConvModule``: parameters
+    ``conv.weight``, ``gn.weight``, ...), so the default subnet of a layer
+    built from a 3 x 3 ConvModule loads that module's weights.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        choices (Sequence): ``(kernel_size, dilation)`` pairs, odd kernels;
+            the first is the default. Defaults to
+            ``((3, 1), (3, 2), (5, 1), (1, 1))``.
+        stride (int): Stride. Defaults to 1.
+        norm_cfg (dict, optional): Norm layer. Defaults to None.
+        act_cfg (dict, optional): Activation. Defaults to
+            ``dict(type='ReLU')``.
+        bias (bool | str): Conv bias, ``'auto'``: only without a norm.
+            Defaults to ``'auto'``.
+        init_cfg (dict, optional): Initialisation. Defaults to None.
+
+    Example:
+        >>> conv = ConvShapeChoice(8, 8, [(3, 1), (3, 2), (1, 1)],
+        ...                        norm_cfg=dict(type='GN', num_groups=4))
+        >>> conv.current_choice = (3, 2)
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 choices: Sequence = ((3, 1), (3, 2), (5, 1), (1, 1)),
+                 stride: int = 1,
+                 norm_cfg: Optional[dict] = None,
+                 act_cfg: Optional[dict] = dict(type='ReLU'),
+                 bias: Union[bool, str] = 'auto',
+                 init_cfg: Optional[dict] = None) -> None:
+        shapes = [_shape(c) for c in choices]
+        bad = [s for s in shapes if s[0] < 1 or s[0] % 2 == 0 or s[1] < 1]
+        if bad:
+            raise ValueError(f'kernel sizes must be odd and >= 1 and '
+                             f'dilations >= 1, got {bad}')
+        super().__init__(shapes, init_cfg)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.stride = stride
+        self.norm_cfg = copy.deepcopy(norm_cfg)
+        self.act_cfg = copy.deepcopy(act_cfg)
+        self.max_kernel = max(k for k, _ in shapes)
+        # the largest kernel holds the shared weight (and norm / act)
+        self.layer = ConvModule(
+            in_channels, out_channels, self.max_kernel, stride=stride,
+            padding=(self.max_kernel - 1) // 2, norm_cfg=norm_cfg,
+            act_cfg=act_cfg, bias=bias)
+
+    def _normalise(self, choice):
+        return _shape(choice)
+
+    def cropped_weight(self, kernel_size: int) -> torch.Tensor:
+        """The centre ``kernel_size`` x ``kernel_size`` of the weight."""
+        start = (self.max_kernel - kernel_size) // 2
+        return self.layer.conv.weight[:, :, start:start + kernel_size,
+                                      start:start + kernel_size]
+
+    def _conv(self, x: torch.Tensor, shape) -> torch.Tensor:
+        k, d = shape
+        return F.conv2d(x, self.cropped_weight(k), self.layer.conv.bias,
+                        self.stride, d * (k - 1) // 2, d)
+
+    def _norm_act(self, y: torch.Tensor) -> torch.Tensor:
+        if self.layer.with_norm:
+            y = self.layer.norm(y)
+        if self.layer.with_activation:
+            y = self.layer.activate(y)
+        return y
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mode = self.mode
+        if mode in ('fixed', 'sampled'):
+            return self._norm_act(self._conv(x, self.current_choice))
+        if mode == 'differentiable':
+            y = sum(w * self._conv(x, s)
+                    for w, s in zip(self.arch_weights(), self.choices))
+            return self._norm_act(y)
+        paths = self.path_mask(x.shape[0], x.device)
+        y = 0
+        for i, s in enumerate(self.choices):
+            y = y + paths[:, i].view(-1, 1, 1, 1) * self._conv(x, s)
+        return self._norm_act(y)
+
+    # -- export -------------------------------------------------------------
+    def export_cfg(self) -> dict:
+        k, d = self.current_choice
+        return dict(
+            type='mmnas_tricks.ConvOp',
+            in_channels=self.in_channels,
+            out_channels=self.out_channels,
+            stride=self.stride,
+            kernel_size=k,
+            dilation=d,
+            norm_cfg=copy.deepcopy(self.norm_cfg),
+            act_cfg=copy.deepcopy(self.act_cfg),
+            bias=self.layer.conv.bias is not None)
+
+    def export_module(self) -> nn.Module:
+        """A ``ConvModule`` holding a copy of the chosen centre crop and the
+        shared norm."""
+        k, d = self.current_choice
+        module = ConvModule(
+            self.in_channels, self.out_channels, k, stride=self.stride,
+            padding=d * (k - 1) // 2, dilation=d, norm_cfg=self.norm_cfg,
+            act_cfg=self.act_cfg, bias=self.layer.conv.bias is not None)
+        module.to(self.layer.conv.weight.device, self.layer.conv.weight.dtype)
+        with torch.no_grad():
+            module.conv.weight.copy_(self.cropped_weight(k))
+            if module.conv.bias is not None:
+                module.conv.bias.copy_(self.layer.conv.bias)
+            if self.layer.with_norm:
+                module.norm.load_state_dict(self.layer.norm.state_dict())
+        return module
+
+    def import_module(self, module: nn.Module) -> None:
+        k, _ = self.current_choice
+        with torch.no_grad():
+            self.cropped_weight(k).copy_(module.conv.weight)
+            if module.conv.bias is not None:
+                self.layer.conv.bias.copy_(module.conv.bias)
+            if self.layer.with_norm:
+                self.layer.norm.load_state_dict(module.norm.state_dict())
