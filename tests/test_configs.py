@@ -19,7 +19,10 @@ _UNREGISTERED_KEYS = {'nms'}
 
 
 def _registry_for(path):
-    """The mmengine root registry that builds the dict at ``path``."""
+    """The mmengine root registry that builds the dict at ``path``: decided
+    by the innermost key that says what it holds (a hook's
+    ``arch_dataloader``, a search loop's ``val_dataloader`` / ``evaluator``,
+    the ``nas`` dict's ``search`` loop and ``retrain`` keys, ...)."""
     top = path[0]
     keys = set(path)
     if 'pipeline' in keys or any('pipeline' in str(k) for k in path):
@@ -30,30 +33,36 @@ def _registry_for(path):
         if keys & _TASK_UTIL_KEYS:
             return R.TASK_UTILS
         return R.MODELS
-    if top.endswith('dataloader'):
-        if path[-1] in ('sampler', 'batch_sampler'):
-            return R.DATA_SAMPLERS
-        return R.DATASETS
-    if top == 'optim_wrapper':
-        if path[-1] == 'optimizer':
-            return R.OPTIMIZERS
-        if path[-1] == 'constructor':
-            return R.OPTIM_WRAPPER_CONSTRUCTORS
-        return R.OPTIM_WRAPPERS
-    if top == 'param_scheduler':
-        return R.PARAM_SCHEDULERS
-    if top in ('default_hooks', 'custom_hooks'):
-        return R.HOOKS
-    if top in ('train_cfg', 'val_cfg', 'test_cfg'):
-        return R.LOOPS
-    if top.endswith('evaluator'):
-        return R.METRICS
-    if top == 'visualizer':
-        return R.VISBACKENDS if 'vis_backends' in keys else R.VISUALIZERS
-    if top == 'log_processor':
-        return R.LOG_PROCESSORS
-    if top == 'model_wrapper_cfg':
-        return R.MODEL_WRAPPERS
+    for i in range(len(path) - 1, -1, -1):
+        key = str(path[i])
+        rest = path[i + 1:]
+        if i > 0 and path[i - 1] == 'default_hooks':  # a hook's name
+            return R.HOOKS
+        if key.endswith('dataloader'):
+            if rest and rest[-1] in ('sampler', 'batch_sampler'):
+                return R.DATA_SAMPLERS
+            return R.DATASETS
+        if key.endswith('evaluator'):
+            return R.METRICS
+        if key == 'optim_wrapper':
+            if path[-1] == 'optimizer':
+                return R.OPTIMIZERS
+            if path[-1] == 'constructor':
+                return R.OPTIM_WRAPPER_CONSTRUCTORS
+            return R.OPTIM_WRAPPERS
+        if key == 'param_scheduler':
+            return R.PARAM_SCHEDULERS
+        if key in ('default_hooks', 'custom_hooks'):
+            return R.HOOKS
+        if key in ('train_cfg', 'val_cfg', 'test_cfg') or (
+                i == 1 and path[:2] == ('nas', 'search')):
+            return R.LOOPS
+        if key == 'visualizer':
+            return R.VISBACKENDS if 'vis_backends' in keys else R.VISUALIZERS
+        if key == 'log_processor':
+            return R.LOG_PROCESSORS
+        if key == 'model_wrapper_cfg':
+            return R.MODEL_WRAPPERS
     return None
 
 

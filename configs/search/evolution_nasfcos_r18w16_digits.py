@@ -25,3 +25,6 @@ train_cfg = dict(
     score_key='coco/bbox_mAP',
     seed=0)
 default_hooks = dict(checkpoint=None)
+# what the exported best subnet (search/best_subnet.py) trains with
+retrain = dict(train_cfg=_base_.train_cfg,
+               default_hooks=_base_.default_hooks)

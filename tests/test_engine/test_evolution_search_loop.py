@@ -1,33 +1,60 @@
-"""EvolutionSearchLoop on a tiny supernet and tiny digits: results, and a
-killed-and-resumed search ending with the same best subnet."""
+"""EvolutionSearchLoop on a tiny trained supernet and tiny digits: results,
+the exported best subnet, and searches killed (between and inside
+generations) and resumed ending with the same result. Also the failures of
+MMRazor's search this guards against: BN statistics left over in the
+exported subnet, miscounted generations on resume (rounded, tied scores:
+test_precise_coco_metric.py),
+and resume needing weights_only=False."""
 import json
 import os.path as osp
 
 import pytest
+import torch
 from mmengine.runner import Runner
 
+from mmnas_tricks.engine.runner import EvolutionSearchLoop
 from mmnas_tricks.structures import read_subnet_file
 from mmnas_tricks.testing import config_dir, shrink_digits_cfg
-from mmnas_tricks.utils import load_config
+from mmnas_tricks.utils import build_model, load_config
 
 from ..conftest import TINY_SPEC
 
+# a segmentation supernet: BatchNorm in the searched scale heads (so BN
+# calibration matters) and a score that is not 0 after a few iterations
+# (a tiny detector's mAP is)
 SUPERNET = osp.join(config_dir(), 'supernets',
-                    'fcos_detnas-shufflenetv2_fpn_gn-head_12e_digits.py')
+                    'fpn_r18w16_fpn-search_head-search_12e_digits-seg.py')
 
 
-def search_cfg(tiny_digits, work_dir, name, generations, **loop):
+def supernet_cfg(tiny_digits, work_dir, name):
     cfg = load_config(SUPERNET)
     cfg = shrink_digits_cfg(cfg, tiny_digits, TINY_SPEC, work_dir=work_dir,
-                            experiment_name=name)
-    cfg.model.backbone.stage_blocks = (1, 1, 2, 1)  # 4^5 subnets
-    cfg.model.test_cfg.score_thr = 0.0
+                            max_epochs=2, experiment_name=name)
+    return cfg
+
+
+@pytest.fixture(scope='module')
+def supernet_ckpt(tiny_digits, tmp_path_factory):
+    """A tiny supernet trained 2 epochs by mmengine: a real checkpoint
+    (message hub, HistoryBuffer), loaded with weights_only=True."""
+    work = str(tmp_path_factory.mktemp('evo_supernet'))
+    runner = Runner.from_cfg(supernet_cfg(tiny_digits, work, 'evo_supernet'))
+    runner.train()
+    return osp.join(work, 'epoch_2.pth')
+
+
+def search_cfg(tiny_digits, ckpt, work_dir, name, generations, **loop):
+    cfg = supernet_cfg(tiny_digits, work_dir, name)
     cfg.custom_hooks = []
     cfg.default_hooks.checkpoint = None
+    cfg.retrain = dict(train_cfg=dict(type='EpochBasedTrainLoop',
+                                      max_epochs=1))
     cfg.train_cfg = dict(
         type='mmnas_tricks.EvolutionSearchLoop', max_generations=generations,
         population_size=4, top_k=2, num_mutation=2, num_crossover=1,
-        mutate_prob=0.5, calibrate_bn=2, seed=3, **loop)
+        mutate_prob=0.5, calibrate_bn=2, seed=3, supernet_checkpoint=ckpt,
+        score_key='mIoU')
+    cfg.train_cfg.update(loop)
     return cfg
 
 
@@ -38,8 +65,14 @@ def run(cfg, resume=False):
     return runner
 
 
-def test_search_writes_results_and_resumes_identically(tiny_digits, tmp_path):
-    full = run(search_cfg(tiny_digits, str(tmp_path / 'full'), 'evo_full', 3))
+class Killed(Exception):
+    pass
+
+
+def test_search_writes_results_and_resumes_identically(
+        tiny_digits, supernet_ckpt, tmp_path, monkeypatch):
+    full = run(search_cfg(tiny_digits, supernet_ckpt, str(tmp_path / 'full'),
+                          'evo_full', 3))
     loop = full.train_loop
     out = osp.join(str(tmp_path / 'full'), 'search')
     rows = json.load(open(osp.join(out, 'candidates.json')))
@@ -52,25 +85,92 @@ def test_search_writes_results_and_resumes_identically(tiny_digits, tmp_path):
     best, meta = read_subnet_file(osp.join(out, 'best_subnet.yaml'))
     assert meta['score'] == rows[0]['score']
     assert json.loads(rows[0]['subnet']) == best
+    scores = [r['score'] for r in rows]
+    assert len(set(scores)) > len(scores) // 2  # few ties
 
-    # killed after generation 1, then resumed with --resume
+    # the exported best subnet scores what the search scored: its BN
+    # statistics are the subnet's own, not left over from other candidates
+    exported = load_config(osp.join(out, 'best_subnet.py'))
+    assert exported.train_cfg.type == 'EpochBasedTrainLoop'  # retrain
+    static = build_model(exported)
+    state = torch.load(osp.join(out, 'best_subnet.pth'),
+                       map_location='cpu')['state_dict']
+    static.load_state_dict(state, strict=True)
+    static.eval()
+    evaluator = loop.evaluator
+    with torch.no_grad():
+        for data in loop.val_dataloader:
+            evaluator.process(data_samples=static.val_step(data),
+                              data_batch=data)
+    metrics = evaluator.evaluate(len(loop.val_dataloader.dataset))
+    assert metrics['mIoU'] == pytest.approx(meta['score'], abs=1e-9)
+
+    # killed after generation 1, then resumed with --resume: only the
+    # remaining generation is scored
     part_dir = str(tmp_path / 'part')
-    run(search_cfg(tiny_digits, part_dir, 'evo_part', 2))
+    run(search_cfg(tiny_digits, supernet_ckpt, part_dir, 'evo_part', 2))
     state = json.load(open(osp.join(part_dir, 'search', 'state.json')))
     assert state['generation'] == 2
-    resumed = run(search_cfg(tiny_digits, part_dir, 'evo_resumed', 3),
-                  resume=True)
+    scored = []
+    real_score = EvolutionSearchLoop._score
+
+    def counting(self, subnet):
+        scored.append(self._generation)
+        return real_score(self, subnet)
+
+    monkeypatch.setattr(EvolutionSearchLoop, '_score', counting)
+    resumed = run(search_cfg(tiny_digits, supernet_ckpt, part_dir,
+                             'evo_resumed', 3), resume=True)
+    assert set(scored) == {2}
+    assert len(scored) == len(loop.records) - len(state['records'])
     assert resumed.train_loop.records == json.loads(json.dumps(loop.records))
     assert read_subnet_file(osp.join(part_dir, 'search',
                                      'best_subnet.yaml'))[0] == best
 
+    # killed inside a generation (after 1 of its candidates), resumed
+    mid_dir = str(tmp_path / 'mid')
+    run(search_cfg(tiny_digits, supernet_ckpt, mid_dir, 'evo_mid_a', 1))
+    calls = []
+
+    def dying(self, subnet):
+        calls.append(1)
+        if len(calls) == 2:
+            raise Killed()
+        return real_score(self, subnet)
+
+    monkeypatch.setattr(EvolutionSearchLoop, '_score', dying)
+    with pytest.raises(Killed):
+        run(search_cfg(tiny_digits, supernet_ckpt, mid_dir, 'evo_mid_b', 3),
+            resume=True)
+    monkeypatch.setattr(EvolutionSearchLoop, '_score', real_score)
+    again = run(search_cfg(tiny_digits, supernet_ckpt, mid_dir, 'evo_mid_c',
+                           3), resume=True)
+    assert again.train_loop.records == json.loads(json.dumps(loop.records))
+    assert read_subnet_file(osp.join(mid_dir, 'search',
+                                     'best_subnet.yaml'))[0] == best
+
+
+def test_bn_calibration_changes_the_scores(tiny_digits, supernet_ckpt,
+                                           tmp_path):
+    """The same candidates scored with and without BN calibration: the
+    supernet's running statistics give other scores."""
+    with_bn = run(search_cfg(tiny_digits, supernet_ckpt,
+                             str(tmp_path / 'bn'), 'evo_bn', 1,
+                             export_best=False)).train_loop.records
+    without = run(search_cfg(tiny_digits, supernet_ckpt,
+                             str(tmp_path / 'nobn'), 'evo_nobn', 1,
+                             calibrate_bn=0,
+                             export_best=False)).train_loop.records
+    assert with_bn.keys() == without.keys()
+    assert any(with_bn[k]['score'] != without[k]['score'] for k in with_bn)
+
 
 def test_constraints_reject_and_bad_arguments(tiny_digits, tmp_path):
-    cfg = search_cfg(tiny_digits, str(tmp_path / 'c'), 'evo_c', 1,
+    cfg = search_cfg(tiny_digits, None, str(tmp_path / 'c'), 'evo_c', 1,
                      constraints=dict(params=(None, 1)))
     with pytest.raises(RuntimeError, match='no subnet was scored'):
         run(cfg)
-    cfg = search_cfg(tiny_digits, str(tmp_path / 'b'), 'evo_b', 1,
+    cfg = search_cfg(tiny_digits, None, str(tmp_path / 'b'), 'evo_b', 1,
                      constraints=dict(latency=(0, 1)))
     with pytest.raises(ValueError, match=r"constraints \['latency'\]"):
         run(cfg)

@@ -14,8 +14,9 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
 from mmengine.utils import ProgressBar
 
-from mmnas_tricks.models.mutables import (get_subnet, named_mutables,
-                                          sample_subnet, set_subnet,
+from mmnas_tricks.models.mutables import (extreme_subnet, get_subnet,
+                                          named_mutables, sample_subnet,
+                                          set_subnet,
                                           subnet_param_count, validate_subnet)
 from mmnas_tricks.models.resources import subnet_resources
 from mmnas_tricks.registry import LOOPS
@@ -24,6 +25,21 @@ from mmnas_tricks.utils.io import atomic_write_text, dump_json_atomic
 from ..bn_calibration import calibrate_bn
 
 RULES = ('greater', 'less')
+SUBNET_BOUNDS = ('first', 'min', 'max')
+
+
+def _subnet_bound(bound) -> Optional[Tuple[float, str]]:
+    """``'first'`` -> (1.0, 'first'), ``'0.9*first'`` -> (0.9, 'first');
+    None when ``bound`` is not such a string."""
+    if not isinstance(bound, str):
+        return None
+    scale, _, which = bound.replace(' ', '').rpartition('*')
+    if which not in SUBNET_BOUNDS:
+        return None
+    try:
+        return (float(scale) if scale else 1.0), which
+    except ValueError:
+        return None
 
 
 @LOOPS.register_module()
@@ -47,7 +63,18 @@ class EvolutionSearchLoop(BaseLoop):
     generation; with ``resume=True`` (``tools/train.py --resume``) a killed
     search continues and ends with the result of an uninterrupted one.
     Results: ``candidates.csv`` / ``.json`` (every scored subnet),
-    ``score_vs_flops.png`` (Pareto front), ``best_subnet.yaml``.
+    ``score_vs_flops.png`` (Pareto front), ``best_subnet.yaml`` and, with
+    ``export_best``, ``best_subnet.py`` / ``.pth``: the best subnet as a
+    plain config and checkpoint (BN-calibrated on the scoring batches,
+    checked as ``tools/export_subnet.py`` checks). The config's top-level
+    ``retrain`` dict (e.g. ``retrain = dict(train_cfg=_base_.train_cfg,
+    default_hooks=_base_.default_hooks)``) replaces those keys in the
+    exported config, so that it trains rather than searches.
+
+    The supernet weights come from ``supernet_checkpoint`` (loaded by the
+    loop, also when the search resumes) or from the runner's ``load_from``.
+    Scores are used unrounded: use ``mmnas_tricks.PreciseCocoMetric`` for
+    COCO mAP (mmdet rounds to 3 decimals).
 
     ``random_search=True`` makes every generation random (the baseline).
 
@@ -63,7 +90,12 @@ class EvolutionSearchLoop(BaseLoop):
         mutate_prob (float): Per-choice mutation probability. Defaults to
             0.1.
         constraints (dict, optional): ``flops`` / ``params`` -> (min, max),
-            either bound None. Defaults to None.
+            either bound None, a number, or ``'first'`` / ``'min'`` /
+            ``'max'``: the value of that subnet (``'first'``: every
+            mutable's first choice, the plain architecture in our heads and
+            FPN necks, so ``(None, 'first')`` means "no costlier than the
+            baseline"), optionally scaled as ``'0.9*first'``. Defaults to
+            None.
         input_shape (Sequence[int], optional): (C, H, W) for FLOPs.
             Defaults to None: the preprocessor's ``size`` or (3, 128, 128).
         calibrate_bn (int): BN calibration batches per candidate (0: use the
@@ -82,6 +114,10 @@ class EvolutionSearchLoop(BaseLoop):
             (the config's ``val_dataloader``).
         evaluator (dict | list, optional): Defaults to None (the config's
             ``val_evaluator``).
+        supernet_checkpoint (str, optional): The trained supernet. Defaults
+            to None (the runner's ``load_from``).
+        export_best (bool): Write the best subnet's config and checkpoint.
+            Defaults to True.
     """
 
     def __init__(self,
@@ -102,7 +138,9 @@ class EvolutionSearchLoop(BaseLoop):
                  random_search: bool = False,
                  seed: int = 0,
                  val_dataloader: Optional[dict] = None,
-                 evaluator=None) -> None:
+                 evaluator=None,
+                 supernet_checkpoint: Optional[str] = None,
+                 export_best: bool = True) -> None:
         super().__init__(runner, dataloader)
         for name, value in (('max_generations', max_generations),
                             ('population_size', population_size),
@@ -121,6 +159,27 @@ class EvolutionSearchLoop(BaseLoop):
         if bad:
             raise ValueError(f'constraints {bad} are not among [\'flops\', '
                              '\'params\']')
+        for name, bounds in constraints.items():
+            if not isinstance(bounds, (list, tuple)) or len(bounds) != 2 or \
+                    any(b is not None and not isinstance(b, (int, float))
+                        and _subnet_bound(b) is None for b in bounds):
+                raise ValueError(
+                    f'constraints[{name!r}]={bounds!r} must be (min, max), '
+                    f'each None, a number or one of {list(SUBNET_BOUNDS)} '
+                    "(optionally scaled, e.g. '0.9*first')")
+        if supernet_checkpoint is not None and not osp.isfile(
+                supernet_checkpoint):
+            raise FileNotFoundError(
+                f'supernet_checkpoint {supernet_checkpoint!r} does not exist')
+        if export_best and not runner.cfg.get('retrain'):
+            raise ValueError(
+                'export_best=True needs a top-level `retrain` dict in the '
+                'config (what the exported subnet trains with, e.g. '
+                'retrain = dict(train_cfg=_base_.train_cfg, '
+                'default_hooks=_base_.default_hooks)); or set '
+                'export_best=False')
+        self.supernet_checkpoint = supernet_checkpoint
+        self.export_best = export_best
         self.max_generations = max_generations
         self.population_size = population_size
         self.top_k = top_k
@@ -224,6 +283,27 @@ class EvolutionSearchLoop(BaseLoop):
                 self.model, subnet, input_shape=self._shape())
         return self._res_cache[key]
 
+    def _resolve_constraints(self) -> None:
+        """Replace ``'first'`` / ``'min'`` / ``'max'`` bounds by the value
+        of that subnet (logged)."""
+        for name, bounds in list(self.constraints.items()):
+            resolved = []
+            for bound in bounds:
+                if isinstance(bound, str):
+                    scale, which = _subnet_bound(bound)
+                    if which == 'first':
+                        subnet = {n: m.choices[0] for n, m in
+                                  self._searchable().items()}
+                    else:
+                        subnet = extreme_subnet(self.model, which)
+                    value = scale * self._resources(
+                        dict(get_subnet(self.model), **subnet))[name]
+                    print_log(f'constraint {name}: {bound!r} = {value:.6g}',
+                              logger='current')
+                    bound = value
+                resolved.append(bound)
+            self.constraints[name] = tuple(resolved)
+
     def _feasible(self, key: str, subnet: dict) -> bool:
         if key in self.records:
             return True
@@ -301,6 +381,13 @@ class EvolutionSearchLoop(BaseLoop):
         random.seed(self.seed)
         np.random.seed(self.seed)
         torch.manual_seed(self.seed)
+        # the sampler shuffles with the runner's seed (random unless the
+        # config sets one): make the order the search's
+        sampler = getattr(self.dataloader, 'sampler', None)
+        if hasattr(sampler, 'seed'):
+            sampler.seed = self.seed
+        if hasattr(sampler, 'set_epoch'):
+            sampler.set_epoch(0)
         try:
             batches = []
             for data in self.dataloader:
@@ -313,7 +400,19 @@ class EvolutionSearchLoop(BaseLoop):
             torch.set_rng_state(state[2])
         return batches
 
+    def _load_supernet(self) -> None:
+        if self.supernet_checkpoint is None:
+            return
+        from mmengine.runner import load_checkpoint
+
+        from mmnas_tricks.utils import explain_unsafe_checkpoint
+        with explain_unsafe_checkpoint():
+            load_checkpoint(self.model, self.supernet_checkpoint,
+                            map_location='cpu', strict=True,
+                            logger='current')
+
     def run(self):
+        self._load_supernet()
         state_path = osp.join(self.out_dir, 'state.json')
         if self.runner._resume and osp.isfile(state_path):
             with open(state_path) as f:
@@ -321,6 +420,7 @@ class EvolutionSearchLoop(BaseLoop):
             print_log(f'search resumed at generation {self._generation} '
                       f'with {len(self.records)} scored subnets',
                       logger='current')
+        self._resolve_constraints()
         self.calib_batches = self._draw_calibration_batches()
         initial = get_subnet(self.model)
         while self._generation < self.max_generations:
@@ -352,15 +452,37 @@ class EvolutionSearchLoop(BaseLoop):
                       f'{best["score"] if best else None}', logger='current')
             if is_main_process():
                 dump_json_atomic(self.state_dict(), state_path)
-        set_subnet(self.model, initial)
         if is_main_process():
             self._write_results()
         if not self.top:
+            set_subnet(self.model, initial)
             raise RuntimeError(
                 f'no subnet was scored in {self.max_generations} '
                 f'generation(s): {len(self.rejected)} rejected by the '
                 f'constraints {self.constraints}')
+        if self.export_best:
+            self._export_best()
+        set_subnet(self.model, initial)
         return self.model
+
+    def _export_best(self) -> None:
+        """Every rank calibrates the best subnet's BN statistics (averaged
+        over ranks, as when it was scored); the main process writes."""
+        from ..export import apply_retrain, export_subnet_files
+        subnet = self.best_subnet()
+        set_subnet(self.model, subnet)
+        if self.num_calib > 0:
+            calibrate_bn(self.model, self.calib_batches, self.num_calib)
+        if not is_main_process():
+            return
+        best = self.records[self.top[0]]
+        cfg_path, ckpt_path, _ = export_subnet_files(
+            apply_retrain(self.runner.cfg), self.model, subnet, self.out_dir,
+            'best_subnet',
+            meta=dict(score=best['score'], score_key=self.score_key,
+                      flops=best['flops'], params=best['params']))
+        print_log(f'best subnet exported: {cfg_path}, {ckpt_path}',
+                  logger='current')
 
     # -- results ----------------------------------------------------------
     def best_subnet(self) -> dict:

@@ -1,0 +1,118 @@
+"""Write a subnet of a supernet as a checked plain config + checkpoint."""
+import os
+import os.path as osp
+from typing import Optional, Tuple
+
+import torch
+from mmengine.config import Config
+
+from mmnas_tricks.models import (export_config, export_static,
+                                 save_static_checkpoint)
+from mmnas_tricks.models.mutables import BaseMutable, set_subnet
+from mmnas_tricks.registry import HOOKS
+from mmnas_tricks.utils import atomic_write_text, build_model
+from .bn_calibration import calibrate_bn
+
+
+def strip_search_settings(cfg: Config) -> None:
+    """Remove what only supernet training needs: hooks whose class says
+    ``search_only = True``, DDP's tolerance of unused parameters, and a
+    search loop as ``train_cfg`` (replaced by ``retrain_cfg`` when the
+    config has one)."""
+    hooks = []
+    for hook in cfg.get('custom_hooks', []) or []:
+        type_ = hook.get('type', '')
+        name = type_.split('.', 1)[1] if isinstance(type_, str) and \
+            type_.startswith('mmnas_tricks.') else type_
+        cls = HOOKS.module_dict.get(name) if isinstance(name, str) else None
+        if not getattr(cls, 'search_only', False):
+            hooks.append(hook)
+    cfg.custom_hooks = hooks
+    if 'find_unused_parameters' in cfg:
+        cfg.find_unused_parameters = False
+
+
+def _without_delete(value):
+    """``value`` without mmengine's ``_delete_`` merge markers (they mean
+    nothing outside a merge and would reach the built objects)."""
+    if hasattr(value, 'items'):
+        return {k: _without_delete(v) for k, v in value.items()
+                if k != '_delete_'}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_without_delete(v) for v in value)
+    return value
+
+
+def apply_retrain(cfg: Config) -> Config:
+    """A copy of a search config in which the top-level ``retrain`` dict
+    replaces its keys (``train_cfg``, ``train_dataloader``,
+    ``default_hooks``, ...): the config the exported subnet trains with."""
+    cfg = cfg.copy()
+    for key, value in (cfg.pop('retrain', None) or {}).items():
+        cfg[key] = _without_delete(value)
+    return cfg
+
+
+def _flat(out):
+    if torch.is_tensor(out):
+        return [out]
+    return [t for item in out for t in _flat(item)]
+
+
+def export_subnet_files(cfg: Config,
+                        model: torch.nn.Module,
+                        subnet: dict,
+                        out_dir: str,
+                        name: str,
+                        meta: Optional[dict] = None,
+                        calib_batches=None,
+                        num_calib: int = 0,
+                        atol: float = 1e-4) -> Tuple[str, str, float]:
+    """Export ``subnet`` of the supernet ``model`` (built from ``cfg``, with
+    its trained weights) as ``<out_dir>/<name>.py`` (a plain config: every
+    searchable module builds only its chosen candidates) and
+    ``<out_dir>/<name>.pth`` (the chosen weights).
+
+    With ``num_calib > 0`` the subnet's BatchNorm statistics are first
+    recomputed on that many batches of ``calib_batches`` (a supernet's
+    running statistics mix every sampled subnet). Both files are checked
+    before they are written (the exported config's model loads the
+    checkpoint with ``strict=True`` and computes what the supernet computes,
+    max abs difference <= ``atol``) and written atomically. The model is
+    left with ``subnet`` set, in eval mode.
+
+    Returns:
+        tuple: The config path, the checkpoint path and the measured max
+        abs difference of the outputs.
+    """
+    set_subnet(model, subnet)
+    if num_calib > 0:
+        if calib_batches is None:
+            raise ValueError(f'num_calib={num_calib} needs calib_batches')
+        calibrate_bn(model, calib_batches, num_calib)
+    model.eval()
+    exported = export_config(cfg, subnet)
+    strip_search_settings(exported)
+    exported.load_from = None
+    exported.resume = False
+    static = export_static(model, subnet).eval()
+    rebuilt = build_model(exported).eval()
+    if any(isinstance(m, BaseMutable) for m in rebuilt.modules()):
+        raise RuntimeError('the exported config still builds mutables')
+    rebuilt.load_state_dict(static.state_dict(), strict=True)
+    shape = cfg.model.get('data_preprocessor', {}).get('size') or (128, 128)
+    x = torch.rand(1, 3, *shape,
+                   generator=torch.Generator().manual_seed(0)) * 255
+    with torch.no_grad():
+        want = _flat(model._forward(x))
+        got = _flat(rebuilt._forward(x))
+    diff = max((a - b).abs().max().item() for a, b in zip(want, got))
+    if len(want) != len(got) or diff > atol:
+        raise RuntimeError(f'exported model differs from the supernet: max '
+                           f'abs difference {diff:.3g} > {atol}')
+    os.makedirs(out_dir, exist_ok=True)
+    cfg_path = osp.join(out_dir, f'{name}.py')
+    ckpt_path = osp.join(out_dir, f'{name}.pth')
+    save_static_checkpoint(model, ckpt_path, subnet, meta=dict(meta or {}))
+    atomic_write_text(cfg_path, exported.pretty_text)
+    return cfg_path, ckpt_path, diff
