@@ -24,8 +24,10 @@ def test_ci_reads_the_readme_commands(repo_root):
 def test_readme_main_job_config_exists(repo_root):
     with open(osp.join(repo_root, 'README.md')) as f:
         readme = f.read()
-    main_job = [line for line in readme.splitlines()
-                if line.startswith('python tools/train.py configs/')]
-    assert main_job
-    for line in main_job:
+    commands = [line for line in readme.splitlines()
+                if line.startswith(('python tools/train.py configs/',
+                                    'python tools/nas.py configs/'))]
+    main_job = readme.split('## Main job', 1)[1].split('\n## ', 1)[0]
+    assert 'python tools/nas.py configs/nas/' in main_job
+    for line in commands:
         assert osp.isfile(osp.join(repo_root, line.split()[2]))

@@ -1,0 +1,95 @@
+"""tools/nas.py: the whole pipeline (supernet -> search -> export ->
+retrain -> baseline -> table) on tiny digits, skipping finished stages when
+run again; the stage configs it writes run alone."""
+import json
+import os.path as osp
+
+import pytest
+
+from mmnas_tricks.testing import shrink_digits_cfg
+from mmnas_tricks.utils import load_config
+
+from ..conftest import TINY_SPEC
+from .test_train_test import _run
+
+DET = 'configs/nas/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py'
+SEG = 'configs/nas/spos_fpn_r18w16_fpn-search_head-search_digits-seg.py'
+
+
+def tiny_pipeline(repo_root, tiny_digits, tmp_path, config, name):
+    cfg = shrink_digits_cfg(load_config(osp.join(repo_root, config)),
+                            tiny_digits, TINY_SPEC,
+                            work_dir=str(tmp_path / 'unused'),
+                            experiment_name=name)
+    nas = cfg.nas
+    nas.search.update(max_generations=2, population_size=3, top_k=2,
+                      num_mutation=1, num_crossover=1, calibrate_bn=2,
+                      constraints=None)
+    nas.retrain.train_cfg.max_epochs = 1
+    nas.retrain.train_cfg.val_interval = 1
+    nas.retrain.param_scheduler = cfg.param_scheduler
+    if 'bbox_head' in cfg.model:
+        cfg.model.test_cfg.score_thr = 0.0
+        cfg.model.test_cfg.nms_pre = 100
+    baseline = shrink_digits_cfg(
+        load_config(osp.join(osp.dirname(osp.join(repo_root, config)),
+                             nas.baseline)),
+        tiny_digits, TINY_SPEC, work_dir=str(tmp_path / 'unused'),
+        experiment_name=name + '_baseline')
+    if 'bbox_head' in baseline.model:
+        baseline.model.test_cfg.score_thr = 0.0
+        baseline.model.test_cfg.nms_pre = 100
+    baseline_path = str(tmp_path / f'{name}_baseline.py')
+    baseline.dump(baseline_path)
+    nas.baseline = baseline_path
+    path = str(tmp_path / f'{name}.py')
+    cfg.dump(path)
+    return path
+
+
+@pytest.mark.parametrize('config,key', [(DET, 'coco/bbox_mAP'),
+                                        (SEG, 'mIoU')])
+def test_pipeline_runs_every_stage_and_skips_finished_ones(
+        repo_root, tiny_digits, tmp_path, config, key):
+    name = 'nas_det' if config == DET else 'nas_seg'
+    path = tiny_pipeline(repo_root, tiny_digits, tmp_path, config, name)
+    work = str(tmp_path / 'nas')
+    log = _run(repo_root, 'tools/nas.py', path, '--work-dir', work)
+    for stage in ('supernet', 'search', 'retrain', 'baseline'):
+        assert f'[nas] stage {stage}: ' in log
+    search = osp.join(work, 'search', 'search')
+    for f in ('best_subnet.yaml', 'best_subnet.py', 'best_subnet.pth',
+              'candidates.csv', 'score_vs_flops.png'):
+        assert osp.isfile(osp.join(search, f)), f
+    results = json.load(open(osp.join(work, 'results.json')))
+    found, base = results['rows']
+    assert found['model'] == 'found' and base['model'] == 'baseline'
+    assert found['score_key'] == key
+    assert found['gflops'] > 0 and base['gflops'] > 0
+    assert found['search_min'] > 0 and found['train_min'] > 0
+    for f in ('results.md', 'results.csv', 'results.png'):
+        assert osp.isfile(osp.join(work, f))
+    # the exported config trains the full training split, not the supernet's
+    retrain = load_config(osp.join(search, 'best_subnet.py'))
+    assert retrain.train_dataloader.dataset.get('subset') is None
+    assert retrain.train_cfg.type == 'EpochBasedTrainLoop'
+    assert not retrain.get('custom_hooks')
+
+    # run again: every stage is skipped, the report is rewritten
+    log = _run(repo_root, 'tools/nas.py', path, '--work-dir', work)
+    assert log.count(': done, skipped') == 4
+    assert json.load(open(osp.join(work, 'results.json')))['rows'] == \
+        results['rows']
+
+
+def test_bad_pipeline_config(repo_root, tmp_path):
+    cfg = load_config(osp.join(repo_root, DET))
+    cfg.nas.pop('baseline')
+    path = str(tmp_path / 'bad.py')
+    cfg.dump(path)
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, 'tools/nas.py', path],
+                         cwd=repo_root, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert 'nas.baseline is missing' in out.stderr
