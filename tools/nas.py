@@ -33,6 +33,8 @@ import sys
 import time
 
 STAGES = ('supernet', 'search', 'retrain', 'baseline', 'report')
+#: the stages that use a stage's product (rerun when it is rerun)
+DEPENDENTS = dict(supernet=('search', 'retrain'), search=('retrain', ))
 HERE = osp.dirname(osp.abspath(__file__))
 
 
@@ -142,7 +144,9 @@ class Pipeline:
     def run_train(self, stage: str, config: str, options: list) -> None:
         work_dir = self.dir(stage)
         resume = []
-        if stage == 'search':
+        if self.args.fresh:
+            pass  # start over (the stage's old files are overwritten)
+        elif stage == 'search':
             if osp.isfile(osp.join(work_dir, 'search', 'state.json')):
                 resume = ['--resume']
         elif osp.isfile(osp.join(work_dir, 'last_checkpoint')):
@@ -187,6 +191,8 @@ class Pipeline:
                     f'{config} is missing: run the search stage first')
             self.run_train(stage, config, options)
             self.state[stage]['done'] = True
+            for later in DEPENDENTS.get(stage, ()):  # now out of date
+                self.state.get(later, {}).pop('done', None)
             self._save_state()
 
     # -- report ----------------------------------------------------------------

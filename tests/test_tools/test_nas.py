@@ -2,6 +2,7 @@
 retrain -> baseline -> table) on tiny digits, skipping finished stages when
 run again; the stage configs it writes run alone."""
 import json
+import os
 import os.path as osp
 
 import pytest
@@ -93,3 +94,48 @@ def test_bad_pipeline_config(repo_root, tmp_path):
                          cwd=repo_root, capture_output=True, text=True)
     assert out.returncode != 0
     assert 'nas.baseline is missing' in out.stderr
+
+
+def test_stage_bookkeeping(repo_root, tmp_path, monkeypatch):
+    """Finished stages are skipped, a rerun stage makes the stages that use
+    its product run again, --fresh does not resume (stages faked)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'nas_tool', osp.join(repo_root, 'tools', 'nas.py'))
+    nas = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nas)
+    calls = []
+
+    def fake_train(self, stage, config, options):
+        calls.append((stage, self.args.fresh))
+        product = self.product(stage)
+        os.makedirs(osp.dirname(product), exist_ok=True)
+        open(product, 'w').write('{}')
+        self.state.setdefault(stage, dict(seconds=1.0))
+        if stage == 'supernet':
+            open(osp.join(self.dir('supernet'), 'last_checkpoint'),
+                 'w').write('ckpt.pth')
+        if stage == 'search':
+            open(osp.join(self.dir('search'), 'search', 'best_subnet.py'),
+                 'w').write('')
+
+    monkeypatch.setattr(nas.Pipeline, 'run_train', fake_train)
+    config = osp.join(repo_root, DET)
+    work = str(tmp_path / 'w')
+
+    def run(*extra):
+        calls.clear()
+        nas.Pipeline(nas.parse_args(
+            [config, '--work-dir', work, '--stages', 'supernet', 'search',
+             'retrain', 'baseline', *extra])).run()
+        return [c[0] for c in calls]
+
+    assert run() == ['supernet', 'search', 'retrain', 'baseline']
+    assert run() == []
+    calls.clear()
+    nas.Pipeline(nas.parse_args([config, '--work-dir', work, '--stages',
+                                 'search', '--fresh'])).run()
+    assert calls == [('search', True)]
+    assert run() == ['retrain']  # out of date after the new search
+    assert json.load(open(osp.join(work, 'nas_state.json')))['retrain'][
+        'done']
