@@ -174,3 +174,19 @@ def test_constraints_reject_and_bad_arguments(tiny_digits, tmp_path):
                      constraints=dict(latency=(0, 1)))
     with pytest.raises(ValueError, match=r"constraints \['latency'\]"):
         run(cfg)
+    cfg = search_cfg(tiny_digits, None, str(tmp_path / 'd'), 'evo_d', 1,
+                     constraints=dict(flops=(None, 'half*first')))
+    with pytest.raises(ValueError, match="optionally scaled"):
+        run(cfg)
+    # bounds relative to the first subnet (the plain FPN + head)
+    cfg = search_cfg(tiny_digits, None, str(tmp_path / 'r'), 'evo_r', 1,
+                     constraints=dict(flops=('0.8*first', 'first')),
+                     export_best=False)
+    loop = run(cfg).train_loop
+    low, high = loop.constraints['flops']
+    first = loop._resources({n: m.choices[0] for n, m in
+                             loop._searchable().items()})['flops']
+    assert (low, high) == (pytest.approx(0.8 * first), first)
+    assert loop.records and all(low <= r['flops'] <= high
+                                for r in loop.records.values())
+    assert loop.rejected

@@ -291,11 +291,13 @@ class EvolutionSearchLoop(BaseLoop):
             for bound in bounds:
                 if isinstance(bound, str):
                     scale, which = _subnet_bound(bound)
+                    searchable = self._searchable()
                     if which == 'first':
-                        subnet = {n: m.choices[0] for n, m in
-                                  self._searchable().items()}
+                        subnet = {n: m.choices[0]
+                                  for n, m in searchable.items()}
                     else:
-                        subnet = extreme_subnet(self.model, which)
+                        extreme = extreme_subnet(self.model, which)
+                        subnet = {n: extreme[n] for n in searchable}
                     value = scale * self._resources(
                         dict(get_subnet(self.model), **subnet))[name]
                     print_log(f'constraint {name}: {bound!r} = {value:.6g}',
