@@ -17,7 +17,8 @@ import argparse
 import os.path as osp
 
 from mmnas_tricks.engine.export import export_subnet_files
-from mmnas_tricks.models.mutables import load_subnet, set_subnet
+from mmnas_tricks.models.mutables import (load_subnet, set_subnet,
+                                          subnet_param_count)
 from mmnas_tricks.utils import (build_model, explain_unsafe_checkpoint,
                                 load_config)
 
@@ -79,8 +80,7 @@ def main(argv=None):
         cfg, model, subnet, out_dir, name,
         meta=dict(meta=dict(meta), supernet_config=args.config,
                   supernet_checkpoint=args.checkpoint))
-    rebuilt = build_model(load_config(cfg_path))
-    n_params = sum(p.numel() for p in rebuilt.parameters())
+    n_params = subnet_param_count(model, subnet)
     print(f'exported {len(subnet)} choices: {n_params / 1e6:.3f} M params, '
           f'max abs difference to the supernet {diff:.2g}')
     print(f'config: {cfg_path}\ncheckpoint: {ckpt_path}')

@@ -11,14 +11,12 @@ from mmnas_tricks.models import (export_config, export_static,
 from mmnas_tricks.models.mutables import BaseMutable, set_subnet
 from mmnas_tricks.registry import HOOKS
 from mmnas_tricks.utils import atomic_write_text, build_model
-from .bn_calibration import calibrate_bn
 
 
 def strip_search_settings(cfg: Config) -> None:
     """Remove what only supernet training needs: hooks whose class says
-    ``search_only = True``, DDP's tolerance of unused parameters, and a
-    search loop as ``train_cfg`` (replaced by ``retrain_cfg`` when the
-    config has one)."""
+    ``search_only = True`` and DDP's tolerance of unused parameters (a
+    search config's loop is replaced by :func:`apply_retrain`)."""
     hooks = []
     for hook in cfg.get('custom_hooks', []) or []:
         type_ = hook.get('type', '')
@@ -65,17 +63,15 @@ def export_subnet_files(cfg: Config,
                         out_dir: str,
                         name: str,
                         meta: Optional[dict] = None,
-                        calib_batches=None,
-                        num_calib: int = 0,
                         atol: float = 1e-4) -> Tuple[str, str, float]:
     """Export ``subnet`` of the supernet ``model`` (built from ``cfg``, with
     its trained weights) as ``<out_dir>/<name>.py`` (a plain config: every
     searchable module builds only its chosen candidates) and
     ``<out_dir>/<name>.pth`` (the chosen weights).
 
-    With ``num_calib > 0`` the subnet's BatchNorm statistics are first
-    recomputed on that many batches of ``calib_batches`` (a supernet's
-    running statistics mix every sampled subnet). Both files are checked
+    Recalibrate the subnet's BatchNorm statistics first
+    (:func:`calibrate_bn`, on every rank): a supernet's running statistics
+    mix every sampled subnet. Both files are checked
     before they are written (the exported config's model loads the
     checkpoint with ``strict=True`` and computes what the supernet computes,
     max abs difference <= ``atol``) and written atomically. The model is
@@ -86,10 +82,6 @@ def export_subnet_files(cfg: Config,
         abs difference of the outputs.
     """
     set_subnet(model, subnet)
-    if num_calib > 0:
-        if calib_batches is None:
-            raise ValueError(f'num_calib={num_calib} needs calib_batches')
-        calibrate_bn(model, calib_batches, num_calib)
     model.eval()
     exported = export_config(cfg, subnet)
     strip_search_settings(exported)
