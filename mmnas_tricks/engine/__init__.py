@@ -4,3 +4,4 @@ from .bn_calibration import calibrate_bn  # noqa: F401
 from .hooks import *  # noqa: F401,F403
 from .runner import *  # noqa: F401,F403
 from .metrics import *  # noqa: F401,F403
+from .optim import *  # noqa: F401,F403

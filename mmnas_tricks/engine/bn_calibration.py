@@ -20,9 +20,12 @@ def calibrate_bn(model: nn.Module,
                  num_batches: int = 50,
                  min_batch_size: int = 2) -> int:
     """Reset every BatchNorm's running statistics and recompute them for the
-    current subnet: forward ``num_batches`` training batches in train mode
-    without gradients, with ``momentum=None`` so that the running statistics
-    are the cumulative average of the batch statistics (TRICKS.md T3.2;
+    current subnet: forward ``num_batches`` training batches without
+    gradients, with the BatchNorms in train mode and everything else in eval
+    mode (no dropout or drop path; BNs that ``model.train()`` leaves in eval
+    mode, as a frozen backbone's with ``norm_eval``, keep their statistics),
+    with ``momentum=None`` so that the running statistics are the
+    cumulative average of the batch statistics (TRICKS.md T3.2;
     DetNAS, SPOS). In a distributed run the statistics are then averaged
     over the ranks. Momentum and train / eval mode are restored.
 
@@ -48,17 +51,25 @@ def calibrate_bn(model: nn.Module,
         raise ValueError(f'num_batches={num_batches} must be >= 1')
     if is_model_wrapper(model):
         model = model.module
+    was_training = model.training
+    # the BNs that train: a frozen backbone's (mmdet's norm_eval, which
+    # model.train() leaves in eval mode) keep their statistics
+    model.train()
     bns = [m for m in model.modules()
-           if isinstance(m, _BatchNorm) and m.track_running_stats]
+           if isinstance(m, _BatchNorm) and m.track_running_stats
+           and m.training]
     if not bns:
+        model.train(was_training)
         return 0
     momenta = [m.momentum for m in bns]
-    was_training = model.training
     for m in bns:
         m.reset_running_stats()
         m.momentum = None
     used = 0
-    model.train()
+    # only the BNs in train mode: dropout and drop path stay off
+    model.eval()
+    for m in bns:
+        m.train()
     try:
         for data in batches:
             if used >= num_batches:

@@ -1,5 +1,16 @@
+from .all_ops_warmup_hook import AllOpsWarmupHook
+from .arch_perturb_hook import ArchPerturbHook, project_to_simplex
 from .arch_warmup_hook import ArchWarmupHook
+from .aux_skip_hook import AuxSkipHook
+from .bn_calibration_hook import BNCalibrationHook
+from .convert_norm_hook import ConvertNormHook
 from .darts_hook import DartsHook
+from .drop_path_hook import DropPathHook
+from .path_dropout_hook import PathDropoutHook
 from .sample_subnet_hook import SampleSubnetHook
 
-__all__ = ['ArchWarmupHook', 'DartsHook', 'SampleSubnetHook']
+__all__ = [
+    'AllOpsWarmupHook', 'ArchPerturbHook', 'ArchWarmupHook', 'AuxSkipHook',
+    'BNCalibrationHook', 'ConvertNormHook', 'DartsHook', 'DropPathHook',
+    'PathDropoutHook', 'SampleSubnetHook', 'project_to_simplex'
+]

@@ -6,6 +6,7 @@ from mmengine.hooks import Hook
 
 from mmnas_tricks.registry import HOOKS
 from .darts_hook import DartsHook
+from .utils import check_companions, hooks_named
 
 
 @HOOKS.register_module()
@@ -60,12 +61,8 @@ class ArchWarmupHook(Hook):
         self._darts: Optional[DartsHook] = None
 
     def before_train(self, runner) -> None:
-        hooks = [h for h in runner.hooks if isinstance(h, DartsHook)]
-        if not hooks:
-            raise ValueError('ArchWarmupHook needs a DartsHook in '
-                             'custom_hooks (it switches its architecture '
-                             'step)')
-        self._darts = hooks[0]
+        check_companions(self, runner, requires=('DartsHook', ))
+        self._darts = hooks_named(runner, 'DartsHook')[0]
 
     def in_warmup(self, runner) -> bool:
         """Whether the current iteration is still in the warm-up."""

@@ -6,13 +6,13 @@ import torch
 from mmengine.dist import all_reduce, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from mmengine.registry import OPTIMIZERS
 
 from mmnas_tricks.models.mutables import get_subnet, named_mutables, set_subnet
 from mmnas_tricks.registry import HOOKS
 from mmnas_tricks.structures import dump_subnet
 from mmnas_tricks.utils.io import dump_json_atomic
+from .utils import check_companions, unwrap_model
 
 #: DARTS's architecture optimizer (Liu et al., ICLR 2019; TRICKS.md T1.1).
 DEFAULT_ARCH_OPTIMIZER = dict(
@@ -96,8 +96,7 @@ class DartsHook(Hook):
 
     @staticmethod
     def _model(runner):
-        model = runner.model
-        return model.module if is_model_wrapper(model) else model
+        return unwrap_model(runner)
 
     def _mutables(self, model) -> dict:
         return named_mutables(model, self.include, searchable_only=True)
@@ -135,6 +134,10 @@ class DartsHook(Hook):
 
     def before_train(self, runner) -> None:
         from mmengine.runner import Runner
+        check_companions(
+            self, runner, conflicts=('SampleSubnetHook', 'PathDropoutHook'),
+            why='DARTS mixes every candidate with softmax(alpha); the other '
+            'sets the candidates itself')
         self._loader = Runner.build_dataloader(
             self.arch_dataloader_cfg, seed=runner.seed)
         self._iter = None

@@ -7,7 +7,6 @@ from typing import Optional, Sequence, Union
 
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from mmnas_tricks.models.mutables import (extreme_subnet, get_subnet,
                                           named_mutables, sample_subnet,
@@ -15,6 +14,7 @@ from mmnas_tricks.models.mutables import (extreme_subnet, get_subnet,
 from mmnas_tricks.registry import HOOKS
 from mmnas_tricks.structures import subnet_key
 from mmnas_tricks.utils.io import atomic_write_text
+from .utils import unwrap_model
 
 EVAL_SUBNETS = ('first', 'last', 'keep')
 STRATEGIES = ('uniform', 'sandwich', 'fair')
@@ -86,8 +86,7 @@ class SampleSubnetHook(Hook):
 
     @staticmethod
     def _model(runner):
-        model = runner.model
-        return model.module if is_model_wrapper(model) else model
+        return unwrap_model(runner)
 
     def before_train(self, runner) -> None:
         if not named_mutables(self._model(runner), searchable_only=True):

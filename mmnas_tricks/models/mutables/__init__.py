@@ -1,4 +1,4 @@
-from .base import MODES, BaseMutable
+from .base import MODES, BaseMutable, drop_path
 from .channel_choice import ChannelChoice
 from .conv_shape_choice import ConvShapeChoice
 from .convert import conv_choices, with_norm_act
@@ -15,7 +15,7 @@ from .space import (Subnet, SubnetError, arch_parameters, argmax_subnet,
                     validate_subnet)
 
 __all__ = [
-    'MODES', 'BaseMutable', 'ChannelChoice', 'ConvShapeChoice', 'conv_choices',
+    'MODES', 'BaseMutable', 'drop_path', 'ChannelChoice', 'ConvShapeChoice', 'conv_choices',
     'with_norm_act',
     'OpChoice', 'InputChoice', 'SelectInputs', 'KernelSizeChoice',
     'DepthChoice', 'SequentialBlocks', 'MBConvChoice', 'Subnet', 'SubnetError',

@@ -12,6 +12,41 @@ from mmengine.model import BaseModule
 MODES = ('fixed', 'sampled', 'differentiable', 'all_on')
 
 
+def drop_path(x: torch.Tensor, prob: float) -> torch.Tensor:
+    """Zero whole examples of ``x`` with probability ``prob`` and scale the
+    kept ones by ``1 / (1 - prob)`` (inverted dropout; one decision per
+    example, as DARTS's ``drop_path``)."""
+    if prob <= 0:
+        return x
+    keep = 1.0 - prob
+    shape = (x.shape[0], ) + (1, ) * (x.dim() - 1)
+    mask = torch.empty(shape, device=x.device, dtype=x.dtype).bernoulli_(keep)
+    return x * mask / keep
+
+
+def _regularise_output(module: 'BaseMutable', args: tuple, output):
+    """Forward hook of every mutable: the training-time tricks that act on a
+    mutable's output, set as attributes by the trick hooks.
+
+    - ``drop_path_prob`` (TRICKS.md T2.1): the output (the mixed edge in
+      ``differentiable`` / ``all_on`` mode, the chosen op otherwise) is
+      dropped per example, except when the chosen op is a skip connection;
+    - ``aux_skip_beta`` (T2.5, DARTS-): in ``differentiable`` mode
+      ``beta * input`` is added where the output has the input's shape.
+
+    Nothing happens in eval mode or when both are 0.
+    """
+    if not module.training or not torch.is_tensor(output):
+        return None
+    if module.drop_path_prob > 0 and not module.chosen_is_skip():
+        output = drop_path(output, module.drop_path_prob)
+    if module.aux_skip_beta > 0 and module.mode == 'differentiable':
+        x = args[0] if args else None
+        if torch.is_tensor(x) and x.shape == output.shape:
+            output = output + module.aux_skip_beta * x
+    return output
+
+
 def integral(value: Any) -> Any:
     """``3.0 -> 3``: a number read from YAML/JSON as a float that is a whole
     number, as the int choice it stands for; anything else unchanged."""
@@ -48,6 +83,12 @@ class BaseMutable(BaseModule):
         self._current = choices[0]
         self._mode = 'sampled'
         self.drop_prob = 0.0
+        # set by the trick hooks (engine/hooks); see _regularise_output
+        self.drop_path_prob = 0.0  # T2.1 drop path
+        self.aux_skip_beta = 0.0  # T2.5 DARTS- auxiliary skip
+        self.path_average = False  # T1.3 TuNAS: all_on averages the paths
+        self.perturbed_weights: Optional[torch.Tensor] = None  # T2.3 SDARTS
+        self.register_forward_hook(_regularise_output)
         self.arch_alpha = nn.Parameter(
             1e-3 * torch.randn(len(choices)), requires_grad=False)
 
@@ -106,8 +147,17 @@ class BaseMutable(BaseModule):
         self.arch_alpha.requires_grad_(mode == 'differentiable')
 
     def arch_weights(self) -> torch.Tensor:
-        """softmax(alpha), the mixing weights of ``differentiable`` mode."""
+        """The mixing weights of ``differentiable`` mode: softmax(alpha), or
+        ``perturbed_weights`` while an SDARTS hook has set them (TRICKS.md
+        T2.3: the weight step sees a perturbed architecture)."""
+        if self.perturbed_weights is not None:
+            return self.perturbed_weights
         return torch.softmax(self.arch_alpha, dim=0)
+
+    def chosen_is_skip(self) -> bool:
+        """Whether the current choice runs a parameter-free skip connection
+        in ``fixed`` / ``sampled`` mode (drop path spares it)."""
+        return False
 
     def argmax_choice(self) -> Any:
         """The choice with the largest architecture parameter."""
@@ -116,15 +166,20 @@ class BaseMutable(BaseModule):
     def path_mask(self, batch: int, device=None) -> torch.Tensor:
         """A (batch, num_choices) 0/1 mask for ``all_on`` mode: each entry
         kept with probability ``1 - drop_prob``, at least one per row; all
-        ones when not training."""
+        ones when not training. With ``path_average`` every row is divided
+        by its sum (the kept paths are averaged, TuNAS)."""
         n = self.num_choices
         if not self.training or self.drop_prob == 0:
-            return torch.ones(batch, n, device=device)
-        mask = (torch.rand(batch, n, device=device) >= self.drop_prob).float()
-        empty = mask.sum(1) == 0
-        if empty.any():
-            keep = torch.randint(n, (int(empty.sum()), ), device=device)
-            mask[empty.nonzero(as_tuple=True)[0], keep] = 1.0
+            mask = torch.ones(batch, n, device=device)
+        else:
+            mask = (torch.rand(batch, n, device=device) >=
+                    self.drop_prob).float()
+            empty = mask.sum(1) == 0
+            if empty.any():
+                keep = torch.randint(n, (int(empty.sum()), ), device=device)
+                mask[empty.nonzero(as_tuple=True)[0], keep] = 1.0
+        if self.path_average:
+            mask = mask / mask.sum(1, keepdim=True)
         return mask
 
     # -- export -------------------------------------------------------------

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 from mmengine.registry import DefaultScope
 
+from mmnas_tricks.models.ops import Identity
 from mmnas_tricks.registry import MODELS
 from .base import BaseMutable
 
@@ -85,6 +86,13 @@ class OpChoice(BaseMutable):
 
     def export_module(self) -> nn.Module:
         return self.candidates[self.current_choice]
+
+    def chosen_is_skip(self) -> bool:
+        if self.mode not in ('fixed', 'sampled'):
+            return False
+        op = self.candidates[self.current_choice]
+        return isinstance(op, nn.Identity) or (isinstance(op, Identity)
+                                               and op.proj is None)
 
     def export_cfg(self) -> dict:
         cfg = copy.deepcopy(self._candidate_cfgs[self.current_choice])

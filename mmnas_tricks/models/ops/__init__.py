@@ -3,11 +3,13 @@ from .basic import ConvOp, DeformConvOp, Identity, SepConv, Zero
 from .mbconv import MBConv
 from .candidates import DENSE_CONV_OPS
 from .deform_conv import TorchCPUDCNv2, modulated_deform_conv2d_torch
+from .norms import NORM_TARGETS, GhostBatchNorm2d, convert_batchnorms
 from .shuffle import ShuffleBlock, channel_shuffle
 
 __all__ = [
     'ConvOp', 'SepConv', 'DeformConvOp', 'Identity', 'Zero', 'MBConv',
     'ShuffleBlock', 'channel_shuffle', 'ParamSum', 'ConcatReduce',
     'resize_to_largest', 'DENSE_CONV_OPS', 'TorchCPUDCNv2',
-    'modulated_deform_conv2d_torch'
+    'modulated_deform_conv2d_torch', 'GhostBatchNorm2d', 'convert_batchnorms',
+    'NORM_TARGETS'
 ]

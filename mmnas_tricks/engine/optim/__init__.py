@@ -1,0 +1,3 @@
+from .sam_optim_wrapper import SAMOptimWrapper
+
+__all__ = ['SAMOptimWrapper']
