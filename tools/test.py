@@ -9,7 +9,7 @@ import os.path as osp
 
 from mmengine.evaluator import DumpResults
 
-from mmnas_tricks.utils import (add_common_args, build_runner,
+from mmnas_tricks.utils import (finish_launcher, add_common_args, build_runner,
                                 explain_unsafe_checkpoint, finish_common_args,
                                 load_config, print_final_metrics,
                                 set_work_dir, setup_launcher)
@@ -54,6 +54,7 @@ def main(argv=None):
     with explain_unsafe_checkpoint():
         metrics = runner.test()
     print_final_metrics(runner, metrics, name='test_metrics.json')
+    finish_launcher()
 
 
 if __name__ == '__main__':

@@ -12,7 +12,7 @@ Example:
 import argparse
 import os.path as osp
 
-from mmnas_tricks.utils import (add_common_args, build_runner,
+from mmnas_tricks.utils import (finish_launcher, add_common_args, build_runner,
                                 explain_unsafe_checkpoint, finish_common_args,
                                 load_config, print_final_metrics,
                                 set_work_dir, setup_launcher)
@@ -93,6 +93,7 @@ def main(argv=None):
     with explain_unsafe_checkpoint():
         runner.train()
     print_final_metrics(runner)
+    finish_launcher()
 
 
 if __name__ == '__main__':

@@ -103,6 +103,18 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
+def finish_launcher() -> None:
+    """End a distributed run cleanly: every rank waits for the others, then
+    the process group is destroyed. Without it the gloo threads could still
+    be running when the interpreter exits, and a rank aborted now and then
+    ("terminate called without an active exception") after finishing its
+    work. Nothing to do in a single-process run."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def add_common_args(parser) -> None:
     """Add the arguments that train, test and search tools share:
     ``--cfg-options``, ``--trust-global``, ``--launcher``, ``--local_rank``."""

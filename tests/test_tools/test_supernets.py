@@ -113,3 +113,50 @@ def test_two_process_supernet_ranks_set_the_same_subnets(repo_root,
     assert [t['iter'] for t in traces[0]] == list(range(len(traces[0])))
     assert len(traces[0]) >= 3  # 48 images / (2 ranks x 8)
     assert len({t['subnet'] for t in traces[0]}) > 1
+
+
+def test_two_process_group_norm_supernet_trains_resumes_and_tests(
+        repo_root, tiny_digits, tmp_path):
+    """ConvertNormHook(to='GN') under DDP (torchrun, 2 processes, gloo):
+    the converted supernet trains, resumes from its checkpoint and tests
+    (TRICKS.md T3.5; issue 6)."""
+    import os
+    import subprocess
+
+    from mmnas_tricks.utils import load_config
+    config = ('configs/supernets/'
+              'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py')
+    path, work_dir = _tiny_config(repo_root, tiny_digits, tmp_path, config,
+                                  'gn_dist')
+    cfg = load_config(path)
+    cfg.custom_hooks.append(
+        dict(type='mmnas_tricks.ConvertNormHook', to='GN', num_groups=8))
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
+    cfg.dump(path)
+    env = dict(os.environ, PORT='29535', OMP_NUM_THREADS='1')
+
+    def launch(*args):
+        out = subprocess.run(['bash', *args], cwd=repo_root, env=env,
+                             capture_output=True, text=True)
+        log = out.stdout + out.stderr
+        assert out.returncode == 0, log[-4000:]
+        return log
+
+    launch('tools/dist_train.sh', path, '2')
+    ckpt1 = torch.load(osp.join(work_dir, 'epoch_1.pth'), map_location='cpu',
+                       weights_only=False)
+    assert not any('running_mean' in k for k in ckpt1['state_dict'])
+    log = launch('tools/dist_train.sh', path, '2', '--resume',
+                 '--cfg-options', 'train_cfg.max_epochs=2')
+    assert 'resumed epoch: 1' in log
+    ckpt2 = torch.load(osp.join(work_dir, 'epoch_2.pth'), map_location='cpu',
+                       weights_only=False)
+    assert ckpt2['meta']['iter'] == 2 * ckpt1['meta']['iter']
+    changed = [k for k in ckpt1['state_dict'] if 'backbone' in k and not
+               torch.equal(ckpt1['state_dict'][k], ckpt2['state_dict'][k])]
+    assert changed  # the GroupNorm backbone kept training
+    test_dir = str(tmp_path / 'gn_test')
+    launch('tools/dist_test.sh', path, osp.join(work_dir, 'epoch_2.pth'), '2',
+           '--work-dir', test_dir)
+    with open(osp.join(test_dir, 'test_metrics.json')) as f:
+        assert 'coco/bbox_mAP' in json.load(f)
