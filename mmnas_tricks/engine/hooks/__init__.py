@@ -6,11 +6,12 @@ from .bn_calibration_hook import BNCalibrationHook
 from .convert_norm_hook import ConvertNormHook
 from .darts_hook import DartsHook
 from .drop_path_hook import DropPathHook
+from .feature_cache_hook import FeatureCacheHook, random_transforms
 from .path_dropout_hook import PathDropoutHook
 from .sample_subnet_hook import SampleSubnetHook
 
 __all__ = [
     'AllOpsWarmupHook', 'ArchPerturbHook', 'ArchWarmupHook', 'AuxSkipHook',
-    'BNCalibrationHook', 'ConvertNormHook', 'DartsHook', 'DropPathHook',
+    'BNCalibrationHook', 'ConvertNormHook', 'DartsHook', 'DropPathHook', 'FeatureCacheHook', 'random_transforms',
     'PathDropoutHook', 'SampleSubnetHook', 'project_to_simplex'
 ]

@@ -1,0 +1,123 @@
+"""How much frozen-stem feature caching speeds up a neck/head search
+iteration, next to the Amdahl limit (TRICKS.md T4.2; issue 9 item 2).
+
+The FCOS supernet of CONFIG (default: the elastic neck/head space) with its
+backbone frozen (``frozen_stages=4, norm_eval=True``) trains on the same
+digits batches, a new random subnet per step, alternately without and with
+FeatureCacheHook (filled beforehand, so every lookup hits), REPEATS times
+side by side. The backbone's share ``s`` of an uncached step is measured in
+the same run (its forward alone, no gradient); the Amdahl limit of the
+speed-up is ``1 / (1 - s)``. Medians of the per-pass mean step times.
+
+Example:
+    python benchmarks/feature_cache_speedup.py --batches 8 --repeats 5
+Writes benchmarks/results/feature_cache_speedup.json.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import random
+import statistics
+import time
+from types import SimpleNamespace
+
+import torch
+
+ELASTIC = 'configs/supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py'
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', nargs='?', default=ELASTIC)
+    parser.add_argument('--batches', type=int, default=8)
+    parser.add_argument('--batch-size', type=int, default=16)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--out',
+                        default='benchmarks/results/feature_cache_speedup.json')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    from mmengine.runner import Runner
+
+    from mmnas_tricks.engine.hooks import FeatureCacheHook
+    from mmnas_tricks.models.mutables import sample_subnet
+    from mmnas_tricks.utils import load_config
+    cfg = load_config(args.config)
+    cfg.model.backbone.frozen_stages = 4
+    cfg.model.backbone.norm_eval = True
+    cfg.custom_hooks = []
+    cfg.train_dataloader.batch_size = args.batch_size
+    cfg.work_dir = osp.join('work_dirs', 'benchmarks', 'feature_cache')
+    cfg.experiment_name = f'feature_cache_{time.time_ns()}'
+    torch.manual_seed(0)
+    runner = Runner.from_cfg(cfg)
+    model = runner.model
+    model.init_weights()
+    model.train()
+    wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
+    loader = iter(runner.train_dataloader)
+    batches = [next(loader) for _ in range(args.batches)]
+    rng = random.Random(0)
+    subnets = [sample_subnet(model, rng, apply=False)
+               for _ in range(args.batches)]
+
+    def train_pass():
+        start = time.perf_counter()
+        for data, subnet in zip(batches, subnets):
+            from mmnas_tricks.models.mutables import set_subnet
+            set_subnet(model, subnet)
+            model.train_step(data, wrapper)
+        return (time.perf_counter() - start) / len(batches)
+
+    def backbone_pass():
+        start = time.perf_counter()
+        with torch.no_grad():
+            for data in batches:
+                inputs = model.data_preprocessor(data, True)['inputs']
+                model.backbone(inputs)
+        return (time.perf_counter() - start) / len(batches)
+
+    hook = FeatureCacheHook(module='backbone', budget_mb=4096)
+    fake = SimpleNamespace(model=model, cfg=cfg, work_dir=cfg.work_dir)
+    hook.before_run(fake)
+    train_pass()  # fills the cache (and warms everything up)
+    hook.after_run(fake)
+    train_pass()
+    plain, cached, stem = [], [], []
+    for r in range(args.repeats):
+        plain.append(train_pass())
+        stem.append(backbone_pass())
+        hook.before_run(fake)
+        cached.append(train_pass())
+        hook.after_run(fake)
+        print(f'repeat {r + 1}/{args.repeats}: plain {plain[-1]:.4f} s/it, '
+              f'cached {cached[-1]:.4f} s/it, backbone {stem[-1]:.4f} s/it',
+              flush=True)
+    t_plain, t_cached = statistics.median(plain), statistics.median(cached)
+    share = statistics.median(stem) / t_plain
+    limit = 1.0 / (1.0 - share)
+    speedup = t_plain / t_cached
+    result = dict(
+        config=args.config, batches=args.batches, batch_size=args.batch_size,
+        repeats=args.repeats, machine=f'{os.cpu_count()} CPU cores',
+        torch_threads=torch.get_num_threads(),
+        date=time.strftime('%Y-%m-%d'),
+        seconds_per_iter_plain=round(t_plain, 5),
+        seconds_per_iter_cached=round(t_cached, 5),
+        backbone_share=round(share, 4), amdahl_limit=round(limit, 4),
+        speedup=round(speedup, 4),
+        fraction_of_limit=round(speedup / limit, 4),
+        cache_mb=round(hook.cache.nbytes / 2**20, 2),
+        cache_entries=len(hook.cache), cache_stats=hook.cache.stats)
+    print(json.dumps(result, indent=1))
+    os.makedirs(osp.dirname(args.out), exist_ok=True)
+    with open(args.out + '.tmp', 'w') as f:
+        json.dump(result, f, indent=1)
+    os.replace(args.out + '.tmp', args.out)
+
+
+if __name__ == '__main__':
+    main()
