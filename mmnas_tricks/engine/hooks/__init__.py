@@ -9,9 +9,11 @@ from .drop_path_hook import DropPathHook
 from .feature_cache_hook import FeatureCacheHook, random_transforms
 from .path_dropout_hook import PathDropoutHook
 from .sample_subnet_hook import SampleSubnetHook
+from .sequential_search_hook import SequentialSearchHook
 
 __all__ = [
     'AllOpsWarmupHook', 'ArchPerturbHook', 'ArchWarmupHook', 'AuxSkipHook',
     'BNCalibrationHook', 'ConvertNormHook', 'DartsHook', 'DropPathHook', 'FeatureCacheHook', 'random_transforms',
-    'PathDropoutHook', 'SampleSubnetHook', 'project_to_simplex'
+    'PathDropoutHook', 'SampleSubnetHook', 'SequentialSearchHook',
+    'project_to_simplex'
 ]

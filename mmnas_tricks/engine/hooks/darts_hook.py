@@ -119,6 +119,17 @@ class DartsHook(Hook):
         self.arch_optimizer = OPTIMIZERS.build(
             dict(self.arch_optimizer_cfg, params=self._alphas))
 
+    def set_searched(self, runner, names: Sequence[str]) -> None:
+        """Train alpha of the mutables ``names`` only from now on (a stage of
+        a sequential search); the others keep the mode and choice they
+        have."""
+        self.include = list(names)
+        mutables = self._mutables(self._model(runner))
+        for m in mutables.values():
+            m.set_mode('differentiable')
+            m.arch_alpha.requires_grad_(False)
+        self._alphas = [m.arch_alpha for m in mutables.values()]
+
     def _remove_from_weight_optimizer(self, runner) -> None:
         """Drop alpha from the weight optimizer's groups. The groups stay
         (empty) so that the parameter schedulers built on them still line

@@ -133,7 +133,10 @@ class SampleSubnetHook(Hook):
             return dict(self.eval_subnet)
         mutables = named_mutables(model)
         index = 0 if self.eval_subnet == 'first' else -1
-        return {n: m.choices[index] for n, m in mutables.items()}
+        # fixed mutables (e.g. a finished stage of a sequential search)
+        # keep their choice
+        return {n: m.current_choice if m.mode == 'fixed' else
+                m.choices[index] for n, m in mutables.items()}
 
     def _enter_eval(self, runner) -> None:
         model = self._model(runner)

@@ -23,6 +23,7 @@ from mmnas_tricks.registry import LOOPS
 from mmnas_tricks.structures import dump_subnet, subnet_key
 from mmnas_tricks.utils.io import atomic_write_text, dump_json_atomic
 from ..bn_calibration import calibrate_bn
+from ..scoring import score_subnet
 
 RULES = ('greater', 'less')
 SUBNET_BOUNDS = ('first', 'min', 'max')
@@ -354,20 +355,9 @@ class EvolutionSearchLoop(BaseLoop):
         return chosen
 
     def _score(self, subnet: dict) -> dict:
-        model = self.model
-        set_subnet(model, subnet)
-        if self.num_calib > 0:
-            calibrate_bn(model, self.calib_batches, self.num_calib)
-        model.eval()
-        with torch.no_grad():
-            for data in self.val_dataloader:
-                outputs = model.val_step(data)
-                self.evaluator.process(data_samples=outputs, data_batch=data)
-        metrics = self.evaluator.evaluate(len(self.val_dataloader.dataset))
-        if self.score_key not in metrics:
-            raise KeyError(f'score_key {self.score_key!r} is not among the '
-                           f'metrics {sorted(metrics)}')
-        return metrics
+        return score_subnet(self.model, subnet, self.val_dataloader,
+                            self.evaluator, self.calib_batches,
+                            self.num_calib, self.score_key)
 
     def _sort_key(self, key: str):
         rec = self.records[key]
