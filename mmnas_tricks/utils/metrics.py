@@ -1,7 +1,7 @@
 """Report the final metrics of a run."""
 import numbers
 import os.path as osp
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 from mmengine.dist import is_main_process
 
@@ -42,3 +42,21 @@ def print_final_metrics(runner,
         print(f'final metrics: {line}', flush=True)
         dump_json_atomic(metrics, osp.join(runner.work_dir, name))
     return metrics
+
+
+def rank_consistency(a: Sequence[float], b: Sequence[float],
+                     top_k: int = 3) -> Dict[str, float]:
+    """How well the scores ``a`` rank the items as ``b`` does (TRICKS.md
+    T5.3): Kendall tau, Spearman rho (``scipy.stats``; NaN when either list
+    is constant) and the overlap of the two top-``k`` sets (higher is
+    better), with ``n``."""
+    from scipy.stats import kendalltau, spearmanr
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(f'need two equally long lists of >= 2 scores, got '
+                         f'{len(a)} and {len(b)}')
+    k = min(top_k, len(a))
+    top_a = set(sorted(range(len(a)), key=lambda i: -a[i])[:k])
+    top_b = set(sorted(range(len(b)), key=lambda i: -b[i])[:k])
+    return dict(kendall_tau=float(kendalltau(a, b).statistic),
+                spearman_rho=float(spearmanr(a, b).statistic),
+                top_k=k, top_k_overlap=len(top_a & top_b) / k, n=len(a))
