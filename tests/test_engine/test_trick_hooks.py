@@ -286,3 +286,69 @@ def test_hooks_that_cannot_run_together_say_which(hook, others, message):
 def test_bad_arguments_are_named(cls, kwargs, message):
     with pytest.raises(ValueError, match=message):
         cls(**kwargs)
+
+
+def test_warmup_can_mix_uniformly_until_alpha_trains():
+    model = Toy()
+    set_mode(model, 'differentiable')
+    with torch.no_grad():
+        model.a.arch_alpha.copy_(torch.tensor([3.0, 0.0, 0.0]))
+    darts = DartsHook(arch_dataloader={})
+    hook = ArchWarmupHook(warmup_iters=2, uniform_mix=True)
+    runner = mock_runner(model, [darts, hook], name='uniform')
+    hook.before_train(runner)
+    for it, uniform in ((0, True), (1, True), (2, False)):
+        runner.iter = it
+        hook.before_train_iter(runner, it)
+        w = model.a.arch_weights()
+        if uniform:
+            assert torch.equal(w, torch.full((3, ), 1 / 3))
+        else:
+            assert torch.equal(w, torch.softmax(model.a.arch_alpha, 0))
+
+
+def test_arch_weight_decay_is_the_arch_optimizer_setting():
+    from mmengine.optim import OptimWrapper
+    model = Toy()
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    darts = DartsHook(arch_dataloader={}, arch_optimizer=dict(
+        type='Adam', lr=3e-4, betas=(0.5, 0.999), weight_decay=5e-3))
+    runner = mock_runner(model, [darts], name='wd')
+    runner.optim_wrapper = wrapper
+    darts.before_run(runner)
+    assert [g['weight_decay'] for g in darts.arch_optimizer.param_groups] \
+        == [5e-3]
+    alphas = {id(m.arch_alpha) for m in (model.a, model.b, model.down)}
+    in_arch = {id(p) for g in darts.arch_optimizer.param_groups
+               for p in g['params']}
+    in_weights = {id(p) for g in wrapper.optimizer.param_groups
+                  for p in g['params']}
+    assert in_arch == alphas and not in_arch & in_weights
+    assert DartsHook(arch_dataloader={}).arch_optimizer_cfg[
+        'weight_decay'] == 1e-3  # DARTS's default
+
+
+def test_bn_without_affine_is_a_norm_cfg_switch():
+    """TRICKS.md T3.1: norm_cfg=dict(type='BN', affine=False) on the
+    searchable neck and head reaches every candidate op."""
+    import os.path as osp
+
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    from mmnas_tricks.testing import config_dir, demo_det_batch
+    from mmnas_tricks.utils import build_model, load_config
+    cfg = load_config(osp.join(
+        config_dir(), 'supernets',
+        'darts_fcos_r18w16_fpn-search_gn-head-search_6e_digits.py'))
+    cfg.model.neck.norm_cfg = dict(type='BN', affine=False)
+    cfg.model.bbox_head.norm_cfg = dict(type='BN', affine=False)
+    model = build_model(cfg)
+    for part in (model.neck, model.bbox_head):
+        bns = [m for m in part.modules() if isinstance(m, _BatchNorm)]
+        assert bns and all(not m.affine and m.weight is None for m in bns)
+        assert not any(isinstance(m, nn.GroupNorm) for m in part.modules())
+    set_mode(model, 'differentiable')
+    data = demo_det_batch(model, True)
+    losses = model(**data, mode='loss')
+    assert all(torch.isfinite(v).all() for k, v in losses.items()
+               if k.startswith('loss'))

@@ -2,11 +2,12 @@
 import math
 from typing import Optional
 
+import torch
 from mmengine.hooks import Hook
 
 from mmnas_tricks.registry import HOOKS
 from .darts_hook import DartsHook
-from .utils import check_companions, hooks_named
+from .utils import check_companions, hooks_named, unwrap_model
 
 
 @HOOKS.register_module()
@@ -17,6 +18,10 @@ class ArchWarmupHook(Hook):
     of the runner takes no architecture step (no batch drawn, its Adam
     state untouched) until the warm-up ends. The mixed ops keep using
     softmax(alpha) at its initial (near uniform) value meanwhile.
+
+    With ``uniform_mix=True`` the mixed ops also use uniform weights
+    ``1 / n`` instead of softmax(alpha) during the warm-up (every candidate
+    trained alike, as DARTS's initial alpha only approximately gives).
 
     The warm-up is ``warmup_epochs`` epochs, or ``warmup_iters``
     iterations, or else ``ceil(warmup_ratio * max_epochs)`` epochs
@@ -30,6 +35,8 @@ class ArchWarmupHook(Hook):
         by_epoch (bool): With ``warmup_ratio``: count epochs (the switch
             happens at an epoch boundary) rather than iterations. Defaults
             to True.
+        uniform_mix (bool): Mix uniformly during the warm-up. Defaults to
+            False.
 
     Example:
         >>> custom_hooks = [
@@ -44,7 +51,8 @@ class ArchWarmupHook(Hook):
                  warmup_ratio: float = 0.5,
                  warmup_epochs: Optional[int] = None,
                  warmup_iters: Optional[int] = None,
-                 by_epoch: bool = True) -> None:
+                 by_epoch: bool = True,
+                 uniform_mix: bool = False) -> None:
         if warmup_epochs is not None and warmup_iters is not None:
             raise ValueError(f'give warmup_epochs={warmup_epochs} or '
                              f'warmup_iters={warmup_iters}, not both')
@@ -58,6 +66,7 @@ class ArchWarmupHook(Hook):
         self.warmup_epochs = warmup_epochs
         self.warmup_iters = warmup_iters
         self.by_epoch = by_epoch
+        self.uniform_mix = uniform_mix
         self._darts: Optional[DartsHook] = None
 
     def before_train(self, runner) -> None:
@@ -79,5 +88,11 @@ class ArchWarmupHook(Hook):
                           data_batch=None) -> None:
         enabled = not self.in_warmup(runner)
         self._darts.arch_update_enabled = enabled
+        if self.uniform_mix:
+            model = unwrap_model(runner)
+            for m in self._darts._mutables(model).values():
+                m.perturbed_weights = None if enabled else torch.full(
+                    (m.num_choices, ), 1.0 / m.num_choices,
+                    device=m.arch_alpha.device)
         runner.message_hub.update_scalar('train/arch_update_enabled',
                                          float(enabled))
