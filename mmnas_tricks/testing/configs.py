@@ -7,6 +7,8 @@ from typing import List, Optional
 from mmengine.config import Config
 from mmengine.utils import get_installed_path
 
+from mmnas_tricks.utils import load_config
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
@@ -88,4 +90,23 @@ def shrink_digits_cfg(cfg: Config,
     cfg.default_hooks.logger.interval = 1
     if experiment_name is not None:
         cfg.experiment_name = experiment_name
+    return cfg
+
+
+def tiny_supernet_cfg(config: str,
+                      data_root: str,
+                      digits_spec: dict,
+                      work_dir: str,
+                      experiment_name: str,
+                      max_epochs: int = 1,
+                      tower_depths: Optional[tuple] = (2, 1)) -> Config:
+    """A digits FCOS supernet config (``config``) shrunk by
+    :func:`shrink_digits_cfg`, with two-layer head towers (``tower_depths``
+    their searched depths, None for fixed) and a checkpoint every epoch."""
+    cfg = shrink_digits_cfg(load_config(config), data_root, digits_spec,
+                            work_dir=work_dir, max_epochs=max_epochs,
+                            experiment_name=experiment_name)
+    cfg.model.bbox_head.stacked_convs = 2
+    cfg.model.bbox_head.tower_depths = tower_depths
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
     return cfg

@@ -91,7 +91,7 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper.setdefault('type', 'MMDistributedDataParallel')
-    import mmengine.model  # noqa: F401  (registers mmengine's wrappers)
+    import mmengine.model  # noqa: F401 (registers mmengine's wrappers)
     from mmengine.registry import MODEL_WRAPPERS
     from torch.nn.parallel import DistributedDataParallel
     wrapper_cls = wrapper['type']

@@ -10,8 +10,7 @@ from mmengine.runner import Runner
 from mmnas_tricks.engine.hooks import DartsHook
 from mmnas_tricks.models.mutables import named_mutables
 from mmnas_tricks.structures import read_subnet_file
-from mmnas_tricks.testing import config_dir, shrink_digits_cfg
-from mmnas_tricks.utils import load_config
+from mmnas_tricks.testing import config_dir, tiny_supernet_cfg
 
 from ..conftest import TINY_SPEC
 
@@ -20,14 +19,9 @@ DARTS = osp.join(config_dir(), 'supernets',
 
 
 def darts_cfg(tiny_digits, work_dir, name, epochs=1):
-    cfg = shrink_digits_cfg(load_config(DARTS), tiny_digits, TINY_SPEC,
-                            work_dir=work_dir, max_epochs=epochs,
-                            experiment_name=name)
     # a small space: the neck and two tower layers are searched
-    cfg.model.bbox_head.stacked_convs = 2
-    cfg.model.bbox_head.tower_depths = (2, 1)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
-    return cfg
+    return tiny_supernet_cfg(DARTS, tiny_digits, TINY_SPEC, work_dir, name,
+                             epochs)
 
 
 def hook_of(runner) -> DartsHook:

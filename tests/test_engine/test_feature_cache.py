@@ -123,7 +123,7 @@ def test_cached_and_uncached_runs_give_the_same_losses_and_predictions(
         with torch.no_grad():
             preds = runner.model.test_step(batch)
         runs[cache] = (runner, losses(runner), preds)
-    (plain, l0, p0), (cached, l1, p1) = runs[False], runs[True]
+    (_, l0, p0), (cached, l1, p1) = runs[False], runs[True]
     assert len(l0) == len(l1) and len(l0) >= 4
     assert np.abs(l0 - l1).max() <= 1e-5
     for a, b in zip(p0, p1):

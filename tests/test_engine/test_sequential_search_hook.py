@@ -8,11 +8,10 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from mmnas_tricks.engine.hooks import DartsHook, SequentialSearchHook
+from mmnas_tricks.engine.hooks import SequentialSearchHook
 from mmnas_tricks.models.mutables import named_mutables
 from mmnas_tricks.structures import read_subnet_file
-from mmnas_tricks.testing import config_dir, shrink_digits_cfg
-from mmnas_tricks.utils import load_config
+from mmnas_tricks.testing import config_dir, tiny_supernet_cfg
 
 from ..conftest import TINY_SPEC
 
@@ -28,13 +27,9 @@ STAGES = [dict(name='neck', begin_epoch=0, include='neck.*', select='search',
 
 
 def tiny(path, tiny_digits, work, name, epochs=2):
-    cfg = shrink_digits_cfg(load_config(path), tiny_digits, TINY_SPEC,
-                            work_dir=work, max_epochs=epochs,
-                            experiment_name=name)
-    cfg.model.bbox_head.stacked_convs = 2
-    cfg.model.bbox_head.tower_depths = (2, 1)
+    cfg = tiny_supernet_cfg(path, tiny_digits, TINY_SPEC, work, name,
+                            epochs)
     cfg.model.test_cfg.score_thr = 0.0  # some boxes to score
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
     cfg.randomness = dict(seed=3)
     return cfg
 

@@ -13,8 +13,7 @@ from mmnas_tricks.engine.hooks import DartsHook
 from mmnas_tricks.engine.optim import SAMOptimWrapper
 from mmnas_tricks.models.mutables import named_mutables
 from mmnas_tricks.models.ops import GhostBatchNorm2d
-from mmnas_tricks.testing import config_dir, shrink_digits_cfg
-from mmnas_tricks.utils import load_config
+from mmnas_tricks.testing import config_dir, tiny_supernet_cfg
 
 from ..conftest import TINY_SPEC
 
@@ -27,13 +26,8 @@ OPS = osp.join(SUPERNETS, 'fcos_r18w16_fpn-search_gn-head-search_12e_digits.py')
 
 
 def tiny(path, tiny_digits, work_dir, name, epochs=2):
-    cfg = shrink_digits_cfg(load_config(path), tiny_digits, TINY_SPEC,
-                            work_dir=work_dir, max_epochs=epochs,
-                            experiment_name=name)
-    cfg.model.bbox_head.stacked_convs = 2
-    cfg.model.bbox_head.tower_depths = (2, 1)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
-    return cfg
+    return tiny_supernet_cfg(path, tiny_digits, TINY_SPEC, work_dir, name,
+                             epochs)
 
 
 def history(runner, key):

@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmnas_tricks.models.mutables import (DepthChoice, OpChoice, export_static,
+from mmnas_tricks.models.mutables import (DepthChoice, export_static,
                                           named_mutables, sample_subnet,
                                           space_size, subnet_param_count)
 from mmnas_tricks.registry import MODELS

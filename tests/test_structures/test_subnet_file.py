@@ -11,7 +11,7 @@ from mmnas_tricks.models.mutables import (InputChoice, MBConvChoice,
 from mmnas_tricks.structures import (SubnetFileError, dump_subnet,
                                      read_subnet_file)
 
-from ..test_models.test_mutables import CANDIDATES, Toy
+from ..test_models.test_mutables import Toy
 
 
 class PairSpace(Toy):

@@ -1,6 +1,5 @@
 """tools/install.sh's decisions, checked with --dry-run (nothing installed)."""
 import os
-import os.path as osp
 import subprocess
 import sys
 

@@ -4,9 +4,9 @@ from typing import Optional, Sequence, Union
 
 from mmengine.hooks import Hook
 
-from mmnas_tricks.models.mutables import ChannelChoice, named_mutables
+from mmnas_tricks.models.mutables import ChannelChoice
 from mmnas_tricks.registry import HOOKS
-from .utils import check_companions, progress, unwrap_model
+from .utils import check_companions, progress, trick_mutables
 
 
 @HOOKS.register_module()
@@ -63,8 +63,7 @@ class AllOpsWarmupHook(Hook):
             self, runner, requires=('SampleSubnetHook', ),
             conflicts=('DartsHook', 'PathDropoutHook'),
             why='the TuNAS warm-up mixes into single-path sampling')
-        self._mutables = named_mutables(
-            unwrap_model(runner), self.include, searchable_only=True)
+        self._mutables = trick_mutables(self, runner, self.include)
 
     def all_ops_prob(self, runner) -> float:
         """``p_all(t) = 1 - min(t / T_w, 1)``."""

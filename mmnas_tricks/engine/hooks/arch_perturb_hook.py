@@ -4,9 +4,8 @@ from typing import Optional, Sequence, Union
 import torch
 from mmengine.hooks import Hook
 
-from mmnas_tricks.models.mutables import named_mutables
 from mmnas_tricks.registry import HOOKS
-from .utils import check_companions, progress, unwrap_model
+from .utils import check_companions, progress, trick_mutables
 
 
 def project_to_simplex(weights: torch.Tensor,
@@ -71,12 +70,8 @@ class ArchPerturbHook(Hook):
 
     def before_train(self, runner) -> None:
         check_companions(self, runner, requires=('DartsHook', ))
-        self._mutables = {
-            n: m for n, m in named_mutables(
-                unwrap_model(runner), self.include,
-                searchable_only=True).items()
-            if m.mode == 'differentiable'
-        }
+        self._mutables = trick_mutables(self, runner, self.include,
+                                        'differentiable', required=False)
 
     def eps(self, runner) -> float:
         return self.eps_min + (self.eps_max - self.eps_min) * progress(

@@ -5,9 +5,8 @@ from typing import Optional, Sequence, Union
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from mmnas_tricks.models.mutables import named_mutables
 from mmnas_tricks.registry import HOOKS
-from .utils import check_companions, progress, unwrap_model
+from .utils import check_companions, progress, trick_mutables
 
 DECAYS = ('linear', 'cosine', 'slow_cosine')
 
@@ -70,14 +69,8 @@ class AuxSkipHook(Hook):
 
     def before_train(self, runner) -> None:
         check_companions(self, runner, requires=('DartsHook', ))
-        self._mutables = {
-            n: m for n, m in named_mutables(
-                unwrap_model(runner), self.include,
-                searchable_only=True).items()
-            if m.mode == 'differentiable'
-        }
-        if not self._mutables:
-            raise ValueError('AuxSkipHook found no differentiable mutable')
+        self._mutables = trick_mutables(self, runner, self.include,
+                                        'differentiable')
         shapes = [n for n, m in self._mutables.items()
                   if getattr(m, 'stride', 1) != 1 or getattr(
                       m, 'in_channels', None) != getattr(

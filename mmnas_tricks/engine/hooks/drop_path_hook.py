@@ -3,9 +3,8 @@ from typing import Optional, Sequence, Union
 
 from mmengine.hooks import Hook
 
-from mmnas_tricks.models.mutables import named_mutables
 from mmnas_tricks.registry import HOOKS
-from .utils import progress, unwrap_model
+from .utils import progress, trick_mutables
 
 
 @HOOKS.register_module()
@@ -55,12 +54,7 @@ class DropPathHook(Hook):
         self._mutables = {}
 
     def before_train(self, runner) -> None:
-        self._mutables = named_mutables(
-            unwrap_model(runner), self.include, searchable_only=True)
-        if not self._mutables:
-            raise ValueError('DropPathHook found no searchable mutable' +
-                             (f' matching include={self.include!r}'
-                              if self.include else ''))
+        self._mutables = trick_mutables(self, runner, self.include)
 
     def prob(self, runner) -> float:
         return self.p_max * progress(runner, self.by_epoch, self.end_offset)

@@ -3,9 +3,8 @@ from typing import Optional, Sequence, Union
 
 from mmengine.hooks import Hook
 
-from mmnas_tricks.models.mutables import named_mutables
 from mmnas_tricks.registry import HOOKS
-from .utils import check_companions, progress, unwrap_model
+from .utils import check_companions, progress, trick_mutables
 
 
 @HOOKS.register_module()
@@ -61,12 +60,7 @@ class PathDropoutHook(Hook):
                                      'AllOpsWarmupHook'),
             why='path dropout trains every candidate at once; the others '
             'run one candidate (sampling) or a softmax mix (DARTS)')
-        self._mutables = named_mutables(
-            unwrap_model(runner), self.include, searchable_only=True)
-        if not self._mutables:
-            raise ValueError('PathDropoutHook found no searchable mutable' +
-                             (f' matching include={self.include!r}'
-                              if self.include else ''))
+        self._mutables = trick_mutables(self, runner, self.include)
         self._set_mode('all_on')
 
     def _set_mode(self, mode: str) -> None:

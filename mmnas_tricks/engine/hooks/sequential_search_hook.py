@@ -1,7 +1,7 @@
 """Sequential (staged) search: one group of mutables after the other."""
 import os.path as osp
 import random
-from typing import List, Optional
+from typing import List
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook

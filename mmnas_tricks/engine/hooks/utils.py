@@ -1,6 +1,6 @@
 """What the trick hooks share: the unwrapped model, their companions in the
 runner, and the training progress their schedules follow."""
-from typing import List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch.nn as nn
 from mmengine.hooks import Hook
@@ -60,3 +60,27 @@ def progress(runner, by_epoch: bool, end_offset: int = 0) -> float:
     if span <= 0:
         return 1.0
     return min(max(t / span, 0.0), 1.0)
+
+
+def trick_mutables(hook: Hook,
+                   runner,
+                   include=None,
+                   mode: Optional[str] = None,
+                   required: bool = True) -> Dict[str, nn.Module]:
+    """The searchable mutables (not ``fixed``) of the runner's model that
+    ``hook`` acts on: matching ``include`` and, if given, in ``mode``.
+    Raises a ``ValueError`` naming the hook when there is none and
+    ``required``."""
+    from mmnas_tricks.models.mutables import named_mutables
+    found = {
+        n: m for n, m in named_mutables(
+            unwrap_model(runner), include, searchable_only=True).items()
+        if mode is None or m.mode == mode
+    }
+    if required and not found:
+        raise ValueError(
+            f'{type(hook).__name__} found no searchable' +
+            (f' {mode}' if mode else '') + ' mutable' +
+            (f' matching include={include!r}' if include else '') +
+            '; is a searchable backbone, neck or head in the config?')
+    return found

@@ -2,7 +2,6 @@
 import copy
 from typing import Dict, Optional
 
-import torch
 import torch.nn as nn
 from mmengine.registry import DefaultScope
 
