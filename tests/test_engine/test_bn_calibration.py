@@ -76,3 +76,38 @@ def test_remainder_batches_are_skipped_not_fatal(supernet):
         calibrate_bn(supernet, [], num_batches=0)
     assert all(m.momentum == 0.1 for m in supernet.modules()
                if isinstance(m, _BatchNorm))
+
+
+def test_calibration_spares_frozen_bns_and_keeps_drop_path_off():
+    """TRICKS.md T3.2 pitfalls: a frozen backbone's BatchNorms (mmdet's
+    norm_eval) keep their statistics; dropout / drop path stay off while
+    the other BatchNorms are recomputed."""
+    from mmnas_tricks.models.mutables import named_mutables
+    from mmnas_tricks.testing import config_dir as cdir
+    cfg = load_config(osp.join(
+        cdir(), 'supernets',
+        'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py'))
+    cfg.model.backbone.frozen_stages = 1
+    cfg.model.backbone.norm_eval = True
+    cfg.model.neck.norm_cfg = dict(type='BN')
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    frozen = {n: {k: v.clone() for k, v in m.state_dict().items()}
+              for n, m in model.backbone.named_modules()
+              if isinstance(m, _BatchNorm)}
+    batches = raw_batches(2, seed=5)
+    calibrate_bn(model, batches, num_batches=2)
+    for n, m in model.backbone.named_modules():
+        if isinstance(m, _BatchNorm):  # all of them: norm_eval
+            assert all(torch.equal(v, frozen[n][k])
+                       for k, v in m.state_dict().items()), n
+    neck_bn = next(m for m in model.neck.modules()
+                   if isinstance(m, _BatchNorm))
+    clean = neck_bn.running_mean.clone()
+    assert int(neck_bn.num_batches_tracked) == 2
+    # with drop path set on every mutable, calibration gives the same
+    # statistics: it never drops
+    for m in named_mutables(model).values():
+        m.drop_path_prob = 0.9
+    calibrate_bn(model, batches, num_batches=2)
+    assert torch.allclose(neck_bn.running_mean, clean, atol=1e-6)

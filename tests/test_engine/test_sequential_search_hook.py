@@ -141,3 +141,47 @@ def test_darts_stages_train_one_alpha_group_at_a_time(tiny_digits, tmp_path):
 def test_bad_stage_schedules_are_named(stages, message):
     with pytest.raises(ValueError, match=message):
         SequentialSearchHook(stages)
+
+
+def test_open_stages_stay_searched_and_are_selected_with_the_next(tmp_path):
+    """The Once-for-All order: stages with select=None keep their mutables
+    searched in the later stages (mock runner, DARTS)."""
+    from types import SimpleNamespace
+
+    from mmengine.logging import MessageHub
+
+    from mmnas_tricks.engine.hooks import DartsHook
+    from mmnas_tricks.models.mutables import set_mode
+
+    from .test_trick_hooks import Toy
+    model = Toy()
+    set_mode(model, 'differentiable')
+    with torch.no_grad():
+        for m, best in ((model.a, 1), (model.b, 2), (model.down, 0)):
+            m.arch_alpha.zero_()
+            m.arch_alpha[best] = 1.0
+    darts = DartsHook(arch_dataloader={})
+    hook = SequentialSearchHook([
+        dict(name='k', begin_epoch=0, include='a', select=None, hold='max'),
+        dict(name='d', begin_epoch=1, include='b', select=None),
+        dict(name='w', begin_epoch=2, include='down')])
+    runner = SimpleNamespace(
+        model=model, hooks=[darts, hook], epoch=0, iter=0, max_epochs=3,
+        work_dir=str(tmp_path),
+        message_hub=MessageHub.get_instance('seq_open'))
+    hook.before_train(runner)
+    assert darts.include == ['a']
+    assert model.b.mode == 'sampled' and model.down.mode == 'sampled'
+    for epoch, want in ((1, ['a', 'b']), (2, ['a', 'b', 'down'])):
+        runner.epoch = epoch
+        hook.before_train_epoch(runner)
+        assert darts.include == want
+        assert all(model.get_submodule(n).mode == 'differentiable'
+                   for n in want)
+        assert not hook.selected
+    hook.after_train(runner)
+    assert hook.selected == {'a': 'conv1x1', 'b': 'skip', 'down': 'conv3x3'}
+    assert all(m.mode == 'fixed' for m in (model.a, model.b, model.down))
+    final, _ = read_subnet_file(osp.join(str(tmp_path), 'sequential',
+                                         'final_subnet.yaml'))
+    assert final == hook.selected

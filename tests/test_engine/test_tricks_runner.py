@@ -37,8 +37,9 @@ def history(runner, key):
 
 def test_every_differentiable_trick_at_once(tiny_digits, tmp_path):
     """DARTS + weights warm-up + SDARTS-RS + DARTS- + drop path + SAM +
-    GroupNorm backbone + BN calibration before validation: trains and
-    validates, each trick's schedule as logged is its formula."""
+    GroupNorm backbone + BN without affine in the neck + BN calibration
+    before validation: trains and validates, each trick's schedule as
+    logged is its formula."""
     work = str(tmp_path / 'darts_all')
     cfg = tiny(DARTS, tiny_digits, work, 'tricks_darts_all', epochs=2)
     cfg.custom_hooks += [
@@ -52,6 +53,7 @@ def test_every_differentiable_trick_at_once(tiny_digits, tmp_path):
     ]
     cfg.optim_wrapper.type = 'mmnas_tricks.SAMOptimWrapper'
     cfg.optim_wrapper.rho = 0.05
+    cfg.model.neck.norm_cfg = dict(type='BN', affine=False)  # T3.1
     runner = Runner.from_cfg(cfg)
     runner.train()
     iters = runner.iter
@@ -72,8 +74,12 @@ def test_every_differentiable_trick_at_once(tiny_digits, tmp_path):
     assert isinstance(runner.optim_wrapper, SAMOptimWrapper)
     assert runner.optim_wrapper.forward_passes == 2
     model = runner.model
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
-    assert history(runner, 'val/bn_calib_batches') == [0.0, 0.0]  # no BN
+    assert not any(isinstance(m, nn.BatchNorm2d)
+                   for m in model.backbone.modules())  # GroupNorm now
+    neck_bns = [m for m in model.neck.modules()
+                if isinstance(m, nn.BatchNorm2d)]
+    assert neck_bns and not any(m.affine for m in neck_bns)
+    assert history(runner, 'val/bn_calib_batches') == [2.0, 2.0]
     # after training: the tricks are off, alpha untouched by SDARTS
     for m in named_mutables(model, searchable_only=True).values():
         assert m.aux_skip_beta == 0 and m.drop_path_prob == 0
@@ -83,18 +89,30 @@ def test_every_differentiable_trick_at_once(tiny_digits, tmp_path):
 
 
 def test_every_sampling_trick_at_once(tiny_digits, tmp_path):
-    """SPOS + TuNAS warm-up + drop path + Ghost BN backbone + BN
+    """SPOS + TuNAS warm-up + drop path + SAM + sequential search (neck,
+    then head) + frozen-backbone feature caching + Ghost BN neck + BN
     calibration before validation."""
     work = str(tmp_path / 'spos_all')
     cfg = tiny(ELASTIC, tiny_digits, work, 'tricks_spos_all', epochs=2)
+    cfg.model.backbone.frozen_stages = 4
+    cfg.model.backbone.norm_eval = True
+    cfg.model.neck.norm_cfg = dict(type='BN')
+    cfg.model.test_cfg.score_thr = 0.0
     cfg.custom_hooks = [
         dict(type='mmnas_tricks.SampleSubnetHook', seed=1),
         dict(type='mmnas_tricks.AllOpsWarmupHook', warmup_ratio=0.5),
         dict(type='mmnas_tricks.DropPathHook', p_max=0.2),
+        dict(type='mmnas_tricks.SequentialSearchHook', stages=[
+            dict(name='neck', begin_epoch=0, include='neck.*',
+                 select='search', num_candidates=1, calibrate_bn=1),
+            dict(name='head', begin_epoch=1, include='bbox_head.*',
+                 select='search', num_candidates=1, calibrate_bn=1)]),
+        dict(type='mmnas_tricks.FeatureCacheHook', module='backbone'),
         dict(type='mmnas_tricks.ConvertNormHook', to='GhostBN',
-             include=['backbone'], virtual_batch_size=4),
+             include=['neck'], virtual_batch_size=4),
         dict(type='mmnas_tricks.BNCalibrationHook', num_batches=2),
     ]
+    cfg.optim_wrapper.type = 'mmnas_tricks.SAMOptimWrapper'
     runner = Runner.from_cfg(cfg)
     runner.train()
     iters = runner.iter
@@ -103,18 +121,28 @@ def test_every_sampling_trick_at_once(tiny_digits, tmp_path):
         [1 - min(t / (0.5 * iters), 1) for t in range(iters)])
     fractions = history(runner, 'train/all_ops_fraction')
     assert fractions[0] == 1.0 and fractions[-1] == 0.0
-    ghost = [m for m in runner.model.modules()
+    ghost = [m for m in runner.model.neck.modules()
              if isinstance(m, GhostBatchNorm2d)]
-    assert len(ghost) == 20 and all(g.virtual_batch_size == 4 for g in ghost)
+    assert ghost and all(g.virtual_batch_size == 4 for g in ghost)
     assert history(runner, 'val/bn_calib_batches') == [2.0, 2.0]
+    ratios = history(runner, 'train/cache_hit_ratio')
+    assert ratios[-1] == 1.0  # the second epoch reads the cache
+    mutables = named_mutables(runner.model)
+    assert all(m.mode == 'fixed' for m in mutables.values())
+    assert osp.isfile(osp.join(work, 'sequential', 'final_subnet.yaml'))
 
 
 def test_path_dropout_in_a_runner(tiny_digits, tmp_path):
     work = str(tmp_path / 'pd')
     cfg = tiny(OPS, tiny_digits, work, 'tricks_path_dropout', epochs=1)
-    cfg.custom_hooks = [dict(type='mmnas_tricks.PathDropoutHook', r_max=0.5)]
+    cfg.custom_hooks = [
+        dict(type='mmnas_tricks.PathDropoutHook', r_max=0.5),
+        # one process: SyncBN computes plain BN
+        dict(type='mmnas_tricks.ConvertNormHook', to='SyncBN',
+             include=['backbone'])]
     runner = Runner.from_cfg(cfg)
     runner.train()
+    assert isinstance(runner.model.backbone.bn1, nn.SyncBatchNorm)
     rates = history(runner, 'train/path_dropout_rate')
     assert rates == pytest.approx([0.5 * t / runner.iter
                                    for t in range(runner.iter)])

@@ -4,9 +4,10 @@ from typing import Optional, Sequence, Union
 
 from mmengine.hooks import Hook
 
-from mmnas_tricks.models.mutables import ChannelChoice
+from mmnas_tricks.models.mutables import ChannelChoice, named_mutables
 from mmnas_tricks.registry import HOOKS
-from .utils import check_companions, progress, trick_mutables
+from .utils import (check_companions, hooks_named, progress, trick_mutables,
+                    unwrap_model)
 
 
 @HOOKS.register_module()
@@ -63,6 +64,7 @@ class AllOpsWarmupHook(Hook):
             self, runner, requires=('SampleSubnetHook', ),
             conflicts=('DartsHook', 'PathDropoutHook'),
             why='the TuNAS warm-up mixes into single-path sampling')
+        self._sampler = hooks_named(runner, 'SampleSubnetHook')[0]
         self._mutables = trick_mutables(self, runner, self.include)
 
     def all_ops_prob(self, runner) -> float:
@@ -74,7 +76,17 @@ class AllOpsWarmupHook(Hook):
                           data_batch=None) -> None:
         p_all = self.all_ops_prob(runner)
         on = 0
-        for name, m in self._mutables.items():
+        # what the sampler samples now (a sequential search holds or fixes
+        # the others)
+        sampled = set(named_mutables(unwrap_model(runner),
+                                     self._sampler.include,
+                                     searchable_only=True))
+        active = {n: m for n, m in self._mutables.items() if n in sampled}
+        for m in self._mutables.values():
+            if m.mode == 'all_on' and m.path_average:  # last iteration's
+                m.path_average = False
+                m.set_mode('sampled')
+        for name, m in active.items():
             draw = random.Random(f'{self.seed}-{runner.iter}-{name}').random()
             if draw < p_all:
                 on += 1
@@ -89,12 +101,13 @@ class AllOpsWarmupHook(Hook):
                 m.set_mode('sampled')
         runner.message_hub.update_scalar('train/all_ops_prob', p_all)
         runner.message_hub.update_scalar(
-            'train/all_ops_fraction', on / max(len(self._mutables), 1))
+            'train/all_ops_fraction', on / max(len(active), 1))
 
     def _single_path(self, runner=None) -> None:
         for m in self._mutables.values():
-            m.path_average = False
-            m.set_mode('sampled')
+            if m.mode == 'all_on':
+                m.path_average = False
+                m.set_mode('sampled')
 
     def before_val_epoch(self, runner) -> None:
         self._single_path()

@@ -72,7 +72,8 @@ class SequentialSearchHook(Hook):
       ``num_candidates`` random choices of them, each scored after BN calibration on
       ``calibrate_bn`` training batches on the validation split
       (``score_key``, ``rule``), the best kept;
-    - ``None``: not fixed, searched on in the later stages (OFA).
+    - ``None``: not fixed, searched on in the later stages and selected
+      with the next stage that fixes (OFA's progressive order).
 
     The choice is written to ``<work_dir>/sequential/{name}.yaml`` (the whole
     subnet at that point, subnet-file format) and the final subnet to
@@ -220,15 +221,14 @@ class SequentialSearchHook(Hook):
         if stage['select'] is None:
             self._open = list(dict.fromkeys(self._open + names))
             return
+        # the open stages' mutables are selected with this one
+        targets = list(dict.fromkeys(self._open + names))
         if stage['select'] == 'argmax':
             choice = {n: named_mutables(model)[n].argmax_choice()
-                      for n in names}
+                      for n in targets}
         else:
-            choice, scores = self._search(runner, names, stage)
+            choice, scores = self._search(runner, targets, stage)
             meta['scores'] = scores
-        for n in self._open + names:  # open stages end with this one
-            if n not in choice:
-                choice[n] = named_mutables(model)[n].current_choice
         self._open = []
         for n, c in choice.items():
             m = named_mutables(model)[n]
