@@ -352,3 +352,15 @@ def test_bn_without_affine_is_a_norm_cfg_switch():
     losses = model(**data, mode='loss')
     assert all(torch.isfinite(v).all() for k, v in losses.items()
                if k.startswith('loss'))
+
+
+def test_drop_path_spares_depth_choices():
+    """A depth choice holds mutables of its own: dropping the whole stage
+    output would zero a tower; its blocks take drop path instead."""
+    from mmnas_tricks.models.mutables import DepthChoice
+    stage = DepthChoice([dict(type='mmnas_tricks.ConvOp', in_channels=4,
+                              out_channels=4)] * 2, depths=(1, 2))
+    stage.train()
+    stage.drop_path_prob = 0.99
+    x = torch.randn(32, 4, 5, 5)
+    assert (stage(x).flatten(1).abs().sum(1) > 0).all()

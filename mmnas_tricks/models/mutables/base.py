@@ -30,7 +30,8 @@ def _regularise_output(module: 'BaseMutable', args: tuple, output):
 
     - ``drop_path_prob`` (TRICKS.md T2.1): the output (the mixed edge in
       ``differentiable`` / ``all_on`` mode, the chosen op otherwise) is
-      dropped per example, except when the chosen op is a skip connection;
+      dropped per example, except when the chosen op is a skip connection
+      or the mutable contains others (``drops_path = False``: a depth);
     - ``aux_skip_beta`` (T2.5, DARTS-): in ``differentiable`` mode
       ``beta * input`` is added where the output has the input's shape.
 
@@ -38,7 +39,8 @@ def _regularise_output(module: 'BaseMutable', args: tuple, output):
     """
     if not module.training or not torch.is_tensor(output):
         return None
-    if module.drop_path_prob > 0 and not module.chosen_is_skip():
+    if module.drop_path_prob > 0 and module.drops_path and \
+            not module.chosen_is_skip():
         output = drop_path(output, module.drop_path_prob)
     if module.aux_skip_beta > 0 and module.mode == 'differentiable':
         x = args[0] if args else None
@@ -153,6 +155,10 @@ class BaseMutable(BaseModule):
         if self.perturbed_weights is not None:
             return self.perturbed_weights
         return torch.softmax(self.arch_alpha, dim=0)
+
+    #: Whether drop path (T2.1) acts on this mutable's output: an op on one
+    #: edge. Containers of other mutables (a depth choice) say False.
+    drops_path = True
 
     def chosen_is_skip(self) -> bool:
         """Whether the current choice runs a parameter-free skip connection

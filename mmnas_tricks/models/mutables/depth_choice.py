@@ -63,6 +63,8 @@ class DepthChoice(BaseMutable):
         ...     depths=(2, 3, 4))
     """
 
+    drops_path = False  # its blocks' own mutables take drop path
+
     def __init__(self,
                  blocks: Sequence[dict],
                  depths: Sequence[int],
