@@ -21,7 +21,6 @@ import argparse
 import csv
 import io
 import os.path as osp
-import random
 import sys
 import time
 
@@ -61,49 +60,17 @@ def parse_args(argv=None):
     return args
 
 
-def subnets_of(cfg, num: int, seed: int) -> list:
-    """The baseline and ``num - 1`` random distinct subnets."""
-    from mmnas_tricks.models.mutables import (named_mutables, sample_subnet)
-    from mmnas_tricks.structures import subnet_key
-    from mmnas_tricks.utils import build_model
-    model = build_model(cfg)
-    mutables = named_mutables(model)
-    first = {n: m.choices[0] for n, m in mutables.items()}
-    found = {subnet_key(first): first}
-    rng = random.Random(seed)
-    for _ in range(100 * num):
-        if len(found) >= num:
-            break
-        s = sample_subnet(model, rng, apply=False)
-        found.setdefault(subnet_key(s), s)
-    return list(found.values())
-
-
-def train(cfg, work_dir: str, name: str, score_key: str) -> float:
-    from mmengine.runner import Runner
-
-    from mmnas_tricks.utils import explain_unsafe_checkpoint, last_val_metrics
-    cfg.work_dir = work_dir
-    cfg.experiment_name = f'{name}_{time.time_ns()}'
-    runner = Runner.from_cfg(cfg)
-    with explain_unsafe_checkpoint():
-        runner.train()
-    metrics = last_val_metrics(runner)
-    if score_key not in metrics:
-        raise KeyError(f'--score-key {score_key!r} is not among the '
-                       f'metrics {sorted(metrics)}')
-    return metrics[score_key]
-
-
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, osp.dirname(HERE))
     from mmnas_tricks.engine.export import apply_retrain, strip_search_settings
     from mmnas_tricks.engine.proxy import proxy_config, proxy_tag
+    from mmnas_tricks.engine.rank import (distinct_subnets, scatter_png,
+                                          train_standalone)
     from mmnas_tricks.models import export_config
     from mmnas_tricks.structures import subnet_key
-    from mmnas_tricks.utils import (dump_json_atomic, load_config,
-                                    rank_consistency)
+    from mmnas_tricks.utils import (build_model, dump_json_atomic,
+                                    load_config, rank_consistency)
     from mmnas_tricks.utils.io import atomic_write_text
     cfg = load_config(args.config)
     name = osp.splitext(osp.basename(args.config))[0]
@@ -117,7 +84,7 @@ def main(argv=None):
     state.update(config=args.config, proxy=args.proxy, full=args.full,
                  proxy_tag=proxy_tag(**args.proxy), score_key=args.score_key,
                  seed=args.seed)
-    subnets = subnets_of(cfg, args.num_subnets, args.seed)
+    subnets = distinct_subnets(build_model(cfg), args.num_subnets, args.seed)
     for i, subnet in enumerate(subnets):
         key = subnet_key(subnet)
         rec = state['records'].setdefault(key, dict(index=i, subnet=subnet))
@@ -129,8 +96,9 @@ def main(argv=None):
             strip_search_settings(static)
             static = proxy_config(static, **factors)
             start = time.time()
-            rec[setting] = train(static, osp.join(work, setting, f'subnet{i}'),
-                                 f'proxy_rank_{setting}{i}', args.score_key)
+            rec[setting] = train_standalone(
+                static, osp.join(work, setting, f'subnet{i}'),
+                f'proxy_rank_{setting}{i}', args.score_key)
             rec[f'{setting}_seconds'] = round(time.time() - start, 1)
             dump_json_atomic(state, path)
             print(f'subnet {i} {setting}: {rec[setting]:.4f}', flush=True)
@@ -147,33 +115,17 @@ def main(argv=None):
         writer.writerow([r['index'], r['full'], r['proxy'],
                          r.get('full_seconds'), r.get('proxy_seconds')])
     atomic_write_text(osp.join(work, 'proxy_rank.csv'), out.getvalue())
-    _plot(rows, state, osp.join(work, 'proxy_rank.png'))
+    scatter_png([r['full'] for r in rows], [r['proxy'] for r in rows],
+                [r['index'] for r in rows], f'full setting {args.score_key}',
+                f'proxy {state["proxy_tag"]} {args.score_key}',
+                f'Kendall tau {state["rank"]["kendall_tau"]:.3f}',
+                osp.join(work, 'proxy_rank.png'))
     rank = state['rank']
     print(f'{state["proxy_tag"]} vs full on {rank["n"]} subnets: Kendall '
           f'tau {rank["kendall_tau"]:.3f}, Spearman rho '
           f'{rank["spearman_rho"]:.3f}, top-{rank["top_k"]} overlap '
           f'{rank["top_k_overlap"]:.2f}')
     return state
-
-
-def _plot(rows, state, path: str) -> None:
-    import os
-
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.scatter([r['full'] for r in rows], [r['proxy'] for r in rows])
-    for r in rows:
-        ax.annotate(str(r['index']), (r['full'], r['proxy']))
-    ax.set_xlabel(f'full setting {state["score_key"]}')
-    ax.set_ylabel(f'proxy {state["proxy_tag"]} {state["score_key"]}')
-    ax.set_title(f'Kendall tau {state["rank"]["kendall_tau"]:.3f}')
-    fig.tight_layout()
-    tmp = path + '.tmp.png'
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
 
 
 if __name__ == '__main__':

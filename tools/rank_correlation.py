@@ -1,0 +1,195 @@
+"""How well a trained supernet ranks subnets: its estimate of each subnet
+(without and with BN calibration) against the subnet trained alone
+(Kendall tau, Spearman rho, top-k overlap; TRICKS.md T5.3).
+
+CONFIG is the supernet config (or a tools/nas.py pipeline config: then its
+search stage's held-out split, evaluator and score key are used, and its
+``retrain`` recipe trains the subnets alone) and CHECKPOINT the trained
+supernet. The subnets are the baseline (first choices) and random distinct
+ones (``--num-subnets``, ``--seed``). Each estimate and each stand-alone
+score is recorded in ``<work_dir>/rank_correlation.json`` as soon as it
+exists; a rerun computes only what is missing (an interrupted stand-alone
+training starts again). Results: ``rank_correlation.{json,csv,png}``.
+
+Example:
+    python tools/rank_correlation.py \
+        configs/nas/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py \
+        work_dirs/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits/supernet/epoch_12.pth \
+        --num-subnets 10
+"""
+import argparse
+import csv
+import io
+import json
+import os.path as osp
+import random
+import sys
+import time
+
+HERE = osp.dirname(osp.abspath(__file__))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint', help='the trained supernet')
+    parser.add_argument('--num-subnets', type=int, default=10)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--calibrate-bn', type=int, default=10,
+                        help='training batches of BN calibration (default 10)')
+    parser.add_argument('--score-key', default=None,
+                        help='default: the pipeline\'s, else coco/bbox_mAP')
+    parser.add_argument('--standalone-epochs', type=int, default=None,
+                        help='epochs of each stand-alone training (default: '
+                        'the retrain recipe\'s)')
+    parser.add_argument('--work-dir', help='default: work_dirs/'
+                        'rank_correlation/<config name>')
+    args = parser.parse_args(argv)
+    if args.num_subnets < 2:
+        parser.error(f'--num-subnets {args.num_subnets}: need >= 2')
+    if not osp.isfile(args.checkpoint):
+        parser.error(f'checkpoint {args.checkpoint!r} does not exist')
+    return args
+
+
+def estimates(cfg, args, subnets, work: str, done: dict) -> None:
+    """Fill ``done[key]['estimate']`` / ``['estimate_calibrated']``."""
+    import numpy as np
+    import torch
+    from mmengine.runner import Runner, load_checkpoint
+
+    from mmnas_tricks.engine.scoring import score_subnet
+    from mmnas_tricks.models.mutables import set_mode
+    from mmnas_tricks.utils import explain_unsafe_checkpoint
+    nas = cfg.get('nas') or {}
+    search = nas.get('search') or {}
+    run_cfg = cfg.copy()
+    run_cfg.pop('nas', None)
+    run_cfg.custom_hooks = []
+    run_cfg.work_dir = osp.join(work, 'estimate')
+    run_cfg.experiment_name = f'rank_estimate_{time.time_ns()}'
+    runner = Runner.from_cfg(run_cfg)
+    model = runner.model
+    with explain_unsafe_checkpoint():
+        load_checkpoint(model, args.checkpoint, map_location='cpu',
+                        strict=True, logger='current')
+    set_mode(model, 'sampled')
+    loader = runner.build_dataloader(search.get('val_dataloader') or
+                                     run_cfg.val_dataloader)
+    evaluator = runner.build_evaluator(search.get('evaluator') or
+                                       run_cfg.val_evaluator)
+    evaluator.dataset_meta = loader.dataset.metainfo
+    # the same calibration batches for every subnet
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    train_loader = runner.build_dataloader(run_cfg.train_dataloader,
+                                           seed=args.seed)
+    calib = []
+    for data in train_loader:
+        calib.append(data)
+        if len(calib) >= args.calibrate_bn:
+            break
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for key, subnet in subnets:
+        rec = done[key]
+        for field, n in (('estimate', 0),
+                         ('estimate_calibrated', args.calibrate_bn)):
+            if field in rec:
+                continue
+            model.load_state_dict(state)  # the supernet's own statistics
+            rec[field] = float(score_subnet(model, subnet, loader, evaluator,
+                                            calib, n)[args.score_key])
+            yield
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sys.path.insert(0, osp.dirname(HERE))
+    from mmnas_tricks.engine.export import apply_retrain, strip_search_settings
+    from mmnas_tricks.engine.rank import (distinct_subnets, scatter_png,
+                                          train_standalone)
+    from mmnas_tricks.models import export_config
+    from mmnas_tricks.structures import subnet_key
+    from mmnas_tricks.utils import (build_model, dump_json_atomic,
+                                    load_config, rank_consistency)
+    from mmnas_tricks.utils.io import atomic_write_text
+    cfg = load_config(args.config)
+    nas = cfg.get('nas') or {}
+    args.score_key = args.score_key or nas.get('score_key', 'coco/bbox_mAP')
+    name = osp.splitext(osp.basename(args.config))[0]
+    work = args.work_dir or osp.join('work_dirs', 'rank_correlation', name)
+    path = osp.join(work, 'rank_correlation.json')
+    state = dict(records={})
+    if osp.isfile(path):
+        with open(path) as f:
+            state = json.load(f)
+    state.update(config=args.config, checkpoint=args.checkpoint,
+                 score_key=args.score_key, seed=args.seed,
+                 calibrate_bn=args.calibrate_bn)
+    subnets = distinct_subnets(build_model(cfg), args.num_subnets, args.seed)
+    keyed = [(subnet_key(s), s) for s in subnets]
+    for i, (key, subnet) in enumerate(keyed):
+        state['records'].setdefault(key, dict(index=i, subnet=subnet))
+    records = state['records']
+
+    for _ in estimates(cfg, args, keyed, work, records):
+        dump_json_atomic(state, path)
+    print('supernet estimates done', flush=True)
+
+    retrain_src = cfg.copy()
+    if nas.get('retrain'):
+        retrain_src['retrain'] = nas['retrain']
+    retrain_src.pop('nas', None)
+    for key, subnet in keyed:
+        rec = records[key]
+        if 'standalone' in rec:
+            print(f'subnet {rec["index"]}: stand-alone {rec["standalone"]:.4f}'
+                  ' (done)')
+            continue
+        static = apply_retrain(export_config(retrain_src, subnet))
+        strip_search_settings(static)
+        if args.standalone_epochs is not None:
+            from mmnas_tricks.engine.proxy import proxy_config
+            static = proxy_config(static, max_epochs=args.standalone_epochs)
+        start = time.time()
+        rec['standalone'] = train_standalone(
+            static, osp.join(work, 'standalone', f'subnet{rec["index"]}'),
+            f'rank_standalone{rec["index"]}', args.score_key)
+        rec['standalone_seconds'] = round(time.time() - start, 1)
+        dump_json_atomic(state, path)
+        print(f'subnet {rec["index"]}: stand-alone {rec["standalone"]:.4f}',
+              flush=True)
+
+    rows = sorted((records[k] for k, _ in keyed), key=lambda r: r['index'])
+    truth = [r['standalone'] for r in rows]
+    state['rank'] = {
+        field: rank_consistency([r[field] for r in rows], truth)
+        for field in ('estimate', 'estimate_calibrated')
+    }
+    dump_json_atomic(state, path)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(['index', 'estimate', 'estimate_calibrated',
+                     'standalone', 'standalone_seconds'])
+    for r in rows:
+        writer.writerow([r['index'], r['estimate'], r['estimate_calibrated'],
+                         r['standalone'], r.get('standalone_seconds')])
+    atomic_write_text(osp.join(work, 'rank_correlation.csv'), out.getvalue())
+    tau = state['rank']['estimate_calibrated']['kendall_tau']
+    scatter_png(truth, [r['estimate_calibrated'] for r in rows],
+                [r['index'] for r in rows], f'stand-alone {args.score_key}',
+                'supernet estimate (BN-calibrated)',
+                f'Kendall tau {tau:.3f}',
+                osp.join(work, 'rank_correlation.png'))
+    for field, label in (('estimate', 'without'),
+                         ('estimate_calibrated', 'with')):
+        r = state['rank'][field]
+        print(f'{label} BN calibration, {r["n"]} subnets: Kendall tau '
+              f'{r["kendall_tau"]:.3f}, Spearman rho {r["spearman_rho"]:.3f},'
+              f' top-{r["top_k"]} overlap {r["top_k_overlap"]:.2f}')
+    return state
+
+
+if __name__ == '__main__':
+    main()
