@@ -63,11 +63,10 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, osp.dirname(HERE))
-    from mmnas_tricks.engine.export import apply_retrain, strip_search_settings
-    from mmnas_tricks.engine.proxy import proxy_config, proxy_tag
-    from mmnas_tricks.engine.rank import (distinct_subnets, scatter_png,
+    from mmnas_tricks.engine.proxy import proxy_tag
+    from mmnas_tricks.engine.rank import (distinct_subnets, load_records,
+                                          scatter_png, standalone_config,
                                           train_standalone)
-    from mmnas_tricks.models import export_config
     from mmnas_tricks.structures import subnet_key
     from mmnas_tricks.utils import (build_model, dump_json_atomic,
                                     load_config, rank_consistency)
@@ -76,11 +75,7 @@ def main(argv=None):
     name = osp.splitext(osp.basename(args.config))[0]
     work = args.work_dir or osp.join('work_dirs', 'proxy_rank', name)
     path = osp.join(work, 'proxy_rank.json')
-    import json
-    state = dict(records={})
-    if osp.isfile(path):
-        with open(path) as f:
-            state = json.load(f)
+    state = load_records(path)
     state.update(config=args.config, proxy=args.proxy, full=args.full,
                  proxy_tag=proxy_tag(**args.proxy), score_key=args.score_key,
                  seed=args.seed)
@@ -92,9 +87,7 @@ def main(argv=None):
             if setting in rec:
                 print(f'subnet {i} {setting}: {rec[setting]:.4f} (done)')
                 continue
-            static = apply_retrain(export_config(cfg, subnet))
-            strip_search_settings(static)
-            static = proxy_config(static, **factors)
+            static = standalone_config(cfg, subnet, **factors)
             start = time.time()
             rec[setting] = train_standalone(
                 static, osp.join(work, setting, f'subnet{i}'),

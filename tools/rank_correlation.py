@@ -20,7 +20,6 @@ Example:
 import argparse
 import csv
 import io
-import json
 import os.path as osp
 import random
 import sys
@@ -106,10 +105,9 @@ def estimates(cfg, args, subnets, work: str, done: dict) -> None:
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, osp.dirname(HERE))
-    from mmnas_tricks.engine.export import apply_retrain, strip_search_settings
-    from mmnas_tricks.engine.rank import (distinct_subnets, scatter_png,
+    from mmnas_tricks.engine.rank import (distinct_subnets, load_records,
+                                          scatter_png, standalone_config,
                                           train_standalone)
-    from mmnas_tricks.models import export_config
     from mmnas_tricks.structures import subnet_key
     from mmnas_tricks.utils import (build_model, dump_json_atomic,
                                     load_config, rank_consistency)
@@ -120,10 +118,7 @@ def main(argv=None):
     name = osp.splitext(osp.basename(args.config))[0]
     work = args.work_dir or osp.join('work_dirs', 'rank_correlation', name)
     path = osp.join(work, 'rank_correlation.json')
-    state = dict(records={})
-    if osp.isfile(path):
-        with open(path) as f:
-            state = json.load(f)
+    state = load_records(path)
     state.update(config=args.config, checkpoint=args.checkpoint,
                  score_key=args.score_key, seed=args.seed,
                  calibrate_bn=args.calibrate_bn)
@@ -147,11 +142,10 @@ def main(argv=None):
             print(f'subnet {rec["index"]}: stand-alone {rec["standalone"]:.4f}'
                   ' (done)')
             continue
-        static = apply_retrain(export_config(retrain_src, subnet))
-        strip_search_settings(static)
-        if args.standalone_epochs is not None:
-            from mmnas_tricks.engine.proxy import proxy_config
-            static = proxy_config(static, max_epochs=args.standalone_epochs)
+        static = standalone_config(
+            retrain_src, subnet,
+            **({} if args.standalone_epochs is None else dict(
+                max_epochs=args.standalone_epochs)))
         start = time.time()
         rec['standalone'] = train_standalone(
             static, osp.join(work, 'standalone', f'subnet{rec["index"]}'),

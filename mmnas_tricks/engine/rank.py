@@ -67,3 +67,27 @@ def scatter_png(xs: Sequence[float], ys: Sequence[float],
     fig.savefig(tmp)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+def load_records(path: str) -> dict:
+    """The state a rank tool saved at ``path`` (``records`` by subnet key),
+    or a fresh one."""
+    import json
+    import os.path as osp
+    if osp.isfile(path):
+        with open(path) as f:
+            return json.load(f)
+    return dict(records={})
+
+
+def standalone_config(cfg: Config, subnet: dict, **proxy) -> Config:
+    """The plain config that trains ``subnet`` of the supernet config
+    ``cfg`` alone: exported, with ``cfg.retrain`` applied and the search
+    settings stripped, then through :func:`proxy_config` with ``proxy``
+    (e.g. ``max_epochs=4``) if given."""
+    from mmnas_tricks.models import export_config
+    from .export import apply_retrain, strip_search_settings
+    from .proxy import proxy_config
+    static = apply_retrain(export_config(cfg, subnet))
+    strip_search_settings(static)
+    return proxy_config(static, **proxy) if proxy else static
