@@ -364,3 +364,25 @@ def test_drop_path_spares_depth_choices():
     stage.drop_path_prob = 0.99
     x = torch.randn(32, 4, 5, 5)
     assert (stage(x).flatten(1).abs().sum(1) > 0).all()
+
+
+def test_alpha_tricks_follow_the_mutables_a_sequential_search_opens():
+    """SDARTS and DARTS- act on the mutables that are differentiable at
+    each iteration, not only on those of the first stage."""
+    model = Toy()
+    set_mode(model, 'differentiable')
+    model.b.set_mode('sampled')  # held by a first stage
+    darts = DartsHook(arch_dataloader={})
+    perturb, aux = ArchPerturbHook(), AuxSkipHook()
+    runner = mock_runner(model, [darts, perturb, aux], name='seq_tricks')
+    perturb.before_train(runner)
+    aux.before_train(runner)
+    for hook in (aux, perturb):
+        hook.before_train_iter(runner, 0)
+    assert model.b.perturbed_weights is None and model.b.aux_skip_beta == 0
+    model.b.set_mode('differentiable')  # the next stage opens it
+    runner.iter = runner.epoch = 1
+    for hook in (aux, perturb):
+        hook.before_train_iter(runner, 1)
+    assert model.b.perturbed_weights is not None
+    assert model.b.aux_skip_beta > 0

@@ -80,6 +80,9 @@ class ArchPerturbHook(Hook):
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch=None) -> None:
         eps = self.eps(runner)
+        # the differentiable ones now (a sequential search changes them)
+        self._mutables = trick_mutables(self, runner, self.include,
+                                        'differentiable', required=False)
         gen = torch.Generator().manual_seed(self.seed * 1000003 + runner.iter)
         for m in self._mutables.values():
             probs = torch.softmax(m.arch_alpha.detach(), dim=0)

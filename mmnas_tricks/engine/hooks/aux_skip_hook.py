@@ -95,6 +95,9 @@ class AuxSkipHook(Hook):
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch=None) -> None:
         beta = self.beta(runner)
+        # the differentiable ones now (a sequential search changes them)
+        self._mutables = trick_mutables(self, runner, self.include,
+                                        'differentiable', required=False)
         for m in self._mutables.values():
             m.aux_skip_beta = beta
         runner.message_hub.update_scalar('train/aux_skip_beta', beta)
