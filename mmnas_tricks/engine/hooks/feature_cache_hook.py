@@ -207,7 +207,8 @@ class FeatureCacheHook(Hook):
                 'outputs are not a function of the input; set norm_eval=True '
                 '/ frozen_stages or keep them in eval mode')
         self._check_weights(by_content=self._digest is None)
-        keys = [tensor_digest(x[i]) for i in range(x.shape[0])]
+        host = x.detach().cpu()  # one transfer for the batch, not per sample
+        keys = [tensor_digest(host[i]) for i in range(host.shape[0])]
         found = [self.cache.get(k) for k in keys]
         missing = [i for i, f in enumerate(found) if f is None]
         if missing:
