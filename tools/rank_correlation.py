@@ -2,6 +2,10 @@
 (without and with BN calibration) against the subnet trained alone
 (Kendall tau, Spearman rho, top-k overlap; TRICKS.md T5.3).
 
+With ``--few-shot MANIFEST`` (tools/few_shot.py) each subnet is also scored
+by the sub-supernet that matches it (TRICKS.md T5.1), without and with BN
+calibration.
+
 CONFIG is the supernet config (or a tools/nas.py pipeline config: then its
 search stage's held-out split, evaluator and score key are used, and its
 ``retrain`` recipe trains the subnets alone) and CHECKPOINT the trained
@@ -41,6 +45,9 @@ def parse_args(argv=None):
     parser.add_argument('--standalone-epochs', type=int, default=None,
                         help='epochs of each stand-alone training (default: '
                         'the retrain recipe\'s)')
+    parser.add_argument('--few-shot', metavar='MANIFEST', default=None,
+                        help='a few-shot split (tools/few_shot.py): also '
+                        'rank with the matching sub-supernets')
     parser.add_argument('--work-dir', help='default: work_dirs/'
                         'rank_correlation/<config name>')
     args = parser.parse_args(argv)
@@ -49,6 +56,15 @@ def parse_args(argv=None):
     if not osp.isfile(args.checkpoint):
         parser.error(f'checkpoint {args.checkpoint!r} does not exist')
     return args
+
+
+def estimate_fields(args) -> list:
+    """(record field, BN calibration batches) of every estimate."""
+    fields = [('estimate', 0), ('estimate_calibrated', args.calibrate_bn)]
+    if args.few_shot:
+        fields += [('estimate_few_shot', 0),
+                   ('estimate_few_shot_calibrated', args.calibrate_bn)]
+    return fields
 
 
 def estimates(cfg, args, subnets, work: str, done: dict) -> None:
@@ -90,13 +106,21 @@ def estimates(cfg, args, subnets, work: str, done: dict) -> None:
         if len(calib) >= args.calibrate_bn:
             break
     state = {k: v.clone() for k, v in model.state_dict().items()}
+    router = None
+    if args.few_shot:
+        from mmnas_tricks.engine.few_shot import FewShotRouter
+        router = FewShotRouter(args.few_shot)
+        router.check(model)
     for key, subnet in subnets:
         rec = done[key]
-        for field, n in (('estimate', 0),
-                         ('estimate_calibrated', args.calibrate_bn)):
+        for field, n in estimate_fields(args):
             if field in rec:
                 continue
-            model.load_state_dict(state)  # the supernet's own statistics
+            # the (sub-)supernet's own weights and statistics
+            if field.startswith('estimate_few_shot'):
+                router.load_for(model, subnet)
+            else:
+                model.load_state_dict(state)
             rec[field] = float(score_subnet(model, subnet, loader, evaluator,
                                             calib, n)[args.score_key])
             yield
@@ -119,6 +143,16 @@ def main(argv=None):
     work = args.work_dir or osp.join('work_dirs', 'rank_correlation', name)
     path = osp.join(work, 'rank_correlation.json')
     state = load_records(path)
+    few_shot = None
+    if args.few_shot:
+        from mmnas_tricks.engine.few_shot import load_manifest
+        few_shot = dict(manifest=args.few_shot,
+                        mutable=load_manifest(args.few_shot)['mutable'])
+    if state.get('few_shot') and state['few_shot'] != few_shot:
+        for rec in state['records'].values():  # another split's estimates
+            rec.pop('estimate_few_shot', None)
+            rec.pop('estimate_few_shot_calibrated', None)
+    state['few_shot'] = few_shot
     state.update(config=args.config, checkpoint=args.checkpoint,
                  score_key=args.score_key, seed=args.seed,
                  calibrate_bn=args.calibrate_bn)
@@ -157,18 +191,18 @@ def main(argv=None):
 
     rows = sorted((records[k] for k, _ in keyed), key=lambda r: r['index'])
     truth = [r['standalone'] for r in rows]
+    fields = [f for f, _ in estimate_fields(args)]
     state['rank'] = {
         field: rank_consistency([r[field] for r in rows], truth)
-        for field in ('estimate', 'estimate_calibrated')
+        for field in fields
     }
     dump_json_atomic(state, path)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(['index', 'estimate', 'estimate_calibrated',
-                     'standalone', 'standalone_seconds'])
+    writer.writerow(['index'] + fields + ['standalone', 'standalone_seconds'])
     for r in rows:
-        writer.writerow([r['index'], r['estimate'], r['estimate_calibrated'],
-                         r['standalone'], r.get('standalone_seconds')])
+        writer.writerow([r['index']] + [r[f] for f in fields] +
+                        [r['standalone'], r.get('standalone_seconds')])
     atomic_write_text(osp.join(work, 'rank_correlation.csv'), out.getvalue())
     tau = state['rank']['estimate_calibrated']['kendall_tau']
     scatter_png(truth, [r['estimate_calibrated'] for r in rows],
@@ -176,10 +210,21 @@ def main(argv=None):
                 'supernet estimate (BN-calibrated)',
                 f'Kendall tau {tau:.3f}',
                 osp.join(work, 'rank_correlation.png'))
-    for field, label in (('estimate', 'without'),
-                         ('estimate_calibrated', 'with')):
+    if args.few_shot:
+        tau = state['rank']['estimate_few_shot_calibrated']['kendall_tau']
+        scatter_png(truth, [r['estimate_few_shot_calibrated'] for r in rows],
+                    [r['index'] for r in rows],
+                    f'stand-alone {args.score_key}',
+                    'few-shot estimate (BN-calibrated)',
+                    f'few-shot, Kendall tau {tau:.3f}',
+                    osp.join(work, 'rank_correlation_few_shot.png'))
+    labels = dict(estimate='without BN calibration',
+                  estimate_calibrated='with BN calibration',
+                  estimate_few_shot='few-shot, without BN calibration',
+                  estimate_few_shot_calibrated='few-shot, with BN calibration')
+    for field in fields:
         r = state['rank'][field]
-        print(f'{label} BN calibration, {r["n"]} subnets: Kendall tau '
+        print(f'{labels[field]}, {r["n"]} subnets: Kendall tau '
               f'{r["kendall_tau"]:.3f}, Spearman rho {r["spearman_rho"]:.3f},'
               f' top-{r["top_k"]} overlap {r["top_k_overlap"]:.2f}')
     return state

@@ -56,6 +56,11 @@ class SampleSubnetHook(Hook):
             choice: the plain architecture in the heads and FPN necks),
             ``'last'``, ``'keep'`` (the last sampled) or a subnet dict.
             Defaults to ``'first'``.
+        fixed (dict, optional): ``{mutable name: choice}`` pinned for the
+            whole run (set and switched to ``fixed`` mode before training,
+            so they are never sampled and keep their choice in validation):
+            a few-shot sub-supernet (TRICKS.md T5.1,
+            :mod:`mmnas_tricks.engine.few_shot`). Defaults to None.
 
     Example:
         >>> custom_hooks = [dict(type='mmnas_tricks.SampleSubnetHook', seed=0)]
@@ -69,7 +74,8 @@ class SampleSubnetHook(Hook):
                  strategy: str = 'uniform',
                  include: Optional[Union[str, Sequence[str]]] = None,
                  eval_subnet: Union[str, dict] = 'first',
-                 trace: bool = False) -> None:
+                 trace: bool = False,
+                 fixed: Optional[dict] = None) -> None:
         if not isinstance(eval_subnet, dict) and eval_subnet not in EVAL_SUBNETS:
             raise ValueError(f'eval_subnet={eval_subnet!r} is not a subnet '
                              f'dict or one of {list(EVAL_SUBNETS)}')
@@ -82,6 +88,10 @@ class SampleSubnetHook(Hook):
         self._trace: list = []
         self.include = include
         self.eval_subnet = eval_subnet
+        if fixed is not None and not isinstance(fixed, dict):
+            raise TypeError(f'fixed must be a dict mutable name -> choice, '
+                            f'got {type(fixed).__name__}')
+        self.fixed = dict(fixed or {})
         self._train_subnet = None
 
     @staticmethod
@@ -89,6 +99,8 @@ class SampleSubnetHook(Hook):
         return unwrap_model(runner)
 
     def before_train(self, runner) -> None:
+        if self.fixed:
+            self.pin(self._model(runner))
         if not named_mutables(self._model(runner), searchable_only=True):
             raise ValueError('SampleSubnetHook found no searchable mutable in '
                              'the model; is a searchable backbone, neck or '
@@ -101,6 +113,15 @@ class SampleSubnetHook(Hook):
         if self.trace:
             self._trace.append(json.dumps(dict(
                 iter=runner.iter, subnet=subnet_key(get_subnet(model)))))
+
+    def pin(self, model) -> None:
+        """Set the ``fixed`` choices and switch those mutables to fixed
+        mode (validated first: an unknown name or a choice that is not a
+        candidate raises :class:`SubnetError` naming the valid ones)."""
+        set_subnet(model, self.fixed, strict=False)
+        mutables = named_mutables(model)
+        for name in self.fixed:
+            mutables[name].set_mode('fixed')
 
     def after_train(self, runner) -> None:
         if self.trace:

@@ -23,6 +23,7 @@ from mmnas_tricks.registry import LOOPS
 from mmnas_tricks.structures import dump_subnet, subnet_key
 from mmnas_tricks.utils.io import atomic_write_text, dump_json_atomic
 from ..bn_calibration import calibrate_bn
+from ..few_shot import FewShotRouter
 from ..scoring import score_subnet
 
 RULES = ('greater', 'less')
@@ -119,6 +120,11 @@ class EvolutionSearchLoop(BaseLoop):
             to None (the runner's ``load_from``).
         export_best (bool): Write the best subnet's config and checkpoint.
             Defaults to True.
+        few_shot (str | dict, optional): A few-shot split's manifest
+            (``tools/few_shot.py``; TRICKS.md T5.1): every candidate is
+            scored (and the best exported) with the weights of the
+            sub-supernet whose pinned choice it has. Defaults to None (the
+            one-shot supernet).
     """
 
     def __init__(self,
@@ -141,7 +147,8 @@ class EvolutionSearchLoop(BaseLoop):
                  val_dataloader: Optional[dict] = None,
                  evaluator=None,
                  supernet_checkpoint: Optional[str] = None,
-                 export_best: bool = True) -> None:
+                 export_best: bool = True,
+                 few_shot=None) -> None:
         super().__init__(runner, dataloader)
         for name, value in (('max_generations', max_generations),
                             ('population_size', population_size),
@@ -181,6 +188,7 @@ class EvolutionSearchLoop(BaseLoop):
                 'export_best=False')
         self.supernet_checkpoint = supernet_checkpoint
         self.export_best = export_best
+        self.router = None if few_shot is None else FewShotRouter(few_shot)
         self.max_generations = max_generations
         self.population_size = population_size
         self.top_k = top_k
@@ -355,6 +363,8 @@ class EvolutionSearchLoop(BaseLoop):
         return chosen
 
     def _score(self, subnet: dict) -> dict:
+        if self.router is not None:
+            self.router.load_for(self.model, subnet)
         return score_subnet(self.model, subnet, self.val_dataloader,
                             self.evaluator, self.calib_batches,
                             self.num_calib, self.score_key)
@@ -405,6 +415,8 @@ class EvolutionSearchLoop(BaseLoop):
 
     def run(self):
         self._load_supernet()
+        if self.router is not None:
+            self.router.check(self.model)
         state_path = osp.join(self.out_dir, 'state.json')
         if self.runner._resume and osp.isfile(state_path):
             with open(state_path) as f:
@@ -462,6 +474,8 @@ class EvolutionSearchLoop(BaseLoop):
         over ranks, as when it was scored); the main process writes."""
         from ..export import apply_retrain, export_subnet_files
         subnet = self.best_subnet()
+        if self.router is not None:
+            self.router.load_for(self.model, subnet)
         set_subnet(self.model, subnet)
         if self.num_calib > 0:
             calibrate_bn(self.model, self.calib_batches, self.num_calib)

@@ -1,0 +1,127 @@
+"""Few-shot NAS (Zhao et al., ICML 2021; TRICKS.md T5.1): split a trained
+one-shot supernet on the choices of one mutable into sub-supernets, each
+with that mutable pinned, its weights inherited from the one-shot supernet,
+and trained further.
+
+CONFIG is the supernet config (or a tools/nas.py pipeline config: its
+supernet stage) and CHECKPOINT the trained one-shot supernet. Sub-supernet
+``i`` trains in ``<work_dir>/sub<i>``; the split is recorded in
+``<work_dir>/few_shot.json`` as each one finishes, and a rerun trains only
+what is missing (an interrupted one resumes from its last checkpoint).
+Use the manifest with ``EvolutionSearchLoop(few_shot=...)`` or
+``tools/rank_correlation.py --few-shot``.
+
+Example:
+    python tools/few_shot.py \
+        configs/nas/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py \
+        work_dirs/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits/supernet/epoch_12.pth \
+        --split bbox_head.cls_convs.0 --epochs 3
+"""
+import argparse
+import os.path as osp
+import sys
+import time
+
+HERE = osp.dirname(osp.abspath(__file__))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint', help='the trained one-shot supernet')
+    parser.add_argument(
+        '--split', default=None,
+        help='the mutable to split on (default: the first searchable '
+        'mutable with the most choices)')
+    parser.add_argument(
+        '--epochs', type=int, default=None,
+        help='epochs each sub-supernet trains (default: the config\'s)')
+    parser.add_argument('--work-dir', help='default: work_dirs/few_shot/'
+                        '<config name>/<split>')
+    args = parser.parse_args(argv)
+    if not osp.isfile(args.checkpoint):
+        parser.error(f'checkpoint {args.checkpoint!r} does not exist')
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f'--epochs {args.epochs}: need >= 1')
+    return args
+
+
+def default_split(model) -> str:
+    from mmnas_tricks.models.mutables import named_mutables
+    mutables = named_mutables(model, searchable_only=True)
+    if not mutables:
+        raise ValueError('the model has no searchable mutable to split on')
+    most = max(m.num_choices for m in mutables.values())
+    return next(n for n, m in mutables.items() if m.num_choices == most)
+
+
+def train(cfg, work_dir: str, name: str) -> tuple:
+    """Train ``cfg`` in ``work_dir`` (resuming from its last checkpoint);
+    the final checkpoint and last validation metrics."""
+    from mmengine.runner import Runner
+
+    from mmnas_tricks.utils import explain_unsafe_checkpoint, last_val_metrics
+    cfg = cfg.copy()
+    cfg.work_dir = work_dir
+    cfg.experiment_name = f'{name}_{time.time_ns()}'
+    last = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(last):
+        with open(last) as f:
+            cfg.load_from = f.read().strip()
+        cfg.resume = True
+    runner = Runner.from_cfg(cfg)
+    with explain_unsafe_checkpoint():
+        runner.train()
+    with open(last) as f:
+        checkpoint = f.read().strip()
+    return checkpoint, last_val_metrics(runner)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sys.path.insert(0, osp.dirname(HERE))
+    from mmnas_tricks.engine.few_shot import (choice_key, split_choices,
+                                              sub_supernet_config)
+    from mmnas_tricks.engine.rank import load_records
+    from mmnas_tricks.utils import build_model, dump_json_atomic, load_config
+    cfg = load_config(args.config)
+    cfg.pop('nas', None)
+    model = build_model(cfg)
+    split = args.split or default_split(model)
+    choices = split_choices(model, split)
+    del model
+    name = osp.splitext(osp.basename(args.config))[0]
+    work = args.work_dir or osp.join('work_dirs', 'few_shot', name, split)
+    path = osp.join(work, 'few_shot.json')
+    state = load_records(path)
+    state.pop('records', None)
+    if state.get('mutable', split) != split:
+        raise SystemExit(f'{path} is a split on {state["mutable"]!r}, not '
+                         f'{split!r}; use another --work-dir')
+    state.update(config=args.config, source=args.checkpoint, mutable=split,
+                 epochs=args.epochs)
+    subs = state.setdefault('sub_supernets', {})
+    print(f'few-shot split on {split}: {len(choices)} sub-supernets',
+          flush=True)
+    for i, choice in enumerate(choices):
+        key = choice_key(choice)
+        rec = subs.setdefault(key, dict(index=i, choice=choice))
+        if rec.get('checkpoint') and osp.isfile(rec['checkpoint']):
+            print(f'sub-supernet {i} ({split}={key}): done', flush=True)
+            continue
+        sub_cfg = sub_supernet_config(cfg, args.checkpoint, split, choice,
+                                      max_epochs=args.epochs)
+        start = time.time()
+        rec['checkpoint'], rec['metrics'] = train(
+            sub_cfg, osp.join(work, f'sub{i}'), f'few_shot_sub{i}')
+        rec['seconds'] = round(time.time() - start, 1)
+        dump_json_atomic(state, path)
+        print(f'sub-supernet {i} ({split}={key}): {rec["checkpoint"]} in '
+              f'{rec["seconds"]} s', flush=True)
+    dump_json_atomic(state, path)
+    print(f'manifest: {path}')
+    return state
+
+
+if __name__ == '__main__':
+    main()
