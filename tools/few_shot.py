@@ -55,34 +55,12 @@ def default_split(model) -> str:
     return next(n for n, m in mutables.items() if m.num_choices == most)
 
 
-def train(cfg, work_dir: str, name: str) -> tuple:
-    """Train ``cfg`` in ``work_dir`` (resuming from its last checkpoint);
-    the final checkpoint and last validation metrics."""
-    from mmengine.runner import Runner
-
-    from mmnas_tricks.utils import explain_unsafe_checkpoint, last_val_metrics
-    cfg = cfg.copy()
-    cfg.work_dir = work_dir
-    cfg.experiment_name = f'{name}_{time.time_ns()}'
-    last = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(last):
-        with open(last) as f:
-            cfg.load_from = f.read().strip()
-        cfg.resume = True
-    runner = Runner.from_cfg(cfg)
-    with explain_unsafe_checkpoint():
-        runner.train()
-    with open(last) as f:
-        checkpoint = f.read().strip()
-    return checkpoint, last_val_metrics(runner)
-
-
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, osp.dirname(HERE))
     from mmnas_tricks.engine.few_shot import (choice_key, split_choices,
                                               sub_supernet_config)
-    from mmnas_tricks.engine.rank import load_records
+    from mmnas_tricks.engine.rank import load_records, train_resumable
     from mmnas_tricks.utils import build_model, dump_json_atomic, load_config
     cfg = load_config(args.config)
     cfg.pop('nas', None)
@@ -112,7 +90,7 @@ def main(argv=None):
         sub_cfg = sub_supernet_config(cfg, args.checkpoint, split, choice,
                                       max_epochs=args.epochs)
         start = time.time()
-        rec['checkpoint'], rec['metrics'] = train(
+        rec['checkpoint'], rec['metrics'] = train_resumable(
             sub_cfg, osp.join(work, f'sub{i}'), f'few_shot_sub{i}')
         rec['seconds'] = round(time.time() - start, 1)
         dump_json_atomic(state, path)

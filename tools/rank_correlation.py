@@ -25,7 +25,6 @@ import argparse
 import csv
 import io
 import os.path as osp
-import random
 import sys
 import time
 
@@ -68,61 +67,25 @@ def estimate_fields(args) -> list:
 
 
 def estimates(cfg, args, subnets, work: str, done: dict) -> None:
-    """Fill ``done[key]['estimate']`` / ``['estimate_calibrated']``."""
-    import numpy as np
-    import torch
-    from mmengine.runner import Runner, load_checkpoint
-
-    from mmnas_tricks.engine.scoring import score_subnet
-    from mmnas_tricks.models.mutables import set_mode
-    from mmnas_tricks.utils import explain_unsafe_checkpoint
-    nas = cfg.get('nas') or {}
-    search = nas.get('search') or {}
-    run_cfg = cfg.copy()
-    run_cfg.pop('nas', None)
-    run_cfg.custom_hooks = []
-    run_cfg.work_dir = osp.join(work, 'estimate')
-    run_cfg.experiment_name = f'rank_estimate_{time.time_ns()}'
-    runner = Runner.from_cfg(run_cfg)
-    model = runner.model
-    with explain_unsafe_checkpoint():
-        load_checkpoint(model, args.checkpoint, map_location='cpu',
-                        strict=True, logger='current')
-    set_mode(model, 'sampled')
-    loader = runner.build_dataloader(search.get('val_dataloader') or
-                                     run_cfg.val_dataloader)
-    evaluator = runner.build_evaluator(search.get('evaluator') or
-                                       run_cfg.val_evaluator)
-    evaluator.dataset_meta = loader.dataset.metainfo
-    # the same calibration batches for every subnet
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    train_loader = runner.build_dataloader(run_cfg.train_dataloader,
-                                           seed=args.seed)
-    calib = []
-    for data in train_loader:
-        calib.append(data)
-        if len(calib) >= args.calibrate_bn:
-            break
-    state = {k: v.clone() for k, v in model.state_dict().items()}
+    """Fill ``done[key][field]`` for every field of :func:`estimate_fields`,
+    yielding after each."""
+    from mmnas_tricks.engine.rank import SupernetScorer
+    scorer = SupernetScorer(cfg, args.checkpoint, osp.join(work, 'estimate'),
+                            args.score_key, args.calibrate_bn, args.seed)
     router = None
     if args.few_shot:
         from mmnas_tricks.engine.few_shot import FewShotRouter
         router = FewShotRouter(args.few_shot)
-        router.check(model)
+        router.check(scorer.model)
     for key, subnet in subnets:
         rec = done[key]
         for field, n in estimate_fields(args):
             if field in rec:
                 continue
-            # the (sub-)supernet's own weights and statistics
-            if field.startswith('estimate_few_shot'):
-                router.load_for(model, subnet)
-            else:
-                model.load_state_dict(state)
-            rec[field] = float(score_subnet(model, subnet, loader, evaluator,
-                                            calib, n)[args.score_key])
+            rec[field] = scorer.score(
+                subnet, calibrate=n > 0,
+                router=router if field.startswith('estimate_few_shot')
+                else None)
             yield
 
 
@@ -155,7 +118,8 @@ def main(argv=None):
     state['few_shot'] = few_shot
     state.update(config=args.config, checkpoint=args.checkpoint,
                  score_key=args.score_key, seed=args.seed,
-                 calibrate_bn=args.calibrate_bn)
+                 calibrate_bn=args.calibrate_bn,
+                 standalone_epochs=args.standalone_epochs)
     subnets = distinct_subnets(build_model(cfg), args.num_subnets, args.seed)
     keyed = [(subnet_key(s), s) for s in subnets]
     for i, (key, subnet) in enumerate(keyed):

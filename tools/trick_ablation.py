@@ -1,0 +1,289 @@
+"""Trick ablation: the same small search run several times, one trick
+toggled per run, in one table: trick, rank correlation of the supernet's
+estimates with stand-alone training, the found architecture's stand-alone
+score, and the search's wall time (the experiment "Bag of Tricks for NAS"
+asks the field to run).
+
+CONFIG is a tools/nas.py pipeline config with an ``ablation`` dict::
+
+    ablation = dict(
+        supernet_epochs=6,          # each variant's supernet training
+        search=dict(max_generations=2, population_size=10),  # nas.search +
+        rank_subnets=10,            # baseline + random subnets (seeded)
+        rank_seed=0,
+        standalone_epochs=4,        # stand-alone protocol (retrain recipe)
+        tricks=dict(                # variant name -> what it changes
+            baseline=dict(),
+            tunas_warmup=dict(hooks=[dict(type='mmnas_tricks.AllOpsWarmupHook')]),
+            no_bn_calibration=dict(search=dict(calibrate_bn=0)),
+            uniform=dict(supernet=dict(custom_hooks=[...]))))
+
+A variant may set ``supernet`` (merged into the supernet config),
+``hooks`` (appended to its custom hooks), ``remove_hooks`` (hook type names
+dropped) and ``search`` (merged into the search loop). Variants whose
+supernet configs are identical share one supernet training. Every result
+(supernet checkpoint, search result, estimates, stand-alone scores, shared
+by subnet across variants) is recorded in ``<work_dir>/ablation.json`` as
+soon as it exists; a rerun computes only what is missing.
+``--standalone-from`` takes stand-alone scores from a
+tools/rank_correlation.py result of the same space and protocol.
+Results: ``<work_dir>/ablation.{json,csv,md,png}``.
+
+Example:
+    python tools/trick_ablation.py configs/nas/ablation_spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py
+"""
+import argparse
+import csv
+import hashlib
+import io
+import json
+import os.path as osp
+import sys
+import time
+
+HERE = osp.dirname(osp.abspath(__file__))
+TRICK_KEYS = ('supernet', 'hooks', 'remove_hooks', 'search')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='pipeline config with an ablation '
+                        'dict')
+    parser.add_argument('--tricks', nargs='+', default=None,
+                        help='run only these variants (default: all)')
+    parser.add_argument('--standalone-from', metavar='JSON', default=None,
+                        help='rank_correlation.json whose stand-alone scores '
+                        'to reuse (same space, same --standalone-epochs)')
+    parser.add_argument('--work-dir', help='default: work_dirs/ablation/'
+                        '<config name>')
+    return parser.parse_args(argv)
+
+
+def _digest(cfg) -> str:
+    return hashlib.sha1(cfg.pretty_text.encode()).hexdigest()[:12]
+
+
+def _hook_name(hook) -> str:
+    return str(hook.get('type', '')).split('.')[-1]
+
+
+def variant_configs(cfg, config_path: str, ablation: dict, name: str,
+                    trick: dict) -> tuple:
+    """The supernet and search configs of one variant."""
+    from mmnas_tricks.engine.pipeline import stage_configs
+    from mmnas_tricks.engine.proxy import proxy_config
+    bad = sorted(set(trick) - set(TRICK_KEYS))
+    if bad:
+        raise ValueError(f'ablation.tricks.{name}: unknown keys {bad}; valid: '
+                         f'{list(TRICK_KEYS)}')
+    stages = stage_configs(cfg, config_path)
+    supernet = stages['supernet']
+    if trick.get('supernet'):
+        supernet.merge_from_dict(dict(trick['supernet']))
+    hooks = [h for h in supernet.get('custom_hooks', []) or []
+             if _hook_name(h) not in set(trick.get('remove_hooks', ()))]
+    supernet.custom_hooks = hooks + list(trick.get('hooks', []))
+    if ablation.get('supernet_epochs'):
+        supernet = proxy_config(supernet,
+                                max_epochs=ablation['supernet_epochs'])
+        supernet.pop('proxy', None)
+    search = stages['search']
+    loop = dict(search.train_cfg)
+    loop.update(ablation.get('search', {}))
+    loop.update(trick.get('search', {}))
+    loop['export_best'] = False
+    search.train_cfg = loop
+    return supernet, search
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sys.path.insert(0, osp.dirname(HERE))
+    from mmengine.runner import Runner
+
+    from mmnas_tricks.engine.rank import (SupernetScorer, distinct_subnets,
+                                          load_records, standalone_config,
+                                          train_resumable, train_standalone)
+    from mmnas_tricks.structures import subnet_key
+    from mmnas_tricks.utils import (build_model, dump_json_atomic,
+                                    explain_unsafe_checkpoint, load_config,
+                                    rank_consistency)
+    from mmnas_tricks.utils.io import atomic_write_text
+    cfg = load_config(args.config)
+    ablation = cfg.get('ablation')
+    if not ablation or not ablation.get('tricks'):
+        raise SystemExit(f'{args.config} has no ablation dict with tricks; '
+                         'see tools/trick_ablation.py')
+    ablation = ablation.to_dict() if hasattr(ablation, 'to_dict') else dict(
+        ablation)
+    tricks = ablation['tricks']
+    names = args.tricks or list(tricks)
+    unknown = [n for n in names if n not in tricks]
+    if unknown:
+        raise SystemExit(f'--tricks {unknown}: not in the config; valid: '
+                         f'{list(tricks)}')
+    name = osp.splitext(osp.basename(args.config))[0]
+    work = args.work_dir or osp.join('work_dirs', 'ablation', name)
+    path = osp.join(work, 'ablation.json')
+    state = load_records(path)
+    state.pop('records', None)
+    supernets = state.setdefault('supernets', {})
+    standalone = state.setdefault('standalone', {})
+    variants = state.setdefault('variants', {})
+    epochs = ablation.get('standalone_epochs')
+    if args.standalone_from:
+        with open(args.standalone_from) as f:
+            other = json.load(f)
+        if other.get('standalone_epochs', epochs) != epochs:
+            raise SystemExit(
+                f'{args.standalone_from} trained {other["standalone_epochs"]}'
+                f' epochs, the ablation {epochs}')
+        for key, rec in other['records'].items():
+            if 'standalone' in rec:
+                standalone.setdefault(key, dict(
+                    score=rec['standalone'], source=args.standalone_from))
+
+    def save():
+        dump_json_atomic(state, path)
+
+    nas = cfg.nas
+    retrain_src = cfg.copy()
+    retrain_src['retrain'] = nas['retrain']
+    retrain_src.pop('nas', None)
+    retrain_src.pop('ablation', None)
+    model = build_model(retrain_src)
+    rank_subnets = distinct_subnets(model, ablation.get('rank_subnets', 10),
+                                    ablation.get('rank_seed', 0))
+    score_key = nas.get('score_key', 'coco/bbox_mAP')
+
+    def stand_alone(subnet) -> float:
+        key = subnet_key(subnet)
+        if key not in standalone:
+            index = len(standalone)
+            static = standalone_config(
+                retrain_src, subnet,
+                **({} if epochs is None else dict(max_epochs=epochs)))
+            start = time.time()
+            score = train_standalone(
+                static, osp.join(work, 'standalone', f'subnet{index}'),
+                f'ablation_standalone{index}', score_key)
+            standalone[key] = dict(score=score, subnet=subnet,
+                                   seconds=round(time.time() - start, 1))
+            save()
+        return standalone[key]['score']
+
+    for trick_name in names:
+        trick = tricks[trick_name] or {}
+        supernet_cfg, search_cfg = variant_configs(
+            cfg, args.config, ablation, trick_name, trick)
+        var = variants.setdefault(trick_name, dict(trick=trick))
+        print(f'[ablation] {trick_name}', flush=True)
+        digest = _digest(supernet_cfg)
+        sup = supernets.setdefault(digest, {})
+        if not sup.get('checkpoint'):
+            start = time.time()
+            sup['checkpoint'], _ = train_resumable(
+                supernet_cfg, osp.join(work, 'supernets', digest),
+                f'ablation_supernet_{digest}')
+            sup['seconds'] = round(time.time() - start, 1)
+            sup['first_trained_for'] = trick_name
+            save()
+        var['supernet'] = digest
+        if 'best' not in var:
+            search_cfg.train_cfg['supernet_checkpoint'] = sup['checkpoint']
+            search_cfg.work_dir = osp.join(work, 'searches', trick_name)
+            search_cfg.experiment_name = f'ablation_search_{time.time_ns()}'
+            search_cfg.resume = osp.isfile(
+                osp.join(search_cfg.work_dir, 'search', 'state.json'))
+            start = time.time()
+            runner = Runner.from_cfg(search_cfg)
+            with explain_unsafe_checkpoint():
+                runner.train()
+            loop = runner.train_loop
+            best = loop.best_subnet()
+            top = loop.records[loop.top[0]]
+            var.update(best=best, best_estimate=top['score'],
+                       found_flops=top['flops'],
+                       search_seconds=round(time.time() - start, 1))
+            del runner, loop
+            save()
+        calib = int(search_cfg.train_cfg.get('calibrate_bn', 20))
+        estimates = var.setdefault('estimates', {})
+        if len(estimates) < len(rank_subnets):
+            scorer_cfg = supernet_cfg.copy()
+            scorer_cfg['nas'] = cfg.nas  # the search's held-out data
+            scorer = SupernetScorer(scorer_cfg, sup['checkpoint'],
+                                    osp.join(work, 'scorer'), score_key,
+                                    calib, ablation.get('rank_seed', 0))
+            for subnet in rank_subnets:
+                key = subnet_key(subnet)
+                if key not in estimates:
+                    estimates[key] = scorer.score(subnet, calibrate=calib > 0)
+                    save()
+            del scorer
+        truth = [stand_alone(s) for s in rank_subnets]
+        var['rank'] = rank_consistency(
+            [estimates[subnet_key(s)] for s in rank_subnets], truth)
+        var['found_standalone'] = stand_alone(var['best'])
+        save()
+        print(f'[ablation] {trick_name}: Kendall tau '
+              f'{var["rank"]["kendall_tau"]:.3f}, found '
+              f'{var["found_standalone"]:.4f}', flush=True)
+
+    rows = []
+    for trick_name in names:
+        var = variants[trick_name]
+        sup = supernets[var['supernet']]
+        rows.append(dict(
+            trick=trick_name, kendall_tau=var['rank']['kendall_tau'],
+            spearman_rho=var['rank']['spearman_rho'],
+            top_k_overlap=var['rank']['top_k_overlap'],
+            found_standalone=var['found_standalone'],
+            found_gflops=var['found_flops'] / 1e9,
+            supernet_seconds=sup['seconds'],
+            search_seconds=var['search_seconds'],
+            search_wall_seconds=sup['seconds'] + var['search_seconds']))
+    state['table'] = rows
+    save()
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(osp.join(work, 'ablation.csv'), out.getvalue())
+    md = ['| trick | Kendall tau | Spearman rho | top-k overlap | found '
+          f'stand-alone {score_key} | found GFLOPs | supernet + search (s) |',
+          '|---|---|---|---|---|---|---|']
+    md += [f'| {r["trick"]} | {r["kendall_tau"]:.3f} | '
+           f'{r["spearman_rho"]:.3f} | {r["top_k_overlap"]:.2f} | '
+           f'{r["found_standalone"]:.4f} | {r["found_gflops"]:.4f} | '
+           f'{r["supernet_seconds"]:.0f} + {r["search_seconds"]:.0f} |'
+           for r in rows]
+    atomic_write_text(osp.join(work, 'ablation.md'), '\n'.join(md) + '\n')
+    _plot(rows, score_key, osp.join(work, 'ablation.png'))
+    print('\n'.join(md))
+    return state
+
+
+def _plot(rows, score_key: str, path: str) -> None:
+    import os
+
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    names = [r['trick'] for r in rows]
+    axes[0].bar(names, [r['kendall_tau'] for r in rows])
+    axes[0].set_ylabel('Kendall tau (estimate vs stand-alone)')
+    axes[1].bar(names, [r['found_standalone'] for r in rows])
+    axes[1].set_ylabel(f'found: stand-alone {score_key}')
+    for ax in axes:
+        ax.tick_params(axis='x', rotation=30)
+    fig.tight_layout()
+    tmp = path + '.tmp.png'
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+if __name__ == '__main__':
+    main()
