@@ -10,8 +10,6 @@ import numpy as np
 import torch
 from mmengine.dist import is_main_process
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
-from mmengine.runner import BaseLoop
 from mmengine.utils import ProgressBar
 
 from mmnas_tricks.models.mutables import (extreme_subnet, get_subnet,
@@ -25,6 +23,7 @@ from mmnas_tricks.utils.io import atomic_write_text, dump_json_atomic
 from ..bn_calibration import calibrate_bn
 from ..few_shot import FewShotRouter
 from ..scoring import score_subnet
+from .supernet_loop import SupernetLoop
 
 RULES = ('greater', 'less')
 SUBNET_BOUNDS = ('first', 'min', 'max')
@@ -45,7 +44,7 @@ def _subnet_bound(bound) -> Optional[Tuple[float, str]]:
 
 
 @LOOPS.register_module()
-class EvolutionSearchLoop(BaseLoop):
+class EvolutionSearchLoop(SupernetLoop):
     """Evolutionary architecture search over a trained one-shot supernet
     (SPOS, Guo et al., ECCV 2020; DetNAS; TRICKS.md T1.4, 6.2), used as
     ``train_cfg`` with ``load_from`` the supernet checkpoint.
@@ -149,7 +148,8 @@ class EvolutionSearchLoop(BaseLoop):
                  supernet_checkpoint: Optional[str] = None,
                  export_best: bool = True,
                  few_shot=None) -> None:
-        super().__init__(runner, dataloader)
+        super().__init__(runner, dataloader, val_dataloader, evaluator,
+                         supernet_checkpoint)
         for name, value in (('max_generations', max_generations),
                             ('population_size', population_size),
                             ('top_k', top_k)):
@@ -175,10 +175,6 @@ class EvolutionSearchLoop(BaseLoop):
                     f'constraints[{name!r}]={bounds!r} must be (min, max), '
                     f'each None, a number or one of {list(SUBNET_BOUNDS)} '
                     "(optionally scaled, e.g. '0.9*first')")
-        if supernet_checkpoint is not None and not osp.isfile(
-                supernet_checkpoint):
-            raise FileNotFoundError(
-                f'supernet_checkpoint {supernet_checkpoint!r} does not exist')
         if export_best and not runner.cfg.get('retrain'):
             raise ValueError(
                 'export_best=True needs a top-level `retrain` dict in the '
@@ -186,7 +182,6 @@ class EvolutionSearchLoop(BaseLoop):
                 'retrain = dict(train_cfg=_base_.train_cfg, '
                 'default_hooks=_base_.default_hooks)); or set '
                 'export_best=False')
-        self.supernet_checkpoint = supernet_checkpoint
         self.export_best = export_best
         self.router = None if few_shot is None else FewShotRouter(few_shot)
         self.max_generations = max_generations
@@ -203,13 +198,6 @@ class EvolutionSearchLoop(BaseLoop):
         self.include = include
         self.random_search = random_search
         self.seed = seed
-        self.val_dataloader = runner.build_dataloader(
-            val_dataloader if val_dataloader is not None else
-            runner._val_dataloader)
-        self.evaluator = runner.build_evaluator(
-            evaluator if evaluator is not None else runner._val_evaluator)
-        if hasattr(self.val_dataloader.dataset, 'metainfo'):
-            self.evaluator.dataset_meta = self.val_dataloader.dataset.metainfo
         self._generation = 0
         self.records: Dict[str, dict] = {}
         self.rejected: Dict[str, dict] = {}
@@ -257,11 +245,6 @@ class EvolutionSearchLoop(BaseLoop):
         self.rng.setstate((version, tuple(internal), gauss))
 
     # -- search -----------------------------------------------------------
-    @property
-    def model(self):
-        model = self.runner.model
-        return model.module if is_model_wrapper(model) else model
-
     def _shape(self):
         if self.input_shape is not None:
             return tuple(self.input_shape)
@@ -401,17 +384,6 @@ class EvolutionSearchLoop(BaseLoop):
             np.random.set_state(state[1])
             torch.set_rng_state(state[2])
         return batches
-
-    def _load_supernet(self) -> None:
-        if self.supernet_checkpoint is None:
-            return
-        from mmengine.runner import load_checkpoint
-
-        from mmnas_tricks.utils import explain_unsafe_checkpoint
-        with explain_unsafe_checkpoint():
-            load_checkpoint(self.model, self.supernet_checkpoint,
-                            map_location='cpu', strict=True,
-                            logger='current')
 
     def run(self):
         self._load_supernet()

@@ -9,8 +9,6 @@ from typing import List, Optional, Sequence, Union
 import torch
 from mmengine.dist import is_main_process
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
-from mmengine.runner import BaseLoop
 from mmengine.utils import ProgressBar
 
 from mmnas_tricks.models.mutables import (argmax_subnet, get_subnet,
@@ -20,6 +18,7 @@ from mmnas_tricks.structures import dump_subnet
 from mmnas_tricks.utils.io import (atomic_write, atomic_write_text,
                                    dump_json_atomic)
 from ..few_shot import choice_key
+from .supernet_loop import SupernetLoop
 
 RULES = ('greater', 'less')
 EDGE_ORDERS = ('random', 'sequential')
@@ -27,7 +26,7 @@ BN_MODES = ('train', 'eval')
 
 
 @LOOPS.register_module()
-class PerturbationSelectionLoop(BaseLoop):
+class PerturbationSelectionLoop(SupernetLoop):
     """Select the architecture of a trained differentiable (DARTS) supernet
     edge by edge by perturbation, not by ``argmax alpha`` (DARTS-PT, Wang et
     al., ICLR 2021; TRICKS.md T5.2). Used as ``train_cfg`` with the trained
@@ -100,7 +99,8 @@ class PerturbationSelectionLoop(BaseLoop):
                  val_dataloader: Optional[dict] = None,
                  evaluator=None,
                  supernet_checkpoint: Optional[str] = None) -> None:
-        super().__init__(runner, dataloader)
+        super().__init__(runner, dataloader, val_dataloader, evaluator,
+                         supernet_checkpoint)
         if tune_iters < 0:
             raise ValueError(f'tune_iters={tune_iters} must be >= 0')
         if lr_ratio <= 0 or eta_min_ratio < 0:
@@ -112,10 +112,6 @@ class PerturbationSelectionLoop(BaseLoop):
             if value not in valid:
                 raise ValueError(f'{name}={value!r} is not one of '
                                  f'{list(valid)}')
-        if supernet_checkpoint is not None and not osp.isfile(
-                supernet_checkpoint):
-            raise FileNotFoundError(
-                f'supernet_checkpoint {supernet_checkpoint!r} does not exist')
         self.tune_iters = int(tune_iters)
         self.lr_ratio = lr_ratio
         self.eta_min_ratio = eta_min_ratio
@@ -125,14 +121,6 @@ class PerturbationSelectionLoop(BaseLoop):
         self.rule = rule
         self.bn_mode = bn_mode
         self.seed = seed
-        self.supernet_checkpoint = supernet_checkpoint
-        self.val_dataloader = runner.build_dataloader(
-            val_dataloader if val_dataloader is not None else
-            runner._val_dataloader)
-        self.evaluator = runner.build_evaluator(
-            evaluator if evaluator is not None else runner._val_evaluator)
-        if hasattr(self.val_dataloader.dataset, 'metainfo'):
-            self.evaluator.dataset_meta = self.val_dataloader.dataset.metainfo
         self.decisions: List[dict] = []
         self.argmax: Optional[dict] = None
         self._iter = 0
@@ -158,11 +146,6 @@ class PerturbationSelectionLoop(BaseLoop):
     @property
     def out_dir(self) -> str:
         return osp.join(self.runner.work_dir, 'perturbation_selection')
-
-    @property
-    def model(self):
-        model = self.runner.model
-        return model.module if is_model_wrapper(model) else model
 
     # -- state ------------------------------------------------------------
     def _darts_hook(self):
@@ -213,17 +196,6 @@ class PerturbationSelectionLoop(BaseLoop):
         print_log(f'perturbation selection resumed after '
                   f'{len(self.decisions)} decisions', logger='current')
         return True
-
-    def _load_supernet(self) -> None:
-        if self.supernet_checkpoint is None:
-            return
-        from mmengine.runner import load_checkpoint
-
-        from mmnas_tricks.utils import explain_unsafe_checkpoint
-        with explain_unsafe_checkpoint():
-            load_checkpoint(self.model, self.supernet_checkpoint,
-                            map_location='cpu', strict=True,
-                            logger='current')
 
     # -- scoring ----------------------------------------------------------
     def score(self) -> float:

@@ -1,0 +1,53 @@
+"""What the loops over a trained supernet share."""
+import os.path as osp
+from typing import Optional
+
+from mmengine.model import is_model_wrapper
+from mmengine.runner import BaseLoop
+
+
+class SupernetLoop(BaseLoop):
+    """A loop that works on a trained supernet and scores it on validation
+    data: builds the scoring dataloader and evaluator (the config's
+    ``val_dataloader`` / ``val_evaluator`` unless given) and loads
+    ``supernet_checkpoint`` (strict, ``weights_only``) when it runs.
+
+    Raises:
+        FileNotFoundError: ``supernet_checkpoint`` does not exist.
+    """
+
+    def __init__(self,
+                 runner,
+                 dataloader,
+                 val_dataloader: Optional[dict] = None,
+                 evaluator=None,
+                 supernet_checkpoint: Optional[str] = None) -> None:
+        super().__init__(runner, dataloader)
+        if supernet_checkpoint is not None and not osp.isfile(
+                supernet_checkpoint):
+            raise FileNotFoundError(
+                f'supernet_checkpoint {supernet_checkpoint!r} does not exist')
+        self.supernet_checkpoint = supernet_checkpoint
+        self.val_dataloader = runner.build_dataloader(
+            val_dataloader if val_dataloader is not None else
+            runner._val_dataloader)
+        self.evaluator = runner.build_evaluator(
+            evaluator if evaluator is not None else runner._val_evaluator)
+        if hasattr(self.val_dataloader.dataset, 'metainfo'):
+            self.evaluator.dataset_meta = self.val_dataloader.dataset.metainfo
+
+    @property
+    def model(self):
+        model = self.runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    def _load_supernet(self) -> None:
+        if self.supernet_checkpoint is None:
+            return  # the runner's load_from
+        from mmengine.runner import load_checkpoint
+
+        from mmnas_tricks.utils import explain_unsafe_checkpoint
+        with explain_unsafe_checkpoint():
+            load_checkpoint(self.model, self.supernet_checkpoint,
+                            map_location='cpu', strict=True,
+                            logger='current')
