@@ -1,0 +1,157 @@
+"""Weight inheritance from a plain (model-zoo) checkpoint into a supernet,
+with a report of what went where.
+
+The plain weights load into the subnet that reproduces the plain
+architecture (default: every mutable's first choice: the plain FCOS /
+RetinaNet / FPN in this package's searchable parts). Then, in every mutable
+with separate candidates (``OpChoice``), each other candidate takes the
+chosen one's weights where it is the same op type with the same shapes, or
+the centre of a larger kernel where its own kernel is smaller (a 1x1
+candidate from a 3x3 conv). Mutables that share one weight among their
+choices (kernel-size / conv-shape / channel choices) already read the
+inherited weight for every choice; the outer ring of a larger kernel and
+extra channels keep their initialisation.
+"""
+from typing import Dict, List, Optional, Union
+
+import torch
+import torch.nn as nn
+
+from mmnas_tricks.structures import read_subnet_file
+from .mutables import (Subnet, named_mutables, set_subnet, static_copy,
+                       validate_subnet)
+
+
+def plain_subnet(model: nn.Module,
+                 subnet: Optional[Union[str, Subnet]] = None) -> Subnet:
+    """``None`` / ``'first'``: every mutable's first choice; a subnet file
+    path; or a subnet dict (validated)."""
+    if subnet is None or subnet == 'first':
+        return {n: m.choices[0] for n, m in named_mutables(model).items()}
+    if isinstance(subnet, str):
+        subnet = read_subnet_file(subnet)[0]
+    return validate_subnet(model, subnet, strict=True)
+
+
+def _centre(weight: torch.Tensor, shape) -> Optional[torch.Tensor]:
+    """The centre of a conv ``weight`` with the (smaller, odd) kernel of
+    ``shape``; None when it does not fit."""
+    if weight.dim() != 4 or len(shape) != 4 or weight.shape[:2] != shape[:2]:
+        return None
+    kh, kw = shape[2:]
+    h, w = weight.shape[2:]
+    if kh > h or kw > w or (h - kh) % 2 or (w - kw) % 2:
+        return None
+    top, left = (h - kh) // 2, (w - kw) // 2
+    return weight[:, :, top:top + kh, left:left + kw]
+
+
+def _spread(src: nn.Module, dst: nn.Module) -> tuple:
+    """Copy ``src``'s weights into candidate ``dst``: ``(how, why_not)``."""
+    if type(src) is not type(dst):
+        return None, (f'a {type(dst).__name__}, the inherited candidate is a '
+                      f'{type(src).__name__}')
+    s, d = src.state_dict(), dst.state_dict()
+    if set(s) != set(d):
+        return None, 'different parameters than the inherited candidate'
+    values, how = {}, 'copy'
+    for key, value in d.items():
+        if s[key].shape == value.shape:
+            values[key] = s[key]
+            continue
+        centre = _centre(s[key], value.shape)
+        if centre is None:
+            return None, (f'{key} is {tuple(value.shape)}, the inherited '
+                          f'candidate\'s {tuple(s[key].shape)}')
+        values[key], how = centre, 'centre'
+    with torch.no_grad():
+        for key, value in dst.state_dict().items():
+            value.copy_(values[key])
+    return how, None
+
+
+def inherit_plain(model: nn.Module,
+                  state_dict: Dict[str, torch.Tensor],
+                  subnet: Optional[Union[str, Subnet]] = None,
+                  spread: bool = True) -> dict:
+    """Load a plain model's ``state_dict`` into the supernet ``model``.
+
+    Args:
+        model (nn.Module): The supernet (its current choices are kept).
+        state_dict (dict): The plain weights (``module.`` prefixes
+            stripped).
+        subnet (str | dict, optional): The subnet that is the plain
+            architecture: ``'first'`` (default), a subnet file or dict.
+        spread (bool): Also seed the other candidates of ``OpChoice``
+            mutables (same type and shapes, or the centre of a larger
+            kernel). Defaults to True.
+
+    Returns:
+        dict: The report: ``loaded`` (plain keys loaded), ``into`` (mutable
+        -> the choice that took the plain weights), ``spread`` (candidates
+        seeded from it and how), ``left_at_init`` (supernet places that got
+        nothing, and why) and ``unused`` (plain keys with no place, and
+        why).
+    """
+    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
+                  for k, v in state_dict.items()}
+    plain = plain_subnet(model, subnet)
+    current = {n: m.current_choice for n, m in named_mutables(model).items()}
+    static, pairs = static_copy(model, plain, share_weights=True)
+    static_keys = set(static.state_dict())
+    result = static.load_state_dict(state_dict, strict=False)
+    for mutable, exported in reversed(pairs):
+        mutable.import_module(exported)
+    mutables = named_mutables(model)
+    report = dict(loaded=sorted(static_keys & set(state_dict)), into={},
+                  spread=[], left_at_init=[], unused=[])
+    for key in result.unexpected_keys:
+        report['unused'].append(dict(
+            key=key, why='the plain architecture (subnet) has no such weight'))
+    for key in result.missing_keys:
+        report['left_at_init'].append(dict(
+            where=key, why='not in the checkpoint'))
+    for name, m in mutables.items():
+        report['into'][name] = plain[name]
+        candidates = getattr(m, 'candidates', None)
+        if not isinstance(candidates, nn.ModuleDict):
+            if any(p.numel() for p in m.parameters(recurse=True)
+                   if p is not m.arch_alpha):
+                report['spread'].append(dict(
+                    mutable=name, candidate='*', how='shared weights: every '
+                    'choice reads them (larger kernels\' outer ring and '
+                    'extra channels keep their init)'))
+            continue
+        src = candidates[str(plain[name])]
+        for cand_name, cand in candidates.items():
+            if cand_name == str(plain[name]):
+                continue
+            if not any(True for _ in cand.parameters()):
+                continue  # skip connections, pooling: nothing to inherit
+            if not spread:
+                report['left_at_init'].append(dict(
+                    where=f'{name}.candidates.{cand_name}', why='spread=False'))
+                continue
+            how, why = _spread(src, cand)
+            if how is None:
+                report['left_at_init'].append(dict(
+                    where=f'{name}.candidates.{cand_name}', why=why))
+            else:
+                report['spread'].append(dict(mutable=name, candidate=cand_name,
+                                             how=how, source=str(plain[name])))
+    set_subnet(model, current, strict=False)
+    return report
+
+
+def report_lines(report: dict) -> List[str]:
+    """A short human-readable summary of an :func:`inherit_plain` report."""
+    lines = [f'inherited {len(report["loaded"])} plain weights; '
+             f'{len(report["into"])} mutables took them in their plain choice',
+             f'{len(report["spread"])} other candidates seeded from them',
+             f'{len(report["left_at_init"])} places left at init, '
+             f'{len(report["unused"])} plain weights unused']
+    for item in report['left_at_init']:
+        lines.append(f'  left at init: {item["where"]}: {item["why"]}')
+    for item in report['unused']:
+        lines.append(f'  unused: {item["key"]}: {item["why"]}')
+    return lines
