@@ -12,10 +12,12 @@ from mmnas_tricks.testing import list_configs
 _TASK_UTIL_KEYS = {
     'assigner', 'sampler', 'bbox_coder', 'anchor_generator',
     'prior_generator', 'point_generator', 'iou_calculator', 'match_cost',
-    'coder', 'roi_layer', 'bbox_sampler'
+    'coder', 'bbox_sampler'
 }
-# dicts whose `type` names a function (mmcv.ops.nms), not a registered class
-_UNREGISTERED_KEYS = {'nms'}
+# dicts whose `type` names an mmcv.ops function or class looked up by name
+# (nms; RoIAlign: mmdet's BaseRoIExtractor does getattr(mmcv.ops, type)),
+# not a registered class
+_UNREGISTERED_KEYS = {'nms', 'roi_layer'}
 
 
 def _registry_for(path):

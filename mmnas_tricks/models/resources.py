@@ -55,8 +55,11 @@ def subnet_resources(model: nn.Module,
             if m.mode != 'fixed':
                 m.set_mode('sampled')
         model.eval()
+        traced = model
+        if hasattr(model, 'rpn_head') and len(inputs) == 1:
+            traced = _WithImageShape(model)
         with torch.no_grad():
-            analyzer = FlopAnalyzer(model, inputs)
+            analyzer = FlopAnalyzer(traced, inputs)
             analyzer.unsupported_ops_warnings(False)
             analyzer.uncalled_modules_warnings(False)
             flops = int(analyzer.total())
@@ -67,3 +70,23 @@ def subnet_resources(model: nn.Module,
             m.set_mode(modes[n])
         model.train(was_training)
     return dict(flops=flops, params=params)
+
+
+class _WithImageShape(nn.Module):
+    """A two-stage detector's tensor mode predicts proposals, which needs
+    each image's shape: traced with the data samples bound (as mmdet's
+    get_flops does), since the tracer takes tensors only."""
+
+    def __init__(self, detector: nn.Module) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, inputs: torch.Tensor):
+        from mmdet.structures import DetDataSample
+        h, w = inputs.shape[-2:]
+        samples = [DetDataSample(metainfo=dict(
+            img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+            batch_input_shape=(h, w), scale_factor=(1.0, 1.0)))
+            for _ in range(inputs.shape[0])]
+        return self.detector(inputs, samples, mode='tensor')
+

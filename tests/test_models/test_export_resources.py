@@ -93,3 +93,22 @@ def test_static_checkpoint_holds_only_the_chosen_weights(tmp_path):
     with torch.no_grad():
         assert (fresh(x) - model(x)).abs().max().item() <= 1e-5
     assert [p.name for p in tmp_path.iterdir()] == ['static.pth']
+
+
+def test_resources_of_a_two_stage_detector():
+    """Faster R-CNN's tensor mode predicts proposals from the image shape:
+    FLOPs are traced with it bound, and the backbone choice shows in them."""
+    import os.path as osp
+    from mmnas_tricks.models import subnet_resources
+    from mmnas_tricks.models.mutables import named_mutables
+    from mmnas_tricks.testing import config_dir
+    from mmnas_tricks.utils import build_model, load_config
+    model = build_model(load_config(osp.join(
+        config_dir(), 'supernets',
+        'faster-rcnn_detnas-shufflenetv2_fpn_1x_coco.py')))
+    names = list(named_mutables(model))
+    small = {n: 'shuffle_3x3' for n in names}
+    large = {n: 'xception_3x3' for n in names}
+    a = subnet_resources(model, small, (3, 128, 128))
+    b = subnet_resources(model, large, (3, 128, 128))
+    assert 0 < a['flops'] != b['flops'] and a['params'] < b['params']

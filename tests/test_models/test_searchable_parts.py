@@ -112,3 +112,14 @@ def test_export_config_errors():
     cfg.model.neck.type = 'FPN'
     with pytest.raises(SubnetError, match='no searchable component'):
         export_config(cfg, {})
+
+
+def test_shufflenet_stages_end_at_detection_strides():
+    """DetNAS / SPOS: a stride-2 stem conv, then four stride-2 stages: C2-C5
+    at strides 4, 8, 16, 32 as mmdet's FPN necks and anchors expect."""
+    net = SearchableShuffleNetV2(stage_blocks=(1, 1, 1, 1),
+                                 stage_channels=(8, 16, 32, 64))
+    net.eval()
+    outs = net(torch.rand(1, 3, 128, 128))
+    assert [128 // o.shape[-1] for o in outs] == [4, 8, 16, 32]
+    assert [o.shape[1] for o in outs] == [8, 16, 32, 64]

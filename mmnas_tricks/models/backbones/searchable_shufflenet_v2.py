@@ -73,10 +73,11 @@ class SearchableShuffleNetV2(BaseSearchableBackbone):
         super().__init__(len(stage_blocks), out_indices, frozen_stages,
                          norm_eval, init_cfg)
         candidates = DETNAS_CANDIDATES if candidates is None else candidates
+        # a stride-2 conv only, as SPOS / DetNAS (no max pooling): the
+        # stages then end at strides 4, 8, 16, 32
         self.stem = nn.Sequential(
             ConvModule(3, stem_channels, 3, stride=2, padding=1,
-                       norm_cfg=norm_cfg, act_cfg=act_cfg),
-            nn.MaxPool2d(3, stride=2, padding=1))
+                       norm_cfg=norm_cfg, act_cfg=act_cfg))
         self.stages = nn.ModuleList()
         self.out_channels = []
         in_c = stem_channels
