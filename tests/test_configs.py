@@ -127,3 +127,16 @@ def test_types_resolve_check_can_fail():
     assert sorted(t for _, t, _ in unresolved) == [
         'FPNN', 'LoadImageFromFil', 'mmnas_tricks.NoSuchDataset'
     ]
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_config_builds_its_model(path):
+    """Every config builds its model here, without its data or any
+    download (model-zoo ``load_from`` / ``init_cfg`` are only read when a
+    run starts)."""
+    from mmnas_tricks.utils import build_model, load_config
+    cfg = load_config(path)
+    if 'model' not in cfg:
+        pytest.skip('no model (a pipeline overlay)')
+    model = build_model(cfg)
+    assert sum(p.numel() for p in model.parameters()) > 0
