@@ -249,7 +249,34 @@ class Pipeline:
         atomic_write_text(osp.join(self.work_dir, 'results.csv'),
                           buf.getvalue())
         self._plot(rows, key)
+        self._zoo_entry(found, paths)
         return rows
+
+    def _zoo_entry(self, found: dict, paths: dict) -> None:
+        """``<work_dir>/model_zoo.yml``: the found architecture as a
+        model-zoo entry (exported config, retrained checkpoint, retrained
+        metrics, FLOPs, params, subnet file)."""
+        from mmnas_tricks.engine.zoo import write_zoo_entry
+        last = osp.join(self.dir('retrain'), 'last_checkpoint')
+        if not osp.isfile(last):
+            return
+        with open(last) as f:
+            weights = f.read().strip()
+        metrics = {k: v for k, v in self._metrics('retrain').items()
+                   if isinstance(v, (int, float))}
+        cfg = _load(paths['retrain'])
+        write_zoo_entry(
+            osp.join(self.work_dir, 'model_zoo.yml'),
+            osp.splitext(osp.basename(self.config_path))[0] + '_found',
+            paths['retrain'], weights,
+            osp.join(self.dir('search'), 'search', 'best_subnet.yaml'),
+            int(found['gflops'] * 1e9), int(found['params_m'] * 1e6), metrics,
+            dataset=str(cfg.train_dataloader.dataset.get('type', '')).split(
+                '.')[-1],
+            task='Semantic Segmentation' if 'decode_head' in cfg.model else
+            'Object Detection',
+            notes=f'found by tools/nas.py {self.config_path} (seed '
+            f'{self.args.seed}), retrained with the baseline recipe')
 
     def _plot(self, rows, key) -> None:
         import matplotlib

@@ -107,4 +107,39 @@ def export_subnet_files(cfg: Config,
     ckpt_path = osp.join(out_dir, f'{name}.pth')
     save_static_checkpoint(model, ckpt_path, subnet, meta=dict(meta or {}))
     atomic_write_text(cfg_path, exported.pretty_text)
+    _zoo_entry(cfg, model, subnet, out_dir, name, cfg_path, ckpt_path,
+               dict(meta or {}), shape)
     return cfg_path, ckpt_path, diff
+
+
+def _zoo_entry(cfg, model, subnet, out_dir, name, cfg_path, ckpt_path, meta,
+               shape) -> None:
+    """``<name>.metafile.yml``: a model-zoo entry of the exported subnet
+    (its subnet file ``<name>.yaml`` too), with what is known at export:
+    FLOPs, params and the search's score (a supernet estimate)."""
+    from mmnas_tricks.models import subnet_resources
+    from mmnas_tricks.structures import dump_subnet
+    from .zoo import write_zoo_entry
+    subnet_path = osp.join(out_dir, f'{name}.yaml')
+    if not osp.isfile(subnet_path):
+        dump_subnet(subnet, subnet_path, meta=dict(source='export'))
+    res = subnet_resources(model, subnet, (3, *shape))
+    metrics = {}
+    if meta.get('score') is not None:
+        metrics[f'{meta.get("score_key", "score")} (supernet estimate)'] = \
+            meta['score']
+    write_zoo_entry(
+        osp.join(out_dir, f'{name}.metafile.yml'), name, cfg_path, ckpt_path,
+        subnet_path, res['flops'], res['params'], metrics,
+        dataset=_dataset_name(cfg),
+        task='Semantic Segmentation' if 'decode_head' in cfg.model else
+        'Object Detection',
+        notes='exported from a supernet; train it (tools/train.py or '
+        'mmdet / mmseg tools/train.py) for stand-alone metrics')
+
+
+def _dataset_name(cfg) -> str:
+    ds = (cfg.get('train_dataloader') or {}).get('dataset') or {}
+    while 'dataset' in ds:
+        ds = ds['dataset']
+    return str(ds.get('type', 'unknown')).split('.')[-1]

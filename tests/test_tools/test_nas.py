@@ -70,6 +70,20 @@ def test_pipeline_runs_every_stage_and_skips_finished_ones(
     assert found['search_min'] > 0 and found['train_min'] > 0
     for f in ('results.md', 'results.csv', 'results.png'):
         assert osp.isfile(osp.join(work, f))
+    # model-zoo entries: the exported subnet, and the retrained found model
+    import yaml
+    exported = yaml.safe_load(open(osp.join(search,
+                                            'best_subnet.metafile.yml')))
+    entry = exported['Models'][0]
+    assert entry['Config'] == 'best_subnet.py'
+    assert entry['Weights'] == 'best_subnet.pth'
+    assert entry['Metadata']['Subnet'] == 'best_subnet.yaml'
+    zoo = yaml.safe_load(open(osp.join(work, 'model_zoo.yml')))['Models'][0]
+    assert osp.isfile(osp.join(work, zoo['Weights']))
+    assert osp.isfile(osp.join(work, zoo['Config']))
+    assert zoo['Results'][0]['Metrics'][key] == pytest.approx(
+        found['score'], abs=1e-4)
+    assert zoo['Metadata']['FLOPs (G)'] == pytest.approx(found['gflops'])
     # the exported config trains the full training split, not the supernet's
     retrain = load_config(osp.join(search, 'best_subnet.py'))
     assert retrain.train_dataloader.dataset.get('subset') is None

@@ -6,6 +6,7 @@ import os.path as osp
 
 import pytest
 import torch
+from mmengine.utils import get_installed_path
 
 from mmnas_tricks.structures import dump_subnet, read_subnet_file
 
@@ -81,6 +82,21 @@ def test_export_retrain_and_test(repo_root, tiny_digits, tmp_path):
     log = _run(repo_root, 'tools/train.py', cfg_path, '--work-dir',
                str(tmp_path / 'retrain'))
     assert 'final metrics:' in log
+    # mmdet's own, unmodified tools (from its wheel) run it too, given the
+    # config's custom_imports line
+    mmdet_tools = osp.join(get_installed_path('mmdet'), '.mim', 'tools')
+    log = _run(repo_root, osp.join(mmdet_tools, 'test.py'), cfg_path,
+               static_ckpt, '--work-dir', str(tmp_path / 'mmdet_test'))
+    assert 'coco/bbox_mAP' in log
+    _run(repo_root, osp.join(mmdet_tools, 'train.py'), cfg_path,
+         '--work-dir', str(tmp_path / 'mmdet_train'))
+    assert osp.isfile(osp.join(str(tmp_path / 'mmdet_train'), 'epoch_1.pth'))
+    # and a model-zoo entry is written next to the exported files
+    import yaml
+    entry = yaml.safe_load(open(osp.join(out_dir, 'found.metafile.yml')))[
+        'Models'][0]
+    assert (entry['Config'], entry['Weights']) == ('found.py', 'found.pth')
+    assert entry['Metadata']['FLOPs (G)'] > 0
 
 
 def test_two_process_supernet_ranks_set_the_same_subnets(repo_root,
