@@ -11,7 +11,8 @@ with a ``nas`` dict:
         baseline='../baselines/fcos_r18w16_fpn_gn-head_12e_digits.py',
         score_key='coco/bbox_mAP')
 
-Each stage runs ``tools/train.py`` (``tools/dist_train.sh`` with ``--gpus``)
+Each stage runs ``tools/train.py`` (``tools/dist_train.sh`` with ``--gpus``,
+``tools/slurm_train.sh`` with ``--slurm PARTITION``)
 in its own folder of the work dir, from a stage config written to
 ``<work_dir>/configs/``, so any stage can also be run alone. A finished stage
 is skipped and an interrupted one resumed (``--resume``) when the command is
@@ -50,6 +51,11 @@ def parse_args(argv=None):
         '--gpus', type=int, default=1,
         help='processes per stage; > 1 runs tools/dist_train.sh (PyTorch '
         'DDP through mmengine)')
+    parser.add_argument(
+        '--slurm', metavar='PARTITION', default=None,
+        help='run each stage on a Slurm partition through '
+        'tools/slurm_train.sh with --gpus processes (GPUS_PER_NODE, '
+        'CPUS_PER_TASK, SRUN_ARGS as there)')
     parser.add_argument(
         '--fresh', action='store_true',
         help='rerun the selected stages even when they finished')
@@ -131,16 +137,22 @@ class Pipeline:
         elif osp.isfile(osp.join(work_dir, 'last_checkpoint')):
             resume = ['--resume']
         options = [f'randomness.seed={self.args.seed}'] + options
-        if self.args.gpus > 1:
+        env = None
+        if self.args.slurm:
+            cmd = ['bash', osp.join(HERE, 'slurm_train.sh'), self.args.slurm,
+                   f'nas_{stage}', config, work_dir]
+            env = dict(os.environ, GPUS=str(self.args.gpus))
+        elif self.args.gpus > 1:
             cmd = ['bash', osp.join(HERE, 'dist_train.sh'), config,
-                   str(self.args.gpus)]
+                   str(self.args.gpus), '--work-dir', work_dir]
         else:
-            cmd = [sys.executable, osp.join(HERE, 'train.py'), config]
-        cmd += ['--work-dir', work_dir] + resume + ['--cfg-options'] + options
+            cmd = [sys.executable, osp.join(HERE, 'train.py'), config,
+                   '--work-dir', work_dir]
+        cmd += resume + ['--cfg-options'] + options
         print(f'\n[nas] stage {stage}: {" ".join(cmd)}', flush=True)
         start = time.time()
         try:
-            subprocess.run(cmd, check=True)
+            subprocess.run(cmd, check=True, env=env)
         finally:
             entry = self.state.setdefault(stage, dict(seconds=0.0))
             entry['seconds'] = entry.get('seconds', 0.0) + time.time() - start

@@ -46,3 +46,25 @@ def test_usage_errors(repo_root):
                              cwd=repo_root, capture_output=True, text=True)
         assert out.returncode == 2
         assert out.stderr.startswith('usage:')
+
+
+def test_nas_pipeline_stages_on_slurm(repo_root, tmp_path):
+    """tools/nas.py --slurm runs each stage through slurm_train.sh with
+    --gpus processes (the fake srun only prints the command)."""
+    import sys
+    env = _fake_srun(tmp_path)
+    out = subprocess.run(
+        [sys.executable, 'tools/nas.py',
+         'configs/nas/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py',
+         '--slurm', 'part', '--gpus', '16', '--stages', 'supernet',
+         '--work-dir', str(tmp_path / 'nas')],
+        cwd=repo_root, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    srun = [line for line in out.stdout.splitlines()
+            if line.startswith('srun ')]
+    assert len(srun) == 1
+    assert srun[0].startswith('srun -p part --job-name=nas_supernet '
+                              '--gres=gpu:8 --ntasks=16')
+    assert '/configs/supernet.py --work-dir=' in srun[0]
+    assert srun[0].endswith('--launcher=slurm')
+    assert 'randomness.seed=0' in srun[0]
