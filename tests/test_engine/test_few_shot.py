@@ -39,17 +39,17 @@ def _tool(repo_root):
 
 @pytest.fixture(scope='module')
 def one_shot(tiny_digits, tmp_path_factory):
-    """A tiny one-shot supernet trained 2 epochs; its config file and
+    """A tiny one-shot supernet trained 1 epoch; its config file and
     checkpoint."""
     work = str(tmp_path_factory.mktemp('few_shot_supernet'))
     cfg = shrink_digits_cfg(load_config(SUPERNET), tiny_digits, TINY_SPEC,
-                            work_dir=work, max_epochs=2,
+                            work_dir=work, max_epochs=1,
                             experiment_name='few_shot_supernet')
     cfg.randomness = dict(seed=0)
     Runner.from_cfg(cfg).train()
     path = osp.join(work, 'supernet.py')
     cfg.dump(path)
-    return path, osp.join(work, 'epoch_2.pth')
+    return path, osp.join(work, "epoch_1.pth")
 
 
 def test_sub_supernet_inherits_every_weight_and_pins_the_split(

@@ -7,11 +7,12 @@ import os.path as osp
 import subprocess
 
 import pytest
+from mmengine.runner import Runner
 
 from mmnas_tricks.structures import read_subnet_file
 from mmnas_tricks.utils import load_config
 
-from .test_train_test import _run, _tiny_config
+from .test_train_test import _tiny_config
 
 SEG = 'configs/supernets/fpn_r18w16_fpn-search_head-search_12e_digits-seg.py'
 
@@ -22,8 +23,7 @@ def test_two_process_search_equals_the_single_process_one(
                                   'dist_search_supernet')
     cfg = load_config(path)
     cfg.randomness = dict(seed=0)
-    cfg.dump(path)
-    _run(repo_root, 'tools/train.py', path)
+    Runner.from_cfg(cfg).train()  # the supernet, in this process
     search = load_config(path)
     search.custom_hooks = []
     search.default_hooks.checkpoint = None
@@ -40,7 +40,10 @@ def test_two_process_search_equals_the_single_process_one(
     search.dump(search_path)
 
     one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
-    _run(repo_root, 'tools/train.py', search_path, '--work-dir', one)
+    single = search.copy()
+    single.work_dir = one
+    single.experiment_name = 'dist_search_single'
+    Runner.from_cfg(single).train()
     env = dict(os.environ, PORT='29537', OMP_NUM_THREADS='1')
     out = subprocess.run(['bash', 'tools/dist_train.sh', search_path, '2',
                           '--work-dir', two], cwd=repo_root, env=env,
