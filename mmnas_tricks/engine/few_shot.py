@@ -27,15 +27,14 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from mmnas_tricks.models.mutables import named_mutables
+from mmnas_tricks.structures.subnet_file import plain_choice
 
 SAMPLER = 'SampleSubnetHook'
 
 
 def choice_key(choice) -> str:
     """The manifest key of one choice (JSON; tuples as lists)."""
-    if isinstance(choice, tuple):
-        choice = list(choice)
-    return json.dumps(choice)
+    return json.dumps(plain_choice(choice))
 
 
 def split_choices(model: nn.Module, mutable: str) -> list:
@@ -83,7 +82,7 @@ def sub_supernet_config(cfg: Config, checkpoint: str, mutable: str, choice,
     if mutable in fixed:
         raise ValueError(f'{mutable!r} is already fixed by the sampler '
                          f'({fixed[mutable]!r}); split on another mutable')
-    fixed[mutable] = list(choice) if isinstance(choice, tuple) else choice
+    fixed[mutable] = plain_choice(choice)
     sampler['fixed'] = fixed
     out.load_from = checkpoint
     out.resume = False
