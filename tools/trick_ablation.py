@@ -265,8 +265,6 @@ def main(argv=None):
 
 
 def _plot(rows, score_key: str, path: str) -> None:
-    import os
-
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -279,10 +277,9 @@ def _plot(rows, score_key: str, path: str) -> None:
     for ax in axes:
         ax.tick_params(axis='x', rotation=30)
     fig.tight_layout()
-    tmp = path + '.tmp.png'
-    fig.savefig(tmp)
+    from mmnas_tricks.utils.io import atomic_write
+    atomic_write(path, lambda f: fig.savefig(f, format='png'))
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 if __name__ == '__main__':

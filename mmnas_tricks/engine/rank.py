@@ -84,10 +84,9 @@ def scatter_png(xs: Sequence[float], ys: Sequence[float],
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     fig.tight_layout()
-    tmp = path + '.tmp.png'
-    fig.savefig(tmp)
+    from mmnas_tricks.utils.io import atomic_write
+    atomic_write(path, lambda f: fig.savefig(f, format='png'))
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def load_records(path: str) -> dict:
