@@ -188,3 +188,22 @@ def test_entries_are_dropped_when_the_weights_change(tiny_digits, tmp_path):
     with pytest.raises(RuntimeError, match='in train mode'):
         model.backbone(x)
     runner.call_hook('after_run')
+
+
+def test_flops_count_of_a_search_traces_through_the_cache(tiny_digits,
+                                                          tmp_path):
+    """A search counts every candidate's FLOPs (a jit trace) while the
+    cache serves the backbone: the trace runs the backbone itself."""
+    from mmnas_tricks.models import subnet_resources
+    cfg = frozen_cfg(tiny_digits, str(tmp_path / 'f'), 'feature_cache_f')
+    runner = Runner.from_cfg(cfg)
+    hook = next(h for h in runner.hooks if isinstance(h, FeatureCacheHook))
+    model = runner.model
+    plain = subnet_resources(model, input_shape=(3, 64, 64))
+    runner.call_hook('before_run')
+    model.eval()
+    model.backbone(torch.randn(1, 3, 64, 64))  # an entry, as in a search
+    stats = dict(hook.cache.stats)
+    assert subnet_resources(model, input_shape=(3, 64, 64)) == plain
+    assert hook.cache.stats == stats  # the trace neither read nor wrote
+    runner.call_hook('after_run')

@@ -192,7 +192,10 @@ class FeatureCacheHook(Hook):
         hook = self
 
         def forward(module, x, *args, **kwargs):
-            if args or kwargs or not torch.is_tensor(x):
+            # a trace (FLOPs counting of candidates) records the module's
+            # own computation, not the cache's lookups
+            if args or kwargs or not torch.is_tensor(x) or \
+                    torch.jit.is_tracing():
                 return hook._forward(x, *args, **kwargs)
             return hook.cached_forward(x)
 
