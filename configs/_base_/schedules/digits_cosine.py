@@ -20,9 +20,14 @@ digits_param_scheduler = [
         end=digits_max_epochs,
         convert_to_iter_based=True),
 ]
+# GroupedOptimWrapperConstructor: mmengine's default constructor, then one
+# optimizer group per set of options instead of one per tensor (the same
+# updates; the per-group cost of each step weighs on a supernet, which holds
+# the tensors of every candidate: benchmarks/supernet_overhead.py)
 digits_optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
+    constructor='mmnas_tricks.GroupedOptimWrapperConstructor',
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001),
     paramwise_cfg=dict(bias_lr_mult=2., bias_decay_mult=0.),
     clip_grad=dict(max_norm=35, norm_type=2))
