@@ -4,6 +4,7 @@ import io
 import json
 import os.path as osp
 import random
+import time
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -63,7 +64,8 @@ class EvolutionSearchLoop(SupernetLoop):
     written atomically to ``<work_dir>/search/state.json`` after every
     generation; with ``resume=True`` (``tools/train.py --resume``) a killed
     search continues and ends with the result of an uninterrupted one.
-    Results: ``candidates.csv`` / ``.json`` (every scored subnet),
+    Results: ``candidates.csv`` / ``.json`` (every scored subnet, with the
+    seconds its FLOPs count, BN calibration and evaluation took),
     ``score_vs_flops.png`` (Pareto front), ``best_subnet.yaml`` and, with
     ``export_best``, ``best_subnet.py`` / ``.pth``: the best subnet as a
     plain config and checkpoint (BN-calibrated on the scoring batches,
@@ -200,6 +202,10 @@ class EvolutionSearchLoop(SupernetLoop):
         self.seed = seed
         self._generation = 0
         self.records: Dict[str, dict] = {}
+        # seconds per scored candidate (FLOPs count, BN calibration,
+        # evaluation): kept apart from the records, which must not depend
+        # on the machine
+        self.seconds: Dict[str, float] = {}
         self.rejected: Dict[str, dict] = {}
         self.top: List[str] = []
         self.rng = random.Random(seed)
@@ -231,7 +237,8 @@ class EvolutionSearchLoop(SupernetLoop):
         version, internal, gauss = self.rng.getstate()
         return dict(generation=self._generation, records=self.records,
                     rejected=self.rejected, top=self.top,
-                    rng=[version, list(internal), gauss], seed=self.seed)
+                    rng=[version, list(internal), gauss], seed=self.seed,
+                    seconds=self.seconds)
 
     def load_state_dict(self, state: dict) -> None:
         if state.get('seed') != self.seed:
@@ -239,6 +246,7 @@ class EvolutionSearchLoop(SupernetLoop):
                              f'this search {self.seed}')
         self._generation = state['generation']
         self.records = state['records']
+        self.seconds = state.get('seconds', {})
         self.rejected = state['rejected']
         self.top = state['top']
         version, internal, gauss = state['rng']
@@ -406,8 +414,10 @@ class EvolutionSearchLoop(SupernetLoop):
                 candidates else None
             for subnet in candidates:
                 key = subnet_key(subnet)
+                start = time.perf_counter()
                 res = self._resources(subnet)
                 metrics = self._score(subnet)
+                self.seconds[key] = round(time.perf_counter() - start, 4)
                 self.records[key] = dict(
                     generation=gen, score=float(metrics[self.score_key]),
                     flops=res['flops'], params=res['params'],
@@ -470,13 +480,15 @@ class EvolutionSearchLoop(SupernetLoop):
 
     def _write_results(self) -> None:
         rows = [dict(subnet=k, **{f: r[f] for f in
-                                  ('generation', 'score', 'flops', 'params')})
+                                  ('generation', 'score', 'flops', 'params')},
+                     seconds=self.seconds.get(k))
                 for k, r in sorted(self.records.items(),
                                    key=lambda kv: self._sort_key(kv[0]))]
         dump_json_atomic(rows, osp.join(self.out_dir, 'candidates.json'))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=['generation', 'score',
-                                                 'flops', 'params', 'subnet'])
+                                                 'flops', 'params', 'seconds',
+                                                 'subnet'])
         writer.writeheader()
         writer.writerows(rows)
         atomic_write_text(osp.join(self.out_dir, 'candidates.csv'),
