@@ -11,18 +11,20 @@ speed-up is ``1 / (1 - s)``. Medians of the per-pass mean step times.
 
 Example:
     python benchmarks/feature_cache_speedup.py --batches 8 --repeats 5
-Writes benchmarks/results/feature_cache_speedup.json.
+    python benchmarks/feature_cache_speedup.py --device cuda   # GPU machine
+Writes benchmarks/results/feature_cache_speedup[_<device>].json.
 """
 import argparse
-import json
-import os
 import os.path as osp
 import random
-import statistics
+import sys
 import time
 from types import SimpleNamespace
 
 import torch
+
+from common import (add_device_arg, check_device, machine, median, timed,
+                    write_result)
 
 ELASTIC = 'configs/supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py'
 
@@ -33,13 +35,18 @@ def parse_args():
     parser.add_argument('--batches', type=int, default=8)
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--out',
-                        default='benchmarks/results/feature_cache_speedup.json')
+    parser.add_argument('--out', default=None)
+    add_device_arg(parser)
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
+    device = check_device(args.device)
+    out = args.out or osp.join(
+        'benchmarks', 'results',
+        'feature_cache_speedup.json' if device.type == 'cpu' else
+        f'feature_cache_speedup_{device.type}.json')
     from mmengine.runner import Runner
 
     from mmnas_tricks.engine.hooks import FeatureCacheHook
@@ -54,7 +61,7 @@ def main():
     cfg.experiment_name = f'feature_cache_{time.time_ns()}'
     torch.manual_seed(0)
     runner = Runner.from_cfg(cfg)
-    model = runner.model
+    model = runner.model.to(device)
     model.init_weights()
     model.train()
     wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
@@ -64,21 +71,24 @@ def main():
     subnets = [sample_subnet(model, rng, apply=False)
                for _ in range(args.batches)]
 
-    def train_pass():
-        start = time.perf_counter()
+    from mmnas_tricks.models.mutables import set_subnet
+
+    def train_steps():
         for data, subnet in zip(batches, subnets):
-            from mmnas_tricks.models.mutables import set_subnet
             set_subnet(model, subnet)
             model.train_step(data, wrapper)
-        return (time.perf_counter() - start) / len(batches)
 
-    def backbone_pass():
-        start = time.perf_counter()
+    def backbone_steps():
         with torch.no_grad():
             for data in batches:
                 inputs = model.data_preprocessor(data, True)['inputs']
                 model.backbone(inputs)
-        return (time.perf_counter() - start) / len(batches)
+
+    def train_pass():
+        return timed(train_steps, device) / len(batches)
+
+    def backbone_pass():
+        return timed(backbone_steps, device) / len(batches)
 
     hook = FeatureCacheHook(module='backbone', budget_mb=4096)
     fake = SimpleNamespace(model=model, cfg=cfg, work_dir=cfg.work_dir)
@@ -96,27 +106,24 @@ def main():
         print(f'repeat {r + 1}/{args.repeats}: plain {plain[-1]:.4f} s/it, '
               f'cached {cached[-1]:.4f} s/it, backbone {stem[-1]:.4f} s/it',
               flush=True)
-    t_plain, t_cached = statistics.median(plain), statistics.median(cached)
-    share = statistics.median(stem) / t_plain
+    t_plain, t_cached = median(plain), median(cached)
+    share = median(stem) / t_plain
     limit = 1.0 / (1.0 - share)
     speedup = t_plain / t_cached
     result = dict(
+        machine(device), benchmark='feature_cache_speedup',
+        target='>= 0.9 of the Amdahl limit',
         config=args.config, batches=args.batches, batch_size=args.batch_size,
-        repeats=args.repeats, machine=f'{os.cpu_count()} CPU cores',
-        torch_threads=torch.get_num_threads(),
-        date=time.strftime('%Y-%m-%d'),
+        repeats=args.repeats,
         seconds_per_iter_plain=round(t_plain, 5),
         seconds_per_iter_cached=round(t_cached, 5),
         backbone_share=round(share, 4), amdahl_limit=round(limit, 4),
         speedup=round(speedup, 4),
         fraction_of_limit=round(speedup / limit, 4),
         cache_mb=round(hook.cache.nbytes / 2**20, 2),
-        cache_entries=len(hook.cache), cache_stats=hook.cache.stats)
-    print(json.dumps(result, indent=1))
-    os.makedirs(osp.dirname(args.out), exist_ok=True)
-    with open(args.out + '.tmp', 'w') as f:
-        json.dump(result, f, indent=1)
-    os.replace(args.out + '.tmp', args.out)
+        cache_entries=len(hook.cache), cache_stats=hook.cache.stats,
+        command=' '.join(['python'] + sys.argv))
+    write_result(result, out)
 
 
 if __name__ == '__main__':

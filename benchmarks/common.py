@@ -1,0 +1,136 @@
+"""What the benchmark scripts share: the machine's description, device
+timing, digits batches, medians and the JSON they write.
+
+The scripts run as ``python benchmarks/<name>.py`` (this folder is then on
+``sys.path``); none of this is part of the package.
+"""
+import json
+import os
+import platform
+import statistics
+import time
+from typing import Callable, List, Sequence
+
+import torch
+
+
+def add_device_arg(parser) -> None:
+    parser.add_argument(
+        '--device', default='cpu',
+        help="'cpu' (default) or 'cuda' (the GPU machine, see "
+        'benchmarks/gpu/run.sh)')
+
+
+def check_device(device: str) -> torch.device:
+    if device not in ('cpu', 'cuda') and not device.startswith('cuda:'):
+        raise ValueError(f"--device {device!r} is not one of ['cpu', "
+                         "'cuda', 'cuda:N']")
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise RuntimeError(f'--device {device!r}: torch sees no CUDA device')
+    return torch.device(device)
+
+
+def machine(device) -> dict:
+    """Where a figure was measured."""
+    device = torch.device(device)
+    info = dict(date=time.strftime('%Y-%m-%d'), torch=torch.__version__,
+                python=platform.python_version(),
+                cpu_cores=os.cpu_count(),
+                torch_threads=torch.get_num_threads(), device=str(device))
+    if device.type == 'cuda':
+        info['gpu'] = torch.cuda.get_device_name(device)
+        info['machine'] = f'{info["gpu"]}, {os.cpu_count()} CPU cores'
+    else:
+        info['machine'] = f'{os.cpu_count()} CPU cores, no GPU'
+    return info
+
+
+def synchronize(device) -> None:
+    if torch.device(device).type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], object], device) -> float:
+    """Seconds ``fn()`` takes, the device's queued work included."""
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def load_cfg(path: str, work_dir: str):
+    """The config as the tools load it, with a unique experiment name so
+    that runners built side by side do not share a log folder."""
+    from mmnas_tricks.utils import load_config
+    cfg = load_config(path)
+    cfg.work_dir = work_dir
+    cfg.experiment_name = f'{os.path.basename(work_dir)}_{time.time_ns()}'
+    return cfg
+
+
+def digits_batches(cfg, count: int, batch_size: int) -> List[dict]:
+    """``count`` batches of the config's training dataloader (the digits
+    data are built on first use)."""
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+    loader_cfg = cfg.train_dataloader.copy()
+    loader_cfg['batch_size'] = batch_size
+    loader_cfg['num_workers'] = 0
+    loader_cfg['persistent_workers'] = False
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or
+                                              'mmdet'):
+        loader = Runner.build_dataloader(loader_cfg, seed=0)
+    batches = []
+    while len(batches) < count:
+        for data in loader:
+            batches.append(data)
+            if len(batches) == count:
+                break
+    return batches
+
+
+def write_result(result: dict, out: str) -> None:
+    """Print ``result`` and write it to ``out`` atomically."""
+    from mmnas_tricks.utils import dump_json_atomic
+    print(json.dumps(result, indent=1))
+    dump_json_atomic(result, out)
+    print(f'written: {out}')
+
+
+def run_command(cmd, env=None) -> float:
+    """Run ``cmd`` (its output kept unless it fails); returns seconds."""
+    import subprocess
+    import sys
+    print('+', ' '.join(cmd), flush=True)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, text=True, capture_output=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise RuntimeError(f'{" ".join(cmd[:3])} failed ({proc.returncode})')
+    return time.perf_counter() - start
+
+
+SUPERNETS = 'work_dirs/benchmarks/supernets'
+
+
+def trained_supernet(config: str, epochs: int) -> str:
+    """A checkpoint of the supernet of ``config`` trained ``epochs`` epochs
+    with ``tools/train.py`` (no validation), trained unless it exists (in
+    ``work_dirs/benchmarks/supernets/<config>_<epochs>e``, shared by the
+    benchmarks), so that the benchmarks score candidates that detect
+    digits."""
+    import sys
+    stem = os.path.splitext(os.path.basename(config))[0]
+    work_dir = os.path.join(SUPERNETS, f'{stem}_{epochs}e')
+    ckpt = os.path.join(work_dir, f'epoch_{epochs}.pth')
+    if not os.path.isfile(ckpt):
+        run_command([sys.executable, 'tools/train.py', config, '--work-dir',
+                     work_dir, '--cfg-options', f'train_cfg.max_epochs={epochs}',
+                     f'train_cfg.val_interval={epochs + 1}',
+                     'default_hooks.checkpoint.interval=1'])
+    return ckpt

@@ -1,0 +1,191 @@
+"""Candidates scored per minute by the evolutionary search (issue 9 item 3).
+
+The setting of the MMRazor reference (its EvolutionSearchLoop scored 50-55
+candidates per minute on this machine): an FCOS + ShuffleNetV2 supernet
+(``fcos_detnas-shufflenetv2_fpn_gn-head_12e_digits.py``, DetNAS's backbone
+space at 16-32-64-128 channels), every candidate BN-calibrated on 64
+training images (4 batches of 16) and scored on 100 held-out images in
+batches of 16. Each setting runs ``tools/train.py`` (``tools/dist_train.sh``
+for 2 processes) with an ``EvolutionSearchLoop`` of ``--candidates``
+candidates (two generations: random, then mutation + crossover), no FLOPs
+constraint, over a supernet trained ``--supernet-epochs`` epochs first (so
+that the candidates detect digits; trained once, reused by later runs).
+Settings:
+
+- ``backbone``: the reference setting, 1 process (2 processes too on CPU);
+- ``neck_head``: the main job's neck/head space (FCOS R18 at base width 16,
+  backbone frozen) without and with frozen-stem feature caching
+  (``FeatureCacheHook``: backbone features of the scoring and calibration
+  images computed once).
+
+Throughput = candidates / the summed seconds the loop spent on them (FLOPs
+count, BN calibration, evaluation; ``candidates.json``), times 60. The wall
+time of the whole command (start-up, loading the supernet) is reported
+beside it.
+
+Example:
+    python benchmarks/search_throughput.py                 # CPU, ~8 min
+    python benchmarks/search_throughput.py --device cuda   # GPU machine
+Writes benchmarks/results/search_throughput[_<device>].json.
+"""
+import argparse
+import json
+import math
+import os
+import os.path as osp
+import sys
+
+from common import (add_device_arg, check_device, load_cfg, machine, median,
+                    run_command, trained_supernet, write_result)
+
+SPACES = dict(
+    backbone='configs/supernets/fcos_detnas-shufflenetv2_fpn_gn-head_12e_'
+    'digits.py',
+    neck_head='configs/supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_'
+    '12e_digits.py')
+WORK_DIR = 'work_dirs/benchmarks/search_throughput'
+MMRAZOR = dict(candidates_per_minute=[50, 55],
+               note='MMRazor 1.0 EvolutionSearchLoop, FCOS + ShuffleNetV2 '
+               'w0.5 supernet, 100 val images, BN calibration on 64 images, '
+               'batch 16, this CPU machine (issue 9)')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--candidates', type=int, default=20)
+    parser.add_argument('--val-images', type=int, default=100)
+    parser.add_argument('--calib-images', type=int, default=64)
+    parser.add_argument('--batch-size', type=int, default=16)
+    parser.add_argument('--supernet-epochs', type=int, default=3)
+    parser.add_argument('--settings', nargs='+', default=None,
+                        help='default: every setting for the device; given, '
+                        'only these are measured and their rows in --out '
+                        'replaced')
+    parser.add_argument('--work-dir', default=WORK_DIR)
+    parser.add_argument('--out', default=None)
+    add_device_arg(parser)
+    return parser.parse_args()
+
+
+def settings_for(device) -> list:
+    rows = [('backbone', 1, False), ('neck_head', 1, False),
+            ('neck_head', 1, True)]
+    if device.type == 'cpu':
+        rows.insert(1, ('backbone', 2, False))
+    return [dict(space=s, procs=p, cache=c,
+                 name=f'{s}_{p}proc{"_cache" if c else ""}')
+            for s, p, c in rows]
+
+
+def supernet(space: str, args) -> str:
+    return trained_supernet(SPACES[space], args.supernet_epochs)
+
+
+def search_config(setting: dict, ckpt: str, args) -> str:
+    """The search config of ``setting`` written to its work dir."""
+    work = osp.join(args.work_dir, setting['name'])
+    cfg = load_cfg(SPACES[setting['space']], work)
+    population = max(2, args.candidates // 2)
+    cfg.train_cfg = dict(
+        type='mmnas_tricks.EvolutionSearchLoop',
+        max_generations=2, population_size=population,
+        top_k=max(2, population // 2), num_mutation=population // 2,
+        num_crossover=population - population // 2, mutate_prob=0.1,
+        calibrate_bn=math.ceil(args.calib_images / args.batch_size),
+        supernet_checkpoint=ckpt, export_best=False, seed=0,
+        val_dataloader=dict(
+            cfg.digits_heldout_dataloader, batch_size=args.batch_size,
+            dataset=dict(cfg.digits_heldout_dataloader.dataset,
+                         indices=args.val_images)),
+        evaluator=cfg.digits_heldout_evaluator)
+    cfg.train_dataloader.batch_size = args.batch_size
+    cfg.load_from = None
+    cfg.default_hooks = dict(cfg.default_hooks, checkpoint=None)
+    cfg.custom_hooks = []
+    if setting['space'] == 'neck_head':
+        cfg.model.backbone.frozen_stages = 4
+        cfg.model.backbone.norm_eval = True
+    if setting['cache']:
+        cfg.custom_hooks = [dict(type='mmnas_tricks.FeatureCacheHook',
+                                 module='backbone', budget_mb=2048)]
+    path = osp.join(work, 'search_config.py')
+    os.makedirs(work, exist_ok=True)
+    cfg.dump(path)
+    return path
+
+
+def measure(setting: dict, ckpt: str, args) -> dict:
+    work = osp.join(args.work_dir, setting['name'])
+    path = search_config(setting, ckpt, args)
+    results = osp.join(work, 'search', 'candidates.json')
+    if osp.exists(results):
+        os.remove(results)
+    if setting['procs'] == 1:
+        cmd = [sys.executable, 'tools/train.py', path, '--work-dir', work]
+        env = None
+    else:
+        cmd = ['bash', 'tools/dist_train.sh', path, str(setting['procs']),
+               '--work-dir', work]
+        env = dict(os.environ, PORT='29561')
+    wall = run_command(cmd, env)
+    with open(results) as f:
+        rows = json.load(f)
+    seconds = [r['seconds'] for r in rows]
+    total = sum(seconds)
+    out = dict(setting, candidates=len(rows),
+               candidates_per_minute=round(60 * len(rows) / total, 2),
+               seconds_per_candidate_median=round(median(seconds), 4),
+               seconds_scoring=round(total, 2),
+               seconds_command=round(wall, 2), config=path)
+    print(f'{setting["name"]}: {out["candidates_per_minute"]} candidates/min '
+          f'({len(rows)} in {total:.1f} s; command {wall:.1f} s)', flush=True)
+    return out
+
+
+def main():
+    args = parse_args()
+    device = check_device(args.device)
+    settings = settings_for(device)
+    if args.settings:
+        valid = [s['name'] for s in settings]
+        bad = [s for s in args.settings if s not in valid]
+        if bad:
+            raise SystemExit(f'--settings {bad} not among {valid}')
+        settings = [s for s in settings if s['name'] in args.settings]
+    out = args.out or osp.join(
+        'benchmarks', 'results',
+        'search_throughput.json' if device.type == 'cpu' else
+        f'search_throughput_{device.type}.json')
+    by_name = {}
+    if args.settings and osp.isfile(out):  # update those rows, keep others
+        with open(out) as f:
+            by_name = {r['name']: r for r in json.load(f)['settings']}
+    for setting in settings:
+        by_name[setting['name']] = measure(
+            setting, supernet(setting['space'], args), args)
+    rows = [by_name[s['name']] for s in settings_for(device)
+            if s['name'] in by_name]
+    ratios = {}
+    if 'backbone_1proc' in by_name:
+        ratios['backbone_vs_mmrazor'] = round(
+            by_name['backbone_1proc']['candidates_per_minute'] /
+            max(MMRAZOR['candidates_per_minute']), 3)
+    if {'backbone_1proc', 'backbone_2proc'} <= set(by_name):
+        ratios['two_vs_one_process'] = round(
+            by_name['backbone_2proc']['candidates_per_minute'] /
+            by_name['backbone_1proc']['candidates_per_minute'], 3)
+    if {'neck_head_1proc', 'neck_head_1proc_cache'} <= set(by_name):
+        ratios['cache_vs_none'] = round(
+            by_name['neck_head_1proc_cache']['candidates_per_minute'] /
+            by_name['neck_head_1proc']['candidates_per_minute'], 3)
+    write_result(
+        dict(machine(device), benchmark='search_throughput',
+             target='>= 2x MMRazor (>= 110 candidates/min)',
+             mmrazor_reference=MMRAZOR, val_images=args.val_images,
+             calib_images=args.calib_images, batch_size=args.batch_size,
+             supernet_epochs=args.supernet_epochs, settings=rows,
+             ratios=ratios, command=' '.join(['python'] + sys.argv)), out)
+
+
+if __name__ == '__main__':
+    main()
