@@ -57,3 +57,20 @@ def test_same_keys_every_digit(tiny_digits):
         assert round(precise[key], 3) == pytest.approx(value, abs=1e-9), key
     assert 0 < precise['coco/bbox_mAP'] < 1
     assert any(v != round(v, 3) for v in precise.values())
+
+
+def test_results_in_memory_give_what_the_json_files_give(tiny_digits,
+                                                         tmp_path):
+    from mmdet.evaluation.metrics import coco_metric
+    ann = osp.join(tiny_digits, 'annotations', 'instances_val.json')
+    prefix = str(tmp_path / 'kept')
+    on_disk = evaluate(PreciseCocoMetric(ann_file=ann, metric='bbox',
+                                         outfile_prefix=prefix),
+                       fake_results(ann, seed=1))
+    assert osp.isfile(prefix + '.bbox.json')  # kept when asked for
+    in_memory = evaluate(PreciseCocoMetric(ann_file=ann, metric='bbox'),
+                         fake_results(ann, seed=1))
+    assert in_memory == on_disk
+    # mmdet's module is left as it was
+    from mmengine.fileio import dump, load
+    assert coco_metric.dump is dump and coco_metric.load is load

@@ -29,6 +29,34 @@ def _recording_cocoeval(records: List):
         _coco_module.COCOeval = original
 
 
+@contextlib.contextmanager
+def _results_in_memory():
+    """Keep the detections that mmdet's metric dumps to a temporary JSON
+    file (and loads back at once) in memory instead: the same objects
+    without the JSON round trip (exact for Python floats), which cost a
+    search ~0.3 s per candidate (100 images). Ground truth files
+    (``*.gt.json``, read back by pycocotools) are still written."""
+    dump, load = _coco_module.dump, _coco_module.load
+    kept = {}
+
+    def dump_results(obj, file=None, *args, **kwargs):
+        if isinstance(file, str) and not file.endswith('.gt.json'):
+            kept[file] = obj
+            return None
+        return dump(obj, file, *args, **kwargs)
+
+    def load_results(file, *args, **kwargs):
+        if isinstance(file, str) and file in kept:
+            return kept.pop(file)
+        return load(file, *args, **kwargs)
+
+    _coco_module.dump, _coco_module.load = dump_results, load_results
+    try:
+        yield
+    finally:
+        _coco_module.dump, _coco_module.load = dump, load
+
+
 @METRICS.register_module()
 class PreciseCocoMetric(CocoMetric):
     """``mmdet.CocoMetric`` whose ``{bbox,segm}_mAP*`` values are the
@@ -37,6 +65,10 @@ class PreciseCocoMetric(CocoMetric):
     2, tied most of them); ranking needs every digit. Same arguments and
     keys as ``CocoMetric``.
 
+    Without an ``outfile_prefix`` (results not kept), the detections are
+    handed to pycocotools in memory instead of through a temporary JSON
+    file.
+
     Example:
         >>> val_evaluator = dict(type='mmnas_tricks.PreciseCocoMetric',
         ...                      metric='bbox', ann_file=None)
@@ -44,7 +76,9 @@ class PreciseCocoMetric(CocoMetric):
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         evals: List = []
-        with _recording_cocoeval(evals):
+        in_memory = _results_in_memory() if self.outfile_prefix is None \
+            else contextlib.nullcontext()
+        with _recording_cocoeval(evals), in_memory:
             metrics = super().compute_metrics(results)
         for coco_eval in evals:
             iou_type = coco_eval.params.iouType
