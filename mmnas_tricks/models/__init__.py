@@ -4,6 +4,6 @@ from .ops import *  # noqa: F401,F403
 from .backbones import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
-from .resources import subnet_resources  # noqa: F401
+from .resources import ResourceTable, subnet_resources  # noqa: F401
 from .export import (export_config, inherit_weights,  # noqa: F401
                      save_static_checkpoint)

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 from mmengine.model import is_model_wrapper
 
+from mmnas_tricks.structures import subnet_key
 from .mutables import (Subnet, get_subnet, named_mutables, set_subnet,
                        subnet_param_count)
 
@@ -35,6 +36,15 @@ def subnet_resources(model: nn.Module,
     Returns:
         dict: ``flops`` and ``params`` (ints).
     """
+    flops, _ = _trace(model, subnet, input_shape, inputs)
+    return dict(flops=flops, params=subnet_param_count(
+        model.module if is_model_wrapper(model) else model, subnet))
+
+
+def _trace(model: nn.Module, subnet: Optional[Subnet], input_shape,
+           inputs) -> Tuple[int, Dict[str, int]]:
+    """Total FLOPs of ``subnet`` and FLOPs by module path (mmengine's
+    ``FlopAnalyzer``); choices, modes and train / eval state restored."""
     from mmengine.analysis import FlopAnalyzer
     if is_model_wrapper(model):
         model = model.module
@@ -55,21 +65,142 @@ def subnet_resources(model: nn.Module,
             if m.mode != 'fixed':
                 m.set_mode('sampled')
         model.eval()
-        traced = model
+        traced, prefix = model, ''
         if hasattr(model, 'rpn_head') and len(inputs) == 1:
-            traced = _WithImageShape(model)
+            traced, prefix = _WithImageShape(model), 'detector.'
         with torch.no_grad():
             analyzer = FlopAnalyzer(traced, inputs)
             analyzer.unsupported_ops_warnings(False)
             analyzer.uncalled_modules_warnings(False)
             flops = int(analyzer.total())
-        params = subnet_param_count(model)
+            by_module = {k[len(prefix):]: int(v)
+                         for k, v in analyzer.by_module().items()
+                         if k.startswith(prefix)}
     finally:
         set_subnet(model, previous)
         for n, m in mutables.items():
             m.set_mode(modes[n])
         model.train(was_training)
-    return dict(flops=flops, params=params)
+    return flops, by_module
+
+
+class ResourceTable:
+    """FLOPs and params of subnets as a search needs them for every
+    candidate (and every candidate a constraint rejects), without tracing
+    each one when the space allows: FLOPs = the FLOPs outside the mutables
+    + one table entry per (mutable, choice), each measured by
+    :func:`subnet_resources`' trace (mmengine's ``FlopAnalyzer``, by module).
+
+    The table is used only where it is exact: every mutable is of a kind
+    whose choice changes only its own computation (op, conv shape, kernel
+    size, depth choices; MBConv choices without elastic width), none is
+    nested in another, and ``max(num_choices)`` probe traces (probe k: every
+    mutable at its k-th choice) agree: the same FLOPs outside the mutables
+    and the same FLOPs for a (mutable, choice) seen twice. The first
+    ``check`` predictions are traced too and must match; otherwise, and for
+    every other space (channel choices, input choices, two-stage detectors
+    whose RoI head depends on the proposals), each subnet is traced, as
+    :func:`subnet_resources` does. Params are counted directly (cheap).
+
+    Args:
+        model (nn.Module): The supernet.
+        input_shape (Sequence[int]): (C, H, W) of one input.
+        check (int): Predictions verified by a trace. Defaults to 2.
+    """
+
+    ADDITIVE = ('OpChoice', 'ConvShapeChoice', 'KernelSizeChoice',
+                'DepthChoice', 'MBConvChoice')
+
+    def __init__(self, model: nn.Module, input_shape: Sequence[int] = (3, 128,
+                                                                      128),
+                 check: int = 2) -> None:
+        self.model = model.module if is_model_wrapper(model) else model
+        self.input_shape = tuple(input_shape)
+        self.check = check
+        self.table: Optional[Dict[str, Dict[str, int]]] = None
+        self.rest: Optional[int] = None
+        self.traces = 0
+        self.why_not = self._build()
+
+    def _build(self) -> Optional[str]:
+        """Probe and fill the table; returns why it is not used, or None."""
+        mutables = named_mutables(self.model)
+        if not mutables:
+            return 'no mutables'
+        for name, m in mutables.items():
+            kind = type(m).__name__
+            if kind not in self.ADDITIVE or (
+                    kind == 'MBConvChoice' and
+                    (m.__dict__.get('_in_width') is not None
+                     or m.__dict__.get('_out_width') is not None)):
+                return f'{name} is a {kind}, whose choice changes other ' \
+                    'layers (or is not known not to)'
+            if any(name.startswith(other + '.') for other in mutables):
+                return f'{name} is nested in another mutable'
+        if hasattr(self.model, 'rpn_head'):
+            return 'a two-stage detector: RoI head FLOPs follow proposals'
+        self.table = {n: {} for n in mutables}
+        base = get_subnet(self.model)
+        for k in range(max(m.num_choices for m in mutables.values())):
+            probe = dict(base)
+            for n, m in mutables.items():
+                if m.mode != 'fixed':
+                    probe[n] = m.choices[min(k, m.num_choices - 1)]
+            reason = self._learn(probe, self._trace(probe))
+            if reason:
+                self.table = None
+                return reason
+        return None
+
+    def _trace(self, subnet: Subnet) -> Tuple[int, Dict[str, int]]:
+        self.traces += 1
+        return _trace(self.model, subnet, self.input_shape, None)
+
+    def _learn(self, subnet: Subnet, traced) -> Optional[str]:
+        total, by_module = traced
+        inside = 0
+        for name in self.table:
+            flops = by_module.get(name, 0)
+            inside += flops
+            key = subnet_key({name: subnet[name]})
+            if self.table[name].setdefault(key, flops) != flops:
+                return f'{name} = {subnet[name]!r} counted {flops} and ' \
+                    f'{self.table[name][key]} FLOPs in two subnets'
+        rest = total - inside
+        if self.rest is None:
+            self.rest = rest
+        elif rest != self.rest:
+            return f'the FLOPs outside the mutables changed ({self.rest} ' \
+                f'-> {rest})'
+        return None
+
+    def _predict(self, subnet: Subnet) -> Optional[int]:
+        flops = self.rest
+        for name, entries in self.table.items():
+            value = entries.get(subnet_key({name: subnet[name]}))
+            if value is None:
+                return None
+            flops += value
+        return flops
+
+    def __call__(self, subnet: Subnet) -> Dict[str, int]:
+        subnet = dict(get_subnet(self.model), **subnet)
+        params = subnet_param_count(self.model, subnet)
+        flops = None if self.table is None else self._predict(subnet)
+        if flops is None or self.check > 0:
+            traced = self._trace(subnet)
+            if flops is not None:
+                self.check -= 1
+                if traced[0] != flops:
+                    self.table = None
+                    self.why_not = f'predicted {flops} FLOPs, traced ' \
+                        f'{traced[0]}'
+            if self.table is not None:
+                reason = self._learn(subnet, traced)
+                if reason:
+                    self.table, self.why_not = None, reason
+            flops = traced[0]
+        return dict(flops=flops, params=params)
 
 
 class _WithImageShape(nn.Module):

@@ -17,7 +17,7 @@ from mmnas_tricks.models.mutables import (extreme_subnet, get_subnet,
                                           named_mutables, sample_subnet,
                                           set_subnet,
                                           subnet_param_count, validate_subnet)
-from mmnas_tricks.models.resources import subnet_resources
+from mmnas_tricks.models.resources import ResourceTable
 from mmnas_tricks.registry import LOOPS
 from mmnas_tricks.structures import dump_subnet, subnet_key
 from mmnas_tricks.utils.io import atomic_write_text, dump_json_atomic
@@ -210,6 +210,7 @@ class EvolutionSearchLoop(SupernetLoop):
         self.top: List[str] = []
         self.rng = random.Random(seed)
         self._res_cache: Dict[str, dict] = {}
+        self._table: Optional[ResourceTable] = None
 
     # -- properties mmengine's Runner reads --------------------------------
     @property
@@ -279,8 +280,14 @@ class EvolutionSearchLoop(SupernetLoop):
     def _resources(self, subnet: dict) -> dict:
         key = subnet_key(subnet)
         if key not in self._res_cache:
-            self._res_cache[key] = subnet_resources(
-                self.model, subnet, input_shape=self._shape())
+            if self._table is None:
+                self._table = ResourceTable(self.model, self._shape())
+                print_log('FLOPs of candidates: ' + (
+                    'per-choice table (checked exact for this space)'
+                    if self._table.why_not is None else
+                    f'traced each ({self._table.why_not})'),
+                    logger='current')
+            self._res_cache[key] = self._table(subnet)
         return self._res_cache[key]
 
     def _resolve_constraints(self) -> None:
