@@ -4,6 +4,7 @@
 # internet). From the repository root there:
 #
 #   bash benchmarks/gpu/run.sh            # results to $OUT (or benchmarks/results)
+#   BENCHES="supernet_overhead search_throughput" bash benchmarks/gpu/run.sh
 #
 # Needs the wheels in .whl/ (carried; made on the CPU machine with
 #   bash benchmarks/gpu/run.sh --fetch-wheels
@@ -51,8 +52,10 @@ ensure_digits('data/digits', progress=False)" \
   || exit 1
 
 status=0
+BENCHES="${BENCHES:-supernet_overhead feature_cache_speedup search_throughput}"
 bench() {  # bench SECONDS NAME ARGS...
   local limit=$1 name=$2; shift 2
+  case " $BENCHES " in *" $name "*) ;; *) return 0 ;; esac
   echo "== $name (limit ${limit}s)"
   timeout "$limit" python3 "benchmarks/$name.py" --device cuda \
     --out "$OUT/${name}_cuda.json" "$@" 2>&1 | tee "$OUT/${name}_cuda.log" \
@@ -61,5 +64,5 @@ bench() {  # bench SECONDS NAME ARGS...
 }
 bench "${OVERHEAD_LIMIT:-150}" supernet_overhead --batches 8 --repeats 5
 bench "${CACHE_LIMIT:-90}" feature_cache_speedup --batches 8 --repeats 5
-bench "${SEARCH_LIMIT:-260}" search_throughput
+bench "${SEARCH_LIMIT:-300}" search_throughput
 exit $status
