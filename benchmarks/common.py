@@ -30,6 +30,15 @@ def check_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def result_path(name: str, device, out=None) -> str:
+    """``out``, or ``benchmarks/results/<name>.json`` (CPU) /
+    ``<name>_<device type>.json`` (e.g. ``_cuda``)."""
+    device = torch.device(device)
+    suffix = '' if device.type == 'cpu' else f'_{device.type}'
+    return out or os.path.join('benchmarks', 'results',
+                               f'{name}{suffix}.json')
+
+
 def machine(device) -> dict:
     """Where a figure was measured."""
     device = torch.device(device)
@@ -130,7 +139,8 @@ def trained_supernet(config: str, epochs: int) -> str:
     ckpt = os.path.join(work_dir, f'epoch_{epochs}.pth')
     if not os.path.isfile(ckpt):
         run_command([sys.executable, 'tools/train.py', config, '--work-dir',
-                     work_dir, '--cfg-options', f'train_cfg.max_epochs={epochs}',
+                     work_dir, '--cfg-options',
+                     f'train_cfg.max_epochs={epochs}',
                      f'train_cfg.val_interval={epochs + 1}',
                      'default_hooks.checkpoint.interval=1'])
     return ckpt

@@ -23,10 +23,11 @@ from types import SimpleNamespace
 
 import torch
 
-from common import (add_device_arg, check_device, machine, median, timed,
-                    write_result)
+from common import (add_device_arg, check_device, machine, median, result_path,
+                    timed, write_result)
 
-ELASTIC = 'configs/supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py'
+ELASTIC = ('configs/supernets/'
+           'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py')
 
 
 def parse_args():
@@ -43,10 +44,7 @@ def parse_args():
 def main():
     args = parse_args()
     device = check_device(args.device)
-    out = args.out or osp.join(
-        'benchmarks', 'results',
-        'feature_cache_speedup.json' if device.type == 'cpu' else
-        f'feature_cache_speedup_{device.type}.json')
+    out = result_path('feature_cache_speedup', device, args.out)
     from mmengine.runner import Runner
 
     from mmnas_tricks.engine.hooks import FeatureCacheHook

@@ -31,10 +31,12 @@ import torch
 from mmengine.config import Config
 
 from common import (add_device_arg, check_device, load_cfg, machine, median,
-                    timed, trained_supernet, write_result)
+                    result_path, timed, trained_supernet, write_result)
 
-ELASTIC = 'configs/supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py'
-OPS_BASE = 'configs/supernets/fcos_r18w16_fpn-search_gn-head-search_12e_digits.py'
+ELASTIC = ('configs/supernets/'
+           'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py')
+OPS_BASE = ('configs/supernets/'
+            'fcos_r18w16_fpn-search_gn-head-search_12e_digits.py')
 HEAD_OPS = 'configs/_base_/supernet/nasfcos_head_ops.py'
 OP_ORDER = ('conv3x3', 'sep_conv_3x3', 'sep_conv_3x3_dil3', 'conv1x1',
             'skip_connect')
@@ -155,9 +157,7 @@ def measure(cfg, ckpt: str, args, device, darts: bool) -> dict:
 def main():
     args = parse_args()
     device = check_device(args.device)
-    out = args.out or osp.join(
-        'benchmarks', 'results', 'scaling.json' if device.type == 'cpu'
-        else f'scaling_{device.type}.json')
+    out = result_path('scaling', device, args.out)
     epochs = args.supernet_epochs
     # the largest op supernet, trained, gives every smaller one its weights
     kmax = max(args.candidates)

@@ -130,7 +130,8 @@ def found_rows() -> list:
 
 def markdown(rows) -> str:
     lines = ['| model | task | score | GFLOPs | params (M) | supernet + '
-             'search (min) | pipeline (min) |', '|---|---|---|---|---|---|---|']
+             'search (min) | pipeline (min) |',
+             '|---|---|---|---|---|---|---|']
     for r in rows:
         if r['kind'] == 'baseline':
             score = f'{r["score"]} ± {r["score_std"]} ({r["seeds"]} seeds)'

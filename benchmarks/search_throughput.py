@@ -36,7 +36,7 @@ import os.path as osp
 import sys
 
 from common import (add_device_arg, check_device, load_cfg, machine, median,
-                    run_command, trained_supernet, write_result)
+                    result_path, run_command, trained_supernet, write_result)
 
 SPACES = dict(
     backbone='configs/supernets/fcos_detnas-shufflenetv2_fpn_gn-head_12e_'
@@ -152,10 +152,7 @@ def main():
         if bad:
             raise SystemExit(f'--settings {bad} not among {valid}')
         settings = [s for s in settings if s['name'] in args.settings]
-    out = args.out or osp.join(
-        'benchmarks', 'results',
-        'search_throughput.json' if device.type == 'cpu' else
-        f'search_throughput_{device.type}.json')
+    out = result_path('search_throughput', device, args.out)
     by_name = {}
     if args.settings and osp.isfile(out):  # update those rows, keep others
         with open(out) as f:

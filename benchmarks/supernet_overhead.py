@@ -29,7 +29,7 @@ import sys
 import torch
 
 from common import (add_device_arg, check_device, digits_batches, load_cfg,
-                    machine, median, timed, write_result)
+                    machine, median, result_path, timed, write_result)
 
 CONFIGS = [
     'configs/supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py',
@@ -231,10 +231,7 @@ def measure(config: str, args, device) -> dict:
 def main():
     args = parse_args()
     device = check_device(args.device)
-    out = args.out or osp.join(
-        'benchmarks', 'results',
-        'supernet_overhead.json' if device.type == 'cpu' else
-        f'supernet_overhead_{device.type}.json')
+    out = result_path('supernet_overhead', device, args.out)
     results = [measure(c, args, device) for c in args.configs]
     write_result(
         dict(machine(device), benchmark='supernet_overhead', target=1.03,
