@@ -14,7 +14,15 @@ from typing import Callable, List, Sequence
 import torch
 
 
-def add_device_arg(parser) -> None:
+def add_common_args(parser, timing: bool = False) -> None:
+    """``--out`` and ``--device``; with ``timing`` also ``--batches``,
+    ``--batch-size`` and ``--repeats`` of the side-by-side timings."""
+    if timing:
+        parser.add_argument('--batches', type=int, default=8)
+        parser.add_argument('--batch-size', type=int, default=16)
+        parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--out', default=None,
+                        help='default: benchmarks/results/<name>[_cuda].json')
     parser.add_argument(
         '--device', default='cpu',
         help="'cpu' (default) or 'cuda' (the GPU machine, see "

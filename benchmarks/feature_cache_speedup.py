@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 import torch
 
-from common import (add_device_arg, check_device, machine, median, result_path,
+from common import (add_common_args, check_device, machine, median, result_path,
                     timed, write_result)
 
 ELASTIC = ('configs/supernets/'
@@ -33,11 +33,7 @@ ELASTIC = ('configs/supernets/'
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', nargs='?', default=ELASTIC)
-    parser.add_argument('--batches', type=int, default=8)
-    parser.add_argument('--batch-size', type=int, default=16)
-    parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--out', default=None)
-    add_device_arg(parser)
+    add_common_args(parser, timing=True)
     return parser.parse_args()
 
 

@@ -30,7 +30,7 @@ import sys
 import torch
 from mmengine.config import Config
 
-from common import (add_device_arg, check_device, load_cfg, machine, median,
+from common import (add_common_args, check_device, load_cfg, machine, median,
                     result_path, timed, trained_supernet, write_result)
 
 ELASTIC = ('configs/supernets/'
@@ -55,8 +55,7 @@ def parse_args():
     parser.add_argument('--val-images', type=int, default=100)
     parser.add_argument('--supernet-epochs', type=int, default=3)
     parser.add_argument('--work-dir', default=WORK_DIR)
-    parser.add_argument('--out', default=None)
-    add_device_arg(parser)
+    add_common_args(parser)
     return parser.parse_args()
 
 

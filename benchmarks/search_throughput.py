@@ -35,7 +35,7 @@ import os
 import os.path as osp
 import sys
 
-from common import (add_device_arg, check_device, load_cfg, machine, median,
+from common import (add_common_args, check_device, load_cfg, machine, median,
                     result_path, run_command, trained_supernet, write_result)
 
 SPACES = dict(
@@ -62,8 +62,7 @@ def parse_args():
                         'only these are measured and their rows in --out '
                         'replaced')
     parser.add_argument('--work-dir', default=WORK_DIR)
-    parser.add_argument('--out', default=None)
-    add_device_arg(parser)
+    add_common_args(parser)
     return parser.parse_args()
 
 

@@ -28,7 +28,7 @@ import sys
 
 import torch
 
-from common import (add_device_arg, check_device, digits_batches, load_cfg,
+from common import (add_common_args, check_device, digits_batches, load_cfg,
                     machine, median, result_path, timed, write_result)
 
 CONFIGS = [
@@ -43,11 +43,7 @@ def parse_args():
     parser.add_argument('configs', nargs='*', default=CONFIGS)
     parser.add_argument('--subnets', type=int, default=3,
                         help='random subnets besides the baseline one')
-    parser.add_argument('--batches', type=int, default=8)
-    parser.add_argument('--batch-size', type=int, default=16)
-    parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--out', default=None)
-    add_device_arg(parser)
+    add_common_args(parser, timing=True)
     return parser.parse_args()
 
 
