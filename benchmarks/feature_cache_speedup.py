@@ -23,8 +23,8 @@ from types import SimpleNamespace
 
 import torch
 
-from common import (add_common_args, check_device, machine, median, result_path,
-                    timed, write_result)
+from common import (add_common_args, check_device, machine, median,
+                    result_path, timed, write_result)
 
 ELASTIC = ('configs/supernets/'
            'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py')
