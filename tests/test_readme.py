@@ -31,3 +31,17 @@ def test_readme_main_job_config_exists(repo_root):
     assert 'python tools/nas.py configs/nas/' in main_job
     for line in commands:
         assert osp.isfile(osp.join(repo_root, line.split()[2]))
+
+
+def test_readme_benchmark_commands_exist(repo_root):
+    docs = []
+    for name in ('README.md', osp.join('docs', 'benchmarks.md')):
+        with open(osp.join(repo_root, name)) as f:
+            docs.append(f.read())
+    scripts = {word.strip('`') for text in docs for word in text.split()
+               if word.strip('`').startswith('benchmarks/')
+               and word.strip('`').endswith(('.py', '.sh'))}
+    assert len(scripts) >= 6
+    missing = sorted(s for s in scripts
+                     if not osp.isfile(osp.join(repo_root, s)))
+    assert not missing, missing
