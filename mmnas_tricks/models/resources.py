@@ -7,8 +7,9 @@ import torch.nn as nn
 from mmengine.model import is_model_wrapper
 
 from mmnas_tricks.structures import subnet_key
-from .mutables import (Subnet, get_subnet, named_mutables, set_subnet,
-                       subnet_param_count)
+from .mutables import (ConvShapeChoice, DepthChoice, KernelSizeChoice,
+                       MBConvChoice, OpChoice, Subnet, get_subnet,
+                       named_mutables, set_subnet, subnet_param_count)
 
 
 def subnet_resources(model: nn.Module,
@@ -108,8 +109,10 @@ class ResourceTable:
         check (int): Predictions verified by a trace. Defaults to 2.
     """
 
-    ADDITIVE = ('OpChoice', 'ConvShapeChoice', 'KernelSizeChoice',
-                'DepthChoice', 'MBConvChoice')
+    #: mutable classes whose choice changes only their own computation
+    #: (exact classes: a subclass may drive other layers)
+    ADDITIVE = (OpChoice, ConvShapeChoice, KernelSizeChoice, DepthChoice,
+                MBConvChoice)
 
     def __init__(self, model: nn.Module, input_shape: Sequence[int] = (3, 128,
                                                                       128),
@@ -128,13 +131,12 @@ class ResourceTable:
         if not mutables:
             return 'no mutables'
         for name, m in mutables.items():
-            kind = type(m).__name__
-            if kind not in self.ADDITIVE or (
-                    kind == 'MBConvChoice' and
+            if type(m) not in self.ADDITIVE or (
+                    type(m) is MBConvChoice and
                     (m.__dict__.get('_in_width') is not None
                      or m.__dict__.get('_out_width') is not None)):
-                return f'{name} is a {kind}, whose choice changes other ' \
-                    'layers (or is not known not to)'
+                return f'{name} is a {type(m).__name__}, whose choice ' \
+                    'changes other layers (or is not known not to)'
             if any(name.startswith(other + '.') for other in mutables):
                 return f'{name} is nested in another mutable'
         if hasattr(self.model, 'rpn_head'):

@@ -37,8 +37,9 @@ def merge_param_groups(optimizer) -> int:
 class GroupedOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """mmengine's ``DefaultOptimWrapperConstructor`` (same ``paramwise_cfg``
     semantics), then :func:`merge_param_groups`: one group per distinct set
-    of options. Used by the supernet configs
-    (``configs/_base_/supernet/spos.py``).
+    of options. The digits recipe uses it
+    (``configs/_base_/schedules/digits_cosine.py``), so baselines,
+    supernets and exported subnets train with the same groups.
 
     Example:
         >>> optim_wrapper = dict(
