@@ -1,8 +1,9 @@
 """What a supernet costs over the static model of the subnet it runs
 (issue 9 item 1): time per training iteration and peak memory.
 
-For each CONFIG (default: the main job's weight-sharing FCOS neck/head space
-and the DetNAS ShuffleNetV2 FCOS backbone space), for the baseline subnet
+For each CONFIG (default: the weight-sharing FCOS neck/head space, the main
+job's plus tower depth {4, 3, 2}, and the DetNAS ShuffleNetV2 FCOS backbone
+space), for the baseline subnet
 (every first choice) and ``--subnets`` random ones: the supernet with that
 subnet set, and the static model of the subnet built from its exported
 plain mmdet config (``export_config``) with the same weights, each train on
