@@ -83,6 +83,13 @@ def test_search_writes_results_and_resumes_identically(
     assert len({r['subnet'] for r in rows}) == len(rows)  # deduplicated
     assert {r['generation'] for r in rows} == {0, 1, 2}
     assert all(r['flops'] > 0 and r['params'] > 0 for r in rows)
+    # what each candidate cost, kept apart from the (machine-free) records
+    assert all(r['seconds'] > 0 for r in rows)
+    assert set(loop.seconds) == set(loop.records)
+    assert all('seconds' not in r for r in loop.records.values())
+    with open(osp.join(out, 'candidates.csv')) as f:
+        assert f.readline().strip().split(',') == [
+            'generation', 'score', 'flops', 'params', 'seconds', 'subnet']
     for name in ('candidates.csv', 'score_vs_flops.png', 'state.json'):
         assert osp.isfile(osp.join(out, name))
     best, meta = read_subnet_file(osp.join(out, 'best_subnet.yaml'))
