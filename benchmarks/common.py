@@ -90,6 +90,14 @@ def load_cfg(path: str, work_dir: str):
     return cfg
 
 
+def heldout_dataloader(cfg, images: int, batch_size: int = 16) -> dict:
+    """The search's held-out scoring loader of a digits config, cut to its
+    first ``images`` images."""
+    loader = cfg.digits_heldout_dataloader
+    return dict(loader, batch_size=batch_size,
+                dataset=dict(loader.dataset, indices=images))
+
+
 def digits_batches(cfg, count: int, batch_size: int) -> List[dict]:
     """``count`` batches of the config's training dataloader (the digits
     data are built on first use)."""

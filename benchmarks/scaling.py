@@ -30,8 +30,9 @@ import sys
 import torch
 from mmengine.config import Config
 
-from common import (add_common_args, check_device, load_cfg, machine, median,
-                    result_path, timed, trained_supernet, write_result)
+from common import (add_common_args, check_device, heldout_dataloader,
+                    load_cfg, machine, median, result_path, timed,
+                    trained_supernet, write_result)
 
 ELASTIC = ('configs/supernets/'
            'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py')
@@ -88,10 +89,7 @@ def measure(cfg, ckpt: str, args, device, darts: bool) -> dict:
 
     from mmnas_tricks.engine.scoring import score_subnet
     from mmnas_tricks.models.mutables import sample_subnet, set_mode
-    cfg.val_dataloader = dict(
-        cfg.digits_heldout_dataloader,
-        dataset=dict(cfg.digits_heldout_dataloader.dataset,
-                     indices=args.val_images))
+    cfg.val_dataloader = heldout_dataloader(cfg, args.val_images)
     cfg.val_evaluator = cfg.digits_heldout_evaluator
     cfg.val_cfg = dict(type='ValLoop')
     cfg.custom_hooks = []

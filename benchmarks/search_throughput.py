@@ -35,8 +35,9 @@ import os
 import os.path as osp
 import sys
 
-from common import (add_common_args, check_device, load_cfg, machine, median,
-                    result_path, run_command, trained_supernet, write_result)
+from common import (add_common_args, check_device, heldout_dataloader,
+                    load_cfg, machine, median, result_path, run_command,
+                    trained_supernet, write_result)
 
 SPACES = dict(
     backbone='configs/supernets/fcos_detnas-shufflenetv2_fpn_gn-head_12e_'
@@ -92,10 +93,8 @@ def search_config(setting: dict, ckpt: str, args) -> str:
         num_crossover=population - population // 2, mutate_prob=0.1,
         calibrate_bn=math.ceil(args.calib_images / args.batch_size),
         supernet_checkpoint=ckpt, export_best=False, seed=0,
-        val_dataloader=dict(
-            cfg.digits_heldout_dataloader, batch_size=args.batch_size,
-            dataset=dict(cfg.digits_heldout_dataloader.dataset,
-                         indices=args.val_images)),
+        val_dataloader=heldout_dataloader(cfg, args.val_images,
+                                          args.batch_size),
         evaluator=cfg.digits_heldout_evaluator)
     cfg.train_dataloader.batch_size = args.batch_size
     cfg.load_from = None

@@ -171,7 +171,9 @@ def cuda_memory(models, wrappers, batches, device) -> dict:
 def measure(config: str, args, device) -> dict:
     from mmnas_tricks.models.mutables import sample_subnet
     from mmnas_tricks.structures import subnet_key
-    cfg, supernet, _, _ = build_pair(config)
+    from mmnas_tricks.utils.launch import build_model
+    cfg = load_cfg(config, WORK_DIR)
+    supernet = build_model(cfg)  # only to draw the subnets
     rng = random.Random(0)
     subnets = [None]
     keys = set()
