@@ -27,19 +27,25 @@ NEIGHBOURS = {
     'baseline': ('the baseline subnet itself (checks the export)', {}),
     'towers_d2': ('all 8 head tower convs dilated 2', {
         f'bbox_head.{b}_convs.{i}': (3, 2)
-        for b in ('cls', 'reg') for i in range(4)}),
+        for b in ('cls', 'reg') for i in range(4)
+    }),
     'towers_last2_d2': ('the last 2 tower convs of each branch dilated 2', {
         f'bbox_head.{b}_convs.{i}': (3, 2)
-        for b in ('cls', 'reg') for i in (2, 3)}),
-    'fpn_d2': ('the 3 FPN output convs dilated 2', {
-        f'neck.fpn_convs.{i}': (3, 2) for i in range(3)}),
+        for b in ('cls', 'reg') for i in (2, 3)
+    }),
+    'fpn_d2': ('the 3 FPN output convs dilated 2',
+               {f'neck.fpn_convs.{i}': (3, 2)
+                for i in range(3)}),
 }
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--names', nargs='+', default=list(NEIGHBOURS),
-                        choices=list(NEIGHBOURS))
+    parser.add_argument(
+        '--names',
+        nargs='+',
+        default=list(NEIGHBOURS),
+        choices=list(NEIGHBOURS))
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--work-dir', default='work_dirs/baseline_neighbours')
     parser.add_argument(
@@ -63,8 +69,9 @@ def export(name: str, work_dir: str):
     static.load_from = None
     path = osp.join(work_dir, f'{name}.py')
     atomic_write_text(path, static.pretty_text)
-    flops = [subnet_resources(model, s)['flops'] / 1e9
-             for s in (subnet, first)]
+    flops = [
+        subnet_resources(model, s)['flops'] / 1e9 for s in (subnet, first)
+    ]
     return path, round(flops[0], 4), round(flops[1], 4)
 
 
@@ -79,21 +86,34 @@ def main():
         if not osp.isfile(final):
             resume = ['--resume'] if osp.isfile(
                 osp.join(run_dir, 'last_checkpoint')) else []
-            run_command([sys.executable, 'tools/train.py', path,
-                         '--work-dir', run_dir, *resume, '--cfg-options',
-                         f'randomness.seed={args.seed}'])
+            run_command([
+                sys.executable, 'tools/train.py', path, '--work-dir', run_dir,
+                *resume, '--cfg-options', f'randomness.seed={args.seed}'
+            ])
         with open(final) as f:
             score = json.load(f)['coco/bbox_mAP']
-        rows.append(dict(name=name, what=NEIGHBOURS[name][0],
-                         changes={k: list(v) for k, v in
-                                  NEIGHBOURS[name][1].items()},
-                         bbox_mAP=score, gflops=gflops,
-                         baseline_gflops=base_gflops, config=path))
-        print(f'{name}: bbox mAP {score} at {gflops} GFLOPs '
-              f'(baseline subnet {base_gflops})', flush=True)
-    write_result(dict(machine('cpu'), benchmark='baseline_neighbours',
-                      config=CONFIG, seed=args.seed, rows=rows,
-                      command=' '.join(['python'] + sys.argv)), args.out)
+        rows.append(
+            dict(
+                name=name,
+                what=NEIGHBOURS[name][0],
+                changes={k: list(v)
+                         for k, v in NEIGHBOURS[name][1].items()},
+                bbox_mAP=score,
+                gflops=gflops,
+                baseline_gflops=base_gflops,
+                config=path))
+        print(
+            f'{name}: bbox mAP {score} at {gflops} GFLOPs '
+            f'(baseline subnet {base_gflops})',
+            flush=True)
+    write_result(
+        dict(
+            machine('cpu'),
+            benchmark='baseline_neighbours',
+            config=CONFIG,
+            seed=args.seed,
+            rows=rows,
+            command=' '.join(['python'] + sys.argv)), args.out)
 
 
 if __name__ == '__main__':

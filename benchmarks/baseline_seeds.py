@@ -6,9 +6,10 @@ Example:
         configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py \
         --seeds 1 2 3 --metric coco/bbox_mAP --jobs 1
 
-Writes ``<out-dir>/<config>_seeds.json``, ``.csv`` and a ``.png`` plot. ``--jobs 2`` runs two
-seeds at once with one thread each (on 2 cores slightly faster in total than
-one at a time with two threads; wall times are then per run under that load).
+Writes ``<out-dir>/<config>_seeds.json``, ``.csv`` and a ``.png`` plot.
+``--jobs 2`` runs two seeds at once with one thread each (on 2 cores slightly
+faster in total than one at a time with two threads; wall times are then per
+run under that load).
 A seed whose run finished before (``final_metrics.json`` and
 ``wall_time.json`` in its work dir) is not trained again, so a killed
 benchmark resumes where it stopped.
@@ -72,8 +73,8 @@ def main():
     args = parse_args()
     name = osp.splitext(osp.basename(args.config))[0]
     os.makedirs(args.out_dir, exist_ok=True)
-    threads = args.threads or (max(1, (os.cpu_count() or 2) // args.jobs)
-                               if args.jobs > 1 else None)
+    threads = args.threads or (max(1, (os.cpu_count() or 2) //
+                                   args.jobs) if args.jobs > 1 else None)
     pending = list(args.seeds)
     running, rows = {}, []
     while pending or running:
@@ -82,8 +83,9 @@ def main():
             work_dir = osp.join(args.out_dir, f'{name}_seed{seed}')
             done = _finished(work_dir)
             if done is not None:  # a finished run is not repeated
-                rows.append(dict(seed=seed, value=done[0][args.metric],
-                                 wall_s=done[1]))
+                rows.append(
+                    dict(
+                        seed=seed, value=done[0][args.metric], wall_s=done[1]))
                 continue
             os.makedirs(work_dir, exist_ok=True)
             running[seed] = (work_dir, *launch(args.config, seed, work_dir,
@@ -98,12 +100,18 @@ def main():
                 raise SystemExit(f'seed {seed} failed; see {work_dir}.log')
             with open(osp.join(work_dir, 'final_metrics.json')) as f:
                 metrics = json.load(f)
-            dump_json_atomic(dict(wall_s=round(wall, 1), threads=threads),
-                             osp.join(work_dir, 'wall_time.json'))
-            rows.append(dict(seed=seed, value=metrics[args.metric],
-                             wall_s=round(wall, 1)))
-            print(f'seed {seed}: {args.metric}={metrics[args.metric]:.4f} '
-                  f'({wall:.0f} s)', flush=True)
+            dump_json_atomic(
+                dict(wall_s=round(wall, 1), threads=threads),
+                osp.join(work_dir, 'wall_time.json'))
+            rows.append(
+                dict(
+                    seed=seed,
+                    value=metrics[args.metric],
+                    wall_s=round(wall, 1)))
+            print(
+                f'seed {seed}: {args.metric}={metrics[args.metric]:.4f} '
+                f'({wall:.0f} s)',
+                flush=True)
     rows.sort(key=lambda r: r['seed'])
     values = [r['value'] for r in rows]
     summary = dict(
@@ -121,8 +129,8 @@ def main():
     writer = csv.DictWriter(buf, fieldnames=['seed', 'value', 'wall_s'])
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(osp.join(args.out_dir, f'{name}_seeds.csv'),
-                      buf.getvalue())
+    atomic_write_text(
+        osp.join(args.out_dir, f'{name}_seeds.csv'), buf.getvalue())
     plot(summary, osp.join(args.out_dir, f'{name}_seeds.png'))
 
 
@@ -134,9 +142,12 @@ def plot(summary, path):
     runs = summary['runs']
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.scatter([r['seed'] for r in runs], [r['value'] for r in runs])
-    ax.axhline(summary['mean'], linestyle='--', color='gray',
-               label=f"mean {summary['mean']:.3f}, range "
-               f"{summary['range']:.3f}")
+    ax.axhline(
+        summary['mean'],
+        linestyle='--',
+        color='gray',
+        label=f"mean {summary['mean']:.3f}, range "
+        f"{summary['range']:.3f}")
     ax.set_xlabel('seed')
     ax.set_ylabel(summary['metric'])
     ax.set_xticks([r['seed'] for r in runs])

@@ -21,10 +21,13 @@ def add_common_args(parser, timing: bool = False) -> None:
         parser.add_argument('--batches', type=int, default=8)
         parser.add_argument('--batch-size', type=int, default=16)
         parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--out', default=None,
-                        help='default: benchmarks/results/<name>[_cuda].json')
     parser.add_argument(
-        '--device', default='cpu',
+        '--out',
+        default=None,
+        help='default: benchmarks/results/<name>[_cuda].json')
+    parser.add_argument(
+        '--device',
+        default='cpu',
         help="'cpu' (default) or 'cuda' (the GPU machine, see "
         'benchmarks/gpu/run.sh)')
 
@@ -43,17 +46,19 @@ def result_path(name: str, device, out=None) -> str:
     ``<name>_<device type>.json`` (e.g. ``_cuda``)."""
     device = torch.device(device)
     suffix = '' if device.type == 'cpu' else f'_{device.type}'
-    return out or os.path.join('benchmarks', 'results',
-                               f'{name}{suffix}.json')
+    return out or os.path.join('benchmarks', 'results', f'{name}{suffix}.json')
 
 
 def machine(device) -> dict:
     """Where a figure was measured."""
     device = torch.device(device)
-    info = dict(date=time.strftime('%Y-%m-%d'), torch=torch.__version__,
-                python=platform.python_version(),
-                cpu_cores=os.cpu_count(),
-                torch_threads=torch.get_num_threads(), device=str(device))
+    info = dict(
+        date=time.strftime('%Y-%m-%d'),
+        torch=torch.__version__,
+        python=platform.python_version(),
+        cpu_cores=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        device=str(device))
     if device.type == 'cuda':
         info['gpu'] = torch.cuda.get_device_name(device)
         info['machine'] = f'{info["gpu"]}, {os.cpu_count()} CPU cores'
@@ -94,8 +99,10 @@ def heldout_dataloader(cfg, images: int, batch_size: int = 16) -> dict:
     """The search's held-out scoring loader of a digits config, cut to its
     first ``images`` images."""
     loader = cfg.digits_heldout_dataloader
-    return dict(loader, batch_size=batch_size,
-                dataset=dict(loader.dataset, indices=images))
+    return dict(
+        loader,
+        batch_size=batch_size,
+        dataset=dict(loader.dataset, indices=images))
 
 
 def digits_batches(cfg, count: int, batch_size: int) -> List[dict]:
@@ -107,8 +114,8 @@ def digits_batches(cfg, count: int, batch_size: int) -> List[dict]:
     loader_cfg['batch_size'] = batch_size
     loader_cfg['num_workers'] = 0
     loader_cfg['persistent_workers'] = False
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or
-                                              'mmdet'):
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope') or 'mmdet'):
         loader = Runner.build_dataloader(loader_cfg, seed=0)
     batches = []
     while len(batches) < count:
@@ -154,9 +161,10 @@ def trained_supernet(config: str, epochs: int) -> str:
     work_dir = os.path.join(SUPERNETS, f'{stem}_{epochs}e')
     ckpt = os.path.join(work_dir, f'epoch_{epochs}.pth')
     if not os.path.isfile(ckpt):
-        run_command([sys.executable, 'tools/train.py', config, '--work-dir',
-                     work_dir, '--cfg-options',
-                     f'train_cfg.max_epochs={epochs}',
-                     f'train_cfg.val_interval={epochs + 1}',
-                     'default_hooks.checkpoint.interval=1'])
+        run_command([
+            sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
+            '--cfg-options', f'train_cfg.max_epochs={epochs}',
+            f'train_cfg.val_interval={epochs + 1}',
+            'default_hooks.checkpoint.interval=1'
+        ])
     return ckpt

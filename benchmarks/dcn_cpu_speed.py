@@ -40,8 +40,11 @@ def main():
     from mmnas_tricks.utils import build_model, load_config
 
     torch.manual_seed(0)
-    results = dict(torch=torch.__version__, threads=torch.get_num_threads(),
-                   repeats=args.repeats, layers={})
+    results = dict(
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        repeats=args.repeats,
+        layers={})
     # one layer at the digits head's sizes: batch 16, 64 channels, 16 x 16
     for shape in ((16, 64, 16, 16), (16, 64, 8, 8)):
         mmcv_dcn = ModulatedDeformConv2dPack(64, 64, 3, padding=1)
@@ -61,8 +64,10 @@ def main():
 
     # a supernet training step with every head layer deformable
     model = build_model(load_config(NASFCOS)).train()
-    subnet = {n: ('def_conv_3x3' if 'def_conv_3x3' in m.choices else
-                  m.choices[0]) for n, m in named_mutables(model).items()}
+    subnet = {
+        n: ('def_conv_3x3' if 'def_conv_3x3' in m.choices else m.choices[0])
+        for n, m in named_mutables(model).items()
+    }
     set_subnet(model, subnet)
     data = demo_det_batch(model, True, batch=16, size=128)
     dcns = [m for m in model.modules() if isinstance(m, TorchCPUDCNv2)]
@@ -77,9 +82,9 @@ def main():
 
     def use_mmcv(flag):
         for m in dcns:
-            m.forward = (lambda x, m=m: ModulatedDeformConv2dPack.forward(
-                m, x)) if flag else (lambda x, m=m: TorchCPUDCNv2.forward(
-                    m, x))
+            m.forward = (
+                lambda x, m=m: ModulatedDeformConv2dPack.forward(m, x)
+            ) if flag else (lambda x, m=m: TorchCPUDCNv2.forward(m, x))
 
     times = dict(mmcv=[], torch=[])
     step()
@@ -90,7 +95,10 @@ def main():
     med = {k: statistics.median(v) for k, v in times.items()}
     n_active = sum(v == 'def_conv_3x3' for v in subnet.values())
     results['supernet_step'] = dict(
-        config=NASFCOS, deformable_layers=n_active, batch=16, median_s=med,
+        config=NASFCOS,
+        deformable_layers=n_active,
+        batch=16,
+        median_s=med,
         ratio_mmcv_over_torch=med['mmcv'] / med['torch'])
     print(f'NAS-FCOS supernet step, {n_active} deformable layers: mmcv '
           f'{med["mmcv"]:.3f} s, torch {med["torch"]:.3f} s, ratio '

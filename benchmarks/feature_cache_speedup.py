@@ -22,7 +22,6 @@ import time
 from types import SimpleNamespace
 
 import torch
-
 from common import (add_common_args, check_device, machine, median,
                     result_path, timed, write_result)
 
@@ -62,8 +61,9 @@ def main():
     loader = iter(runner.train_dataloader)
     batches = [next(loader) for _ in range(args.batches)]
     rng = random.Random(0)
-    subnets = [sample_subnet(model, rng, apply=False)
-               for _ in range(args.batches)]
+    subnets = [
+        sample_subnet(model, rng, apply=False) for _ in range(args.batches)
+    ]
 
     from mmnas_tricks.models.mutables import set_subnet
 
@@ -97,25 +97,31 @@ def main():
         hook.before_run(fake)
         cached.append(train_pass())
         hook.after_run(fake)
-        print(f'repeat {r + 1}/{args.repeats}: plain {plain[-1]:.4f} s/it, '
-              f'cached {cached[-1]:.4f} s/it, backbone {stem[-1]:.4f} s/it',
-              flush=True)
+        print(
+            f'repeat {r + 1}/{args.repeats}: plain {plain[-1]:.4f} s/it, '
+            f'cached {cached[-1]:.4f} s/it, backbone {stem[-1]:.4f} s/it',
+            flush=True)
     t_plain, t_cached = median(plain), median(cached)
     share = median(stem) / t_plain
     limit = 1.0 / (1.0 - share)
     speedup = t_plain / t_cached
     result = dict(
-        machine(device), benchmark='feature_cache_speedup',
+        machine(device),
+        benchmark='feature_cache_speedup',
         target='>= 0.9 of the Amdahl limit',
-        config=args.config, batches=args.batches, batch_size=args.batch_size,
+        config=args.config,
+        batches=args.batches,
+        batch_size=args.batch_size,
         repeats=args.repeats,
         seconds_per_iter_plain=round(t_plain, 5),
         seconds_per_iter_cached=round(t_cached, 5),
-        backbone_share=round(share, 4), amdahl_limit=round(limit, 4),
+        backbone_share=round(share, 4),
+        amdahl_limit=round(limit, 4),
         speedup=round(speedup, 4),
         fraction_of_limit=round(speedup / limit, 4),
         cache_mb=round(hook.cache.nbytes / 2**20, 2),
-        cache_entries=len(hook.cache), cache_stats=hook.cache.stats,
+        cache_entries=len(hook.cache),
+        cache_stats=hook.cache.stats,
         command=' '.join(['python'] + sys.argv))
     write_result(result, out)
 

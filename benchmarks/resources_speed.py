@@ -50,12 +50,15 @@ def main():
             res = subnet_resources(
                 model, subnet, input_shape=(3, args.size, args.size))
             times.append(time.perf_counter() - start)
-        rows.append(dict(choice=choice, median_s=statistics.median(times),
-                         **res))
+        rows.append(
+            dict(choice=choice, median_s=statistics.median(times), **res))
         print(f'{choice}: {res}, {statistics.median(times):.3f} s per call')
     dump_json_atomic(
-        dict(config=args.config, size=args.size, repeats=args.repeats,
-             rows=rows), osp.join(args.out_dir, 'resources_speed.json'))
+        dict(
+            config=args.config,
+            size=args.size,
+            repeats=args.repeats,
+            rows=rows), osp.join(args.out_dir, 'resources_speed.json'))
 
 
 if __name__ == '__main__':

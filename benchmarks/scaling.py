@@ -28,11 +28,10 @@ import random
 import sys
 
 import torch
-from mmengine.config import Config
-
 from common import (add_common_args, check_device, heldout_dataloader,
                     load_cfg, machine, median, result_path, timed,
                     trained_supernet, write_result)
+from mmengine.config import Config
 
 ELASTIC = ('configs/supernets/'
            'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py')
@@ -46,10 +45,8 @@ WORK_DIR = 'work_dirs/benchmarks/scaling'
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--candidates', type=int, nargs='+',
-                        default=[2, 3, 5])
-    parser.add_argument('--sizes', type=int, nargs='+',
-                        default=[96, 128, 192])
+    parser.add_argument('--candidates', type=int, nargs='+', default=[2, 3, 5])
+    parser.add_argument('--sizes', type=int, nargs='+', default=[96, 128, 192])
     parser.add_argument('--iters', type=int, default=6)
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--search-candidates', type=int, default=3)
@@ -66,8 +63,9 @@ def ops_config(k: int, work_dir: str):
         raise ValueError(f'--candidates {k} not in [1, {len(OP_ORDER)}]')
     ops = Config.fromfile(HEAD_OPS).nasfcos_head_ops
     cfg = load_cfg(OPS_BASE, work_dir)
-    baseline = load_cfg('configs/baselines/fcos_r18w16_fpn_gn-head_12e_'
-                        'digits.py', work_dir)
+    baseline = load_cfg(
+        'configs/baselines/fcos_r18w16_fpn_gn-head_12e_'
+        'digits.py', work_dir)
     cfg.model.neck = baseline.model.neck
     cfg.model.bbox_head.tower_ops = {n: ops[n] for n in OP_ORDER[:k]}
     cfg.model.bbox_head.tower_depths = None
@@ -100,8 +98,10 @@ def measure(cfg, ckpt: str, args, device, darts: bool) -> dict:
     own = model.state_dict()
     # a supernet with fewer candidates takes theirs (its architecture
     # parameters, one per candidate, keep their initial values)
-    state = {k: v for k, v in state.items()
-             if k in own and own[k].shape == v.shape}
+    state = {
+        k: v
+        for k, v in state.items() if k in own and own[k].shape == v.shape
+    }
     missing, _ = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith('arch_alpha')]
     if missing:
@@ -117,9 +117,11 @@ def measure(cfg, ckpt: str, args, device, darts: bool) -> dict:
     search = []
     for _ in range(args.search_candidates):
         subnet = sample_subnet(model, rng)
-        search.append(timed(lambda: score_subnet(
-            model, subnet, val.dataloader, val.evaluator, batches[:4], 4,
-            'coco/bbox_mAP'), device))
+        search.append(
+            timed(
+                lambda:
+                score_subnet(model, subnet, val.dataloader, val.evaluator,
+                             batches[:4], 4, 'coco/bbox_mAP'), device))
     wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
 
     def spos():
@@ -144,11 +146,13 @@ def measure(cfg, ckpt: str, args, device, darts: bool) -> dict:
         seconds_per_candidate=median(search))
     if darts:
         all_paths()  # warm-up
-        out['seconds_per_iter_darts'] = median(
-            [timed(all_paths, device) / args.iters
-             for _ in range(args.repeats)])
-    return {k: round(v, 5) if isinstance(v, float) else v
-            for k, v in out.items()}
+        out['seconds_per_iter_darts'] = median([
+            timed(all_paths, device) / args.iters for _ in range(args.repeats)
+        ])
+    return {
+        k: round(v, 5) if isinstance(v, float) else v
+        for k, v in out.items()
+    }
 
 
 def main():
@@ -167,18 +171,28 @@ def main():
     elastic_ckpt = trained_supernet(ELASTIC, epochs)
     candidates = []
     for k in args.candidates:
-        row = dict(candidates_per_layer=k, image_size=128,
-                   ops=list(OP_ORDER[:k]),
-                   **measure(ops_config(k, osp.join(args.work_dir, f'ops{k}')),
-                             ops_ckpt, args, device, darts=True))
+        row = dict(
+            candidates_per_layer=k,
+            image_size=128,
+            ops=list(OP_ORDER[:k]),
+            **measure(
+                ops_config(k, osp.join(args.work_dir, f'ops{k}')),
+                ops_ckpt,
+                args,
+                device,
+                darts=True))
         print(row, flush=True)
         candidates.append(row)
     sizes = []
     for size in args.sizes:
-        row = dict(image_size=size,
-                   **measure(sized_config(size, osp.join(args.work_dir,
-                                                         f'size{size}')),
-                             elastic_ckpt, args, device, darts=False))
+        row = dict(
+            image_size=size,
+            **measure(
+                sized_config(size, osp.join(args.work_dir, f'size{size}')),
+                elastic_ckpt,
+                args,
+                device,
+                darts=False))
         print(row, flush=True)
         sizes.append(row)
     for rows in (candidates, sizes):
@@ -188,12 +202,19 @@ def main():
                 if key in row:
                     row[key + '_rel'] = round(row[key] / rows[0][key], 3)
     write_result(
-        dict(machine(device), benchmark='scaling', batch_size=16,
-             iters=args.iters, repeats=args.repeats,
-             search_candidates=args.search_candidates,
-             val_images=args.val_images, calib_batches=4,
-             supernet_epochs=epochs, candidates_per_layer=candidates,
-             image_size=sizes, command=' '.join(['python'] + sys.argv)), out)
+        dict(
+            machine(device),
+            benchmark='scaling',
+            batch_size=16,
+            iters=args.iters,
+            repeats=args.repeats,
+            search_candidates=args.search_candidates,
+            val_images=args.val_images,
+            calib_batches=4,
+            supernet_epochs=epochs,
+            candidates_per_layer=candidates,
+            image_size=sizes,
+            command=' '.join(['python'] + sys.argv)), out)
 
 
 if __name__ == '__main__':

@@ -54,10 +54,14 @@ KEEP = ('results.json', 'results.md', 'results.csv', 'results.png',
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--run', nargs=2, metavar=('CONFIG', 'NAME'),
-                        action='append', default=[])
-    parser.add_argument('--out', default=osp.join(RESULTS,
-                                                  'search_quality.json'))
+    parser.add_argument(
+        '--run',
+        nargs=2,
+        metavar=('CONFIG', 'NAME'),
+        action='append',
+        default=[])
+    parser.add_argument(
+        '--out', default=osp.join(RESULTS, 'search_quality.json'))
     return parser.parse_args()
 
 
@@ -68,8 +72,8 @@ def run_pipeline(config: str, name: str) -> None:
     os.makedirs(dest, exist_ok=True)
     for rel in KEEP:
         if osp.isfile(osp.join(work, rel)):
-            shutil.copyfile(osp.join(work, rel),
-                            osp.join(dest, osp.basename(rel)))
+            shutil.copyfile(
+                osp.join(work, rel), osp.join(dest, osp.basename(rel)))
 
 
 def resources(config: str) -> dict:
@@ -78,8 +82,9 @@ def resources(config: str) -> dict:
     from mmnas_tricks.utils.launch import build_model
     model = build_model(load_config(config))
     res = subnet_resources(model, {}, input_shape=(3, 128, 128))
-    return dict(gflops=round(res['flops'] / 1e9, 4),
-                params_m=round(res['params'] / 1e6, 4))
+    return dict(
+        gflops=round(res['flops'] / 1e9, 4),
+        params_m=round(res['params'] / 1e6, 4))
 
 
 def baseline_rows() -> list:
@@ -91,11 +96,17 @@ def baseline_rows() -> list:
             continue
         with open(path) as f:
             runs = json.load(f)
-        rows.append(dict(
-            kind='baseline', task=task, name=osp.basename(config)[:-3],
-            config=config, metric=runs['metric'],
-            score=round(runs['mean'], 4), score_std=round(runs['std'], 4),
-            seeds=len(runs['runs']), **resources(config)))
+        rows.append(
+            dict(
+                kind='baseline',
+                task=task,
+                name=osp.basename(config)[:-3],
+                config=config,
+                metric=runs['metric'],
+                score=round(runs['mean'], 4),
+                score_std=round(runs['std'], 4),
+                seeds=len(runs['runs']),
+                **resources(config)))
     return rows
 
 
@@ -111,27 +122,34 @@ def found_rows() -> list:
         found = next(r for r in res['rows'] if r['model'] == 'found')
         base = next(r for r in res['rows'] if r['model'] == 'baseline')
         minutes = res.get('stage_minutes', {})
-        rows.append(dict(
-            kind='found', task='segmentation' if 'mIoU' in found['score_key']
-            else 'detection', name=name, what=what,
-            metric=found['score_key'], score=found['score'],
-            gflops=found['gflops'], params_m=found['params_m'],
-            supernet_estimate=found.get('supernet_score'),
-            baseline_same_seed=base['score'],
-            baseline_gflops=base['gflops'],
-            delta=round(found['score'] - base['score'], 4),
-            flops_ratio=round(found['gflops'] / base['gflops'], 4),
-            supernet_min=round(minutes.get('supernet', 0), 1),
-            search_min=round(minutes.get('search', 0), 1),
-            pipeline_min=round(sum(minutes.values()), 1),
-            verdict=res.get('verdict')))
+        rows.append(
+            dict(
+                kind='found',
+                task='segmentation'
+                if 'mIoU' in found['score_key'] else 'detection',
+                name=name,
+                what=what,
+                metric=found['score_key'],
+                score=found['score'],
+                gflops=found['gflops'],
+                params_m=found['params_m'],
+                supernet_estimate=found.get('supernet_score'),
+                baseline_same_seed=base['score'],
+                baseline_gflops=base['gflops'],
+                delta=round(found['score'] - base['score'], 4),
+                flops_ratio=round(found['gflops'] / base['gflops'], 4),
+                supernet_min=round(minutes.get('supernet', 0), 1),
+                search_min=round(minutes.get('search', 0), 1),
+                pipeline_min=round(sum(minutes.values()), 1),
+                verdict=res.get('verdict')))
     return rows
 
 
 def markdown(rows) -> str:
-    lines = ['| model | task | score | GFLOPs | params (M) | supernet + '
-             'search (min) | pipeline (min) |',
-             '|---|---|---|---|---|---|---|']
+    lines = [
+        '| model | task | score | GFLOPs | params (M) | supernet + '
+        'search (min) | pipeline (min) |', '|---|---|---|---|---|---|---|'
+    ]
     for r in rows:
         if r['kind'] == 'baseline':
             score = f'{r["score"]} ± {r["score_std"]} ({r["seeds"]} seeds)'
@@ -154,14 +172,19 @@ def plot(rows, path: str) -> None:
 
     from mmnas_tricks.utils.io import atomic_write
     tasks = sorted({r['task'] for r in rows})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(tasks), figsize=(6 * len(tasks), 4), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for r in (r for r in rows if r['task'] == task):
             marker = 'o' if r['kind'] == 'baseline' else '*'
-            ax.errorbar(r['gflops'], r['score'], yerr=r.get('score_std'),
-                        fmt=marker, capsize=3, markersize=9,
-                        label=r['name'])
+            ax.errorbar(
+                r['gflops'],
+                r['score'],
+                yerr=r.get('score_std'),
+                fmt=marker,
+                capsize=3,
+                markersize=9,
+                label=r['name'])
         ax.set_xlabel('GFLOPs (whole model, 128 x 128)')
         ax.set_ylabel(rows[0]['metric'] if task == 'detection' else 'mIoU')
         ax.set_title(task)
@@ -181,8 +204,12 @@ def main():
     from mmnas_tricks.utils.io import atomic_write_text
     atomic_write_text(stem + '.md', markdown(rows))
     plot(rows, stem + '.png')
-    write_result(dict(machine('cpu'), benchmark='search_quality', rows=rows,
-                      command=' '.join(['python'] + sys.argv)), args.out)
+    write_result(
+        dict(
+            machine('cpu'),
+            benchmark='search_quality',
+            rows=rows,
+            command=' '.join(['python'] + sys.argv)), args.out)
     print(markdown(rows))
 
 

@@ -45,10 +45,11 @@ SPACES = dict(
     neck_head='configs/supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_'
     '12e_digits.py')
 WORK_DIR = 'work_dirs/benchmarks/search_throughput'
-MMRAZOR = dict(candidates_per_minute=[50, 55],
-               note='MMRazor 1.0 EvolutionSearchLoop, FCOS + ShuffleNetV2 '
-               'w0.5 supernet, 100 val images, BN calibration on 64 images, '
-               'batch 16, this CPU machine (issue 9)')
+MMRAZOR = dict(
+    candidates_per_minute=[50, 55],
+    note='MMRazor 1.0 EvolutionSearchLoop, FCOS + ShuffleNetV2 '
+    'w0.5 supernet, 100 val images, BN calibration on 64 images, '
+    'batch 16, this CPU machine (issue 9)')
 
 
 def parse_args():
@@ -58,10 +59,13 @@ def parse_args():
     parser.add_argument('--calib-images', type=int, default=64)
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--supernet-epochs', type=int, default=3)
-    parser.add_argument('--settings', nargs='+', default=None,
-                        help='default: every setting for the device; given, '
-                        'only these are measured and their rows in --out '
-                        'replaced')
+    parser.add_argument(
+        '--settings',
+        nargs='+',
+        default=None,
+        help='default: every setting for the device; given, '
+        'only these are measured and their rows in --out '
+        'replaced')
     parser.add_argument('--work-dir', default=WORK_DIR)
     add_common_args(parser)
     return parser.parse_args()
@@ -72,9 +76,13 @@ def settings_for(device) -> list:
             ('neck_head', 1, True)]
     if device.type == 'cpu':
         rows.insert(1, ('backbone', 2, False))
-    return [dict(space=s, procs=p, cache=c,
-                 name=f'{s}_{p}proc{"_cache" if c else ""}')
-            for s, p, c in rows]
+    return [
+        dict(
+            space=s,
+            procs=p,
+            cache=c,
+            name=f'{s}_{p}proc{"_cache" if c else ""}') for s, p, c in rows
+    ]
 
 
 def supernet(space: str, args) -> str:
@@ -88,11 +96,16 @@ def search_config(setting: dict, ckpt: str, args) -> str:
     population = max(2, args.candidates // 2)
     cfg.train_cfg = dict(
         type='mmnas_tricks.EvolutionSearchLoop',
-        max_generations=2, population_size=population,
-        top_k=max(2, population // 2), num_mutation=population // 2,
-        num_crossover=population - population // 2, mutate_prob=0.1,
+        max_generations=2,
+        population_size=population,
+        top_k=max(2, population // 2),
+        num_mutation=population // 2,
+        num_crossover=population - population // 2,
+        mutate_prob=0.1,
         calibrate_bn=math.ceil(args.calib_images / args.batch_size),
-        supernet_checkpoint=ckpt, export_best=False, seed=0,
+        supernet_checkpoint=ckpt,
+        export_best=False,
+        seed=0,
         val_dataloader=heldout_dataloader(cfg, args.val_images,
                                           args.batch_size),
         evaluator=cfg.digits_heldout_evaluator)
@@ -104,8 +117,12 @@ def search_config(setting: dict, ckpt: str, args) -> str:
         cfg.model.backbone.frozen_stages = 4
         cfg.model.backbone.norm_eval = True
     if setting['cache']:
-        cfg.custom_hooks = [dict(type='mmnas_tricks.FeatureCacheHook',
-                                 module='backbone', budget_mb=2048)]
+        cfg.custom_hooks = [
+            dict(
+                type='mmnas_tricks.FeatureCacheHook',
+                module='backbone',
+                budget_mb=2048)
+        ]
     path = osp.join(work, 'search_config.py')
     os.makedirs(work, exist_ok=True)
     cfg.dump(path)
@@ -122,21 +139,28 @@ def measure(setting: dict, ckpt: str, args) -> dict:
         cmd = [sys.executable, 'tools/train.py', path, '--work-dir', work]
         env = None
     else:
-        cmd = ['bash', 'tools/dist_train.sh', path, str(setting['procs']),
-               '--work-dir', work]
+        cmd = [
+            'bash', 'tools/dist_train.sh', path,
+            str(setting['procs']), '--work-dir', work
+        ]
         env = dict(os.environ, PORT='29561')
     wall = run_command(cmd, env)
     with open(results) as f:
         rows = json.load(f)
     seconds = [r['seconds'] for r in rows]
     total = sum(seconds)
-    out = dict(setting, candidates=len(rows),
-               candidates_per_minute=round(60 * len(rows) / total, 2),
-               seconds_per_candidate_median=round(median(seconds), 4),
-               seconds_scoring=round(total, 2),
-               seconds_command=round(wall, 2), config=path)
-    print(f'{setting["name"]}: {out["candidates_per_minute"]} candidates/min '
-          f'({len(rows)} in {total:.1f} s; command {wall:.1f} s)', flush=True)
+    out = dict(
+        setting,
+        candidates=len(rows),
+        candidates_per_minute=round(60 * len(rows) / total, 2),
+        seconds_per_candidate_median=round(median(seconds), 4),
+        seconds_scoring=round(total, 2),
+        seconds_command=round(wall, 2),
+        config=path)
+    print(
+        f'{setting["name"]}: {out["candidates_per_minute"]} candidates/min '
+        f'({len(rows)} in {total:.1f} s; command {wall:.1f} s)',
+        flush=True)
     return out
 
 
@@ -156,10 +180,13 @@ def main():
         with open(out) as f:
             by_name = {r['name']: r for r in json.load(f)['settings']}
     for setting in settings:
-        by_name[setting['name']] = measure(
-            setting, supernet(setting['space'], args), args)
-    rows = [by_name[s['name']] for s in settings_for(device)
-            if s['name'] in by_name]
+        by_name[setting['name']] = measure(setting,
+                                           supernet(setting['space'], args),
+                                           args)
+    rows = [
+        by_name[s['name']] for s in settings_for(device)
+        if s['name'] in by_name
+    ]
     ratios = {}
     if 'backbone_1proc' in by_name:
         ratios['backbone_vs_mmrazor'] = round(
@@ -174,12 +201,18 @@ def main():
             by_name['neck_head_1proc_cache']['candidates_per_minute'] /
             by_name['neck_head_1proc']['candidates_per_minute'], 3)
     write_result(
-        dict(machine(device), benchmark='search_throughput',
-             target='>= 2x MMRazor (>= 110 candidates/min)',
-             mmrazor_reference=MMRAZOR, val_images=args.val_images,
-             calib_images=args.calib_images, batch_size=args.batch_size,
-             supernet_epochs=args.supernet_epochs, settings=rows,
-             ratios=ratios, command=' '.join(['python'] + sys.argv)), out)
+        dict(
+            machine(device),
+            benchmark='search_throughput',
+            target='>= 2x MMRazor (>= 110 candidates/min)',
+            mmrazor_reference=MMRAZOR,
+            val_images=args.val_images,
+            calib_images=args.calib_images,
+            batch_size=args.batch_size,
+            supernet_epochs=args.supernet_epochs,
+            settings=rows,
+            ratios=ratios,
+            command=' '.join(['python'] + sys.argv)), out)
 
 
 if __name__ == '__main__':

@@ -28,7 +28,6 @@ import random
 import sys
 
 import torch
-
 from common import (add_common_args, check_device, digits_batches, load_cfg,
                     machine, median, result_path, timed, write_result)
 
@@ -42,8 +41,11 @@ WORK_DIR = 'work_dirs/benchmarks/supernet_overhead'
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('configs', nargs='*', default=CONFIGS)
-    parser.add_argument('--subnets', type=int, default=3,
-                        help='random subnets besides the baseline one')
+    parser.add_argument(
+        '--subnets',
+        type=int,
+        default=3,
+        help='random subnets besides the baseline one')
     add_common_args(parser, timing=True)
     return parser.parse_args()
 
@@ -61,8 +63,10 @@ def build_pair(config: str, subnet=None, seed: int = 0):
     supernet = build_model(cfg)
     supernet.init_weights()
     if subnet is None:
-        subnet = {name: m.choices[0]
-                  for name, m in named_mutables(supernet).items()}
+        subnet = {
+            name: m.choices[0]
+            for name, m in named_mutables(supernet).items()
+        }
     set_subnet(supernet, subnet)
     static = build_model(export_config(cfg, subnet))
     static.load_state_dict(export_static(supernet, subnet).state_dict())
@@ -92,6 +96,7 @@ def train_pass(model, wrapper, batches, device) -> float:
     def run():
         for data in batches:
             model.train_step(data, wrapper)
+
     return timed(run, device) / len(batches)
 
 
@@ -104,12 +109,15 @@ def training_memory(model, wrapper, data) -> dict:
     parameters + their gradients + the optimizer's state, and the
     activations autograd saves for the backward pass of one batch (unique
     storages)."""
+
     def nbytes(tensors):
         return sum(t.numel() * t.element_size() for t in tensors)
 
     params = [p for p in model.parameters()]
-    state = [v for st in wrapper.optimizer.state.values()
-             for v in st.values() if torch.is_tensor(v)]
+    state = [
+        v for st in wrapper.optimizer.state.values() for v in st.values()
+        if torch.is_tensor(v)
+    ]
     saved = {}
 
     def pack(t):
@@ -127,23 +135,28 @@ def training_memory(model, wrapper, data) -> dict:
     del losses
     mb = 2**20
     trainable = [p for p in params if p.requires_grad]
-    return dict(params_mb=round(nbytes(params) / mb, 2),
-                grads_mb=round(nbytes(trainable) / mb, 2),
-                optimizer_state_mb=round(nbytes(state) / mb, 2),
-                activations_mb=round(sum(saved.values()) / mb, 2))
+    return dict(
+        params_mb=round(nbytes(params) / mb, 2),
+        grads_mb=round(nbytes(trainable) / mb, 2),
+        optimizer_state_mb=round(nbytes(state) / mb, 2),
+        activations_mb=round(sum(saved.values()) / mb, 2))
 
 
 def memory(models, wrappers, batches, device) -> dict:
     """Counted training memory of both models; on CUDA also the allocator's
     peak over a pass."""
-    counted = [training_memory(m, w, batches[0])
-               for m, w in zip(models, wrappers)]
+    counted = [
+        training_memory(m, w, batches[0]) for m, w in zip(models, wrappers)
+    ]
     totals = [sum(c.values()) for c in counted]
-    out = dict(kind='counted: parameters + gradients + optimizer state + '
-               'activations saved for backward (MB)',
-               supernet=counted[0], static=counted[1],
-               supernet_mb=round(totals[0], 2), static_mb=round(totals[1], 2),
-               ratio=round(totals[0] / totals[1], 4))
+    out = dict(
+        kind='counted: parameters + gradients + optimizer state + '
+        'activations saved for backward (MB)',
+        supernet=counted[0],
+        static=counted[1],
+        supernet_mb=round(totals[0], 2),
+        static_mb=round(totals[1], 2),
+        ratio=round(totals[0] / totals[1], 4))
     if torch.device(device).type == 'cuda':
         out['cuda_peak'] = cuda_memory(models, wrappers, batches, device)
     return out
@@ -160,12 +173,14 @@ def cuda_memory(models, wrappers, batches, device) -> dict:
         before = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
         train_pass(model, wrapper, batches, device)
-        peaks.append((torch.cuda.max_memory_allocated(device) - before) /
-                     2**20)
-    return dict(kind='torch.cuda.max_memory_allocated during a pass minus '
-                'the memory allocated before it (MB)',
-                supernet_mb=round(peaks[0], 1), static_mb=round(peaks[1], 1),
-                ratio=round(peaks[0] / peaks[1], 4))
+        peaks.append(
+            (torch.cuda.max_memory_allocated(device) - before) / 2**20)
+    return dict(
+        kind='torch.cuda.max_memory_allocated during a pass minus '
+        'the memory allocated before it (MB)',
+        supernet_mb=round(peaks[0], 1),
+        static_mb=round(peaks[1], 1),
+        ratio=round(peaks[0] / peaks[1], 4))
 
 
 def measure(config: str, args, device) -> dict:
@@ -198,33 +213,38 @@ def measure(config: str, args, device) -> dict:
         for r in range(args.repeats):
             for kind, model, wrapper in zip(('supernet', 'static'), models,
                                             wrappers):
-                times[kind].append(train_pass(model, wrapper, batches,
-                                              device))
+                times[kind].append(train_pass(model, wrapper, batches, device))
         ratios = [s / t for s, t in zip(times['supernet'], times['static'])]
         row = dict(
-            subnet='baseline (every first choice)' if index == 0
-            else f'random {index}',
-            choices={k: v if isinstance(v, (str, int, float)) else list(v)
-                     for k, v in subnet.items()},
+            subnet='baseline (every first choice)'
+            if index == 0 else f'random {index}',
+            choices={
+                k: v if isinstance(v, (str, int, float)) else list(v)
+                for k, v in subnet.items()
+            },
             seconds_per_iter_supernet=round(median(times['supernet']), 5),
             seconds_per_iter_static=round(median(times['static']), 5),
             ratio=round(median(ratios), 4),
-            ratio_of_medians=round(median(times['supernet']) /
-                                   median(times['static']), 4),
+            ratio_of_medians=round(
+                median(times['supernet']) / median(times['static']), 4),
             params_supernet=count_params(supernet),
             params_static=count_params(static),
             losses_first_batch=[round(x, 5) for x in losses])
         row['memory'] = memory(models, wrappers, batches, device)
-        print(f'{osp.basename(config)} {row["subnet"]}: supernet '
-              f'{row["seconds_per_iter_supernet"]:.4f} s/it, static '
-              f'{row["seconds_per_iter_static"]:.4f} s/it, ratio '
-              f'{row["ratio"]:.4f}; memory {row["memory"]["supernet_mb"]} / '
-              f'{row["memory"]["static_mb"]} MB', flush=True)
+        print(
+            f'{osp.basename(config)} {row["subnet"]}: supernet '
+            f'{row["seconds_per_iter_supernet"]:.4f} s/it, static '
+            f'{row["seconds_per_iter_static"]:.4f} s/it, ratio '
+            f'{row["ratio"]:.4f}; memory {row["memory"]["supernet_mb"]} / '
+            f'{row["memory"]["static_mb"]} MB',
+            flush=True)
         rows.append(row)
         del models, wrappers, supernet, static
-    return dict(config=config, rows=rows,
-                median_ratio=round(median([r['ratio'] for r in rows]), 4),
-                max_ratio=round(max(r['ratio'] for r in rows), 4))
+    return dict(
+        config=config,
+        rows=rows,
+        median_ratio=round(median([r['ratio'] for r in rows]), 4),
+        max_ratio=round(max(r['ratio'] for r in rows), 4))
 
 
 def main():
@@ -233,13 +253,19 @@ def main():
     out = result_path('supernet_overhead', device, args.out)
     results = [measure(c, args, device) for c in args.configs]
     write_result(
-        dict(machine(device), benchmark='supernet_overhead', target=1.03,
-             mmrazor_reference=dict(
-                 ratio=1.045, note='MMRazor 1.0, SPOS FCOS + ShuffleNetV2 '
-                 'supernet on digits, this CPU machine (issue 9)'),
-             batches=args.batches, batch_size=args.batch_size,
-             repeats=args.repeats, configs=results,
-             command=' '.join(['python'] + sys.argv)), out)
+        dict(
+            machine(device),
+            benchmark='supernet_overhead',
+            target=1.03,
+            mmrazor_reference=dict(
+                ratio=1.045,
+                note='MMRazor 1.0, SPOS FCOS + ShuffleNetV2 '
+                'supernet on digits, this CPU machine (issue 9)'),
+            batches=args.batches,
+            batch_size=args.batch_size,
+            repeats=args.repeats,
+            configs=results,
+            command=' '.join(['python'] + sys.argv)), out)
 
 
 if __name__ == '__main__':

@@ -12,8 +12,8 @@ steps, then uniform).
 
 Example:
     python benchmarks/supernet_sampling_probe.py \
-        configs/supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py \
-        --rules fixed uniform sandwich --steps 150
+      configs/supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py \
+      --rules fixed uniform sandwich --steps 150
 Writes work_dirs/benchmarks/supernet_sampling_probe.json (one entry per
 config, rule and include pattern; earlier entries are kept).
 """
@@ -31,8 +31,10 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('--rules', nargs='+', default=['fixed', 'uniform'])
-    parser.add_argument('--include', default=None,
-                        help='fnmatch pattern of the sampled mutables')
+    parser.add_argument(
+        '--include',
+        default=None,
+        help='fnmatch pattern of the sampled mutables')
     parser.add_argument('--steps', type=int, default=150)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
@@ -56,8 +58,8 @@ def probe(config, rule, include, steps, seed):
     model = runner.model
     model.init_weights()
     first = get_subnet(model)
-    opt = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9,
-                          weight_decay=1e-4)
+    opt = torch.optim.SGD(
+        model.parameters(), lr=0.005, momentum=0.9, weight_decay=1e-4)
     rng = random.Random(seed)
     searchable = named_mutables(model, include, searchable_only=True)
     curve, losses, it = [], [], iter(runner.train_dataloader)
@@ -76,8 +78,9 @@ def probe(config, rule, include, steps, seed):
             else:
                 extreme = extreme_subnet(model,
                                          'max' if step % 3 == 0 else 'min')
-                set_subnet(model, dict(first, **{n: extreme[n]
-                                                 for n in searchable}))
+                set_subnet(model,
+                           dict(first, **{n: extreme[n]
+                                          for n in searchable}))
         elif rule == 'alternate':
             if step % 2:
                 sample_subnet(model, rng, include=include)
@@ -85,8 +88,10 @@ def probe(config, rule, include, steps, seed):
                 set_subnet(model, first)
         elif rule.startswith('bias'):
             p = float(rule[4:])
-            probs = {n: [p] + [(1 - p) / (m.num_choices - 1)] *
-                     (m.num_choices - 1) for n, m in searchable.items()}
+            probs = {
+                n: [p] + [(1 - p) / (m.num_choices - 1)] * (m.num_choices - 1)
+                for n, m in searchable.items()
+            }
             sample_subnet(model, rng, probs=probs, include=include)
         elif rule != 'fixed' and not rule.startswith('warm'):
             raise ValueError(f'rule {rule!r} is not one of fixed, uniform, '
@@ -115,10 +120,15 @@ def main():
             results = json.load(f)
     for rule in args.rules:
         curve = probe(args.config, rule, args.include, args.steps, args.seed)
-        results.append(dict(config=args.config, rule=rule,
-                            include=args.include, steps=args.steps,
-                            seed=args.seed, loss_every_25=curve,
-                            final_loss=curve[-1] if curve else None))
+        results.append(
+            dict(
+                config=args.config,
+                rule=rule,
+                include=args.include,
+                steps=args.steps,
+                seed=args.seed,
+                loss_every_25=curve,
+                final_loss=curve[-1] if curve else None))
     os.makedirs(osp.dirname(args.out) or '.', exist_ok=True)
     from mmnas_tricks.utils import dump_json_atomic
     dump_json_atomic(results, args.out, indent=1)

@@ -80,9 +80,7 @@ WEIGHT_INITIALIZERS = Registry(
 
 # Optimisation.
 OPTIMIZERS = Registry(
-    'optimizer',
-    parent=MMENGINE_OPTIMIZERS,
-    locations=['mmnas_tricks.engine'])
+    'optimizer', parent=MMENGINE_OPTIMIZERS, locations=['mmnas_tricks.engine'])
 OPTIM_WRAPPERS = Registry(
     'optim_wrapper',
     parent=MMENGINE_OPTIM_WRAPPERS,
@@ -100,9 +98,7 @@ PARAM_SCHEDULERS = Registry(
 METRICS = Registry(
     'metric', parent=MMENGINE_METRICS, locations=['mmnas_tricks.engine'])
 EVALUATOR = Registry(
-    'evaluator',
-    parent=MMENGINE_EVALUATOR,
-    locations=['mmnas_tricks.engine'])
+    'evaluator', parent=MMENGINE_EVALUATOR, locations=['mmnas_tricks.engine'])
 
 # Task utilities (assigners, samplers, coders, ...).
 TASK_UTILS = Registry(

@@ -43,15 +43,15 @@ def test_shim_focal_loss_equals_mmdets_pure_torch_one(shim):
     target = torch.randint(0, 11, (64, ), generator=g)  # 10 = background
     onehot = torch.nn.functional.one_hot(target, 11)[:, :10].float()
     x = logits.clone().requires_grad_(True)
-    expected = py_sigmoid_focal_loss(x, onehot, gamma=2.0, alpha=0.25,
-                                     reduction='none')
+    expected = py_sigmoid_focal_loss(
+        x, onehot, gamma=2.0, alpha=0.25, reduction='none')
     expected.sum().backward()
     out = torch.zeros_like(logits)
-    shim.sigmoid_focal_loss_forward(logits, target, logits.new_empty(0), out,
-                                    gamma=2.0, alpha=0.25)
+    shim.sigmoid_focal_loss_forward(
+        logits, target, logits.new_empty(0), out, gamma=2.0, alpha=0.25)
     grad = torch.zeros_like(logits)
-    shim.sigmoid_focal_loss_backward(logits, target, logits.new_empty(0),
-                                     grad, gamma=2.0, alpha=0.25)
+    shim.sigmoid_focal_loss_backward(
+        logits, target, logits.new_empty(0), grad, gamma=2.0, alpha=0.25)
     assert torch.allclose(out, expected.detach(), atol=1e-6)
     assert torch.allclose(grad, x.grad, atol=1e-6)
 

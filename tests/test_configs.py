@@ -10,9 +10,8 @@ from mmnas_tricks.testing import list_configs
 
 # dict keys under `model` whose `type` is a task utility, not a model
 _TASK_UTIL_KEYS = {
-    'assigner', 'sampler', 'bbox_coder', 'anchor_generator',
-    'prior_generator', 'point_generator', 'iou_calculator', 'match_cost',
-    'coder', 'bbox_sampler'
+    'assigner', 'sampler', 'bbox_coder', 'anchor_generator', 'prior_generator',
+    'point_generator', 'iou_calculator', 'match_cost', 'coder', 'bbox_sampler'
 }
 # dicts whose `type` names an mmcv.ops function or class looked up by name
 # (nms; RoIAlign: mmdet's BaseRoIExtractor does getattr(mmcv.ops, type)),
@@ -56,8 +55,8 @@ def _registry_for(path):
             return R.PARAM_SCHEDULERS
         if key in ('default_hooks', 'custom_hooks'):
             return R.HOOKS
-        if key in ('train_cfg', 'val_cfg', 'test_cfg') or (
-                i == 1 and path[:2] == ('nas', 'search')):
+        if key in ('train_cfg', 'val_cfg',
+                   'test_cfg') or (i == 1 and path[:2] == ('nas', 'search')):
             return R.LOOPS
         if key == 'visualizer':
             return R.VISBACKENDS if 'vis_backends' in keys else R.VISUALIZERS

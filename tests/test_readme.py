@@ -9,8 +9,10 @@ def _block(repo_root, marker):
         'found && /^```bash/ { inblock = 1; next } inblock && /^```/ { exit } '
         'inblock && $0 !~ /^[[:space:]]*#/ && NF { print }\' README.md' %
         marker)
-    return subprocess.run(['bash', '-c', script], cwd=repo_root,
-                          capture_output=True, text=True).stdout.strip()
+    return subprocess.run(['bash', '-c', script],
+                          cwd=repo_root,
+                          capture_output=True,
+                          text=True).stdout.strip()
 
 
 def test_ci_reads_the_readme_commands(repo_root):
@@ -24,9 +26,11 @@ def test_ci_reads_the_readme_commands(repo_root):
 def test_readme_main_job_config_exists(repo_root):
     with open(osp.join(repo_root, 'README.md')) as f:
         readme = f.read()
-    commands = [line for line in readme.splitlines()
-                if line.startswith(('python tools/train.py configs/',
-                                    'python tools/nas.py configs/'))]
+    commands = [
+        line for line in readme.splitlines()
+        if line.startswith(('python tools/train.py configs/',
+                            'python tools/nas.py configs/'))
+    ]
     main_job = readme.split('## Main job', 1)[1].split('\n## ', 1)[0]
     assert 'python tools/nas.py configs/nas/' in main_job
     for line in commands:
@@ -38,10 +42,13 @@ def test_readme_benchmark_commands_exist(repo_root):
     for name in ('README.md', osp.join('docs', 'benchmarks.md')):
         with open(osp.join(repo_root, name)) as f:
             docs.append(f.read())
-    scripts = {word.strip('`') for text in docs for word in text.split()
-               if word.strip('`').startswith('benchmarks/')
-               and word.strip('`').endswith(('.py', '.sh'))}
+    scripts = {
+        word.strip('`')
+        for text in docs for word in text.split()
+        if word.strip('`').startswith('benchmarks/')
+        and word.strip('`').endswith(('.py', '.sh'))
+    }
     assert len(scripts) >= 6
-    missing = sorted(s for s in scripts
-                     if not osp.isfile(osp.join(repo_root, s)))
+    missing = sorted(
+        s for s in scripts if not osp.isfile(osp.join(repo_root, s)))
     assert not missing, missing

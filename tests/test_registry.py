@@ -19,8 +19,10 @@ def _mmengine_roots():
 def test_every_mmengine_root_has_a_child_with_locations():
     roots = _mmengine_roots()
     assert len(roots) >= 20
-    missing = [name for name, root in roots.items()
-               if root not in registry.ROOT_TO_CHILD]
+    missing = [
+        name for name, root in roots.items()
+        if root not in registry.ROOT_TO_CHILD
+    ]
     assert missing == []
     for root, child in registry.ROOT_TO_CHILD.items():
         assert child.parent is root
@@ -55,7 +57,8 @@ def test_scoped_type_resolves_from_mmdet_without_custom_imports():
         'assert cls.__name__ == "DigitsSegDataset", cls\n'
         'print("ok")\n')
     out = subprocess.run([sys.executable, '-c', code],
-                         capture_output=True, text=True)
+                         capture_output=True,
+                         text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith('ok')
 

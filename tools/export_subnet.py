@@ -35,10 +35,14 @@ def parse_args(argv=None):
         '--out-dir',
         help='output folder (default: work_dirs/<config name>/export)')
     parser.add_argument(
-        '--name', help='file stem of the outputs (default: the subnet file '
-        "stem)")
+        '--name',
+        help='file stem of the outputs (default: the subnet file '
+        'stem)')
     parser.add_argument(
-        '--calibrate-bn', type=int, default=None, metavar='N',
+        '--calibrate-bn',
+        type=int,
+        default=None,
+        metavar='N',
         help='recompute the BatchNorm statistics of the subnet on N training '
         'batches before exporting (default: 20 with --checkpoint, else 0): '
         'a supernet\'s running statistics mix every sampled subnet')
@@ -56,8 +60,8 @@ def main(argv=None):
                 f'checkpoint {args.checkpoint!r} does not exist')
         from mmengine.runner import load_checkpoint
         with explain_unsafe_checkpoint():
-            load_checkpoint(model, args.checkpoint, map_location='cpu',
-                            strict=True)
+            load_checkpoint(
+                model, args.checkpoint, map_location='cpu', strict=True)
     set_subnet(model, subnet)
     num_calib = args.calibrate_bn
     if num_calib is None:
@@ -75,11 +79,18 @@ def main(argv=None):
               'training batches')
     name = args.name or osp.splitext(osp.basename(args.subnet))[0]
     out_dir = args.out_dir or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0], 'export')
+        'work_dirs',
+        osp.splitext(osp.basename(args.config))[0], 'export')
     cfg_path, ckpt_path, diff = export_subnet_files(
-        cfg, model, subnet, out_dir, name,
-        meta=dict(meta=dict(meta), supernet_config=args.config,
-                  supernet_checkpoint=args.checkpoint))
+        cfg,
+        model,
+        subnet,
+        out_dir,
+        name,
+        meta=dict(
+            meta=dict(meta),
+            supernet_config=args.config,
+            supernet_checkpoint=args.checkpoint))
     n_params = subnet_param_count(model, subnet)
     print(f'exported {len(subnet)} choices: {n_params / 1e6:.3f} M params, '
           f'max abs difference to the supernet {diff:.2g}')

@@ -12,9 +12,10 @@ Use the manifest with ``EvolutionSearchLoop(few_shot=...)`` or
 ``tools/rank_correlation.py --few-shot``.
 
 Example:
+    WORK_DIR=work_dirs/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits
     python tools/few_shot.py \
         configs/nas/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py \
-        work_dirs/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits/supernet/epoch_12.pth \
+        $WORK_DIR/supernet/epoch_12.pth \
         --split bbox_head.cls_convs.0 --epochs 3
 """
 import argparse
@@ -30,14 +31,19 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint', help='the trained one-shot supernet')
     parser.add_argument(
-        '--split', default=None,
+        '--split',
+        default=None,
         help='the mutable to split on (default: the first searchable '
         'mutable with the most choices)')
     parser.add_argument(
-        '--epochs', type=int, default=None,
+        '--epochs',
+        type=int,
+        default=None,
         help='epochs each sub-supernet trains (default: the config\'s)')
-    parser.add_argument('--work-dir', help='default: work_dirs/few_shot/'
-                        '<config name>/<split>')
+    parser.add_argument(
+        '--work-dir',
+        help='default: work_dirs/few_shot/'
+        '<config name>/<split>')
     args = parser.parse_args(argv)
     if not osp.isfile(args.checkpoint):
         parser.error(f'checkpoint {args.checkpoint!r} does not exist')
@@ -76,26 +82,31 @@ def main(argv=None):
     if state.get('mutable', split) != split:
         raise SystemExit(f'{path} is a split on {state["mutable"]!r}, not '
                          f'{split!r}; use another --work-dir')
-    state.update(config=args.config, source=args.checkpoint, mutable=split,
-                 epochs=args.epochs)
+    state.update(
+        config=args.config,
+        source=args.checkpoint,
+        mutable=split,
+        epochs=args.epochs)
     subs = state.setdefault('sub_supernets', {})
-    print(f'few-shot split on {split}: {len(choices)} sub-supernets',
-          flush=True)
+    print(
+        f'few-shot split on {split}: {len(choices)} sub-supernets', flush=True)
     for i, choice in enumerate(choices):
         key = choice_key(choice)
         rec = subs.setdefault(key, dict(index=i, choice=choice))
         if rec.get('checkpoint') and osp.isfile(rec['checkpoint']):
             print(f'sub-supernet {i} ({split}={key}): done', flush=True)
             continue
-        sub_cfg = sub_supernet_config(cfg, args.checkpoint, split, choice,
-                                      max_epochs=args.epochs)
+        sub_cfg = sub_supernet_config(
+            cfg, args.checkpoint, split, choice, max_epochs=args.epochs)
         start = time.time()
         rec['checkpoint'], rec['metrics'] = train_resumable(
             sub_cfg, osp.join(work, f'sub{i}'), f'few_shot_sub{i}')
         rec['seconds'] = round(time.time() - start, 1)
         dump_json_atomic(state, path)
-        print(f'sub-supernet {i} ({split}={key}): {rec["checkpoint"]} in '
-              f'{rec["seconds"]} s', flush=True)
+        print(
+            f'sub-supernet {i} ({split}={key}): {rec["checkpoint"]} in '
+            f'{rec["seconds"]} s',
+            flush=True)
     dump_json_atomic(state, path)
     print(f'manifest: {path}')
     return state

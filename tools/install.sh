@@ -14,7 +14,8 @@
 #   3. mmcv 2.1.0 with compiled ops, built from source against that torch
 #      (--no-build-isolation; ~7 min on 2 cores, CUDA ops too when torch has CUDA);
 #   4. mmengine, mmdet 3.3.0, mmsegmentation 1.2.2 from their wheels (they ship
-#      .mim/configs, which `_base_ = 'mmdet::...'` needs), ftfy, regex, mlxtend, ...;
+#      .mim/configs, which `_base_ = 'mmdet::...'` needs), ftfy, regex, mlxtend, ...,
+#      and the pinned linters of the lint gate (requirements/lint.txt);
 #   5. mmnas_tricks itself, editable.
 set -euo pipefail
 
@@ -80,7 +81,7 @@ fi
 
 # 4. the OpenMMLab stack and the rest ---------------------------------------------
 # The build requirements are repeated so that nothing upgrades setuptools past 81.
-run "${PIP[@]}" -r "$ROOT/requirements/build.txt" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+run "${PIP[@]}" -r "$ROOT/requirements/build.txt" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" -r "$ROOT/requirements/lint.txt"
 
 # 5. this package, editable --------------------------------------------------------
 run "${PIP[@]}" --no-build-isolation --no-deps -e "$ROOT"

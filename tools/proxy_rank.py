@@ -14,8 +14,8 @@ Results: ``proxy_rank.{json,csv,png}``.
 
 Example:
     python tools/proxy_rank.py \
-        configs/supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py \
-        --num-subnets 6 --proxy width_div=2 resolution_div=2 max_epochs=6
+      configs/supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py \
+      --num-subnets 6 --proxy width_div=2 resolution_div=2 max_epochs=6
 """
 import argparse
 import csv
@@ -45,13 +45,20 @@ def parse_args(argv=None):
     parser.add_argument('config', help='a supernet config')
     parser.add_argument('--num-subnets', type=int, default=6)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--proxy', nargs='+', default=['width_div=2'],
-                        help='proxy factors KEY=VALUE: ' + ', '.join(FACTORS))
-    parser.add_argument('--full', nargs='*', default=[],
-                        help='factors of the full setting (default: none)')
+    parser.add_argument(
+        '--proxy',
+        nargs='+',
+        default=['width_div=2'],
+        help='proxy factors KEY=VALUE: ' + ', '.join(FACTORS))
+    parser.add_argument(
+        '--full',
+        nargs='*',
+        default=[],
+        help='factors of the full setting (default: none)')
     parser.add_argument('--score-key', default='coco/bbox_mAP')
-    parser.add_argument('--work-dir', help='default: work_dirs/proxy_rank/'
-                        '<config name>')
+    parser.add_argument(
+        '--work-dir', help='default: work_dirs/proxy_rank/'
+        '<config name>')
     args = parser.parse_args(argv)
     if args.num_subnets < 2:
         parser.error(f'--num-subnets {args.num_subnets}: need >= 2')
@@ -68,17 +75,21 @@ def main(argv=None):
                                           scatter_png, standalone_config,
                                           train_standalone)
     from mmnas_tricks.structures import subnet_key
-    from mmnas_tricks.utils import (build_model, dump_json_atomic,
-                                    load_config, rank_consistency)
+    from mmnas_tricks.utils import (build_model, dump_json_atomic, load_config,
+                                    rank_consistency)
     from mmnas_tricks.utils.io import atomic_write_text
     cfg = load_config(args.config)
     name = osp.splitext(osp.basename(args.config))[0]
     work = args.work_dir or osp.join('work_dirs', 'proxy_rank', name)
     path = osp.join(work, 'proxy_rank.json')
     state = load_records(path)
-    state.update(config=args.config, proxy=args.proxy, full=args.full,
-                 proxy_tag=proxy_tag(**args.proxy), score_key=args.score_key,
-                 seed=args.seed)
+    state.update(
+        config=args.config,
+        proxy=args.proxy,
+        full=args.full,
+        proxy_tag=proxy_tag(**args.proxy),
+        score_key=args.score_key,
+        seed=args.seed)
     subnets = distinct_subnets(build_model(cfg), args.num_subnets, args.seed)
     for i, subnet in enumerate(subnets):
         key = subnet_key(subnet)
@@ -102,11 +113,14 @@ def main(argv=None):
     dump_json_atomic(state, path)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(['index', 'full', 'proxy', 'full_seconds',
-                     'proxy_seconds'])
+    writer.writerow(
+        ['index', 'full', 'proxy', 'full_seconds', 'proxy_seconds'])
     for r in rows:
-        writer.writerow([r['index'], r['full'], r['proxy'],
-                         r.get('full_seconds'), r.get('proxy_seconds')])
+        writer.writerow([
+            r['index'], r['full'], r['proxy'],
+            r.get('full_seconds'),
+            r.get('proxy_seconds')
+        ])
     atomic_write_text(osp.join(work, 'proxy_rank.csv'), out.getvalue())
     scatter_png([r['full'] for r in rows], [r['proxy'] for r in rows],
                 [r['index'] for r in rows], f'full setting {args.score_key}',

@@ -16,9 +16,10 @@ exists; a rerun computes only what is missing (an interrupted stand-alone
 training starts again). Results: ``rank_correlation.{json,csv,png}``.
 
 Example:
+    WORK_DIR=work_dirs/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits
     python tools/rank_correlation.py \
         configs/nas/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py \
-        work_dirs/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits/supernet/epoch_12.pth \
+        $WORK_DIR/supernet/epoch_12.pth \
         --num-subnets 10
 """
 import argparse
@@ -37,18 +38,31 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='the trained supernet')
     parser.add_argument('--num-subnets', type=int, default=10)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--calibrate-bn', type=int, default=10,
-                        help='training batches of BN calibration (default 10)')
-    parser.add_argument('--score-key', default=None,
-                        help='default: the pipeline\'s, else coco/bbox_mAP')
-    parser.add_argument('--standalone-epochs', type=int, default=None,
-                        help='epochs of each stand-alone training (default: '
-                        'the retrain recipe\'s)')
-    parser.add_argument('--few-shot', metavar='MANIFEST', default=None,
-                        help='a few-shot split (tools/few_shot.py): also '
-                        'rank with the matching sub-supernets')
-    parser.add_argument('--work-dir', help='default: work_dirs/'
-                        'rank_correlation/<config name>')
+    parser.add_argument(
+        '--calibrate-bn',
+        type=int,
+        default=10,
+        help='training batches of BN calibration (default 10)')
+    parser.add_argument(
+        '--score-key',
+        default=None,
+        help='default: the pipeline\'s, else coco/bbox_mAP')
+    parser.add_argument(
+        '--standalone-epochs',
+        type=int,
+        default=None,
+        help='epochs of each stand-alone training (default: '
+        'the retrain recipe\'s)')
+    parser.add_argument(
+        '--few-shot',
+        metavar='MANIFEST',
+        default=None,
+        help='a few-shot split (tools/few_shot.py): also '
+        'rank with the matching sub-supernets')
+    parser.add_argument(
+        '--work-dir',
+        help='default: work_dirs/'
+        'rank_correlation/<config name>')
     args = parser.parse_args(argv)
     if args.num_subnets < 2:
         parser.error(f'--num-subnets {args.num_subnets}: need >= 2')
@@ -83,9 +97,10 @@ def estimates(cfg, args, subnets, work: str, done: dict) -> None:
             if field in rec:
                 continue
             rec[field] = scorer.score(
-                subnet, calibrate=n > 0,
-                router=router if field.startswith('estimate_few_shot')
-                else None)
+                subnet,
+                calibrate=n > 0,
+                router=router
+                if field.startswith('estimate_few_shot') else None)
             yield
 
 
@@ -96,8 +111,8 @@ def main(argv=None):
                                           scatter_png, standalone_config,
                                           train_standalone)
     from mmnas_tricks.structures import subnet_key
-    from mmnas_tricks.utils import (build_model, dump_json_atomic,
-                                    load_config, rank_consistency)
+    from mmnas_tricks.utils import (build_model, dump_json_atomic, load_config,
+                                    rank_consistency)
     from mmnas_tricks.utils.io import atomic_write_text
     cfg = load_config(args.config)
     nas = cfg.get('nas') or {}
@@ -109,17 +124,21 @@ def main(argv=None):
     few_shot = None
     if args.few_shot:
         from mmnas_tricks.engine.few_shot import load_manifest
-        few_shot = dict(manifest=args.few_shot,
-                        mutable=load_manifest(args.few_shot)['mutable'])
+        few_shot = dict(
+            manifest=args.few_shot,
+            mutable=load_manifest(args.few_shot)['mutable'])
     if state.get('few_shot') and state['few_shot'] != few_shot:
         for rec in state['records'].values():  # another split's estimates
             rec.pop('estimate_few_shot', None)
             rec.pop('estimate_few_shot_calibrated', None)
     state['few_shot'] = few_shot
-    state.update(config=args.config, checkpoint=args.checkpoint,
-                 score_key=args.score_key, seed=args.seed,
-                 calibrate_bn=args.calibrate_bn,
-                 standalone_epochs=args.standalone_epochs)
+    state.update(
+        config=args.config,
+        checkpoint=args.checkpoint,
+        score_key=args.score_key,
+        seed=args.seed,
+        calibrate_bn=args.calibrate_bn,
+        standalone_epochs=args.standalone_epochs)
     subnets = distinct_subnets(build_model(cfg), args.num_subnets, args.seed)
     keyed = [(subnet_key(s), s) for s in subnets]
     for i, (key, subnet) in enumerate(keyed):
@@ -150,8 +169,9 @@ def main(argv=None):
             f'rank_standalone{rec["index"]}', args.score_key)
         rec['standalone_seconds'] = round(time.time() - start, 1)
         dump_json_atomic(state, path)
-        print(f'subnet {rec["index"]}: stand-alone {rec["standalone"]:.4f}',
-              flush=True)
+        print(
+            f'subnet {rec["index"]}: stand-alone {rec["standalone"]:.4f}',
+            flush=True)
 
     rows = sorted((records[k] for k, _ in keyed), key=lambda r: r['index'])
     truth = [r['standalone'] for r in rows]
@@ -165,27 +185,28 @@ def main(argv=None):
     writer = csv.writer(out)
     writer.writerow(['index'] + fields + ['standalone', 'standalone_seconds'])
     for r in rows:
-        writer.writerow([r['index']] + [r[f] for f in fields] +
-                        [r['standalone'], r.get('standalone_seconds')])
+        writer.writerow(
+            [r['index']] + [r[f] for f in fields] +
+            [r['standalone'], r.get('standalone_seconds')])
     atomic_write_text(osp.join(work, 'rank_correlation.csv'), out.getvalue())
     tau = state['rank']['estimate_calibrated']['kendall_tau']
     scatter_png(truth, [r['estimate_calibrated'] for r in rows],
                 [r['index'] for r in rows], f'stand-alone {args.score_key}',
-                'supernet estimate (BN-calibrated)',
-                f'Kendall tau {tau:.3f}',
+                'supernet estimate (BN-calibrated)', f'Kendall tau {tau:.3f}',
                 osp.join(work, 'rank_correlation.png'))
     if args.few_shot:
         tau = state['rank']['estimate_few_shot_calibrated']['kendall_tau']
-        scatter_png(truth, [r['estimate_few_shot_calibrated'] for r in rows],
-                    [r['index'] for r in rows],
+        scatter_png(truth, [r['estimate_few_shot_calibrated']
+                            for r in rows], [r['index'] for r in rows],
                     f'stand-alone {args.score_key}',
                     'few-shot estimate (BN-calibrated)',
                     f'few-shot, Kendall tau {tau:.3f}',
                     osp.join(work, 'rank_correlation_few_shot.png'))
-    labels = dict(estimate='without BN calibration',
-                  estimate_calibrated='with BN calibration',
-                  estimate_few_shot='few-shot, without BN calibration',
-                  estimate_few_shot_calibrated='few-shot, with BN calibration')
+    labels = dict(
+        estimate='without BN calibration',
+        estimate_calibrated='with BN calibration',
+        estimate_few_shot='few-shot, without BN calibration',
+        estimate_few_shot_calibrated='few-shot, with BN calibration')
     for field in fields:
         r = state['rank'][field]
         print(f'{labels[field]}, {r["n"]} subnets: Kendall tau '

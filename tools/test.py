@@ -9,10 +9,11 @@ import os.path as osp
 
 from mmengine.evaluator import DumpResults
 
-from mmnas_tricks.utils import (finish_launcher, add_common_args, build_runner,
+from mmnas_tricks.utils import (add_common_args, build_runner,
                                 explain_unsafe_checkpoint, finish_common_args,
-                                load_config, print_final_metrics,
-                                set_work_dir, setup_launcher)
+                                finish_launcher, load_config,
+                                print_final_metrics, set_work_dir,
+                                setup_launcher)
 
 
 def parse_args(argv=None):

@@ -12,10 +12,11 @@ Example:
 import argparse
 import os.path as osp
 
-from mmnas_tricks.utils import (finish_launcher, add_common_args, build_runner,
+from mmnas_tricks.utils import (add_common_args, build_runner,
                                 explain_unsafe_checkpoint, finish_common_args,
-                                load_config, print_final_metrics,
-                                set_work_dir, setup_launcher)
+                                finish_launcher, load_config,
+                                print_final_metrics, set_work_dir,
+                                setup_launcher)
 
 
 def parse_args(argv=None):
@@ -31,7 +32,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
-        help='enable automatically scaling LR (the config needs auto_scale_lr)')
+        help='enable automatically scaling LR (the config needs auto_scale_lr)'
+    )
     parser.add_argument(
         '--resume',
         nargs='?',

@@ -30,7 +30,8 @@ tools/rank_correlation.py result of the same space and protocol.
 Results: ``<work_dir>/ablation.{json,csv,md,png}``.
 
 Example:
-    python tools/trick_ablation.py configs/nas/ablation_spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py
+    python tools/trick_ablation.py \
+    configs/nas/ablation_spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py
 """
 import argparse
 import csv
@@ -47,15 +48,23 @@ TRICK_KEYS = ('supernet', 'hooks', 'remove_hooks', 'search')
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='pipeline config with an ablation '
-                        'dict')
-    parser.add_argument('--tricks', nargs='+', default=None,
-                        help='run only these variants (default: all)')
-    parser.add_argument('--standalone-from', metavar='JSON', default=None,
-                        help='rank_correlation.json whose stand-alone scores '
-                        'to reuse (same space, same --standalone-epochs)')
-    parser.add_argument('--work-dir', help='default: work_dirs/ablation/'
-                        '<config name>')
+    parser.add_argument(
+        'config', help='pipeline config with an ablation '
+        'dict')
+    parser.add_argument(
+        '--tricks',
+        nargs='+',
+        default=None,
+        help='run only these variants (default: all)')
+    parser.add_argument(
+        '--standalone-from',
+        metavar='JSON',
+        default=None,
+        help='rank_correlation.json whose stand-alone scores '
+        'to reuse (same space, same --standalone-epochs)')
+    parser.add_argument(
+        '--work-dir', help='default: work_dirs/ablation/'
+        '<config name>')
     return parser.parse_args(argv)
 
 
@@ -80,12 +89,14 @@ def variant_configs(cfg, config_path: str, ablation: dict, name: str,
     supernet = stages['supernet']
     if trick.get('supernet'):
         supernet.merge_from_dict(dict(trick['supernet']))
-    hooks = [h for h in supernet.get('custom_hooks', []) or []
-             if _hook_name(h) not in set(trick.get('remove_hooks', ()))]
+    hooks = [
+        h for h in supernet.get('custom_hooks', []) or []
+        if _hook_name(h) not in set(trick.get('remove_hooks', ()))
+    ]
     supernet.custom_hooks = hooks + list(trick.get('hooks', []))
     if ablation.get('supernet_epochs'):
-        supernet = proxy_config(supernet,
-                                max_epochs=ablation['supernet_epochs'])
+        supernet = proxy_config(
+            supernet, max_epochs=ablation['supernet_epochs'])
         supernet.pop('proxy', None)
     search = stages['search']
     loop = dict(search.train_cfg)
@@ -114,8 +125,8 @@ def main(argv=None):
     if not ablation or not ablation.get('tricks'):
         raise SystemExit(f'{args.config} has no ablation dict with tricks; '
                          'see tools/trick_ablation.py')
-    ablation = ablation.to_dict() if hasattr(ablation, 'to_dict') else dict(
-        ablation)
+    ablation = ablation.to_dict() if hasattr(ablation,
+                                             'to_dict') else dict(ablation)
     tricks = ablation['tricks']
     names = args.tricks or list(tricks)
     unknown = [n for n in names if n not in tricks]
@@ -140,8 +151,9 @@ def main(argv=None):
                 f' epochs, the ablation {epochs}')
         for key, rec in other['records'].items():
             if 'standalone' in rec:
-                standalone.setdefault(key, dict(
-                    score=rec['standalone'], source=args.standalone_from))
+                standalone.setdefault(
+                    key,
+                    dict(score=rec['standalone'], source=args.standalone_from))
 
     def save():
         dump_json_atomic(state, path)
@@ -167,15 +179,17 @@ def main(argv=None):
             score = train_standalone(
                 static, osp.join(work, 'standalone', f'subnet{index}'),
                 f'ablation_standalone{index}', score_key)
-            standalone[key] = dict(score=score, subnet=subnet,
-                                   seconds=round(time.time() - start, 1))
+            standalone[key] = dict(
+                score=score,
+                subnet=subnet,
+                seconds=round(time.time() - start, 1))
             save()
         return standalone[key]['score']
 
     for trick_name in names:
         trick = tricks[trick_name] or {}
-        supernet_cfg, search_cfg = variant_configs(
-            cfg, args.config, ablation, trick_name, trick)
+        supernet_cfg, search_cfg = variant_configs(cfg, args.config, ablation,
+                                                   trick_name, trick)
         var = variants.setdefault(trick_name, dict(trick=trick))
         print(f'[ablation] {trick_name}', flush=True)
         digest = _digest(supernet_cfg)
@@ -202,9 +216,11 @@ def main(argv=None):
             loop = runner.train_loop
             best = loop.best_subnet()
             top = loop.records[loop.top[0]]
-            var.update(best=best, best_estimate=top['score'],
-                       found_flops=top['flops'],
-                       search_seconds=round(time.time() - start, 1))
+            var.update(
+                best=best,
+                best_estimate=top['score'],
+                found_flops=top['flops'],
+                search_seconds=round(time.time() - start, 1))
             del runner, loop
             save()
         calib = int(search_cfg.train_cfg.get('calibrate_bn', 20))
@@ -213,8 +229,8 @@ def main(argv=None):
             scorer_cfg = supernet_cfg.copy()
             scorer_cfg['nas'] = cfg.nas  # the search's held-out data
             scorer = SupernetScorer(scorer_cfg, sup['checkpoint'],
-                                    osp.join(work, 'scorer'), score_key,
-                                    calib, ablation.get('rank_seed', 0))
+                                    osp.join(work, 'scorer'), score_key, calib,
+                                    ablation.get('rank_seed', 0))
             for subnet in rank_subnets:
                 key = subnet_key(subnet)
                 if key not in estimates:
@@ -226,23 +242,27 @@ def main(argv=None):
             [estimates[subnet_key(s)] for s in rank_subnets], truth)
         var['found_standalone'] = stand_alone(var['best'])
         save()
-        print(f'[ablation] {trick_name}: Kendall tau '
-              f'{var["rank"]["kendall_tau"]:.3f}, found '
-              f'{var["found_standalone"]:.4f}', flush=True)
+        print(
+            f'[ablation] {trick_name}: Kendall tau '
+            f'{var["rank"]["kendall_tau"]:.3f}, found '
+            f'{var["found_standalone"]:.4f}',
+            flush=True)
 
     rows = []
     for trick_name in names:
         var = variants[trick_name]
         sup = supernets[var['supernet']]
-        rows.append(dict(
-            trick=trick_name, kendall_tau=var['rank']['kendall_tau'],
-            spearman_rho=var['rank']['spearman_rho'],
-            top_k_overlap=var['rank']['top_k_overlap'],
-            found_standalone=var['found_standalone'],
-            found_gflops=var['found_flops'] / 1e9,
-            supernet_seconds=sup['seconds'],
-            search_seconds=var['search_seconds'],
-            search_wall_seconds=sup['seconds'] + var['search_seconds']))
+        rows.append(
+            dict(
+                trick=trick_name,
+                kendall_tau=var['rank']['kendall_tau'],
+                spearman_rho=var['rank']['spearman_rho'],
+                top_k_overlap=var['rank']['top_k_overlap'],
+                found_standalone=var['found_standalone'],
+                found_gflops=var['found_flops'] / 1e9,
+                supernet_seconds=sup['seconds'],
+                search_seconds=var['search_seconds'],
+                search_wall_seconds=sup['seconds'] + var['search_seconds']))
     state['table'] = rows
     save()
     out = io.StringIO()
@@ -250,14 +270,18 @@ def main(argv=None):
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(osp.join(work, 'ablation.csv'), out.getvalue())
-    md = ['| trick | Kendall tau | Spearman rho | top-k overlap | found '
-          f'stand-alone {score_key} | found GFLOPs | supernet + search (s) |',
-          '|---|---|---|---|---|---|---|']
-    md += [f'| {r["trick"]} | {r["kendall_tau"]:.3f} | '
-           f'{r["spearman_rho"]:.3f} | {r["top_k_overlap"]:.2f} | '
-           f'{r["found_standalone"]:.4f} | {r["found_gflops"]:.4f} | '
-           f'{r["supernet_seconds"]:.0f} + {r["search_seconds"]:.0f} |'
-           for r in rows]
+    md = [
+        '| trick | Kendall tau | Spearman rho | top-k overlap | found '
+        f'stand-alone {score_key} | found GFLOPs | supernet + search (s) |',
+        '|---|---|---|---|---|---|---|'
+    ]
+    md += [
+        f'| {r["trick"]} | {r["kendall_tau"]:.3f} | '
+        f'{r["spearman_rho"]:.3f} | {r["top_k_overlap"]:.2f} | '
+        f'{r["found_standalone"]:.4f} | {r["found_gflops"]:.4f} | '
+        f'{r["supernet_seconds"]:.0f} + {r["search_seconds"]:.0f} |'
+        for r in rows
+    ]
     atomic_write_text(osp.join(work, 'ablation.md'), '\n'.join(md) + '\n')
     _plot(rows, score_key, osp.join(work, 'ablation.png'))
     print('\n'.join(md))

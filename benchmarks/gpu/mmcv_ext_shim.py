@@ -28,8 +28,7 @@ def nms(boxes, scores, iou_threshold: float, offset: int = 0):
         return torchvision.ops.nms(boxes.float(), scores.float(),
                                    float(iou_threshold))
     except ImportError:  # no torchvision (the CPU machine): greedy NMS
-        return _greedy_nms(boxes.float(), scores.float(),
-                           float(iou_threshold))
+        return _greedy_nms(boxes.float(), scores.float(), float(iou_threshold))
 
 
 def _greedy_nms(boxes, scores, iou_threshold: float):
@@ -50,8 +49,7 @@ def _greedy_nms(boxes, scores, iou_threshold: float):
         if not removed[i]:
             keep.append(i)
             removed |= over[i]
-    return order[torch.as_tensor(keep, dtype=torch.long,
-                                 device=order.device)]
+    return order[torch.as_tensor(keep, dtype=torch.long, device=order.device)]
 
 
 def _focal(input, target, weight, gamma, alpha):
@@ -73,12 +71,20 @@ def _focal(input, target, weight, gamma, alpha):
     return loss
 
 
-def sigmoid_focal_loss_forward(input, target, weight, output, gamma=2.0,
+def sigmoid_focal_loss_forward(input,
+                               target,
+                               weight,
+                               output,
+                               gamma=2.0,
                                alpha=0.25):
     output.copy_(_focal(input, target, weight, gamma, alpha))
 
 
-def sigmoid_focal_loss_backward(input, target, weight, grad_input, gamma=2.0,
+def sigmoid_focal_loss_backward(input,
+                                target,
+                                weight,
+                                grad_input,
+                                gamma=2.0,
                                 alpha=0.25):
     with torch.enable_grad():
         x = input.detach().requires_grad_(True)
@@ -96,5 +102,6 @@ def __getattr__(name):
             f'mmcv op {name!r} is not in the benchmark shim '
             '(benchmarks/gpu/mmcv_ext_shim.py implements nms and '
             'sigmoid_focal_loss_forward/backward)')
+
     missing.__name__ = name
     return missing

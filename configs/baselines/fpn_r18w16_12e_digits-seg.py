@@ -44,6 +44,10 @@ optim_wrapper.optimizer.lr = 0.03
 
 default_hooks = dict(
     logger=dict(interval=25, log_metric_by_epoch=True),
-    checkpoint=dict(by_epoch=True, interval=4, max_keep_ckpts=2,
-                    save_best='mIoU', rule='greater'))
+    checkpoint=dict(
+        by_epoch=True,
+        interval=4,
+        max_keep_ckpts=2,
+        save_best='mIoU',
+        rule='greater'))
 log_processor = dict(by_epoch=True)

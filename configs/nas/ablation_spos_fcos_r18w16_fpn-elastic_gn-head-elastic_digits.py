@@ -7,13 +7,15 @@
 #   no_bn_calibration  search without BN calibration (same supernet)
 #   tunas_warmup       + TuNAS all-ops warm-up, first 25% (TRICKS.md T1.3)
 #   uniform_sampling   SPOS uniform sampling instead of the sandwich rule
-# Run: python tools/trick_ablation.py configs/nas/ablation_spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py
+# Run: python tools/trick_ablation.py \
+#   configs/nas/ablation_spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py
 _base_ = ['./spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py']
 
 ablation = dict(
     supernet_epochs=6,
-    search=dict(max_generations=2, population_size=10, num_mutation=5,
-                num_crossover=5),
+    search=dict(
+        max_generations=2, population_size=10, num_mutation=5,
+        num_crossover=5),
     rank_subnets=10,
     rank_seed=0,
     standalone_epochs=4,
@@ -21,10 +23,15 @@ ablation = dict(
         baseline=dict(),
         no_bn_calibration=dict(search=dict(calibrate_bn=0)),
         tunas_warmup=dict(hooks=[
-            dict(type='mmnas_tricks.AllOpsWarmupHook', warmup_ratio=0.25,
-                 seed=0)
+            dict(
+                type='mmnas_tricks.AllOpsWarmupHook',
+                warmup_ratio=0.25,
+                seed=0)
         ]),
-        uniform_sampling=dict(supernet=dict(custom_hooks=[
-            dict(type='mmnas_tricks.SampleSubnetHook', seed=0,
-                 strategy='uniform')
-        ]))))
+        uniform_sampling=dict(
+            supernet=dict(custom_hooks=[
+                dict(
+                    type='mmnas_tricks.SampleSubnetHook',
+                    seed=0,
+                    strategy='uniform')
+            ]))))

@@ -1,6 +1,7 @@
 # The main job: a full NAS run on digits in one command (about 20 minutes on
 # 2 CPU cores):
-#   python tools/nas.py configs/nas/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py
+#   python tools/nas.py \
+#     configs/nas/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py
 # 1. supernet: FCOS whose FPN convs and GN head tower layers choose their
 #    (kernel size, dilation) with shared weights (the first choices are the
 #    baseline FCOS);
@@ -15,9 +16,7 @@
 #    training canvases, 12 epochs), evaluated on the val canvases;
 # 4. baseline: configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py;
 # 5. report: <work_dir>/results.{md,csv,json,png}.
-_base_ = [
-    '../supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py'
-]
+_base_ = ['../supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py']
 
 SUPERNET_EPOCHS = 12
 
@@ -26,12 +25,11 @@ SUPERNET_EPOCHS = 12
 # - 0.697 bbox mAP against the baseline's 0.766 (README, "Main job")
 model = dict(bbox_head=dict(tower_depths=None))
 
-train_dataloader = dict(
-    dataset=dict(subset=_base_.digits_supernet_subset))
+train_dataloader = dict(dataset=dict(subset=_base_.digits_supernet_subset))
 train_cfg = dict(max_epochs=SUPERNET_EPOCHS, val_interval=SUPERNET_EPOCHS)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-         end=300),
+    dict(
+        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=300),
     dict(
         type='CosineAnnealingLR',
         T_max=SUPERNET_EPOCHS,

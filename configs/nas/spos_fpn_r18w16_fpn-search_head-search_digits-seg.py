@@ -1,19 +1,20 @@
 # The NAS pipeline for segmentation on digits (tools/nas.py): Semantic FPN
 # with a searchable FPN and scale heads, single-path supernet on 7/8 of the
 # training canvases, evolution scored by mIoU on the held-out 1/8 under
-# 90-100% of the baseline's FLOPs, the best subnet retrained with the baseline recipe
-# and compared with configs/baselines/fpn_r18w16_12e_digits-seg.py.
-#   python tools/nas.py configs/nas/spos_fpn_r18w16_fpn-search_head-search_digits-seg.py
+# 90-100% of the baseline's FLOPs, the best subnet retrained with the
+# baseline recipe and compared with
+# configs/baselines/fpn_r18w16_12e_digits-seg.py.
+#   python tools/nas.py \
+#     configs/nas/spos_fpn_r18w16_fpn-search_head-search_digits-seg.py
 _base_ = ['../supernets/fpn_r18w16_fpn-search_head-search_12e_digits-seg.py']
 
 SUPERNET_EPOCHS = 6
 
-train_dataloader = dict(
-    dataset=dict(subset=_base_.digits_seg_supernet_subset))
+train_dataloader = dict(dataset=dict(subset=_base_.digits_seg_supernet_subset))
 train_cfg = dict(max_epochs=SUPERNET_EPOCHS, val_interval=SUPERNET_EPOCHS)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-         end=300),
+    dict(
+        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=300),
     dict(
         type='CosineAnnealingLR',
         T_max=SUPERNET_EPOCHS,

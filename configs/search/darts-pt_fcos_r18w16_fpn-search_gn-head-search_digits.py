@@ -7,7 +7,8 @@
 # hurts most is kept. Between decisions the supernet is fine-tuned for
 # 20 iterations at a tenth of the learning rate (cosine), the DartsHook
 # still training alpha of the undecided edges.
-# Run: python tools/train.py configs/search/darts-pt_fcos_r18w16_fpn-search_gn-head-search_digits.py
+# Run: python tools/train.py \
+#   configs/search/darts-pt_fcos_r18w16_fpn-search_gn-head-search_digits.py
 # Results: work_dirs/darts-pt_fcos_r18w16_fpn-search_gn-head-search_digits/
 #          perturbation_selection/{subnet,argmax_subnet}.yaml, decisions.csv
 _base_ = [

@@ -26,5 +26,4 @@ train_cfg = dict(
     seed=0)
 default_hooks = dict(checkpoint=None)
 # what the exported best subnet (search/best_subnet.py) trains with
-retrain = dict(train_cfg=_base_.train_cfg,
-               default_hooks=_base_.default_hooks)
+retrain = dict(train_cfg=_base_.train_cfg, default_hooks=_base_.default_hooks)

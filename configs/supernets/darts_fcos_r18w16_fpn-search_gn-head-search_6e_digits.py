@@ -5,7 +5,8 @@
 # on the second half, one architecture step before every weight step.
 # The argmax subnet is written to <work_dir>/darts/argmax_subnet.yaml every
 # epoch; export it with tools/export_subnet.py.
-# Run: python tools/train.py configs/supernets/darts_fcos_r18w16_fpn-search_gn-head-search_6e_digits.py
+# Run: python tools/train.py \
+#   configs/supernets/darts_fcos_r18w16_fpn-search_gn-head-search_6e_digits.py
 _base_ = ['./fcos_r18w16_fpn-search_gn-head-search_12e_digits.py']
 
 EPOCHS = 6
@@ -29,8 +30,8 @@ custom_hooks = [
 ]
 train_cfg = dict(max_epochs=EPOCHS, val_interval=EPOCHS)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-         end=150),
+    dict(
+        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=150),
     dict(
         type='CosineAnnealingLR',
         T_max=EPOCHS,

@@ -4,6 +4,7 @@ from .digits_builder import (CLASSES, SEG_CLASSES, DigitsDatasetError,
                              ensure_digits)
 
 __all__ = [
-    'DigitsCocoDataset', 'DigitsSegDataset', 'DigitsSpec', 'DigitsDatasetError',
-    'build_digits', 'check_digits', 'ensure_digits', 'CLASSES', 'SEG_CLASSES'
+    'DigitsCocoDataset', 'DigitsSegDataset', 'DigitsSpec',
+    'DigitsDatasetError', 'build_digits', 'check_digits', 'ensure_digits',
+    'CLASSES', 'SEG_CLASSES'
 ]

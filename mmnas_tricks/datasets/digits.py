@@ -41,8 +41,7 @@ def check_subset(subset: Optional[Sequence[float]]) -> Optional[tuple]:
     return start, stop
 
 
-def take_subset(data_list: List[dict],
-                subset: Optional[tuple]) -> List[dict]:
+def take_subset(data_list: List[dict], subset: Optional[tuple]) -> List[dict]:
     """The ``[start, stop)`` fraction of ``data_list`` (in order)."""
     if subset is None:
         return data_list

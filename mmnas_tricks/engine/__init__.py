@@ -2,6 +2,6 @@
 search metrics."""
 from .bn_calibration import calibrate_bn  # noqa: F401
 from .hooks import *  # noqa: F401,F403
-from .runner import *  # noqa: F401,F403
 from .metrics import *  # noqa: F401,F403
 from .optim import *  # noqa: F401,F403
+from .runner import *  # noqa: F401,F403

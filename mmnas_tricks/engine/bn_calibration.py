@@ -55,9 +55,10 @@ def calibrate_bn(model: nn.Module,
     # the BNs that train: a frozen backbone's (mmdet's norm_eval, which
     # model.train() leaves in eval mode) keep their statistics
     model.train()
-    bns = [m for m in model.modules()
-           if isinstance(m, _BatchNorm) and m.track_running_stats
-           and m.training]
+    bns = [
+        m for m in model.modules()
+        if isinstance(m, _BatchNorm) and m.track_running_stats and m.training
+    ]
     if not bns:
         model.train(was_training)
         return 0
@@ -76,9 +77,10 @@ def calibrate_bn(model: nn.Module,
                 break
             data = model.data_preprocessor(data, True)
             if _batch_size(data) < min_batch_size:
-                print_log(f'BN calibration skipped a batch of '
-                          f'{_batch_size(data)} image(s) (< {min_batch_size})',
-                          logger='current')
+                print_log(
+                    f'BN calibration skipped a batch of '
+                    f'{_batch_size(data)} image(s) (< {min_batch_size})',
+                    logger='current')
                 continue
             model(data['inputs'], data['data_samples'], mode='tensor')
             used += 1

@@ -34,8 +34,10 @@ def _without_delete(value):
     """``value`` without mmengine's ``_delete_`` merge markers (they mean
     nothing outside a merge and would reach the built objects)."""
     if hasattr(value, 'items'):
-        return {k: _without_delete(v) for k, v in value.items()
-                if k != '_delete_'}
+        return {
+            k: _without_delete(v)
+            for k, v in value.items() if k != '_delete_'
+        }
     if isinstance(value, (list, tuple)):
         return type(value)(_without_delete(v) for v in value)
     return value
@@ -93,8 +95,8 @@ def export_subnet_files(cfg: Config,
         raise RuntimeError('the exported config still builds mutables')
     rebuilt.load_state_dict(static.state_dict(), strict=True)
     shape = cfg.model.get('data_preprocessor', {}).get('size') or (128, 128)
-    x = torch.rand(1, 3, *shape,
-                   generator=torch.Generator().manual_seed(0)) * 255
+    x = torch.rand(
+        1, 3, *shape, generator=torch.Generator().manual_seed(0)) * 255
     with torch.no_grad():
         want = _flat(model._forward(x))
         got = _flat(rebuilt._forward(x))
@@ -129,11 +131,17 @@ def _zoo_entry(cfg, model, subnet, out_dir, name, cfg_path, ckpt_path, meta,
         metrics[f'{meta.get("score_key", "score")} (supernet estimate)'] = \
             meta['score']
     write_zoo_entry(
-        osp.join(out_dir, f'{name}.metafile.yml'), name, cfg_path, ckpt_path,
-        subnet_path, res['flops'], res['params'], metrics,
+        osp.join(out_dir, f'{name}.metafile.yml'),
+        name,
+        cfg_path,
+        ckpt_path,
+        subnet_path,
+        res['flops'],
+        res['params'],
+        metrics,
         dataset=_dataset_name(cfg),
-        task='Semantic Segmentation' if 'decode_head' in cfg.model else
-        'Object Detection',
+        task='Semantic Segmentation'
+        if 'decode_head' in cfg.model else 'Object Detection',
         notes='exported from a supernet; train it (tools/train.py or '
         'mmdet / mmseg tools/train.py) for stand-alone metrics')
 

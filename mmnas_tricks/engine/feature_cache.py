@@ -48,7 +48,8 @@ class FeatureCache:
             None (evicted entries are dropped).
     """
 
-    def __init__(self, budget_mb: float = 1024,
+    def __init__(self,
+                 budget_mb: float = 1024,
                  spill_dir: Optional[str] = None) -> None:
         if budget_mb < 0:
             raise ValueError(f'budget_mb={budget_mb} must be >= 0')
@@ -78,8 +79,8 @@ class FeatureCache:
         if osp.exists(path):
             return
         os.makedirs(osp.dirname(path), exist_ok=True)
-        payload = dict(key=key, features=list(features),
-                       digest=tensor_digest(*features))
+        payload = dict(
+            key=key, features=list(features), digest=tensor_digest(*features))
         fd, tmp = tempfile.mkstemp(dir=osp.dirname(path), suffix='.tmp')
         os.close(fd)
         try:

@@ -52,8 +52,10 @@ def split_choices(model: nn.Module, mutable: str) -> list:
 
 
 def _sampler(cfg: Config) -> dict:
-    hooks = [h for h in cfg.get('custom_hooks', []) or []
-             if str(h.get('type', '')).split('.')[-1] == SAMPLER]
+    hooks = [
+        h for h in cfg.get('custom_hooks', []) or []
+        if str(h.get('type', '')).split('.')[-1] == SAMPLER
+    ]
     if len(hooks) != 1:
         raise ValueError(
             f'few-shot NAS splits a one-shot (sampling) supernet: the config '
@@ -62,7 +64,10 @@ def _sampler(cfg: Config) -> dict:
     return hooks[0]
 
 
-def sub_supernet_config(cfg: Config, checkpoint: str, mutable: str, choice,
+def sub_supernet_config(cfg: Config,
+                        checkpoint: str,
+                        mutable: str,
+                        choice,
                         max_epochs: Optional[int] = None) -> Config:
     """The config of the sub-supernet with ``mutable`` pinned to
     ``choice``: ``cfg`` (a supernet config; a ``tools/nas.py`` pipeline
@@ -71,8 +76,7 @@ def sub_supernet_config(cfg: Config, checkpoint: str, mutable: str, choice,
     ``max_epochs`` of further training (schedules stretched, as
     :func:`~mmnas_tricks.engine.proxy.proxy_config` does)."""
     from .proxy import proxy_config
-    out = Config(copy.deepcopy(cfg._cfg_dict.to_dict()),
-                 filename=cfg.filename)
+    out = Config(copy.deepcopy(cfg._cfg_dict.to_dict()), filename=cfg.filename)
     out.pop('nas', None)
     if max_epochs is not None:
         out = proxy_config(out, max_epochs=max_epochs)
@@ -129,10 +133,11 @@ class FewShotRouter:
 
     def check(self, model: nn.Module) -> None:
         """Every choice of the split mutable has a finished sub-supernet."""
-        missing = [choice_key(c) for c in split_choices(model, self.mutable)
-                   if choice_key(c) not in self.manifest['sub_supernets']
-                   or not self.manifest['sub_supernets'][choice_key(c)].get(
-                       'checkpoint')]
+        missing = [
+            choice_key(c) for c in split_choices(model, self.mutable)
+            if choice_key(c) not in self.manifest['sub_supernets'] or
+            not self.manifest['sub_supernets'][choice_key(c)].get('checkpoint')
+        ]
         if missing:
             raise KeyError(f'few-shot split on {self.mutable!r} has no '
                            f'trained sub-supernet for choices {missing}; '
@@ -156,8 +161,8 @@ class FewShotRouter:
             from mmnas_tricks.utils import explain_unsafe_checkpoint
             path = self.manifest['sub_supernets'][key]['checkpoint']
             with explain_unsafe_checkpoint():
-                ckpt = CheckpointLoader.load_checkpoint(path,
-                                                        map_location='cpu')
+                ckpt = CheckpointLoader.load_checkpoint(
+                    path, map_location='cpu')
             self._states[key] = ckpt.get('state_dict', ckpt)
         return self._states[key]
 

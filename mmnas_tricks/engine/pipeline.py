@@ -21,7 +21,7 @@ def stage_configs(cfg, config_path: str) -> dict:
     for key in ('search', 'retrain', 'baseline'):
         if key not in nas:
             raise KeyError(f'nas.{key} is missing in {config_path}; valid '
-                           "keys: search, retrain, baseline, score_key")
+                           'keys: search, retrain, baseline, score_key')
     supernet = cfg.copy()
     supernet.pop('nas')
     search = supernet.copy()
@@ -34,5 +34,8 @@ def stage_configs(cfg, config_path: str) -> dict:
         baseline = osp.normpath(osp.join(osp.dirname(config_path), baseline))
     if not osp.isfile(baseline):
         raise FileNotFoundError(f'nas.baseline {baseline!r} does not exist')
-    return dict(supernet=supernet, search=search, baseline=baseline,
-                score_key=nas.get('score_key', 'coco/bbox_mAP'))
+    return dict(
+        supernet=supernet,
+        search=search,
+        baseline=baseline,
+        score_key=nas.get('score_key', 'coco/bbox_mAP'))

@@ -113,8 +113,7 @@ def proxy_config(cfg: Config,
         raise ValueError(f'max_epochs={max_epochs} must be >= 1')
     if data_fraction is not None and not 0 < data_fraction <= 1:
         raise ValueError(f'data_fraction={data_fraction} is not in (0, 1]')
-    cfg = Config(copy.deepcopy(cfg._cfg_dict.to_dict()),
-                 filename=cfg.filename)
+    cfg = Config(copy.deepcopy(cfg._cfg_dict.to_dict()), filename=cfg.filename)
     if width_div > 1 and not _scale_channels(cfg.model, int(width_div)):
         raise ValueError('width_div: no channel count found in the model '
                          f'config (looked for {list(CHANNEL_KEYS)})')
@@ -144,8 +143,8 @@ def proxy_config(cfg: Config,
                 sched['end'] = int(max_epochs)
     if data_fraction is not None and data_fraction < 1:
         ds = _dataset(cfg.train_dataloader)
-        if 'subset' in ds or str(ds.get('type', '')).endswith(
-                ('DigitsCocoDataset', 'DigitsSegDataset')):
+        digits_types = ('DigitsCocoDataset', 'DigitsSegDataset')
+        if 'subset' in ds or str(ds.get('type', '')).endswith(digits_types):
             start, stop = ds.get('subset') or (0.0, 1.0)
             ds['subset'] = (start, start + (stop - start) * data_fraction)
         elif isinstance(ds.get('indices'), int):
@@ -156,12 +155,15 @@ def proxy_config(cfg: Config,
                 '(digits) nor an int indices= to shrink; set indices= to '
                 'its size')
     cfg['proxy'] = ConfigDict(
-        width_div=int(width_div), resolution_div=resolution_div,
-        max_epochs=max_epochs, data_fraction=data_fraction)
+        width_div=int(width_div),
+        resolution_div=resolution_div,
+        max_epochs=max_epochs,
+        data_fraction=data_fraction)
     return cfg
 
 
-def proxy_tag(width_div: int = 1, resolution_div: float = 1,
+def proxy_tag(width_div: int = 1,
+              resolution_div: float = 1,
               max_epochs: Optional[int] = None,
               data_fraction: Optional[float] = None) -> str:
     """EcoNAS's name of a proxy: ``c{width_div}r{resolution_div}s{...}e{...}``

@@ -53,8 +53,10 @@ def train_resumable(cfg: Config, work_dir: str, name: str) -> tuple:
     metrics = last_val_metrics(runner)
     if not metrics and cfg.get('resume') and runner.val_loop is not None:
         # killed after the last checkpoint, before its validation
-        metrics = {k: float(v) for k, v in runner.val().items()
-                   if isinstance(v, (int, float))}
+        metrics = {
+            k: float(v)
+            for k, v in runner.val().items() if isinstance(v, (int, float))
+        }
     return checkpoint, metrics
 
 
@@ -130,8 +132,13 @@ class SupernetScorer:
         seed (int): Seed of the calibration batches. Defaults to 0.
     """
 
-    def __init__(self, cfg: Config, checkpoint: str, work_dir: str,
-                 score_key: str, num_calib: int = 10, seed: int = 0) -> None:
+    def __init__(self,
+                 cfg: Config,
+                 checkpoint: str,
+                 work_dir: str,
+                 score_key: str,
+                 num_calib: int = 10,
+                 seed: int = 0) -> None:
         import numpy as np
         import torch
         from mmengine.runner import Runner, load_checkpoint
@@ -147,21 +154,25 @@ class SupernetScorer:
         runner = Runner.from_cfg(run_cfg)
         self.model = runner.model
         with explain_unsafe_checkpoint():
-            load_checkpoint(self.model, checkpoint, map_location='cpu',
-                            strict=True, logger='current')
+            load_checkpoint(
+                self.model,
+                checkpoint,
+                map_location='cpu',
+                strict=True,
+                logger='current')
         set_mode(self.model, 'sampled')
-        self.loader = runner.build_dataloader(search.get('val_dataloader') or
-                                              run_cfg.val_dataloader)
-        self.evaluator = runner.build_evaluator(search.get('evaluator') or
-                                                run_cfg.val_evaluator)
+        self.loader = runner.build_dataloader(
+            search.get('val_dataloader') or run_cfg.val_dataloader)
+        self.evaluator = runner.build_evaluator(
+            search.get('evaluator') or run_cfg.val_evaluator)
         self.evaluator.dataset_meta = self.loader.dataset.metainfo
         self.score_key = score_key
         self.num_calib = int(num_calib)
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
-        train_loader = runner.build_dataloader(run_cfg.train_dataloader,
-                                               seed=seed)
+        train_loader = runner.build_dataloader(
+            run_cfg.train_dataloader, seed=seed)
         self.calib = []
         for data in train_loader:
             if len(self.calib) >= self.num_calib:
@@ -178,8 +189,7 @@ class SupernetScorer:
             router.load_for(self.model, subnet)
         else:
             self.model.load_state_dict(self.state)
-        metrics = score_subnet(self.model, subnet, self.loader,
-                               self.evaluator, self.calib,
-                               self.num_calib if calibrate else 0,
+        metrics = score_subnet(self.model, subnet, self.loader, self.evaluator,
+                               self.calib, self.num_calib if calibrate else 0,
                                self.score_key)
         return float(metrics[self.score_key])

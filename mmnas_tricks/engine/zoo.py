@@ -45,15 +45,23 @@ def write_zoo_entry(path: str,
         Name=name,
         Config=_rel(osp.abspath(config), folder),
         Weights=_rel(osp.abspath(weights), folder),
-        Metadata={'FLOPs (G)': round(flops / 1e9, 4),
-                  'Parameters (M)': round(params / 1e6, 4),
-                  'Subnet': _rel(osp.abspath(subnet_file), folder)
-                  if subnet_file else None},
-        Results=[dict(Task=task, Dataset=dataset,
-                      Metrics={k: round(float(v), 4)
-                               for k, v in metrics.items()})])
+        Metadata={
+            'FLOPs (G)':
+            round(flops / 1e9, 4),
+            'Parameters (M)':
+            round(params / 1e6, 4),
+            'Subnet':
+            _rel(osp.abspath(subnet_file), folder) if subnet_file else None
+        },
+        Results=[
+            dict(
+                Task=task,
+                Dataset=dataset,
+                Metrics={k: round(float(v), 4)
+                         for k, v in metrics.items()})
+        ])
     if notes:
         entry['Notes'] = notes
-    atomic_write_text(path, yaml.safe_dump(dict(Models=[entry]),
-                                           sort_keys=False))
+    atomic_write_text(path,
+                      yaml.safe_dump(dict(Models=[entry]), sort_keys=False))
     return path

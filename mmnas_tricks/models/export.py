@@ -11,7 +11,6 @@ from mmengine.config import Config, ConfigDict
 from mmnas_tricks.registry import MODELS
 from mmnas_tricks.structures.subnet_file import plain_choice
 from mmnas_tricks.utils.io import atomic_write
-
 from .mutables import (Subnet, SubnetError, export_static, get_subnet,
                        static_copy)
 
@@ -19,8 +18,7 @@ from .mutables import (Subnet, SubnetError, export_static, get_subnet,
 def save_static_checkpoint(model: nn.Module,
                            path: str,
                            subnet: Optional[Subnet] = None,
-                           meta: Optional[Dict[str, Any]] = None
-                           ) -> nn.Module:
+                           meta: Optional[Dict[str, Any]] = None) -> nn.Module:
     """Export ``subnet`` (default: the current choices) of ``model`` and save
     the static model's weights, and nothing else, to ``path``.
 
@@ -35,10 +33,13 @@ def save_static_checkpoint(model: nn.Module,
     static = export_static(model, subnet)
     subnet = dict(subnet) if subnet is not None else get_subnet(model)
     checkpoint = dict(
-        state_dict={k: v.detach().cpu()
-                    for k, v in static.state_dict().items()},
-        meta=dict(meta or {},
-                  subnet={k: plain_choice(v) for k, v in subnet.items()}))
+        state_dict={
+            k: v.detach().cpu()
+            for k, v in static.state_dict().items()
+        },
+        meta=dict(
+            meta or {}, subnet={k: plain_choice(v)
+                                for k, v in subnet.items()}))
     atomic_write(path, lambda f: torch.save(checkpoint, f))
     return static
 
@@ -98,7 +99,8 @@ def _searchable_paths(cfg: Any, path: str = '') -> List[Tuple[str, dict]]:
                                            f'{path}.{key}' if path else key)
     elif isinstance(cfg, (list, tuple)):
         for i, value in enumerate(cfg):
-            found += _searchable_paths(value, f'{path}.{i}' if path else str(i))
+            found += _searchable_paths(value,
+                                       f'{path}.{i}' if path else str(i))
     return found
 
 
@@ -120,13 +122,14 @@ def export_config(cfg: Config, subnet: Subnet) -> Config:
     claimed = set()
     for path, part in parts:
         prefix = path + '.'
-        own = {name[len(prefix):]: plain_choice(choice)
-               for name, choice in subnet.items() if name.startswith(prefix)}
+        own = {
+            name[len(prefix):]: plain_choice(choice)
+            for name, choice in subnet.items() if name.startswith(prefix)
+        }
         claimed.update(prefix + name for name in own)
         part['fixed_subnet'] = ConfigDict(own) if own else None
     stray = sorted(set(subnet) - claimed)
     if stray:
-        raise SubnetError(
-            f'subnet names outside every searchable component '
-            f'{[p for p, _ in parts]}: {stray[:5]}')
+        raise SubnetError(f'subnet names outside every searchable component '
+                          f'{[p for p, _ in parts]}: {stray[:5]}')
     return cfg

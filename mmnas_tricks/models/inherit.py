@@ -93,8 +93,10 @@ def inherit_plain(model: nn.Module,
         nothing, and why) and ``unused`` (plain keys with no place, and
         why).
     """
-    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
-                  for k, v in state_dict.items()}
+    state_dict = {
+        k[len('module.'):] if k.startswith('module.') else k: v
+        for k, v in state_dict.items()
+    }
     plain = plain_subnet(model, subnet)
     current = {n: m.current_choice for n, m in named_mutables(model).items()}
     static, pairs = static_copy(model, plain, share_weights=True)
@@ -103,24 +105,33 @@ def inherit_plain(model: nn.Module,
     for mutable, exported in reversed(pairs):
         mutable.import_module(exported)
     mutables = named_mutables(model)
-    report = dict(loaded=sorted(static_keys & set(state_dict)), into={},
-                  spread=[], left_at_init=[], unused=[])
+    report = dict(
+        loaded=sorted(static_keys & set(state_dict)),
+        into={},
+        spread=[],
+        left_at_init=[],
+        unused=[])
     for key in result.unexpected_keys:
-        report['unused'].append(dict(
-            key=key, why='the plain architecture (subnet) has no such weight'))
+        report['unused'].append(
+            dict(
+                key=key,
+                why='the plain architecture (subnet) has no such weight'))
     for key in result.missing_keys:
-        report['left_at_init'].append(dict(
-            where=key, why='not in the checkpoint'))
+        report['left_at_init'].append(
+            dict(where=key, why='not in the checkpoint'))
     for name, m in mutables.items():
         report['into'][name] = plain[name]
         candidates = getattr(m, 'candidates', None)
         if not isinstance(candidates, nn.ModuleDict):
             if any(p.numel() for p in m.parameters(recurse=True)
                    if p is not m.arch_alpha):
-                report['spread'].append(dict(
-                    mutable=name, candidate='*', how='shared weights: every '
-                    'choice reads them (larger kernels\' outer ring and '
-                    'extra channels keep their init)'))
+                report['spread'].append(
+                    dict(
+                        mutable=name,
+                        candidate='*',
+                        how='shared weights: every '
+                        'choice reads them (larger kernels\' outer ring and '
+                        'extra channels keep their init)'))
             continue
         src = candidates[str(plain[name])]
         for cand_name, cand in candidates.items():
@@ -129,27 +140,35 @@ def inherit_plain(model: nn.Module,
             if not any(True for _ in cand.parameters()):
                 continue  # skip connections, pooling: nothing to inherit
             if not spread:
-                report['left_at_init'].append(dict(
-                    where=f'{name}.candidates.{cand_name}', why='spread=False'))
+                report['left_at_init'].append(
+                    dict(
+                        where=f'{name}.candidates.{cand_name}',
+                        why='spread=False'))
                 continue
             how, why = _spread(src, cand)
             if how is None:
-                report['left_at_init'].append(dict(
-                    where=f'{name}.candidates.{cand_name}', why=why))
+                report['left_at_init'].append(
+                    dict(where=f'{name}.candidates.{cand_name}', why=why))
             else:
-                report['spread'].append(dict(mutable=name, candidate=cand_name,
-                                             how=how, source=str(plain[name])))
+                report['spread'].append(
+                    dict(
+                        mutable=name,
+                        candidate=cand_name,
+                        how=how,
+                        source=str(plain[name])))
     set_subnet(model, current, strict=False)
     return report
 
 
 def report_lines(report: dict) -> List[str]:
     """A short human-readable summary of an :func:`inherit_plain` report."""
-    lines = [f'inherited {len(report["loaded"])} plain weights; '
-             f'{len(report["into"])} mutables took them in their plain choice',
-             f'{len(report["spread"])} other candidates seeded from them',
-             f'{len(report["left_at_init"])} places left at init, '
-             f'{len(report["unused"])} plain weights unused']
+    lines = [
+        f'inherited {len(report["loaded"])} plain weights; '
+        f'{len(report["into"])} mutables took them in their plain choice',
+        f'{len(report["spread"])} other candidates seeded from them',
+        f'{len(report["left_at_init"])} places left at init, '
+        f'{len(report["unused"])} plain weights unused'
+    ]
     for item in report['left_at_init']:
         lines.append(f'  left at init: {item["where"]}: {item["why"]}')
     for item in report['unused']:

@@ -12,11 +12,11 @@ from .mutables import (ConvShapeChoice, DepthChoice, KernelSizeChoice,
                        named_mutables, set_subnet, subnet_param_count)
 
 
-def subnet_resources(model: nn.Module,
-                     subnet: Optional[Subnet] = None,
-                     input_shape: Sequence[int] = (3, 128, 128),
-                     inputs: Optional[Union[torch.Tensor, Tuple]] = None
-                     ) -> Dict[str, int]:
+def subnet_resources(
+        model: nn.Module,
+        subnet: Optional[Subnet] = None,
+        input_shape: Sequence[int] = (3, 128, 128),
+        inputs: Optional[Union[torch.Tensor, Tuple]] = None) -> Dict[str, int]:
     """FLOPs (multiply-adds, as mmengine's ``FlopAnalyzer`` counts them) and
     parameters of ``subnet`` (default: the current choices).
 
@@ -38,8 +38,10 @@ def subnet_resources(model: nn.Module,
         dict: ``flops`` and ``params`` (ints).
     """
     flops, _ = _trace(model, subnet, input_shape, inputs)
-    return dict(flops=flops, params=subnet_param_count(
-        model.module if is_model_wrapper(model) else model, subnet))
+    return dict(
+        flops=flops,
+        params=subnet_param_count(
+            model.module if is_model_wrapper(model) else model, subnet))
 
 
 def _trace(model: nn.Module, subnet: Optional[Subnet], input_shape,
@@ -74,9 +76,11 @@ def _trace(model: nn.Module, subnet: Optional[Subnet], input_shape,
             analyzer.unsupported_ops_warnings(False)
             analyzer.uncalled_modules_warnings(False)
             flops = int(analyzer.total())
-            by_module = {k[len(prefix):]: int(v)
-                         for k, v in analyzer.by_module().items()
-                         if k.startswith(prefix)}
+            by_module = {
+                k[len(prefix):]: int(v)
+                for k, v in analyzer.by_module().items()
+                if k.startswith(prefix)
+            }
     finally:
         set_subnet(model, previous)
         for n, m in mutables.items():
@@ -114,8 +118,9 @@ class ResourceTable:
     ADDITIVE = (OpChoice, ConvShapeChoice, KernelSizeChoice, DepthChoice,
                 MBConvChoice)
 
-    def __init__(self, model: nn.Module, input_shape: Sequence[int] = (3, 128,
-                                                                      128),
+    def __init__(self,
+                 model: nn.Module,
+                 input_shape: Sequence[int] = (3, 128, 128),
                  check: int = 2) -> None:
         self.model = model.module if is_model_wrapper(model) else model
         self.input_shape = tuple(input_shape)
@@ -131,10 +136,10 @@ class ResourceTable:
         if not mutables:
             return 'no mutables'
         for name, m in mutables.items():
-            if type(m) not in self.ADDITIVE or (
-                    type(m) is MBConvChoice and
-                    (m.__dict__.get('_in_width') is not None
-                     or m.__dict__.get('_out_width') is not None)):
+            if (type(m) not in self.ADDITIVE
+                    or (type(m) is MBConvChoice and
+                        (m.__dict__.get('_in_width') is not None
+                         or m.__dict__.get('_out_width') is not None))):
                 return f'{name} is a {type(m).__name__}, whose choice ' \
                     'changes other layers (or is not known not to)'
             if any(name.startswith(other + '.') for other in mutables):
@@ -217,9 +222,13 @@ class _WithImageShape(nn.Module):
     def forward(self, inputs: torch.Tensor):
         from mmdet.structures import DetDataSample
         h, w = inputs.shape[-2:]
-        samples = [DetDataSample(metainfo=dict(
-            img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-            batch_input_shape=(h, w), scale_factor=(1.0, 1.0)))
-            for _ in range(inputs.shape[0])]
+        samples = [
+            DetDataSample(
+                metainfo=dict(
+                    img_shape=(h, w),
+                    ori_shape=(h, w),
+                    pad_shape=(h, w),
+                    batch_input_shape=(h, w),
+                    scale_factor=(1.0, 1.0))) for _ in range(inputs.shape[0])
+        ]
         return self.detector(inputs, samples, mode='tensor')
-

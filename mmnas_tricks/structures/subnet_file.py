@@ -49,7 +49,8 @@ def plain_choice(value: Any) -> Any:
 def subnet_key(subnet: Dict[str, Any]) -> str:
     """A canonical string of a subnet: equal subnets (tuples or lists,
     any key order) give equal keys (dedup, tie-breaking, traces)."""
-    return json.dumps({k: plain_choice(v) for k, v in sorted(subnet.items())},
+    return json.dumps({k: plain_choice(v)
+                       for k, v in sorted(subnet.items())},
                       sort_keys=True)
 
 
@@ -127,10 +128,10 @@ def read_subnet_file(path: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
             raise SubnetFileError(f'{path}: mutable names must be strings, '
                                   f'got {name!r}')
         number = (int, float)
-        ok = isinstance(choice, (str, ) + number) or (
-            isinstance(choice, list) and all(
-                isinstance(c, number) and not isinstance(c, bool)
-                for c in choice))
+        ok = isinstance(choice,
+                        (str, ) + number) or (isinstance(choice, list) and all(
+                            isinstance(c, number) and not isinstance(c, bool)
+                            for c in choice))
         if not ok or isinstance(choice, bool):
             raise SubnetFileError(
                 f'{path}: {name}: choice {choice!r} has the wrong type '

@@ -4,6 +4,6 @@ from .models import demo_det_batch, demo_seg_batch, unchosen_gradients
 
 __all__ = [
     'config_dir', 'installed_config', 'list_configs', 'shrink_digits_cfg',
-    'tiny_supernet_cfg',
-    'demo_det_batch', 'demo_seg_batch', 'unchosen_gradients'
+    'tiny_supernet_cfg', 'demo_det_batch', 'demo_seg_batch',
+    'unchosen_gradients'
 ]

@@ -93,19 +93,25 @@ def shrink_digits_cfg(cfg: Config,
     return cfg
 
 
-def tiny_supernet_cfg(config: str,
-                      data_root: str,
-                      digits_spec: dict,
-                      work_dir: str,
-                      experiment_name: str,
-                      max_epochs: int = 1,
-                      tower_depths: Optional[tuple] = (2, 1)) -> Config:
+def tiny_supernet_cfg(
+        config: str,
+        data_root: str,
+        digits_spec: dict,
+        work_dir: str,
+        experiment_name: str,
+        max_epochs: int = 1,
+        tower_depths: Optional[tuple] = (2, 1),
+) -> Config:
     """A digits FCOS supernet config (``config``) shrunk by
     :func:`shrink_digits_cfg`, with two-layer head towers (``tower_depths``
     their searched depths, None for fixed) and a checkpoint every epoch."""
-    cfg = shrink_digits_cfg(load_config(config), data_root, digits_spec,
-                            work_dir=work_dir, max_epochs=max_epochs,
-                            experiment_name=experiment_name)
+    cfg = shrink_digits_cfg(
+        load_config(config),
+        data_root,
+        digits_spec,
+        work_dir=work_dir,
+        max_epochs=max_epochs,
+        experiment_name=experiment_name)
     cfg.model.bbox_head.stacked_convs = 2
     cfg.model.bbox_head.tower_depths = tower_depths
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)

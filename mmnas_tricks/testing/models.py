@@ -5,21 +5,29 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn as nn
 
-from mmnas_tricks.models.mutables import (DepthChoice, MBConvChoice,
-                                          OpChoice, named_mutables)
+from mmnas_tricks.models.mutables import (DepthChoice, MBConvChoice, OpChoice,
+                                          named_mutables)
 
 
-def demo_det_batch(model: nn.Module, training: bool, batch: int = 2,
-                   size: int = 64, num_classes: int = 10) -> Dict:
+def demo_det_batch(model: nn.Module,
+                   training: bool,
+                   batch: int = 2,
+                   size: int = 64,
+                   num_classes: int = 10) -> Dict:
     """A preprocessed batch of random images and boxes for an mmdet model."""
     from mmdet.testing import demo_mm_inputs
-    packed = demo_mm_inputs(batch, [[3, size, size]] * batch,
-                            num_classes=num_classes, with_mask=False)
+    packed = demo_mm_inputs(
+        batch, [[3, size, size]] * batch,
+        num_classes=num_classes,
+        with_mask=False)
     return model.data_preprocessor(packed, training)
 
 
-def demo_seg_batch(model: nn.Module, training: bool, batch: int = 2,
-                   size: Optional[int] = None, num_classes: int = 11) -> Dict:
+def demo_seg_batch(model: nn.Module,
+                   training: bool,
+                   batch: int = 2,
+                   size: Optional[int] = None,
+                   num_classes: int = 11) -> Dict:
     """A preprocessed batch of random images and label maps for an mmseg
     model, at the preprocessor's fixed size if it has one (padding would
     fill the labels with 255, which mmseg's class-weighted loss indexes)."""
@@ -30,10 +38,15 @@ def demo_seg_batch(model: nn.Module, training: bool, batch: int = 2,
     from mmseg.structures import SegDataSample
     inputs, samples = [], []
     for _ in range(batch):
-        inputs.append(torch.randint(0, 256, (3, size, size), dtype=torch.uint8))
-        sample = SegDataSample(metainfo=dict(
-            img_shape=(size, size), ori_shape=(size, size),
-            pad_shape=(size, size), scale_factor=(1.0, 1.0), flip=False))
+        inputs.append(
+            torch.randint(0, 256, (3, size, size), dtype=torch.uint8))
+        sample = SegDataSample(
+            metainfo=dict(
+                img_shape=(size, size),
+                ori_shape=(size, size),
+                pad_shape=(size, size),
+                scale_factor=(1.0, 1.0),
+                flip=False))
         sample.gt_sem_seg = PixelData(
             data=torch.randint(0, num_classes, (1, size, size)))
         samples.append(sample)
@@ -55,21 +68,24 @@ def unchosen_gradients(model: nn.Module) -> List[str]:
         if m.arch_alpha.grad is not None:
             found.append(f'{name}.arch_alpha')
         if isinstance(m, OpChoice):
-            found += [f'{name}.candidates.{c}'
-                      for c, op in m.candidates.items()
-                      if c != m.current_choice and _nonzero(op.parameters())]
+            found += [
+                f'{name}.candidates.{c}' for c, op in m.candidates.items()
+                if c != m.current_choice and _nonzero(op.parameters())
+            ]
         elif isinstance(m, DepthChoice):
-            found += [f'{name}.{i}'
-                      for i, b in enumerate(m.blocks[m.current_choice:],
-                                            start=m.current_choice)
-                      if _nonzero(b.parameters())]
+            found += [
+                f'{name}.{i}' for i, b in enumerate(
+                    m.blocks[m.current_choice:], start=m.current_choice)
+                if _nonzero(b.parameters())
+            ]
         elif isinstance(m, MBConvChoice) and m.expand_weight.grad is not None:
             k, e = m.current_choice
             c_in, c_out = m.active_channels()
             hid, s = m.hidden_channels(e, c_in), (m.max_kernel - k) // 2
-            outside = [g.clone() for g in (m.expand_weight.grad,
-                                           m.dw_weight.grad,
-                                           m.project_weight.grad)]
+            outside = [
+                g.clone() for g in (m.expand_weight.grad, m.dw_weight.grad,
+                                    m.project_weight.grad)
+            ]
             outside[0][:hid, :c_in] = 0
             outside[1][:hid, :, s:s + k, s:s + k] = 0
             outside[2][:c_out, :hid] = 0

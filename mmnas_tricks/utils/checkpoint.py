@@ -1,11 +1,12 @@
-"""Load mmengine checkpoints on torch >= 2.6 without turning ``weights_only`` off.
+"""Load mmengine checkpoints on torch >= 2.6 keeping ``weights_only`` on.
 
 Since torch 2.6, ``torch.load`` defaults to ``weights_only=True`` and refuses
 every pickled global that is not allow-listed. mmengine 0.10 checkpoints carry
 a few such globals in their ``message_hub`` and ``meta`` entries
 (``HistoryBuffer`` with numpy arrays and numpy scalars, and
-``getattr(HistoryBuffer, 'mean')`` for its statistics methods), so ``--resume``,
-``load_from`` and ``tools/test.py`` fail with ``Unsupported global: ...``.
+``getattr(HistoryBuffer, 'mean')`` for its statistics methods), so
+``--resume``, ``load_from`` and ``tools/test.py`` fail with
+``Unsupported global: ...``.
 
 :func:`register_checkpoint_safe_globals` allow-lists exactly those classes
 (``torch.serialization.add_safe_globals``), with ``builtins.getattr``
@@ -28,7 +29,8 @@ import torch
 # HistoryBuffer (numpy arrays; its statistics methods pickled as
 # getattr(HistoryBuffer, 'mean') etc.), numpy arrays, scalars and dtypes.
 _HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
-_NUMERIC_TYPECODES = np.typecodes['AllInteger'] + np.typecodes['AllFloat'] + '?'
+_NUMERIC_TYPECODES = (
+    np.typecodes['AllInteger'] + np.typecodes['AllFloat'] + '?')
 
 
 def _history_buffer_getattr(obj, name):
@@ -52,7 +54,8 @@ def checkpoint_safe_globals() -> List:
     safe = [HistoryBuffer, np.ndarray, np.dtype]
     # numpy 2 restores a dtype by BUILD on an instance of its class
     # (numpy.dtypes.Float64DType, ...): the numeric and bool ones only.
-    safe += sorted({type(np.dtype(c)) for c in _NUMERIC_TYPECODES},
+    safe += sorted({type(np.dtype(c))
+                    for c in _NUMERIC_TYPECODES},
                    key=lambda t: t.__name__)
     # numpy 1.x pickles say numpy.core, numpy 2.x say numpy._core
     for mod in ('numpy._core.multiarray', 'numpy.core.multiarray'):

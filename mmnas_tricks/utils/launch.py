@@ -20,8 +20,8 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
             ``configs/``.
     """
     if not osp.isfile(path):
-        root = osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))),
-                        'configs')
+        root = osp.join(
+            osp.dirname(osp.dirname(osp.dirname(__file__))), 'configs')
         known = [
             osp.relpath(p, osp.dirname(root))
             for p in glob.glob(osp.join(root, '**', '*.py'), recursive=True)

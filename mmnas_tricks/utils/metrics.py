@@ -44,7 +44,8 @@ def print_final_metrics(runner,
     return metrics
 
 
-def rank_consistency(a: Sequence[float], b: Sequence[float],
+def rank_consistency(a: Sequence[float],
+                     b: Sequence[float],
                      top_k: int = 3) -> Dict[str, float]:
     """How well the scores ``a`` rank the items as ``b`` does (TRICKS.md
     T5.3): Kendall tau, Spearman rho (``scipy.stats``; NaN when either list
@@ -57,6 +58,9 @@ def rank_consistency(a: Sequence[float], b: Sequence[float],
     k = min(top_k, len(a))
     top_a = set(sorted(range(len(a)), key=lambda i: -a[i])[:k])
     top_b = set(sorted(range(len(b)), key=lambda i: -b[i])[:k])
-    return dict(kendall_tau=float(kendalltau(a, b).statistic),
-                spearman_rho=float(spearmanr(a, b).statistic),
-                top_k=k, top_k_overlap=len(top_a & top_b) / k, n=len(a))
+    return dict(
+        kendall_tau=float(kendalltau(a, b).statistic),
+        spearman_rho=float(spearmanr(a, b).statistic),
+        top_k=k,
+        top_k_overlap=len(top_a & top_b) / k,
+        n=len(a))

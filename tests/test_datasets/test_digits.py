@@ -9,7 +9,6 @@ import pytest
 from mmnas_tricks.datasets import (CLASSES, DigitsDatasetError, DigitsSpec,
                                    build_digits, check_digits, ensure_digits)
 from mmnas_tricks.datasets.digits_builder import load_mnist, split_sources
-
 from ..conftest import TINY_SPEC
 
 
@@ -26,7 +25,9 @@ def test_real_mnist_source():
 
 def test_train_and_val_never_share_a_source_digit(tiny_digits):
     src = {
-        split: {a['source_index'] for a in _ann(tiny_digits, split)['annotations']}
+        split:
+        {a['source_index']
+         for a in _ann(tiny_digits, split)['annotations']}
         for split in ('train', 'val')
     }
     assert src['train'] and src['val']
@@ -45,7 +46,8 @@ def test_deterministic_from_seed(tmp_path, tiny_digits):
         for name in ('000000.png', '000007.png'):
             for sub in ('images', 'seg_maps'):
                 with open(osp.join(again, sub, split, name), 'rb') as a, \
-                        open(osp.join(tiny_digits, sub, split, name), 'rb') as b:
+                        open(osp.join(tiny_digits, sub, split, name),
+                             'rb') as b:
                     assert a.read() == b.read()
     other = str(tmp_path / 'other')
     build_digits(other, DigitsSpec(**dict(TINY_SPEC, seed=4)), progress=False)
@@ -122,7 +124,8 @@ def test_interrupted_build_leaves_no_dataset(tmp_path, monkeypatch):
 def test_bad_spec_names_the_problem():
     with pytest.raises(ValueError, match='max_scale=200 > image_size=128'):
         DigitsSpec(max_scale=200)
-    with pytest.raises(ValueError, match=r"unknown digits spec keys \['nmu_train'\]"):
+    with pytest.raises(
+            ValueError, match=r"unknown digits spec keys \['nmu_train'\]"):
         DigitsSpec.from_dict(dict(nmu_train=3))
 
 
@@ -227,8 +230,8 @@ def test_dataset_builds_the_data_on_first_use(tmp_path):
             test_mode=True,
             pipeline=[])
     assert len(ds) == 4
-    assert check_digits(root, DigitsSpec(**spec))['counts']['val'][
-        'images'] == 4
+    assert check_digits(root,
+                        DigitsSpec(**spec))['counts']['val']['images'] == 4
     # a second dataset on the same folder reuses it, and another spec is
     # refused rather than overwritten
     with pytest.raises(DigitsDatasetError, match='another spec'):
@@ -245,13 +248,19 @@ def test_build_tool_errors(repo_root, tmp_path):
     import subprocess
     import sys
     tool = 'tools/dataset_converters/build_digits.py'
-    out = subprocess.run([sys.executable, tool, str(tmp_path)],
-                         cwd=repo_root, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, tool, str(tmp_path)],
+        cwd=repo_root,
+        capture_output=True,
+        text=True)
     assert out.returncode == 1
     assert 'already exists' in out.stderr and 'Traceback' not in out.stderr
     out = subprocess.run(
-        [sys.executable, tool, str(tmp_path / 'd'), '--max-scale', '300'],
-        cwd=repo_root, capture_output=True, text=True)
+        [sys.executable, tool,
+         str(tmp_path / 'd'), '--max-scale', '300'],
+        cwd=repo_root,
+        capture_output=True,
+        text=True)
     assert out.returncode == 1
     assert 'max_scale=300 > image_size=128' in out.stderr
     assert not (tmp_path / 'd').exists()
@@ -266,17 +275,21 @@ def test_subsets_split_the_images_in_order(tiny_digits):
 
     def coco(subset):
         return DigitsCocoDataset(
-            data_root=tiny_digits, digits_spec=TINY_SPEC,
+            data_root=tiny_digits,
+            digits_spec=TINY_SPEC,
             ann_file='annotations/instances_train.json',
-            data_prefix=dict(img='images/train/'), subset=subset,
+            data_prefix=dict(img='images/train/'),
+            subset=subset,
             pipeline=[])
 
     def seg(subset):
         return DigitsSegDataset(
-            data_root=tiny_digits, digits_spec=TINY_SPEC,
-            data_prefix=dict(img_path='images/train',
-                             seg_map_path='seg_maps/train'),
-            subset=subset, pipeline=[])
+            data_root=tiny_digits,
+            digits_spec=TINY_SPEC,
+            data_prefix=dict(
+                img_path='images/train', seg_map_path='seg_maps/train'),
+            subset=subset,
+            pipeline=[])
 
     with DefaultScope.overwrite_default_scope('mmdet'):
         whole = coco(None)  # built once: each build checks the files
@@ -290,6 +303,6 @@ def test_subsets_split_the_images_in_order(tiny_digits):
     with DefaultScope.overwrite_default_scope('mmseg'):
         seg_head, seg_tail = seg((0, 0.875)), seg((0.875, 1))
     assert len(seg_head) == 42 and len(seg_tail) == 6
-    for bad in [(0.5, 0.5), (-0.1, 1), (0, 1.5), (1,), 'all']:
+    for bad in [(0.5, 0.5), (-0.1, 1), (0, 1.5), (1, ), 'all']:
         with pytest.raises(ValueError, match='subset='):
             coco(bad)

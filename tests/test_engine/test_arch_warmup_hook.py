@@ -11,7 +11,10 @@ from mmnas_tricks.engine.hooks import ArchWarmupHook, DartsHook
 
 def runner_with(darts, max_epochs=4, iters_per_epoch=5):
     return SimpleNamespace(
-        hooks=[darts], epoch=0, iter=0, max_epochs=max_epochs,
+        hooks=[darts],
+        epoch=0,
+        iter=0,
+        max_epochs=max_epochs,
         max_iters=max_epochs * iters_per_epoch,
         message_hub=MessageHub.get_instance('arch_warmup_test'))
 
@@ -28,14 +31,16 @@ def schedule(hook, runner, epochs=4, iters_per_epoch=5):
     return seen
 
 
-@pytest.mark.parametrize('kwargs,first_on', [
-    (dict(), 10),                              # half of 4 epochs
-    (dict(warmup_ratio=0.3), 10),              # ceil(1.2) = 2 epochs
-    (dict(warmup_ratio=0.3, by_epoch=False), 6),   # ceil(0.3 * 20) iters
-    (dict(warmup_epochs=1), 5),
-    (dict(warmup_iters=3), 3),
-    (dict(warmup_iters=0), 0),
-])
+@pytest.mark.parametrize(
+    'kwargs,first_on',
+    [
+        (dict(), 10),  # half of 4 epochs
+        (dict(warmup_ratio=0.3), 10),  # ceil(1.2) = 2 epochs
+        (dict(warmup_ratio=0.3, by_epoch=False), 6),  # ceil(0.3 * 20) iters
+        (dict(warmup_epochs=1), 5),
+        (dict(warmup_iters=3), 3),
+        (dict(warmup_iters=0), 0),
+    ])
 def test_architecture_step_switches_on_after_the_warmup(kwargs, first_on):
     darts = DartsHook(arch_dataloader={})
     runner = runner_with(darts)

@@ -24,16 +24,19 @@ def supernet():
 
 def raw_batches(n, batch=4, size=64, seed=0):
     torch.manual_seed(seed)
-    return [demo_mm_inputs(batch, [[3, size, size]] * batch, num_classes=10,
-                           with_mask=False) for _ in range(n)]
+    return [
+        demo_mm_inputs(
+            batch, [[3, size, size]] * batch, num_classes=10, with_mask=False)
+        for _ in range(n)
+    ]
 
 
 def test_statistics_equal_the_average_of_the_batch_statistics(supernet):
     bn = supernet.backbone.stem[0].bn
     supernet.eval()
     seen = []
-    handle = bn.register_forward_pre_hook(lambda m, args: seen.append(
-        args[0].detach().clone()))
+    handle = bn.register_forward_pre_hook(
+        lambda m, args: seen.append(args[0].detach().clone()))
     try:
         used = calibrate_bn(supernet, raw_batches(3), num_batches=3)
     finally:
@@ -42,8 +45,7 @@ def test_statistics_equal_the_average_of_the_batch_statistics(supernet):
     means = torch.stack([x.mean((0, 2, 3)) for x in seen])
     vars_ = torch.stack([x.var((0, 2, 3), unbiased=True) for x in seen])
     assert torch.allclose(bn.running_mean, means.mean(0), atol=1e-5)
-    assert torch.allclose(bn.running_var, vars_.mean(0), rtol=1e-4,
-                          atol=1e-5)
+    assert torch.allclose(bn.running_var, vars_.mean(0), rtol=1e-4, atol=1e-5)
     assert bn.momentum == 0.1 and not bn.training  # restored (eval model)
 
 
@@ -84,23 +86,27 @@ def test_calibration_spares_frozen_bns_and_keeps_drop_path_off():
     the other BatchNorms are recomputed."""
     from mmnas_tricks.models.mutables import named_mutables
     from mmnas_tricks.testing import config_dir as cdir
-    cfg = load_config(osp.join(
-        cdir(), 'supernets',
-        'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py'))
+    cfg = load_config(
+        osp.join(cdir(), 'supernets',
+                 'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py'))
     cfg.model.backbone.frozen_stages = 1
     cfg.model.backbone.norm_eval = True
     cfg.model.neck.norm_cfg = dict(type='BN')
     torch.manual_seed(0)
     model = build_model(cfg)
-    frozen = {n: {k: v.clone() for k, v in m.state_dict().items()}
-              for n, m in model.backbone.named_modules()
-              if isinstance(m, _BatchNorm)}
+    frozen = {
+        n: {k: v.clone()
+            for k, v in m.state_dict().items()}
+        for n, m in model.backbone.named_modules()
+        if isinstance(m, _BatchNorm)
+    }
     batches = raw_batches(2, seed=5)
     calibrate_bn(model, batches, num_batches=2)
     for n, m in model.backbone.named_modules():
         if isinstance(m, _BatchNorm):  # all of them: norm_eval
-            assert all(torch.equal(v, frozen[n][k])
-                       for k, v in m.state_dict().items()), n
+            assert all(
+                torch.equal(v, frozen[n][k])
+                for k, v in m.state_dict().items()), n
     neck_bn = next(m for m in model.neck.modules()
                    if isinstance(m, _BatchNorm))
     clean = neck_bn.running_mean.clone()

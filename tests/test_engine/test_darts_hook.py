@@ -11,7 +11,6 @@ from mmnas_tricks.engine.hooks import DartsHook
 from mmnas_tricks.models.mutables import named_mutables
 from mmnas_tricks.structures import read_subnet_file
 from mmnas_tricks.testing import config_dir, tiny_supernet_cfg
-
 from ..conftest import TINY_SPEC
 
 DARTS = osp.join(config_dir(), 'supernets',
@@ -40,13 +39,18 @@ def test_darts_trains_alpha_on_the_heldout_split_and_resumes(
     hook = hook_of(runner)
 
     # alpha moved, by the arch optimizer only
-    moved = [n for n, m in mutables.items()
-             if not torch.equal(m.arch_alpha.detach(), alpha0[n])]
+    moved = [
+        n for n, m in mutables.items()
+        if not torch.equal(m.arch_alpha.detach(), alpha0[n])
+    ]
     assert len(moved) == len(mutables)
-    in_weight_opt = {id(p) for g in runner.optim_wrapper.optimizer.param_groups
-                     for p in g['params']}
-    assert not any(id(m.arch_alpha) in in_weight_opt
-                   for m in mutables.values())
+    in_weight_opt = {
+        id(p)
+        for g in runner.optim_wrapper.optimizer.param_groups
+        for p in g['params']
+    }
+    assert not any(
+        id(m.arch_alpha) in in_weight_opt for m in mutables.values())
     assert all(m.mode == 'differentiable' for m in mutables.values())
     assert not any(m.arch_alpha.requires_grad for m in mutables.values())
     state = hook.arch_optimizer.state
@@ -55,8 +59,10 @@ def test_darts_trains_alpha_on_the_heldout_split_and_resumes(
 
     # the two splits do not overlap and together are the training set
     def ids(dataset):
-        return {dataset.get_data_info(i)['img_id']
-                for i in range(len(dataset))}
+        return {
+            dataset.get_data_info(i)['img_id']
+            for i in range(len(dataset))
+        }
 
     train_ids = ids(runner.train_dataloader.dataset)
     arch_ids = ids(hook._loader.dataset)
@@ -104,10 +110,14 @@ def test_arch_step_leaves_the_weights_alone(tiny_digits, tmp_path):
     hook = hook_of(runner)
     hook.before_run(runner)
     hook.before_train(runner)
-    weights = {n: p.detach().clone() for n, p in runner.model.named_parameters()
-               if 'arch_alpha' not in n}
-    alphas = [p.detach().clone() for n, p in runner.model.named_parameters()
-              if 'arch_alpha' in n]
+    weights = {
+        n: p.detach().clone()
+        for n, p in runner.model.named_parameters() if 'arch_alpha' not in n
+    }
+    alphas = [
+        p.detach().clone() for n, p in runner.model.named_parameters()
+        if 'arch_alpha' in n
+    ]
     loss = hook.arch_step(runner, hook._next_batch())
     assert loss > 0
     for n, p in runner.model.named_parameters():
@@ -115,16 +125,19 @@ def test_arch_step_leaves_the_weights_alone(tiny_digits, tmp_path):
             continue
         assert p.grad is None, n
         assert torch.equal(p.detach(), weights[n]), n
-    after = [p.detach() for n, p in runner.model.named_parameters()
-             if 'arch_alpha' in n]
+    after = [
+        p.detach() for n, p in runner.model.named_parameters()
+        if 'arch_alpha' in n
+    ]
     assert all(not torch.equal(a, b) for a, b in zip(alphas, after))
     # switched off (weights warm-up): no batch drawn, nothing updated
     hook.arch_update_enabled = False
     before = [a.clone() for a in after]
     hook.before_train_iter(runner, 0, None)
-    assert all(torch.equal(a, p.detach()) for a, p in zip(
-        before, (p for n, p in runner.model.named_parameters()
-                 if 'arch_alpha' in n)))
+    assert all(
+        torch.equal(a, p.detach())
+        for a, p in zip(before, (p for n, p in runner.model.named_parameters()
+                                 if 'arch_alpha' in n)))
 
 
 def test_bad_arguments():
@@ -133,5 +146,5 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match='has no type'):
         DartsHook(arch_dataloader={}, arch_optimizer=dict(lr=1))
     with pytest.raises(ValueError, match='must not set params'):
-        DartsHook(arch_dataloader={},
-                  arch_optimizer=dict(type='Adam', params=[]))
+        DartsHook(
+            arch_dataloader={}, arch_optimizer=dict(type='Adam', params=[]))

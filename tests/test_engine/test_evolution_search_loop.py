@@ -16,7 +16,6 @@ from mmnas_tricks.engine.runner import EvolutionSearchLoop
 from mmnas_tricks.structures import read_subnet_file
 from mmnas_tricks.testing import config_dir, shrink_digits_cfg
 from mmnas_tricks.utils import build_model, load_config
-
 from ..conftest import TINY_SPEC
 
 # a segmentation supernet: BatchNorm in the searched scale heads (so BN
@@ -28,8 +27,13 @@ SUPERNET = osp.join(config_dir(), 'supernets',
 
 def supernet_cfg(tiny_digits, work_dir, name):
     cfg = load_config(SUPERNET)
-    cfg = shrink_digits_cfg(cfg, tiny_digits, TINY_SPEC, work_dir=work_dir,
-                            max_epochs=2, experiment_name=name)
+    cfg = shrink_digits_cfg(
+        cfg,
+        tiny_digits,
+        TINY_SPEC,
+        work_dir=work_dir,
+        max_epochs=2,
+        experiment_name=name)
     # a fixed supernet: an unseeded one sometimes left most candidates
     # predicting background only, i.e. tied scores
     cfg.randomness = dict(seed=0)
@@ -50,12 +54,19 @@ def search_cfg(tiny_digits, ckpt, work_dir, name, generations, **loop):
     cfg = supernet_cfg(tiny_digits, work_dir, name)
     cfg.custom_hooks = []
     cfg.default_hooks.checkpoint = None
-    cfg.retrain = dict(train_cfg=dict(type='EpochBasedTrainLoop',
-                                      max_epochs=1))
+    cfg.retrain = dict(
+        train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=1))
     cfg.train_cfg = dict(
-        type='mmnas_tricks.EvolutionSearchLoop', max_generations=generations,
-        population_size=4, top_k=2, num_mutation=2, num_crossover=1,
-        mutate_prob=0.5, calibrate_bn=2, seed=3, supernet_checkpoint=ckpt,
+        type='mmnas_tricks.EvolutionSearchLoop',
+        max_generations=generations,
+        population_size=4,
+        top_k=2,
+        num_mutation=2,
+        num_crossover=1,
+        mutate_prob=0.5,
+        calibrate_bn=2,
+        seed=3,
+        supernet_checkpoint=ckpt,
         score_key='mIoU')
     cfg.train_cfg.update(loop)
     return cfg
@@ -72,10 +83,12 @@ class Killed(Exception):
     pass
 
 
-def test_search_writes_results_and_resumes_identically(
-        tiny_digits, supernet_ckpt, tmp_path, monkeypatch):
-    full = run(search_cfg(tiny_digits, supernet_ckpt, str(tmp_path / 'full'),
-                          'evo_full', 3))
+def test_search_writes_results_and_resumes_identically(tiny_digits,
+                                                       supernet_ckpt, tmp_path,
+                                                       monkeypatch):
+    full = run(
+        search_cfg(tiny_digits, supernet_ckpt, str(tmp_path / 'full'),
+                   'evo_full', 3))
     loop = full.train_loop
     out = osp.join(str(tmp_path / 'full'), 'search')
     rows = json.load(open(osp.join(out, 'candidates.json')))
@@ -89,7 +102,8 @@ def test_search_writes_results_and_resumes_identically(
     assert all('seconds' not in r for r in loop.records.values())
     with open(osp.join(out, 'candidates.csv')) as f:
         assert f.readline().strip().split(',') == [
-            'generation', 'score', 'flops', 'params', 'seconds', 'subnet']
+            'generation', 'score', 'flops', 'params', 'seconds', 'subnet'
+        ]
     for name in ('candidates.csv', 'score_vs_flops.png', 'state.json'):
         assert osp.isfile(osp.join(out, name))
     best, meta = read_subnet_file(osp.join(out, 'best_subnet.yaml'))
@@ -103,15 +117,15 @@ def test_search_writes_results_and_resumes_identically(
     exported = load_config(osp.join(out, 'best_subnet.py'))
     assert exported.train_cfg.type == 'EpochBasedTrainLoop'  # retrain
     static = build_model(exported)
-    state = torch.load(osp.join(out, 'best_subnet.pth'),
-                       map_location='cpu')['state_dict']
+    state = torch.load(
+        osp.join(out, 'best_subnet.pth'), map_location='cpu')['state_dict']
     static.load_state_dict(state, strict=True)
     static.eval()
     evaluator = loop.evaluator
     with torch.no_grad():
         for data in loop.val_dataloader:
-            evaluator.process(data_samples=static.val_step(data),
-                              data_batch=data)
+            evaluator.process(
+                data_samples=static.val_step(data), data_batch=data)
     metrics = evaluator.evaluate(len(loop.val_dataloader.dataset))
     assert metrics['mIoU'] == pytest.approx(meta['score'], abs=1e-9)
 
@@ -129,8 +143,9 @@ def test_search_writes_results_and_resumes_identically(
         return real_score(self, subnet)
 
     monkeypatch.setattr(EvolutionSearchLoop, '_score', counting)
-    resumed = run(search_cfg(tiny_digits, supernet_ckpt, part_dir,
-                             'evo_resumed', 3), resume=True)
+    resumed = run(
+        search_cfg(tiny_digits, supernet_ckpt, part_dir, 'evo_resumed', 3),
+        resume=True)
     assert set(scored) == {2}
     assert len(scored) == len(loop.records) - len(state['records'])
     assert resumed.train_loop.records == json.loads(json.dumps(loop.records))
@@ -153,8 +168,9 @@ def test_search_writes_results_and_resumes_identically(
         run(search_cfg(tiny_digits, supernet_ckpt, mid_dir, 'evo_mid_b', 3),
             resume=True)
     monkeypatch.setattr(EvolutionSearchLoop, '_score', real_score)
-    again = run(search_cfg(tiny_digits, supernet_ckpt, mid_dir, 'evo_mid_c',
-                           3), resume=True)
+    again = run(
+        search_cfg(tiny_digits, supernet_ckpt, mid_dir, 'evo_mid_c', 3),
+        resume=True)
     assert again.train_loop.records == json.loads(json.dumps(loop.records))
     assert read_subnet_file(osp.join(mid_dir, 'search',
                                      'best_subnet.yaml'))[0] == best
@@ -164,38 +180,69 @@ def test_bn_calibration_changes_the_scores(tiny_digits, supernet_ckpt,
                                            tmp_path):
     """The same candidates scored with and without BN calibration: the
     supernet's running statistics give other scores."""
-    with_bn = run(search_cfg(tiny_digits, supernet_ckpt,
-                             str(tmp_path / 'bn'), 'evo_bn', 1,
-                             export_best=False)).train_loop.records
-    without = run(search_cfg(tiny_digits, supernet_ckpt,
-                             str(tmp_path / 'nobn'), 'evo_nobn', 1,
-                             calibrate_bn=0,
-                             export_best=False)).train_loop.records
+    with_bn = run(
+        search_cfg(
+            tiny_digits,
+            supernet_ckpt,
+            str(tmp_path / 'bn'),
+            'evo_bn',
+            1,
+            export_best=False)).train_loop.records
+    without = run(
+        search_cfg(
+            tiny_digits,
+            supernet_ckpt,
+            str(tmp_path / 'nobn'),
+            'evo_nobn',
+            1,
+            calibrate_bn=0,
+            export_best=False)).train_loop.records
     assert with_bn.keys() == without.keys()
     assert any(with_bn[k]['score'] != without[k]['score'] for k in with_bn)
 
 
 def test_constraints_reject_and_bad_arguments(tiny_digits, tmp_path):
-    cfg = search_cfg(tiny_digits, None, str(tmp_path / 'c'), 'evo_c', 1,
-                     constraints=dict(params=(None, 1)))
+    cfg = search_cfg(
+        tiny_digits,
+        None,
+        str(tmp_path / 'c'),
+        'evo_c',
+        1,
+        constraints=dict(params=(None, 1)))
     with pytest.raises(RuntimeError, match='no subnet was scored'):
         run(cfg)
-    cfg = search_cfg(tiny_digits, None, str(tmp_path / 'b'), 'evo_b', 1,
-                     constraints=dict(latency=(0, 1)))
+    cfg = search_cfg(
+        tiny_digits,
+        None,
+        str(tmp_path / 'b'),
+        'evo_b',
+        1,
+        constraints=dict(latency=(0, 1)))
     with pytest.raises(ValueError, match=r"constraints \['latency'\]"):
         run(cfg)
-    cfg = search_cfg(tiny_digits, None, str(tmp_path / 'd'), 'evo_d', 1,
-                     constraints=dict(flops=(None, 'half*first')))
-    with pytest.raises(ValueError, match="optionally scaled"):
+    cfg = search_cfg(
+        tiny_digits,
+        None,
+        str(tmp_path / 'd'),
+        'evo_d',
+        1,
+        constraints=dict(flops=(None, 'half*first')))
+    with pytest.raises(ValueError, match='optionally scaled'):
         run(cfg)
     # bounds relative to the first subnet (the plain FPN + head)
-    cfg = search_cfg(tiny_digits, None, str(tmp_path / 'r'), 'evo_r', 1,
-                     constraints=dict(flops=('0.8*first', 'first')),
-                     export_best=False)
+    cfg = search_cfg(
+        tiny_digits,
+        None,
+        str(tmp_path / 'r'),
+        'evo_r',
+        1,
+        constraints=dict(flops=('0.8*first', 'first')),
+        export_best=False)
     loop = run(cfg).train_loop
     low, high = loop.constraints['flops']
-    first = loop._resources({n: m.choices[0] for n, m in
-                             loop._searchable().items()})['flops']
+    first = loop._resources(
+        {n: m.choices[0]
+         for n, m in loop._searchable().items()})['flops']
     assert (low, high) == (pytest.approx(0.8 * first), first)
     assert loop.records and all(low <= r['flops'] <= high
                                 for r in loop.records.values())

@@ -13,7 +13,6 @@ from mmnas_tricks.engine.feature_cache import FeatureCache, tensor_digest
 from mmnas_tricks.engine.hooks import FeatureCacheHook, random_transforms
 from mmnas_tricks.testing import config_dir, shrink_digits_cfg
 from mmnas_tricks.utils import load_config
-
 from ..conftest import TINY_SPEC
 
 ELASTIC = osp.join(config_dir(), 'supernets',
@@ -78,20 +77,27 @@ def test_digest_tells_apart_values_shapes_and_dtypes():
 
 
 def test_random_transforms_are_found():
-    pipeline = [dict(type='LoadImageFromFile'),
-                dict(type='RandomFlip', prob=0.5),
-                dict(type='RandomResize', scale=(1, 2)),
-                dict(type='mmdet.PhotoMetricDistortion'),
-                dict(type='RandomCrop', prob=0, crop_size=(2, 2)),
-                dict(type='Resize', scale=(3, 3))]
-    assert random_transforms(pipeline) == ['RandomResize',
-                                           'PhotoMetricDistortion']
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='RandomFlip', prob=0.5),
+        dict(type='RandomResize', scale=(1, 2)),
+        dict(type='mmdet.PhotoMetricDistortion'),
+        dict(type='RandomCrop', prob=0, crop_size=(2, 2)),
+        dict(type='Resize', scale=(3, 3))
+    ]
+    assert random_transforms(pipeline) == [
+        'RandomResize', 'PhotoMetricDistortion'
+    ]
 
 
 def frozen_cfg(tiny_digits, work, name, cache=True, **hook):
-    cfg = shrink_digits_cfg(load_config(ELASTIC), tiny_digits, TINY_SPEC,
-                            work_dir=work, max_epochs=2,
-                            experiment_name=name)
+    cfg = shrink_digits_cfg(
+        load_config(ELASTIC),
+        tiny_digits,
+        TINY_SPEC,
+        work_dir=work,
+        max_epochs=2,
+        experiment_name=name)
     cfg.model.backbone.frozen_stages = 4
     cfg.model.backbone.norm_eval = True
     cfg.model.bbox_head.stacked_convs = 2
@@ -113,10 +119,12 @@ def test_cached_and_uncached_runs_give_the_same_losses_and_predictions(
         tiny_digits, tmp_path):
     runs = {}
     for cache in (False, True):
-        cfg = frozen_cfg(tiny_digits, str(tmp_path / f'c{cache}'),
-                         f'feature_cache_{cache}', cache=cache,
-                         **(dict(spill_dir='spill', budget_mb=0.05)
-                            if cache else {}))
+        cfg = frozen_cfg(
+            tiny_digits,
+            str(tmp_path / f'c{cache}'),
+            f'feature_cache_{cache}',
+            cache=cache,
+            **(dict(spill_dir='spill', budget_mb=0.05) if cache else {}))
         runner = Runner.from_cfg(cfg)
         runner.train()
         batch = next(iter(runner.val_dataloader))
@@ -127,10 +135,10 @@ def test_cached_and_uncached_runs_give_the_same_losses_and_predictions(
     assert len(l0) == len(l1) and len(l0) >= 4
     assert np.abs(l0 - l1).max() <= 1e-5
     for a, b in zip(p0, p1):
-        assert torch.allclose(a.pred_instances.scores,
-                              b.pred_instances.scores, atol=1e-5)
-        assert torch.allclose(a.pred_instances.bboxes,
-                              b.pred_instances.bboxes, atol=1e-3)
+        assert torch.allclose(
+            a.pred_instances.scores, b.pred_instances.scores, atol=1e-5)
+        assert torch.allclose(
+            a.pred_instances.bboxes, b.pred_instances.bboxes, atol=1e-3)
     hook = next(h for h in cached.hooks if isinstance(h, FeatureCacheHook))
     ratios, _ = cached.message_hub.get_scalar('train/cache_hit_ratio').data
     per_epoch = len(ratios) // 2
@@ -146,8 +154,7 @@ def test_cached_and_uncached_runs_give_the_same_losses_and_predictions(
     assert 'forward' not in vars(cached.model.backbone)
 
 
-def test_the_cache_refuses_a_module_that_still_changes(tiny_digits,
-                                                       tmp_path):
+def test_the_cache_refuses_a_module_that_still_changes(tiny_digits, tmp_path):
     cfg = frozen_cfg(tiny_digits, str(tmp_path / 'a'), 'feature_cache_ref1')
     cfg.model.backbone.frozen_stages = -1
     with pytest.raises(ValueError, match='backbone still trains'):
@@ -155,13 +162,17 @@ def test_the_cache_refuses_a_module_that_still_changes(tiny_digits,
 
     cfg = frozen_cfg(tiny_digits, str(tmp_path / 'c'), 'feature_cache_ref3')
     cfg.train_dataloader.dataset.pipeline.insert(
-        2, dict(type='RandomResize', scale=(128, 128), ratio_range=(0.8, 1.2),
-                keep_ratio=True))
+        2,
+        dict(
+            type='RandomResize',
+            scale=(128, 128),
+            ratio_range=(0.8, 1.2),
+            keep_ratio=True))
     with pytest.raises(ValueError, match=r"\['RandomResize'\].*allow_random"):
         Runner.from_cfg(cfg).train()
 
-    cfg = frozen_cfg(tiny_digits, str(tmp_path / 'd'), 'feature_cache_ref4',
-                     module='nope')
+    cfg = frozen_cfg(
+        tiny_digits, str(tmp_path / 'd'), 'feature_cache_ref4', module='nope')
     with pytest.raises(ValueError, match="no module 'nope'.*backbone"):
         Runner.from_cfg(cfg).train()
 
@@ -190,8 +201,8 @@ def test_entries_are_dropped_when_the_weights_change(tiny_digits, tmp_path):
     runner.call_hook('after_run')
 
 
-def test_flops_count_of_a_search_traces_through_the_cache(tiny_digits,
-                                                          tmp_path):
+def test_flops_count_of_a_search_traces_through_the_cache(
+        tiny_digits, tmp_path):
     """A search counts every candidate's FLOPs (a jit trace) while the
     cache serves the backbone: the trace runs the backbone itself."""
     from mmnas_tricks.models import subnet_resources

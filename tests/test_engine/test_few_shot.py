@@ -17,7 +17,6 @@ from mmnas_tricks.engine.scoring import score_subnet
 from mmnas_tricks.models.mutables import SubnetError, named_mutables
 from mmnas_tricks.testing import config_dir, shrink_digits_cfg
 from mmnas_tricks.utils import build_model, load_config
-
 from ..conftest import TINY_SPEC
 
 SUPERNET = osp.join(config_dir(), 'supernets',
@@ -42,14 +41,18 @@ def one_shot(tiny_digits, tmp_path_factory):
     """A tiny one-shot supernet trained 1 epoch; its config file and
     checkpoint."""
     work = str(tmp_path_factory.mktemp('few_shot_supernet'))
-    cfg = shrink_digits_cfg(load_config(SUPERNET), tiny_digits, TINY_SPEC,
-                            work_dir=work, max_epochs=1,
-                            experiment_name='few_shot_supernet')
+    cfg = shrink_digits_cfg(
+        load_config(SUPERNET),
+        tiny_digits,
+        TINY_SPEC,
+        work_dir=work,
+        max_epochs=1,
+        experiment_name='few_shot_supernet')
     cfg.randomness = dict(seed=0)
     Runner.from_cfg(cfg).train()
     path = osp.join(work, 'supernet.py')
     cfg.dump(path)
-    return path, osp.join(work, "epoch_1.pth")
+    return path, osp.join(work, 'epoch_1.pth')
 
 
 def test_sub_supernet_inherits_every_weight_and_pins_the_split(
@@ -57,8 +60,9 @@ def test_sub_supernet_inherits_every_weight_and_pins_the_split(
     cfg_path, ckpt = one_shot
     cfg = load_config(cfg_path)
     sub = sub_supernet_config(cfg, ckpt, SPLIT, 'conv3x3', max_epochs=1)
-    sampler = [h for h in sub.custom_hooks
-               if h.type.endswith('SampleSubnetHook')][0]
+    sampler = [
+        h for h in sub.custom_hooks if h.type.endswith('SampleSubnetHook')
+    ][0]
     assert sampler.fixed == {SPLIT: 'conv3x3'}
     assert sub.load_from == ckpt and sub.train_cfg.max_epochs == 1
     sub.work_dir = str(tmp_path)
@@ -70,7 +74,8 @@ def test_sub_supernet_inherits_every_weight_and_pins_the_split(
     assert set(model.state_dict()) == set(one)
     assert all(torch.equal(v, one[k]) for k, v in model.state_dict().items())
 
-    hook = [h for h in runner.hooks if type(h).__name__ == 'SampleSubnetHook'][0]
+    hook = [h for h in runner.hooks
+            if type(h).__name__ == 'SampleSubnetHook'][0]
     hook.pin(model)
     mutable = named_mutables(model)[SPLIT]
     assert mutable.mode == 'fixed' and mutable.current_choice == 'conv3x3'
@@ -89,7 +94,8 @@ def test_sub_supernet_inherits_every_weight_and_pins_the_split(
     one_model.eval()
     model.eval()
     with torch.no_grad():
-        assert torch.equal(one_model(x, mode='tensor'), model(x, mode='tensor'))
+        assert torch.equal(
+            one_model(x, mode='tensor'), model(x, mode='tensor'))
 
 
 def test_split_errors_name_the_valid_values(one_shot):
@@ -116,8 +122,9 @@ def test_few_shot_tool_trains_routes_searches_and_resumes(
     cfg_path, ckpt = one_shot
     tool = _tool(repo_root)
     work = str(tmp_path / 'split')
-    args = [cfg_path, ckpt, '--split', SPLIT, '--epochs', '1',
-            '--work-dir', work]
+    args = [
+        cfg_path, ckpt, '--split', SPLIT, '--epochs', '1', '--work-dir', work
+    ]
     state = tool.main(args)
     manifest = osp.join(work, 'few_shot.json')
     assert json.load(open(manifest)) == json.loads(json.dumps(state))
@@ -130,8 +137,10 @@ def test_few_shot_tool_trains_routes_searches_and_resumes(
         sub = _state(state['sub_supernets'][choice_key(choice)]['checkpoint'])
         changed = {k for k in one if not torch.equal(one[k], sub[k])}
         # only the pinned candidate of the split mutable trained ...
-        split_changed = {k[len(prefix):].split('.')[0] for k in changed
-                         if k.startswith(prefix)}
+        split_changed = {
+            k[len(prefix):].split('.')[0]
+            for k in changed if k.startswith(prefix)
+        }
         assert split_changed == {choice}
         # ... and the rest of the supernet trained further
         assert any(k.startswith('decode_head.') for k in changed)
@@ -149,13 +158,16 @@ def test_few_shot_tool_trains_routes_searches_and_resumes(
     subnet = {n: m.choices[0] for n, m in named_mutables(model).items()}
     subnet[SPLIT] = 'sep_conv_3x3'
     assert router.load_for(model, subnet) == choice_key('sep_conv_3x3')
-    want = _state(state['sub_supernets'][choice_key('sep_conv_3x3')]
-                  ['checkpoint'])
-    assert all(torch.equal(v, want[k])
-               for k, v in model.state_dict().items())
-    partial = FewShotRouter(dict(mutable=SPLIT, sub_supernets={
-        choice_key('conv1x1'): state['sub_supernets'][choice_key('conv1x1')]
-    }))
+    want = _state(
+        state['sub_supernets'][choice_key('sep_conv_3x3')]['checkpoint'])
+    assert all(torch.equal(v, want[k]) for k, v in model.state_dict().items())
+    partial = FewShotRouter(
+        dict(
+            mutable=SPLIT,
+            sub_supernets={
+                choice_key('conv1x1'):
+                state['sub_supernets'][choice_key('conv1x1')]
+            }))
     with pytest.raises(KeyError, match='tools/few_shot.py'):
         partial.check(model)
     with pytest.raises(KeyError, match='no sub-supernet'):
@@ -168,10 +180,18 @@ def test_few_shot_tool_trains_routes_searches_and_resumes(
     search.work_dir = str(tmp_path / 'search')
     search.experiment_name = 'few_shot_search'
     search.train_cfg = dict(
-        type='mmnas_tricks.EvolutionSearchLoop', max_generations=1,
-        population_size=4, top_k=2, num_mutation=0, num_crossover=0,
-        calibrate_bn=1, seed=1, supernet_checkpoint=ckpt, score_key='mIoU',
-        export_best=False, few_shot=manifest)
+        type='mmnas_tricks.EvolutionSearchLoop',
+        max_generations=1,
+        population_size=4,
+        top_k=2,
+        num_mutation=0,
+        num_crossover=0,
+        calibrate_bn=1,
+        seed=1,
+        supernet_checkpoint=ckpt,
+        score_key='mIoU',
+        export_best=False,
+        few_shot=manifest)
     runner = Runner.from_cfg(search)
     runner.train()
     loop = runner.train_loop
@@ -179,8 +199,9 @@ def test_few_shot_tool_trains_routes_searches_and_resumes(
     checked = 0
     for key, rec in loop.records.items():
         subnet = json.loads(key)
-        model.load_state_dict(_state(state['sub_supernets'][choice_key(
-            subnet[SPLIT])]['checkpoint']))
+        model.load_state_dict(
+            _state(state['sub_supernets'][choice_key(
+                subnet[SPLIT])]['checkpoint']))
         score = score_subnet(model, subnet, loop.val_dataloader,
                              loop.evaluator, loop.calib_batches, 1,
                              'mIoU')['mIoU']

@@ -8,9 +8,9 @@ from mmengine.optim import DefaultOptimWrapperConstructor
 from mmnas_tricks.engine.optim import (GroupedOptimWrapperConstructor,
                                        merge_param_groups)
 
-CFG = dict(type='OptimWrapper',
-           optimizer=dict(type='SGD', lr=0.1, momentum=0.9,
-                          weight_decay=0.01))
+CFG = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=0.01))
 PARAMWISE = dict(bias_lr_mult=2., bias_decay_mult=0., norm_decay_mult=0.)
 
 
@@ -20,8 +20,8 @@ def _build(constructor, model):
 
 def _model():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(),
-                         nn.Conv2d(4, 2, 1))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1))
 
 
 def _train(model, wrapper, steps=3):

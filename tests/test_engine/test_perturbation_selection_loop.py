@@ -67,10 +67,12 @@ class ToySupernet(BaseModel):
 
     def __init__(self):
         super().__init__()
-        self.edge1 = OpChoice(dict(keep=dict(type='ToyPTKeep'),
-                                   zero=dict(type='ToyPTZero')), 1, 1)
-        self.edge2 = OpChoice(dict(keep=dict(type='ToyPTKeep'),
-                                   negate=dict(type='ToyPTNegate')), 1, 1)
+        self.edge1 = OpChoice(
+            dict(keep=dict(type='ToyPTKeep'), zero=dict(type='ToyPTZero')), 1,
+            1)
+        self.edge2 = OpChoice(
+            dict(keep=dict(type='ToyPTKeep'), negate=dict(type='ToyPTNegate')),
+            1, 1)
         with torch.no_grad():
             self.edge1.arch_alpha.copy_(torch.tensor([-2.0, 2.0]))
             self.edge2.arch_alpha.copy_(torch.tensor([1.0, 0.0]))
@@ -79,11 +81,14 @@ class ToySupernet(BaseModel):
         out = self.edge2(self.edge1(inputs)).flatten()
         if mode == 'loss':
             target = (data_samples > 0).float()
-            return dict(loss=nn.functional.binary_cross_entropy_with_logits(
-                out * 10, target))
+            return dict(
+                loss=nn.functional.binary_cross_entropy_with_logits(
+                    out * 10, target))
         if mode == 'predict':
-            return [dict(pred=float(o > 0), label=float(t > 0))
-                    for o, t in zip(out, data_samples)]
+            return [
+                dict(pred=float(o > 0), label=float(t > 0))
+                for o, t in zip(out, data_samples)
+            ]
         return out
 
 
@@ -103,40 +108,50 @@ class SignData(Dataset):
 class Accuracy(BaseMetric):
 
     def process(self, data_batch, data_samples):
-        self.results.extend(float(d['pred'] == d['label'])
-                            for d in data_samples)
+        self.results.extend(
+            float(d['pred'] == d['label']) for d in data_samples)
 
     def compute_metrics(self, results):
         return dict(accuracy=sum(results) / len(results))
 
 
 def loader(seed=0):
-    return dict(dataset=SignData(seed=seed), batch_size=8, num_workers=0,
-                sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
-                collate_fn=dict(type='default_collate'))
+    return dict(
+        dataset=SignData(seed=seed),
+        batch_size=8,
+        num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
+        collate_fn=dict(type='default_collate'))
 
 
 def make_runner(work_dir, name, darts=False, **loop):
     hooks = []
     if darts:
-        hooks.append(dict(type='mmnas_tricks.DartsHook',
-                          arch_dataloader=loader(seed=1)))
-    train_cfg = dict(type='mmnas_tricks.PerturbationSelectionLoop',
-                     score_key='accuracy', edge_order='sequential',
-                     tune_iters=2)
+        hooks.append(
+            dict(
+                type='mmnas_tricks.DartsHook', arch_dataloader=loader(seed=1)))
+    train_cfg = dict(
+        type='mmnas_tricks.PerturbationSelectionLoop',
+        score_key='accuracy',
+        edge_order='sequential',
+        tune_iters=2)
     train_cfg.update(loop)
     return Runner(
-        model=ToySupernet(), work_dir=str(work_dir), experiment_name=name,
-        train_dataloader=loader(), val_dataloader=loader(seed=2),
-        val_evaluator=[Accuracy()], val_cfg=dict(),
+        model=ToySupernet(),
+        work_dir=str(work_dir),
+        experiment_name=name,
+        train_dataloader=loader(),
+        val_dataloader=loader(seed=2),
+        val_evaluator=[Accuracy()],
+        val_cfg=dict(),
         train_cfg=train_cfg,
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
-        custom_hooks=hooks, default_hooks=dict(checkpoint=None),
+        custom_hooks=hooks,
+        default_hooks=dict(checkpoint=None),
         default_scope='mmnas_tricks')
 
 
-def test_selection_keeps_the_op_that_matters_where_argmax_does_not(
-        tmp_path):
+def test_selection_keeps_the_op_that_matters_where_argmax_does_not(tmp_path):
     runner = make_runner(tmp_path, 'pt_toy')
     runner.train()
     loop = runner.train_loop
@@ -155,8 +170,8 @@ def test_selection_keeps_the_op_that_matters_where_argmax_does_not(
         rows = list(csv.DictReader(f))
     assert len(rows) == 4
     kept = [r for r in rows if r['kept'] == 'True']
-    assert [(r['mutable'], r['candidate']) for r in kept] == [
-        ('edge1', '"keep"'), ('edge2', '"keep"')]
+    assert [(r['mutable'], r['candidate'])
+            for r in kept] == [('edge1', '"keep"'), ('edge2', '"keep"')]
     # fine-tuned between the decisions only (2 decisions, 1 gap)
     assert loop.iter == 2
     mutables = named_mutables(runner.model)
@@ -177,8 +192,7 @@ def test_selection_with_darts_hook_resumes(tmp_path):
     assert [d['mutable'] for d in state['decisions']] == ['edge1', 'edge2']
 
     # resumed after both decisions: nothing is scored again
-    again = make_runner(tmp_path, 'pt_darts_resume', darts=True,
-                        tune_iters=3)
+    again = make_runner(tmp_path, 'pt_darts_resume', darts=True, tune_iters=3)
     again._resume = True
     scored = []
     real = type(loop).score

@@ -30,13 +30,16 @@ def fake_results(ann_file, seed=0):
             boxes.append([x + j[0], y + j[1], x + w + j[2], y + h + j[3]])
             label = cat_index[a['category_id']]
             labels.append(label if rng.random() > 0.2 else (label + 1) % 10)
-        samples.append(dict(
-            img_id=img['id'], ori_shape=(img['height'], img['width']),
-            pred_instances=dict(
-                bboxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-                scores=torch.tensor(rng.random(len(boxes)),
-                                    dtype=torch.float32),
-                labels=torch.tensor(labels, dtype=torch.long))))
+        samples.append(
+            dict(
+                img_id=img['id'],
+                ori_shape=(img['height'], img['width']),
+                pred_instances=dict(
+                    bboxes=torch.tensor(boxes,
+                                        dtype=torch.float32).reshape(-1, 4),
+                    scores=torch.tensor(
+                        rng.random(len(boxes)), dtype=torch.float32),
+                    labels=torch.tensor(labels, dtype=torch.long))))
     return samples
 
 
@@ -50,8 +53,8 @@ def test_same_keys_every_digit(tiny_digits):
     ann = osp.join(tiny_digits, 'annotations', 'instances_val.json')
     samples = fake_results(ann)
     rounded = evaluate(CocoMetric(ann_file=ann, metric='bbox'), samples)
-    precise = evaluate(PreciseCocoMetric(ann_file=ann, metric='bbox'),
-                       fake_results(ann))
+    precise = evaluate(
+        PreciseCocoMetric(ann_file=ann, metric='bbox'), fake_results(ann))
     assert rounded.keys() == precise.keys()
     for key, value in rounded.items():
         assert round(precise[key], 3) == pytest.approx(value, abs=1e-9), key
@@ -59,17 +62,18 @@ def test_same_keys_every_digit(tiny_digits):
     assert any(v != round(v, 3) for v in precise.values())
 
 
-def test_results_in_memory_give_what_the_json_files_give(tiny_digits,
-                                                         tmp_path):
+def test_results_in_memory_give_what_the_json_files_give(
+        tiny_digits, tmp_path):
     from mmdet.evaluation.metrics import coco_metric
     ann = osp.join(tiny_digits, 'annotations', 'instances_val.json')
     prefix = str(tmp_path / 'kept')
-    on_disk = evaluate(PreciseCocoMetric(ann_file=ann, metric='bbox',
-                                         outfile_prefix=prefix),
-                       fake_results(ann, seed=1))
+    on_disk = evaluate(
+        PreciseCocoMetric(ann_file=ann, metric='bbox', outfile_prefix=prefix),
+        fake_results(ann, seed=1))
     assert osp.isfile(prefix + '.bbox.json')  # kept when asked for
-    in_memory = evaluate(PreciseCocoMetric(ann_file=ann, metric='bbox'),
-                         fake_results(ann, seed=1))
+    in_memory = evaluate(
+        PreciseCocoMetric(ann_file=ann, metric='bbox'),
+        fake_results(ann, seed=1))
     assert in_memory == on_disk
     # mmdet's module is left as it was
     from mmengine.fileio import dump, load

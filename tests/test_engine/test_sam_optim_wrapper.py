@@ -25,8 +25,9 @@ class Toy(BaseModel):
 
 def batch(seed=0):
     g = torch.Generator().manual_seed(seed)
-    return dict(inputs=torch.randn(8, 3, generator=g),
-                targets=torch.randn(8, generator=g))
+    return dict(
+        inputs=torch.randn(8, 3, generator=g),
+        targets=torch.randn(8, generator=g))
 
 
 @pytest.mark.parametrize('adaptive', [False, True])
@@ -36,8 +37,8 @@ def test_sam_update_equals_the_manual_two_step_computation(adaptive):
     ref = Toy()
     ref.load_state_dict(model.state_dict())
     rho, lr = 0.05, 0.1
-    wrapper = SAMOptimWrapper(torch.optim.SGD(model.parameters(), lr=lr),
-                              rho=rho, adaptive=adaptive)
+    wrapper = SAMOptimWrapper(
+        torch.optim.SGD(model.parameters(), lr=lr), rho=rho, adaptive=adaptive)
     data = batch()
     model.train_step(data, wrapper)
     assert model.calls == 2 and wrapper.forward_passes == 2
@@ -51,8 +52,8 @@ def test_sam_update_equals_the_manual_two_step_computation(adaptive):
     grads = torch.autograd.grad(loss, params)
     bn_after_first = ref.bn.running_mean.clone()
     if adaptive:
-        norm = torch.norm(torch.stack(
-            [(w.abs() * g).norm() for w, g in zip(w0, grads)]))
+        norm = torch.norm(
+            torch.stack([(w.abs() * g).norm() for w, g in zip(w0, grads)]))
         eps = [w.pow(2) * g * rho / (norm + 1e-12) for w, g in zip(w0, grads)]
     else:
         norm = torch.norm(torch.stack([g.norm() for g in grads]))
@@ -80,5 +81,5 @@ def test_sam_needs_the_forward_inside_optim_context_and_valid_arguments():
     with pytest.raises(ValueError, match='rho=0'):
         SAMOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), rho=0)
     with pytest.raises(ValueError, match='accumulative_counts=2'):
-        SAMOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1),
-                        accumulative_counts=2)
+        SAMOptimWrapper(
+            torch.optim.SGD(model.parameters(), lr=0.1), accumulative_counts=2)

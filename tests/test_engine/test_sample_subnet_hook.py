@@ -6,7 +6,6 @@ import torch.nn as nn
 
 from mmnas_tricks.engine.hooks import SampleSubnetHook
 from mmnas_tricks.models.mutables import get_subnet, set_subnet
-
 from ..test_models.test_mutables import Toy
 
 
@@ -61,10 +60,13 @@ def test_validation_subnet_and_restore(eval_subnet):
         assert during == train_subnet
     else:
         index = 0 if eval_subnet == 'first' else -1
-        assert during == {n: c[index] for n, c in
-                          dict(block1=list(Toy().block1.choices),
-                               block2=list(Toy().block2.choices),
-                               pick=list(Toy().pick.choices)).items()}
+        assert during == {
+            n: c[index]
+            for n, c in dict(
+                block1=list(Toy().block1.choices),
+                block2=list(Toy().block2.choices),
+                pick=list(Toy().pick.choices)).items()
+        }
     hook.after_val_epoch(runner_at(model, 2))
     assert get_subnet(model) == train_subnet
 
@@ -79,9 +81,13 @@ def test_bad_arguments_and_no_mutables():
 def test_fair_sampling_takes_every_choice_once_per_block():
     model = Toy()
     hook = SampleSubnetHook(seed=1, strategy='fair')
-    sizes = {n: len(c) for n, c in
-             dict(block1=model.block1.choices, block2=model.block2.choices,
-                  pick=model.pick.choices).items()}
+    sizes = {
+        n: len(c)
+        for n, c in dict(
+            block1=model.block1.choices,
+            block2=model.block2.choices,
+            pick=model.pick.choices).items()
+    }
     seen = {n: [] for n in sizes}
     for it in range(12):
         hook.before_train_iter(runner_at(model, it), it)
@@ -91,7 +97,8 @@ def test_fair_sampling_takes_every_choice_once_per_block():
         for start in range(0, 12 - size + 1, size):
             block = seen[n][start:start + size]
             assert sorted(map(str, block)) == sorted(
-                map(str, getattr(model, n).choices))
+                map(str,
+                    getattr(model, n).choices))
 
 
 def test_sandwich_cycles_max_min_random():

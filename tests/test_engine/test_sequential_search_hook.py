@@ -12,7 +12,6 @@ from mmnas_tricks.engine.hooks import SequentialSearchHook
 from mmnas_tricks.models.mutables import named_mutables
 from mmnas_tricks.structures import read_subnet_file
 from mmnas_tricks.testing import config_dir, tiny_supernet_cfg
-
 from ..conftest import TINY_SPEC
 
 SUPERNETS = osp.join(config_dir(), 'supernets')
@@ -20,15 +19,26 @@ ELASTIC = osp.join(SUPERNETS,
                    'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py')
 DARTS = osp.join(SUPERNETS,
                  'darts_fcos_r18w16_fpn-search_gn-head-search_6e_digits.py')
-STAGES = [dict(name='neck', begin_epoch=0, include='neck.*', select='search',
-               num_candidates=2, calibrate_bn=1),
-          dict(name='head', begin_epoch=1, include='bbox_head.*',
-               select='search', num_candidates=2, calibrate_bn=1)]
+STAGES = [
+    dict(
+        name='neck',
+        begin_epoch=0,
+        include='neck.*',
+        select='search',
+        num_candidates=2,
+        calibrate_bn=1),
+    dict(
+        name='head',
+        begin_epoch=1,
+        include='bbox_head.*',
+        select='search',
+        num_candidates=2,
+        calibrate_bn=1)
+]
 
 
 def tiny(path, tiny_digits, work, name, epochs=2):
-    cfg = tiny_supernet_cfg(path, tiny_digits, TINY_SPEC, work, name,
-                            epochs)
+    cfg = tiny_supernet_cfg(path, tiny_digits, TINY_SPEC, work, name, epochs)
     cfg.model.test_cfg.score_thr = 0.0  # some boxes to score
     cfg.randomness = dict(seed=3)
     return cfg
@@ -38,12 +48,12 @@ def spos_cfg(tiny_digits, work, name, epochs=2):
     cfg = tiny(ELASTIC, tiny_digits, work, name, epochs)
     cfg.custom_hooks = [
         dict(type='mmnas_tricks.SampleSubnetHook', seed=2, trace=True),
-        dict(type='mmnas_tricks.SequentialSearchHook', stages=STAGES)]
+        dict(type='mmnas_tricks.SequentialSearchHook', stages=STAGES)
+    ]
     return cfg
 
 
-def test_sampling_search_fixes_the_neck_before_the_head(tiny_digits,
-                                                        tmp_path):
+def test_sampling_search_fixes_the_neck_before_the_head(tiny_digits, tmp_path):
     work = str(tmp_path / 'seq')
     runner = Runner.from_cfg(spos_cfg(tiny_digits, work, 'seq_spos'))
     runner.train()
@@ -59,23 +69,26 @@ def test_sampling_search_fixes_the_neck_before_the_head(tiny_digits,
     first = named_mutables(runner.model)
     # stage 1: the neck varies, the head is held at its first choices
     assert len(values(trace[:per_epoch], neck)) > 1
-    assert values(trace[:per_epoch], head) == {tuple(
-        json.dumps(list(first[n].choices[0]) if isinstance(
-            first[n].choices[0], tuple) else first[n].choices[0])
-        for n in head)}
+    assert values(trace[:per_epoch], head) == {
+        tuple(
+            json.dumps(
+                list(first[n].choices[0]) if isinstance(
+                    first[n].choices[0], tuple) else first[n].choices[0])
+            for n in head)
+    }
     # stage 2: the neck is what stage 1 selected, the head varies
-    neck_file, meta = read_subnet_file(osp.join(work, 'sequential',
-                                                'neck.yaml'))
+    neck_file, meta = read_subnet_file(
+        osp.join(work, 'sequential', 'neck.yaml'))
     assert meta['stage'] == 'neck' and len(meta['scores']) >= 2
     assert len(values(trace[per_epoch:], neck)) == 1
-    assert values(trace[per_epoch:], neck) == values([json.loads(
-        json.dumps(neck_file))], neck)
+    assert values(trace[per_epoch:],
+                  neck) == values([json.loads(json.dumps(neck_file))], neck)
     assert len(values(trace[per_epoch:], head)) > 1
     # the end: everything fixed, the final subnet written
-    final, _ = read_subnet_file(osp.join(work, 'sequential',
-                                         'final_subnet.yaml'))
-    assert all(m.mode == 'fixed' for m in named_mutables(
-        runner.model).values())
+    final, _ = read_subnet_file(
+        osp.join(work, 'sequential', 'final_subnet.yaml'))
+    assert all(m.mode == 'fixed'
+               for m in named_mutables(runner.model).values())
     assert {n: final[n] for n in neck} == {n: neck_file[n] for n in neck}
     stages, _ = runner.message_hub.get_scalar('train/sequential_stage').data
     assert list(stages) == [0.0] * per_epoch + [1.0] * per_epoch
@@ -87,31 +100,37 @@ def test_sampling_search_fixes_the_neck_before_the_head(tiny_digits,
     cfg.load_from = osp.join(work, 'epoch_1.pth')
     resumed = Runner.from_cfg(cfg)
     resumed.train()
-    again, _ = read_subnet_file(osp.join(str(tmp_path / 'seq2'),
-                                         'sequential', 'neck.yaml'))
+    again, _ = read_subnet_file(
+        osp.join(str(tmp_path / 'seq2'), 'sequential', 'neck.yaml'))
     assert {n: again[n] for n in neck} == {n: neck_file[n] for n in neck}
 
 
 def test_darts_stages_train_one_alpha_group_at_a_time(tiny_digits, tmp_path):
     work = str(tmp_path / 'seq_darts')
     cfg = tiny(DARTS, tiny_digits, work, 'seq_darts')
-    cfg.custom_hooks.append(dict(
-        type='mmnas_tricks.SequentialSearchHook',
-        stages=[dict(name='neck', begin_epoch=0, include='neck.*'),
-                dict(name='head', begin_epoch=1, include='bbox_head.*')]))
+    cfg.custom_hooks.append(
+        dict(
+            type='mmnas_tricks.SequentialSearchHook',
+            stages=[
+                dict(name='neck', begin_epoch=0, include='neck.*'),
+                dict(name='head', begin_epoch=1, include='bbox_head.*')
+            ]))
     runner = Runner.from_cfg(cfg)
     alphas = {}
 
     def snapshot(r):
-        alphas[r.epoch] = {n: m.arch_alpha.detach().clone()
-                           for n, m in named_mutables(r.model).items()}
-    hook = next(h for h in runner.hooks
-                if isinstance(h, SequentialSearchHook))
+        alphas[r.epoch] = {
+            n: m.arch_alpha.detach().clone()
+            for n, m in named_mutables(r.model).items()
+        }
+
+    hook = next(h for h in runner.hooks if isinstance(h, SequentialSearchHook))
     original = hook.before_train_epoch
 
     def wrapped(r):
         original(r)
         snapshot(r)
+
     hook.before_train_epoch = wrapped
     runner.train()
     snapshot(runner)
@@ -123,8 +142,8 @@ def test_darts_stages_train_one_alpha_group_at_a_time(tiny_digits, tmp_path):
     assert all(torch.equal(alphas[0][n], alphas[1][n]) for n in head)
     assert all(torch.equal(alphas[1][n], alphas[2][n]) for n in neck)
     assert any(not torch.equal(alphas[1][n], alphas[2][n]) for n in head)
-    neck_file, meta = read_subnet_file(osp.join(work, 'sequential',
-                                                'neck.yaml'))
+    neck_file, meta = read_subnet_file(
+        osp.join(work, 'sequential', 'neck.yaml'))
     assert meta['select'] == 'argmax'
     assert all(neck_file[n] == mutables[n].argmax_choice() for n in neck)
     assert all(mutables[n].mode == 'fixed' for n in mutables)
@@ -136,7 +155,8 @@ def test_darts_stages_train_one_alpha_group_at_a_time(tiny_digits, tmp_path):
     ([dict(begin_epoch=0)], 'names no mutables'),
     ([dict(begin_epoch=0, include='n', select='best')], "select='best'"),
     ([dict(begin_epoch=0, include='n', hold='mean')], "hold='mean'"),
-    ([dict(begin_epoch=0, include='n', epochs=3)], r"unknown keys \['epochs'\]"),
+    ([dict(begin_epoch=0, include='n', epochs=3)
+      ], r"unknown keys \['epochs'\]"),
 ])
 def test_bad_stage_schedules_are_named(stages, message):
     with pytest.raises(ValueError, match=message):
@@ -152,7 +172,6 @@ def test_open_stages_stay_searched_and_are_selected_with_the_next(tmp_path):
 
     from mmnas_tricks.engine.hooks import DartsHook
     from mmnas_tricks.models.mutables import set_mode
-
     from .test_trick_hooks import Toy
     model = Toy()
     set_mode(model, 'differentiable')
@@ -164,9 +183,14 @@ def test_open_stages_stay_searched_and_are_selected_with_the_next(tmp_path):
     hook = SequentialSearchHook([
         dict(name='k', begin_epoch=0, include='a', select=None, hold='max'),
         dict(name='d', begin_epoch=1, include='b', select=None),
-        dict(name='w', begin_epoch=2, include='down')])
+        dict(name='w', begin_epoch=2, include='down')
+    ])
     runner = SimpleNamespace(
-        model=model, hooks=[darts, hook], epoch=0, iter=0, max_epochs=3,
+        model=model,
+        hooks=[darts, hook],
+        epoch=0,
+        iter=0,
+        max_epochs=3,
         work_dir=str(tmp_path),
         message_hub=MessageHub.get_instance('seq_open'))
     hook.before_train(runner)
@@ -176,12 +200,12 @@ def test_open_stages_stay_searched_and_are_selected_with_the_next(tmp_path):
         runner.epoch = epoch
         hook.before_train_epoch(runner)
         assert darts.include == want
-        assert all(model.get_submodule(n).mode == 'differentiable'
-                   for n in want)
+        assert all(
+            model.get_submodule(n).mode == 'differentiable' for n in want)
         assert not hook.selected
     hook.after_train(runner)
     assert hook.selected == {'a': 'conv1x1', 'b': 'skip', 'down': 'conv3x3'}
     assert all(m.mode == 'fixed' for m in (model.a, model.b, model.down))
-    final, _ = read_subnet_file(osp.join(str(tmp_path), 'sequential',
-                                         'final_subnet.yaml'))
+    final, _ = read_subnet_file(
+        osp.join(str(tmp_path), 'sequential', 'final_subnet.yaml'))
     assert final == hook.selected

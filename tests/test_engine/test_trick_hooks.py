@@ -11,12 +11,11 @@ import torch.nn as nn
 from mmengine.logging import MessageHub
 
 from mmnas_tricks.engine.hooks import (AllOpsWarmupHook, ArchPerturbHook,
-                                       ArchWarmupHook, AuxSkipHook,
-                                       DartsHook, DropPathHook,
-                                       PathDropoutHook, SampleSubnetHook,
-                                       project_to_simplex)
-from mmnas_tricks.models.mutables import (ChannelChoice, OpChoice,
-                                          drop_path, set_mode)
+                                       ArchWarmupHook, AuxSkipHook, DartsHook,
+                                       DropPathHook, PathDropoutHook,
+                                       SampleSubnetHook, project_to_simplex)
+from mmnas_tricks.models.mutables import (ChannelChoice, OpChoice, drop_path,
+                                          set_mode)
 
 CANDIDATES = dict(
     conv3x3=dict(type='ConvOp', kernel_size=3),
@@ -38,8 +37,12 @@ class Toy(nn.Module):
 
 def mock_runner(model, hooks=(), epochs=4, iters_per_epoch=5, name='t'):
     return SimpleNamespace(
-        model=model, hooks=list(hooks), epoch=0, iter=0,
-        max_epochs=epochs, max_iters=epochs * iters_per_epoch,
+        model=model,
+        hooks=list(hooks),
+        epoch=0,
+        iter=0,
+        max_epochs=epochs,
+        max_iters=epochs * iters_per_epoch,
         message_hub=MessageHub.get_instance(f'trick_hooks_{name}'))
 
 
@@ -87,14 +90,14 @@ def test_path_dropout_rate_follows_the_schedule_and_never_drops_all():
     assert model.a.mode == 'sampled'
 
 
-# -- T1.3 TuNAS warm-up --------------------------------------------------------
+# -- T1.3 TuNAS warm-up -------------------------------------------------------
 def test_all_ops_probability_decays_to_zero_over_the_warmup():
     model = Toy()
     model.width = ChannelChoice([2, 4, 8])
     sampler = SampleSubnetHook()
     hook = AllOpsWarmupHook(warmup_ratio=0.5, seed=1)
-    runner = mock_runner(model, [sampler, hook], epochs=10,
-                         iters_per_epoch=10, name='tunas')
+    runner = mock_runner(
+        model, [sampler, hook], epochs=10, iters_per_epoch=10, name='tunas')
     hook.before_train(runner)
     probs, fractions = [], []
     for it in range(100):
@@ -108,8 +111,7 @@ def test_all_ops_probability_decays_to_zero_over_the_warmup():
             assert model.width.mode == 'sampled'
             assert model.width.current_choice == 8  # largest width
             model.train()
-            assert torch.equal(model.a.path_mask(2),
-                               torch.full((2, 3), 1 / 3))
+            assert torch.equal(model.a.path_mask(2), torch.full((2, 3), 1 / 3))
     assert probs == pytest.approx([1 - min(t / 50, 1) for t in range(100)])
     assert fractions[0] == 1.0 and all(f == 0 for f in fractions[50:])
     # the realised fraction tracks p_all over the warm-up
@@ -120,18 +122,21 @@ def test_all_ops_probability_decays_to_zero_over_the_warmup():
     # same draws for the same seed and iteration (every rank agrees)
     other = Toy()
     h2 = AllOpsWarmupHook(warmup_ratio=0.5, seed=1)
-    r2 = mock_runner(other, [SampleSubnetHook(), h2], epochs=10,
-                     iters_per_epoch=10, name='tunas2')
+    r2 = mock_runner(
+        other, [SampleSubnetHook(), h2],
+        epochs=10,
+        iters_per_epoch=10,
+        name='tunas2')
     h2.before_train(r2)
     for it in (3, 17, 31):
         runner.iter = r2.iter = it
         hook.before_train_iter(runner, it)
         h2.before_train_iter(r2, it)
-        assert [m.mode for m in (model.a, model.b, model.down)] == [
-            m.mode for m in (other.a, other.b, other.down)]
+        assert [m.mode for m in (model.a, model.b, model.down)
+                ] == [m.mode for m in (other.a, other.b, other.down)]
 
 
-# -- T2.1 drop path --------------------------------------------------------------
+# -- T2.1 drop path -----------------------------------------------------------
 def test_drop_path_schedule_and_effect():
     model = Toy()
     runner = mock_runner(model, [DropPathHook(p_max=0.4)], name='dp')
@@ -169,7 +174,7 @@ def test_drop_path_schedule_and_effect():
     assert model.a.drop_path_prob == 0.0
 
 
-# -- T2.3 SDARTS-RS ------------------------------------------------------------
+# -- T2.3 SDARTS-RS -----------------------------------------------------------
 def test_sdarts_perturbation_stays_on_the_simplex_within_eps():
     model = Toy()
     set_mode(model, 'differentiable')
@@ -179,8 +184,10 @@ def test_sdarts_perturbation_stays_on_the_simplex_within_eps():
     hook = ArchPerturbHook(eps_max=0.3, eps_min=0.03, seed=4)
     runner = mock_runner(model, [darts, hook], epochs=5, name='sdarts')
     hook.before_train(runner)
-    alpha = {n: m.arch_alpha.detach().clone() for n, m in
-             (('a', model.a), ('b', model.b), ('down', model.down))}
+    alpha = {
+        n: m.arch_alpha.detach().clone()
+        for n, m in (('a', model.a), ('b', model.b), ('down', model.down))
+    }
     eps_seen = []
     for e in range(5):
         runner.epoch, runner.iter = e, e * 5
@@ -201,17 +208,16 @@ def test_sdarts_perturbation_stays_on_the_simplex_within_eps():
             assert m.perturbed_weights is None
             assert torch.equal(m.arch_weights(),
                                torch.softmax(m.arch_alpha, 0))
-    assert eps_seen == pytest.approx(
-        [0.03 + 0.27 * e / 5 for e in range(5)])
+    assert eps_seen == pytest.approx([0.03 + 0.27 * e / 5 for e in range(5)])
     for n, m in (('a', model.a), ('b', model.b), ('down', model.down)):
         assert torch.equal(m.arch_alpha.detach(), alpha[n])  # never touched
     # projection: an all-negative row goes to the reference's argmax
-    out = project_to_simplex(torch.tensor([-0.1, -0.2, -0.3]),
-                             torch.tensor([0.1, 0.5, 0.4]))
+    out = project_to_simplex(
+        torch.tensor([-0.1, -0.2, -0.3]), torch.tensor([0.1, 0.5, 0.4]))
     assert torch.equal(out, torch.tensor([0.0, 1.0, 0.0]))
 
 
-# -- T2.5 DARTS- ---------------------------------------------------------------
+# -- T2.5 DARTS- --------------------------------------------------------------
 @pytest.mark.parametrize('decay,f', [
     ('linear', lambda s: 1 - s),
     ('cosine', lambda s: (1 + math.cos(math.pi * s)) / 2),
@@ -221,11 +227,13 @@ def test_aux_skip_beta_decays_to_zero(decay, f):
     model = Toy()
     set_mode(model, 'differentiable')
     hook = AuxSkipHook(beta0=1.0, decay=decay)
-    runner = mock_runner(model, [DartsHook(arch_dataloader={}), hook],
-                         epochs=5, name=f'dm_{decay}')
+    runner = mock_runner(
+        model, [DartsHook(arch_dataloader={}), hook],
+        epochs=5,
+        name=f'dm_{decay}')
     hook.before_train(runner)
-    betas = walk(hook, runner, lambda r: scalar(r, 'train/aux_skip_beta'),
-                 epochs=5)
+    betas = walk(
+        hook, runner, lambda r: scalar(r, 'train/aux_skip_beta'), epochs=5)
     want = [f(min(e / 4, 1)) for e in range(5) for _ in range(5)]
     assert betas == pytest.approx(want, abs=1e-12)
     assert betas[-1] == 0.0  # the last epoch runs without the skip
@@ -255,17 +263,18 @@ def test_aux_skip_adds_beta_times_the_input_where_shapes_match():
         assert torch.equal(ev, model.a(x))  # off in eval mode
 
 
-# -- composition: the pairs that cannot run together ----------------------------
+# -- composition: the pairs that cannot run together --------------------------
 @pytest.mark.parametrize('hook,others,message', [
     (PathDropoutHook(), [DartsHook(arch_dataloader={})],
      'PathDropoutHook cannot be combined with DartsHook'),
     (PathDropoutHook(), [SampleSubnetHook()],
      'PathDropoutHook cannot be combined with SampleSubnetHook'),
-    (AllOpsWarmupHook(), [SampleSubnetHook(), DartsHook(arch_dataloader={})],
-     'AllOpsWarmupHook cannot be combined with DartsHook'),
+    (AllOpsWarmupHook(), [
+        SampleSubnetHook(), DartsHook(arch_dataloader={})
+    ], 'AllOpsWarmupHook cannot be combined with DartsHook'),
     (AllOpsWarmupHook(), [], 'AllOpsWarmupHook needs a SampleSubnetHook'),
-    (ArchPerturbHook(), [SampleSubnetHook()],
-     'ArchPerturbHook needs a DartsHook'),
+    (ArchPerturbHook(), [SampleSubnetHook()
+                         ], 'ArchPerturbHook needs a DartsHook'),
     (AuxSkipHook(), [], 'AuxSkipHook needs a DartsHook'),
     (ArchWarmupHook(), [], 'ArchWarmupHook needs a DartsHook'),
 ])
@@ -311,21 +320,28 @@ def test_arch_weight_decay_is_the_arch_optimizer_setting():
     from mmengine.optim import OptimWrapper
     model = Toy()
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
-    darts = DartsHook(arch_dataloader={}, arch_optimizer=dict(
-        type='Adam', lr=3e-4, betas=(0.5, 0.999), weight_decay=5e-3))
+    darts = DartsHook(
+        arch_dataloader={},
+        arch_optimizer=dict(
+            type='Adam', lr=3e-4, betas=(0.5, 0.999), weight_decay=5e-3))
     runner = mock_runner(model, [darts], name='wd')
     runner.optim_wrapper = wrapper
     darts.before_run(runner)
     assert [g['weight_decay'] for g in darts.arch_optimizer.param_groups] \
         == [5e-3]
     alphas = {id(m.arch_alpha) for m in (model.a, model.b, model.down)}
-    in_arch = {id(p) for g in darts.arch_optimizer.param_groups
-               for p in g['params']}
-    in_weights = {id(p) for g in wrapper.optimizer.param_groups
-                  for p in g['params']}
+    in_arch = {
+        id(p)
+        for g in darts.arch_optimizer.param_groups for p in g['params']
+    }
+    in_weights = {
+        id(p)
+        for g in wrapper.optimizer.param_groups for p in g['params']
+    }
     assert in_arch == alphas and not in_arch & in_weights
-    assert DartsHook(arch_dataloader={}).arch_optimizer_cfg[
-        'weight_decay'] == 1e-3  # DARTS's default
+    assert DartsHook(
+        arch_dataloader={}
+    ).arch_optimizer_cfg['weight_decay'] == 1e-3  # DARTS's default
 
 
 def test_bn_without_affine_is_a_norm_cfg_switch():
@@ -337,9 +353,9 @@ def test_bn_without_affine_is_a_norm_cfg_switch():
 
     from mmnas_tricks.testing import config_dir, demo_det_batch
     from mmnas_tricks.utils import build_model, load_config
-    cfg = load_config(osp.join(
-        config_dir(), 'supernets',
-        'darts_fcos_r18w16_fpn-search_gn-head-search_6e_digits.py'))
+    cfg = load_config(
+        osp.join(config_dir(), 'supernets',
+                 'darts_fcos_r18w16_fpn-search_gn-head-search_6e_digits.py'))
     cfg.model.neck.norm_cfg = dict(type='BN', affine=False)
     cfg.model.bbox_head.norm_cfg = dict(type='BN', affine=False)
     model = build_model(cfg)
@@ -350,16 +366,18 @@ def test_bn_without_affine_is_a_norm_cfg_switch():
     set_mode(model, 'differentiable')
     data = demo_det_batch(model, True)
     losses = model(**data, mode='loss')
-    assert all(torch.isfinite(v).all() for k, v in losses.items()
-               if k.startswith('loss'))
+    assert all(
+        torch.isfinite(v).all() for k, v in losses.items()
+        if k.startswith('loss'))
 
 
 def test_drop_path_spares_depth_choices():
     """A depth choice holds mutables of its own: dropping the whole stage
     output would zero a tower; its blocks take drop path instead."""
     from mmnas_tricks.models.mutables import DepthChoice
-    stage = DepthChoice([dict(type='mmnas_tricks.ConvOp', in_channels=4,
-                              out_channels=4)] * 2, depths=(1, 2))
+    stage = DepthChoice(
+        [dict(type='mmnas_tricks.ConvOp', in_channels=4, out_channels=4)] * 2,
+        depths=(1, 2))
     stage.train()
     stage.drop_path_prob = 0.99
     x = torch.randn(32, 4, 5, 5)

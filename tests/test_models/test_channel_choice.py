@@ -88,8 +88,8 @@ def test_export_slices_channels_and_matches(seed):
         assert (static(x) - model(x)).abs().max().item() <= 1e-5
     assert static.a.project.conv.out_channels == subnet['width']
     assert static.b.expand.conv.in_channels == subnet['width']
-    assert subnet_param_count(model) == sum(
-        p.numel() for p in static.parameters())
+    assert subnet_param_count(model) == sum(p.numel()
+                                            for p in static.parameters())
     assert named_mutables(static) == {}
 
 

@@ -10,8 +10,13 @@ GN = dict(type='GN', num_groups=2)
 
 def test_every_shape_is_a_centre_crop_at_its_dilation():
     torch.manual_seed(0)
-    conv = ConvShapeChoice(4, 6, [(3, 1), (3, 2), (5, 1), (1, 1)], stride=2,
-                           norm_cfg=None, act_cfg=None, bias=True)
+    conv = ConvShapeChoice(
+        4,
+        6, [(3, 1), (3, 2), (5, 1), (1, 1)],
+        stride=2,
+        norm_cfg=None,
+        act_cfg=None,
+        bias=True)
     x = torch.randn(2, 4, 12, 12)
     w = conv.layer.conv.weight
     b = conv.layer.conv.bias
@@ -41,8 +46,7 @@ def test_shared_weight_gets_gradients_of_the_chosen_crop_only():
 @pytest.mark.parametrize('mode', ['differentiable', 'all_on'])
 def test_mixing_modes(mode):
     torch.manual_seed(0)
-    conv = ConvShapeChoice(2, 4, [(3, 1), (3, 2)], norm_cfg=None,
-                           act_cfg=None)
+    conv = ConvShapeChoice(2, 4, [(3, 1), (3, 2)], norm_cfg=None, act_cfg=None)
     x = torch.randn(1, 2, 8, 8)
     outs = []
     for s in conv.choices:
@@ -51,8 +55,8 @@ def test_mixing_modes(mode):
     conv.set_mode(mode)
     if mode == 'differentiable':
         w = conv.arch_weights()
-        assert torch.allclose(conv(x), w[0] * outs[0] + w[1] * outs[1],
-                              atol=1e-6)
+        assert torch.allclose(
+            conv(x), w[0] * outs[0] + w[1] * outs[1], atol=1e-6)
         conv(x).sum().backward()
         assert conv.arch_alpha.grad is not None
     else:
@@ -68,8 +72,7 @@ def test_export_is_a_conv_module_with_the_same_output_and_names():
     x = torch.randn(2, 4, 9, 9)
     static = export_static(conv).eval()
     assert torch.allclose(static(x), conv(x), atol=1e-6)
-    assert static.conv.dilation == (3, 3) and static.conv.kernel_size == (3,
-                                                                          3)
+    assert static.conv.dilation == (3, 3) and static.conv.kernel_size == (3, 3)
     cfg = conv.export_cfg()
     from mmnas_tricks.registry import MODELS
     built = MODELS.build(cfg)

@@ -12,7 +12,9 @@ from mmnas_tricks.registry import MODELS
 
 BLOCK = dict(type='ConvOp', in_channels=4, out_channels=4)
 CHOICE_BLOCK = dict(
-    type='OpChoice', in_channels=4, out_channels=4,
+    type='OpChoice',
+    in_channels=4,
+    out_channels=4,
     candidates=dict(conv=dict(type='ConvOp'), skip=dict(type='Identity')))
 
 
@@ -56,15 +58,15 @@ def test_export_with_nested_choices(seed):
     static = export_static(model).eval()
     with torch.no_grad():
         assert (static(x) - model(x)).abs().max().item() <= 1e-5
-    assert subnet_param_count(model) == sum(
-        p.numel() for p in static.parameters())
+    assert subnet_param_count(model) == sum(p.numel()
+                                            for p in static.parameters())
     # the exported config of the depth choice (with its inner choices
     # exported) rebuilds the static stage, which loads strictly
     stage = model[0]
     depth = subnet['0']
     blocks = [stage.blocks[i].export_cfg() for i in range(depth)]
-    rebuilt = MODELS.build(dict(type='mmnas_tricks.SequentialBlocks',
-                                blocks=blocks))
+    rebuilt = MODELS.build(
+        dict(type='mmnas_tricks.SequentialBlocks', blocks=blocks))
     rebuilt.load_state_dict(static[0].state_dict(), strict=True)
 
 

@@ -11,7 +11,6 @@ from mmnas_tricks.models.mutables import (BaseMutable, export_static,
                                           sample_subnet, set_subnet,
                                           subnet_param_count)
 from mmnas_tricks.registry import MODELS
-
 from .test_mutables import Toy
 
 
@@ -46,8 +45,8 @@ def test_export_cfg_builds_the_same_module():
     set_subnet(model, dict(block1='sep3x3', block2='conv', pick=1))
     for name, mutable in named_mutables(model).items():
         built = MODELS.build(mutable.export_cfg())
-        built.load_state_dict(mutable.export_module().state_dict(),
-                              strict=True)
+        built.load_state_dict(
+            mutable.export_module().state_dict(), strict=True)
     assert model.block1.export_cfg()['type'] == 'mmnas_tricks.SepConv'
     assert model.pick.export_cfg() == dict(
         type='mmnas_tricks.SelectInputs', indices=1)
@@ -99,13 +98,15 @@ def test_resources_of_a_two_stage_detector():
     """Faster R-CNN's tensor mode predicts proposals from the image shape:
     FLOPs are traced with it bound, and the backbone choice shows in them."""
     import os.path as osp
+
     from mmnas_tricks.models import subnet_resources
     from mmnas_tricks.models.mutables import named_mutables
     from mmnas_tricks.testing import config_dir
     from mmnas_tricks.utils import build_model, load_config
-    model = build_model(load_config(osp.join(
-        config_dir(), 'supernets',
-        'faster-rcnn_detnas-shufflenetv2_fpn_1x_coco.py')))
+    model = build_model(
+        load_config(
+            osp.join(config_dir(), 'supernets',
+                     'faster-rcnn_detnas-shufflenetv2_fpn_1x_coco.py')))
     names = list(named_mutables(model))
     small = {n: 'shuffle_3x3' for n in names}
     large = {n: 'xception_3x3' for n in names}

@@ -17,15 +17,20 @@ from mmnas_tricks.testing import config_dir, demo_det_batch
 from mmnas_tricks.utils import build_model, load_config
 
 HEAD_ARGS = dict(
-    num_classes=10, in_channels=32, feat_channels=32, stacked_convs=4,
-    strides=[8, 16, 32], norm_cfg=dict(type='GN', num_groups=8,
-                                       requires_grad=True))
+    num_classes=10,
+    in_channels=32,
+    feat_channels=32,
+    stacked_convs=4,
+    strides=[8, 16, 32],
+    norm_cfg=dict(type='GN', num_groups=8, requires_grad=True))
 
 
 def plain_subnet(head):
     """conv3x3 in every layer, full depth."""
-    return {n: ('conv3x3' if 'conv3x3' in m.choices else max(m.choices))
-            for n, m in named_mutables(head).items()}
+    return {
+        n: ('conv3x3' if 'conv3x3' in m.choices else max(m.choices))
+        for n, m in named_mutables(head).items()
+    }
 
 
 def build_pair(kind):
@@ -34,13 +39,18 @@ def build_pair(kind):
     if kind == 'RetinaHead':
         args.pop('strides')
         args['anchor_generator'] = dict(
-            type='AnchorGenerator', octave_base_scale=4, scales_per_octave=3,
-            ratios=[0.5, 1.0, 2.0], strides=[8, 16, 32])
+            type='AnchorGenerator',
+            octave_base_scale=4,
+            scales_per_octave=3,
+            ratios=[0.5, 1.0, 2.0],
+            strides=[8, 16, 32])
     with DefaultScope.overwrite_default_scope('mmdet'):
         plain = MODELS.build(dict(type=kind, **args))
         searchable = MODELS.build(
-            dict(type=f'mmnas_tricks.Searchable{kind}', tower_depths=(2, 3, 4),
-                 **args))
+            dict(
+                type=f'mmnas_tricks.Searchable{kind}',
+                tower_depths=(2, 3, 4),
+                **args))
     return plain, searchable
 
 
@@ -73,8 +83,9 @@ def test_zoo_detector_checkpoint_seeds_the_supernet(tmp_path):
     """A whole plain FCOS detector checkpoint (as the model zoo ships) loads
     into a supernet with a searchable head, strictly, through the subnet that
     reproduces it."""
-    cfg = load_config(osp.join(config_dir(), 'baselines',
-                               'fcos_r18w16_fpn_gn-head_12e_digits.py'))
+    cfg = load_config(
+        osp.join(config_dir(), 'baselines',
+                 'fcos_r18w16_fpn_gn-head_12e_digits.py'))
     torch.manual_seed(0)
     plain = build_model(cfg).eval()
     path = tmp_path / 'zoo.pth'
@@ -82,8 +93,10 @@ def test_zoo_detector_checkpoint_seeds_the_supernet(tmp_path):
     cfg.model.bbox_head.type = 'mmnas_tricks.SearchableFCOSHead'
     cfg.model.bbox_head.tower_depths = (2, 3, 4)
     supernet = build_model(cfg)
-    subnet = {f'bbox_head.{n}': c
-              for n, c in plain_subnet(supernet.bbox_head).items()}
+    subnet = {
+        f'bbox_head.{n}': c
+        for n, c in plain_subnet(supernet.bbox_head).items()
+    }
     state = torch.load(path)['state_dict']
     inherit_weights(supernet, state, subnet, strict=True)
     set_subnet(supernet, subnet)
@@ -109,7 +122,8 @@ def test_builds_from_a_zoo_config_with_only_the_documented_line(
     """A fresh interpreter that never imported mmnas_tricks: the config's
     custom_imports line is all it takes."""
     cfg_path = tmp_path / 'user_cfg.py'
-    cfg_path.write_text(textwrap.dedent(f"""\
+    cfg_path.write_text(
+        textwrap.dedent(f"""\
         _base_ = 'mmdet::{base}'
         custom_imports = dict(imports=['mmnas_tricks'],
                               allow_failed_imports=False)
@@ -125,8 +139,10 @@ def test_builds_from_a_zoo_config_with_only_the_documented_line(
         from mmnas_tricks.models.mutables import named_mutables
         print('mutables', len(named_mutables(model.{part})))
     """)
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run([sys.executable, '-c', code],
+                         capture_output=True,
+                         text=True,
+                         timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     count = int(out.stdout.split('mutables')[-1])
     assert count > 0

@@ -57,14 +57,14 @@ def test_differentiable_mode_mixes_the_kernels():
 def test_export_equal_and_param_count(seed):
     torch.manual_seed(seed)
     model = nn.Sequential(
-        KernelSizeChoice(4, 4, (3, 5, 7), groups=4, bias=True),
-        nn.ReLU(), KernelSizeChoice(4, 8, (1, 3)))
+        KernelSizeChoice(4, 4, (3, 5, 7), groups=4, bias=True), nn.ReLU(),
+        KernelSizeChoice(4, 8, (1, 3)))
     subnet = sample_subnet(model, random.Random(seed))
     x = torch.randn(1, 4, 10, 10)
     static = export_static(model)
     assert (static(x) - model(x)).abs().max().item() <= 1e-5
-    assert subnet_param_count(model) == sum(
-        p.numel() for p in static.parameters())
+    assert subnet_param_count(model) == sum(p.numel()
+                                            for p in static.parameters())
     for i, k in enumerate(subnet.values()):
         built = MODELS.build(model[2 * i].export_cfg())
         assert isinstance(built, nn.Conv2d) and built.kernel_size == (k, k)

@@ -52,8 +52,8 @@ def test_export_equal_strict_and_param_count(seed, stride):
     static = export_static(model).eval()
     with torch.no_grad():
         assert (static(x) - model(x)).abs().max().item() <= 1e-5
-    assert subnet_param_count(model) == sum(
-        p.numel() for p in static.parameters())
+    assert subnet_param_count(model) == sum(p.numel()
+                                            for p in static.parameters())
     for i, name in enumerate(subnet):
         built = MODELS.build(model[i].export_cfg())
         built.load_state_dict(static[i].state_dict(), strict=True)

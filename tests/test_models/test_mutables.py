@@ -28,8 +28,10 @@ class Toy(nn.Module):
         self.stem = nn.Conv2d(3, c, 3, padding=1)
         self.block1 = OpChoice(CANDIDATES, c, c)
         self.block2 = OpChoice(
-            dict(conv=dict(type='ConvOp'), skip=dict(type='Identity'),
-                 zero=dict(type='Zero')), c, c)
+            dict(
+                conv=dict(type='ConvOp'),
+                skip=dict(type='Identity'),
+                zero=dict(type='Zero')), c, c)
         self.pick = InputChoice(3)
 
     def forward(self, x):
@@ -40,8 +42,10 @@ class Toy(nn.Module):
 
 
 def _grads(model):
-    return {n: p.grad is not None and p.grad.abs().sum().item() > 0
-            for n, p in model.named_parameters()}
+    return {
+        n: p.grad is not None and p.grad.abs().sum().item() > 0
+        for n, p in model.named_parameters()
+    }
 
 
 def test_names_choices_and_size():
@@ -54,7 +58,8 @@ def test_names_choices_and_size():
     wrapped = nn.Module()
     wrapped.model = model
     assert list(named_mutables(wrapped)) == [
-        'model.block1', 'model.block2', 'model.pick']
+        'model.block1', 'model.block2', 'model.pick'
+    ]
 
 
 @pytest.mark.parametrize('mode', ['fixed', 'sampled'])
@@ -65,7 +70,8 @@ def test_only_the_chosen_candidate_gets_gradients(mode):
     set_mode(model, mode)
     model(torch.randn(2, 3, 8, 8)).sum().backward()
     g = _grads(model)
-    assert any(v for k, v in g.items() if k.startswith('block1.candidates.sep3x3'))
+    assert any(v for k, v in g.items()
+               if k.startswith('block1.candidates.sep3x3'))
     for other in ('conv3x3', 'conv1x1'):
         assert not any(v for k, v in g.items()
                        if k.startswith(f'block1.candidates.{other}'))
@@ -106,8 +112,10 @@ def test_differentiable_output_is_the_softmax_mix():
 
 
 @settings(max_examples=25, deadline=None)
-@given(drop=st.floats(0.0, 1.0), batch=st.integers(1, 16),
-       seed=st.integers(0, 2**16))
+@given(
+    drop=st.floats(0.0, 1.0),
+    batch=st.integers(1, 16),
+    seed=st.integers(0, 2**16))
 def test_path_dropout_never_drops_all(drop, batch, seed):
     torch.manual_seed(seed)
     op = OpChoice(CANDIDATES, 2, 2)
@@ -139,8 +147,9 @@ def test_sample_set_get_roundtrip(seed, numpy_rng):
     rng = np.random.default_rng(seed) if numpy_rng else random.Random(seed)
     subnet = sample_subnet(model, rng)
     assert get_subnet(model) == subnet
-    again = sample_subnet(Toy(), np.random.default_rng(seed)
-                          if numpy_rng else random.Random(seed))
+    again = sample_subnet(
+        Toy(),
+        np.random.default_rng(seed) if numpy_rng else random.Random(seed))
     assert again == subnet  # the same generator state -> the same subnet
 
 
@@ -151,15 +160,16 @@ def test_sampling_respects_include_fixed_and_probs():
     rng = random.Random(0)
     seen = set()
     for _ in range(50):
-        s = sample_subnet(model, rng, include='block*',
-                          probs=dict(block1=[0, 0, 1, 0]))
+        s = sample_subnet(
+            model, rng, include='block*', probs=dict(block1=[0, 0, 1, 0]))
         seen.add((s['block1'], s['block2'], s['pick']))
     assert seen == {('sep3x3', 'zero', 0)}
     # weights need not sum to 1, for either kind of generator
     for gen in (random.Random(1), np.random.default_rng(1)):
         s = sample_subnet(model, gen, probs=dict(block1=[0, 3, 0, 0]))
         assert s['block1'] == 'conv1x1'
-    with pytest.raises(SubnetError, match=r'block1: probabilities \[-1, 2, 0, 0\]'):
+    with pytest.raises(
+            SubnetError, match=r'block1: probabilities \[-1, 2, 0, 0\]'):
         sample_subnet(model, rng, probs=dict(block1=[-1, 2, 0, 0]))
     with pytest.raises(SubnetError, match='3 probabilities for 4 choices'):
         sample_subnet(model, rng, probs=dict(block1=[1, 2, 0]))
@@ -181,15 +191,20 @@ def test_argmax_subnet():
 def test_bad_subnets_are_named():
     model = Toy()
     before = get_subnet(model)
-    with pytest.raises(SubnetError, match=r"unknown mutable 'blok1' \(did you mean \['block1'"):
+    with pytest.raises(
+            SubnetError,
+            match=r"unknown mutable 'blok1' \(did you mean \['block1'"):
         set_subnet(model, dict(blok1='skip', block2='conv', pick=0))
-    with pytest.raises(SubnetError, match=r"block2: 'conv5' is not a choice; valid: \['conv', 'skip', 'zero'\]"):
+    with pytest.raises(
+            SubnetError,
+            match=(r"block2: 'conv5' is not a choice; "
+                   r"valid: \['conv', 'skip', 'zero'\]")):
         set_subnet(model, dict(block1='skip', block2='conv5', pick=0))
     with pytest.raises(SubnetError, match=r"missing mutables \['pick'\]"):
         set_subnet(model, dict(block1='skip', block2='conv'))
     with pytest.raises(SubnetError, match='must be a dict'):
         set_subnet(model, ['skip'])
-    with pytest.raises(SubnetError, match=r"pick: \[1\] is not a choice"):
+    with pytest.raises(SubnetError, match=r'pick: \[1\] is not a choice'):
         set_subnet(model, dict(block1='skip', block2='conv', pick=[1]))
     assert get_subnet(model) == before  # nothing set on error
     with pytest.raises(ValueError, match="mode 'dart' is not one of"):
@@ -227,12 +242,16 @@ def test_op_choice_inside_an_mmdet_scope():
     register_all_modules(init_default_scope=False)
     with DefaultScope.overwrite_default_scope('mmdet'):
         op = MMDET_MODELS.build(
-            dict(type='mmnas_tricks.OpChoice', in_channels=4, out_channels=4,
-                 norm_cfg=dict(type='GN', num_groups=2),
-                 candidates=dict(sep=dict(type='SepConv'),
-                                 skip=dict(type='Identity'),
-                                 mm=dict(type='mmdet.DropBlock',
-                                         drop_prob=0.1, block_size=3))))
+            dict(
+                type='mmnas_tricks.OpChoice',
+                in_channels=4,
+                out_channels=4,
+                norm_cfg=dict(type='GN', num_groups=2),
+                candidates=dict(
+                    sep=dict(type='SepConv'),
+                    skip=dict(type='Identity'),
+                    mm=dict(
+                        type='mmdet.DropBlock', drop_prob=0.1, block_size=3))))
     assert isinstance(op, OpChoice)
     assert type(op.candidates['mm']).__name__ == 'DropBlock'
     assert any(type(m).__name__ == 'GroupNorm' for m in op.modules())
@@ -241,14 +260,23 @@ def test_op_choice_inside_an_mmdet_scope():
 def test_extreme_subnets():
     from mmnas_tricks.models.mutables import (DepthChoice, MBConvChoice,
                                               extreme_subnet)
-    model = nn.ModuleDict(dict(
-        depth=DepthChoice([dict(type='ConvOp', in_channels=4,
-                                out_channels=4)] * 3, depths=(2, 3, 1)),
-        block=MBConvChoice(4, 4, kernel_sizes=(5, 3), expand_ratios=(6, 3)),
-        op=Toy().block2))
+    model = nn.ModuleDict(
+        dict(
+            depth=DepthChoice(
+                [dict(type='ConvOp', in_channels=4, out_channels=4)] * 3,
+                depths=(2, 3, 1)),
+            block=MBConvChoice(
+                4, 4, kernel_sizes=(5, 3), expand_ratios=(6, 3)),
+            op=Toy().block2))
     assert extreme_subnet(model, 'min') == {
-        'depth': 1, 'block': (3, 3), 'op': 'conv'}
+        'depth': 1,
+        'block': (3, 3),
+        'op': 'conv'
+    }
     assert extreme_subnet(model, 'max') == {
-        'depth': 3, 'block': (5, 6), 'op': 'zero'}
+        'depth': 3,
+        'block': (5, 6),
+        'op': 'zero'
+    }
     with pytest.raises(ValueError, match="which='mid'"):
         extreme_subnet(model, 'mid')

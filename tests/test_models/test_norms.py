@@ -20,8 +20,8 @@ def test_ghost_bn_normalises_each_virtual_batch_with_its_own_statistics():
     assert torch.allclose(y, want, atol=1e-6)
     for c in y.split(2):
         assert torch.allclose(c.mean((0, 2, 3)), torch.zeros(3), atol=1e-4)
-        assert torch.allclose(c.var((0, 2, 3), unbiased=False),
-                              torch.ones(3), atol=1e-3)
+        assert torch.allclose(
+            c.var((0, 2, 3), unbiased=False), torch.ones(3), atol=1e-3)
     # running statistics: updated once per chunk (closed form)
     m, run = 0.1, torch.zeros(3)
     for c in x.split(2):
@@ -50,8 +50,8 @@ class Net(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.backbone = ConvModule(3, 16, 3, padding=1,
-                                   norm_cfg=dict(type='BN'))
+        self.backbone = ConvModule(
+            3, 16, 3, padding=1, norm_cfg=dict(type='BN'))
         self.neck = nn.Sequential(
             ConvModule(16, 16, 3, padding=1, norm_cfg=dict(type='BN')),
             nn.BatchNorm2d(16))
@@ -88,23 +88,25 @@ def test_group_norm_takes_the_place_and_the_parameters_of_batchnorm():
 def test_conversion_errors_name_the_bad_value():
     with pytest.raises(ValueError, match="to='LN'.*GN"):
         convert_batchnorms(Net(), 'LN')
-    with pytest.raises(ValueError, match=r'neck.0.bn \(16 channels\).*'
-                       'num_groups=3'):
+    with pytest.raises(
+            ValueError, match=r'neck.0.bn \(16 channels\).*'
+            'num_groups=3'):
         convert_batchnorms(Net(), 'GN', ['neck'], num_groups=3)
     with pytest.raises(ValueError, match=r"\['bbox_head'\]"):
         convert_batchnorms(Net(), 'GN', ['bbox_head'], num_groups=4)
 
 
 @pytest.mark.parametrize('to,cls', [('GhostBN', GhostBatchNorm2d),
-                                     ('SyncBN', nn.SyncBatchNorm)])
+                                    ('SyncBN', nn.SyncBatchNorm)])
 def test_ghost_and_sync_bn_keep_parameters_and_statistics(to, cls):
     net = Net()
     net.train()
     net(torch.randn(4, 3, 8, 8))  # some running statistics
     state = {k: v.clone() for k, v in net.state_dict().items()}
     convert_batchnorms(net, to, virtual_batch_size=2)
-    assert all(isinstance(m, cls) for m in net.modules()
-               if isinstance(m, nn.modules.batchnorm._BatchNorm))
+    assert all(
+        isinstance(m, cls) for m in net.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm))
     after = net.state_dict()
     assert after.keys() == state.keys()
     assert all(torch.equal(after[k], state[k]) for k in state)

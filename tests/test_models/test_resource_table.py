@@ -10,7 +10,6 @@ from mmnas_tricks.models import ResourceTable, subnet_resources
 from mmnas_tricks.models.mutables import OpChoice, sample_subnet
 from mmnas_tricks.testing import config_dir
 from mmnas_tricks.utils import build_model, load_config
-
 from .test_mutables import CANDIDATES, Toy
 
 
@@ -74,9 +73,10 @@ def test_real_supernets_get_the_traced_flops(config):
 
 
 def test_a_depth_choice_over_searched_layers_is_traced():
-    cfg = load_config(osp.join(
-        config_dir(),
-        'supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py'))
+    cfg = load_config(
+        osp.join(
+            config_dir(),
+            'supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py'))
     table = ResourceTable(build_model(cfg), (3, 128, 128))
     assert table.why_not == ('bbox_head.cls_convs.0 is nested in another '
                              'mutable')

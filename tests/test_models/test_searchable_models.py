@@ -11,10 +11,10 @@ import torch
 
 from mmnas_tricks.models import export_config
 from mmnas_tricks.models.mutables import (BaseMutable, export_static,
-                                          extreme_subnet,
-                                          get_subnet, named_mutables,
-                                          sample_subnet, set_subnet,
-                                          space_size, subnet_param_count)
+                                          extreme_subnet, get_subnet,
+                                          named_mutables, sample_subnet,
+                                          set_subnet, space_size,
+                                          subnet_param_count)
 from mmnas_tricks.testing import (config_dir, demo_det_batch, demo_seg_batch,
                                   unchosen_gradients)
 from mmnas_tricks.utils import build_model, load_config
@@ -34,8 +34,9 @@ CASES = {
     'fpn-neck-retina-head':
     ('retinanet_r18w16_fpn-search_gn-head-search_12e_digits.py',
      dict(neck='FPN', bbox_head='RetinaHead'), 'det'),
-    'fpn-neck-seg-head': ('fpn_r18w16_fpn-search_head-search_12e_digits-seg.py',
-                          dict(neck='FPN', decode_head='FPNHead'), 'seg'),
+    'fpn-neck-seg-head':
+    ('fpn_r18w16_fpn-search_head-search_12e_digits-seg.py',
+     dict(neck='FPN', decode_head='FPNHead'), 'seg'),
     'aspp-seg-head': ('fpn_r18w16_aspp-search_12e_digits-seg.py',
                       dict(decode_head='ASPPHead'), 'seg'),
 }
@@ -120,9 +121,10 @@ def test_static_export_equals_supernet_and_exported_config_loads(case, seed):
     rebuilt.load_state_dict(static.state_dict(), strict=True)
     n_static = sum(p.numel() for p in rebuilt.parameters())
     assert n_static == subnet_param_count(model, subnet)
-    flat = (lambda out: [out] if torch.is_tensor(out) else
-            [t for level in out for t in (level if isinstance(level, (list, tuple))
-                                          else [level])])
+    flat = (lambda out: [out] if torch.is_tensor(out) else [
+        t for level in out
+        for t in (level if isinstance(level, (list, tuple)) else [level])
+    ])
     with torch.no_grad():
         for module in (static, rebuilt):
             outs = flat(module._forward(data['inputs']))

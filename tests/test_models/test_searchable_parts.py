@@ -14,14 +14,17 @@ from mmnas_tricks.models.mutables import (SubnetError, export_static,
                                           set_mode, set_subnet)
 from mmnas_tricks.models.necks import NASFCOSSearchFPN
 
-TINY_MBV2 = dict(arch=((16, 2, 2), (16, 3, 2), (24, 2, 2)), widen_factor=1.0,
-                 out_indices=(1, 2), width_ratios=(1.0, 0.5))
+TINY_MBV2 = dict(
+    arch=((16, 2, 2), (16, 3, 2), (24, 2, 2)),
+    widen_factor=1.0,
+    out_indices=(1, 2),
+    width_ratios=(1.0, 0.5))
 
 
 def test_backbone_arguments_are_checked():
     with pytest.raises(ValueError, match=r'out_indices \[5\] must be stage'):
-        SearchableShuffleNetV2(stage_blocks=(1, 1), stage_channels=(8, 16),
-                               out_indices=(5, ))
+        SearchableShuffleNetV2(
+            stage_blocks=(1, 1), stage_channels=(8, 16), out_indices=(5, ))
     with pytest.raises(ValueError, match='frozen_stages=7'):
         SearchableMobileNetV2(frozen_stages=7)
     with pytest.raises(ValueError, match='depths has 1 entries for 6'):
@@ -33,8 +36,10 @@ def test_backbone_arguments_are_checked():
 def test_frozen_stages_and_norm_eval():
     net = SearchableMobileNetV2(**TINY_MBV2, frozen_stages=1, norm_eval=True)
     net.train()
-    weights = lambda m: [p for n, p in m.named_parameters()  # noqa: E731
-                         if 'arch_alpha' not in n]
+
+    def weights(m):
+        return [p for n, p in m.named_parameters() if 'arch_alpha' not in n]
+
     assert not any(p.requires_grad for p in weights(net.stem))
     assert not any(p.requires_grad for p in weights(net.stages[0]))
     assert all(p.requires_grad for p in weights(net.stages[1]))
@@ -45,10 +50,10 @@ def test_frozen_stages_and_norm_eval():
 def test_mbv2_widths_only_on_stages_the_neck_does_not_read():
     net = SearchableMobileNetV2(**TINY_MBV2)
     assert list(net.widths) == ['0']  # stages 1, 2 feed the neck
-    assert net.widths["0"].choices == [16, 8]
+    assert net.widths['0'].choices == [16, 8]
     outs = net(torch.rand(2, 3, 32, 32))
-    assert [o.shape[1] for o in outs] == [16, 24] == [
-        net.out_channels[i] for i in (1, 2)]
+    assert [o.shape[1] for o in outs
+            ] == [16, 24] == [net.out_channels[i] for i in (1, 2)]
 
 
 def test_fixed_subnet_builds_the_static_backbone():
@@ -82,11 +87,16 @@ def test_nasfcos_cells_assemble_unused_outputs_and_need_single_path():
     inputs = [torch.rand(2, c, s, s) for c, s in ((8, 16), (16, 8), (32, 4))]
     # cell 0 reads inputs 0, 1; cell 1 reads cell 0 (index 3); cell 2 reads
     # input 2 twice: cells 1 and 2 are unused
-    set_subnet(neck, {
-        'cells.0.input1': 0, 'cells.0.input2': 1,
-        'cells.1.input1': 3, 'cells.1.input2': 3,
-        'cells.2.input1': 2, 'cells.2.input2': 2,
-    }, strict=False)
+    set_subnet(
+        neck, {
+            'cells.0.input1': 0,
+            'cells.0.input2': 1,
+            'cells.1.input1': 3,
+            'cells.1.input2': 3,
+            'cells.2.input1': 2,
+            'cells.2.input2': 2,
+        },
+        strict=False)
     assert neck._unused_cells() == [4, 5]
     outs = neck(inputs)
     assert [o.shape[-1] for o in outs] == [16, 8, 4, 2, 1]
@@ -99,15 +109,22 @@ def test_nasfcos_cells_assemble_unused_outputs_and_need_single_path():
 
 
 def test_export_config_errors():
-    cfg = Config(dict(model=dict(
-        type='FCOS', backbone=dict(type='ResNet', depth=18),
-        neck=dict(type='mmnas_tricks.SearchableFPN', in_channels=[8],
-                  out_channels=8, num_outs=1))))
+    cfg = Config(
+        dict(
+            model=dict(
+                type='FCOS',
+                backbone=dict(type='ResNet', depth=18),
+                neck=dict(
+                    type='mmnas_tricks.SearchableFPN',
+                    in_channels=[8],
+                    out_channels=8,
+                    num_outs=1))))
     out = export_config(cfg, {'neck.fpn_convs.0': 'sep_conv_3x3'})
     assert out.model.neck.fixed_subnet == {'fpn_convs.0': 'sep_conv_3x3'}
     assert 'fixed_subnet' not in cfg.model.neck  # the input is not changed
-    with pytest.raises(SubnetError, match=r"outside every searchable .*"
-                       r"backbone.layer1"):
+    with pytest.raises(
+            SubnetError, match=r'outside every searchable .*'
+            r'backbone.layer1'):
         export_config(cfg, {'backbone.layer1': 'x'})
     cfg.model.neck.type = 'FPN'
     with pytest.raises(SubnetError, match='no searchable component'):
@@ -117,8 +134,8 @@ def test_export_config_errors():
 def test_shufflenet_stages_end_at_detection_strides():
     """DetNAS / SPOS: a stride-2 stem conv, then four stride-2 stages: C2-C5
     at strides 4, 8, 16, 32 as mmdet's FPN necks and anchors expect."""
-    net = SearchableShuffleNetV2(stage_blocks=(1, 1, 1, 1),
-                                 stage_channels=(8, 16, 32, 64))
+    net = SearchableShuffleNetV2(
+        stage_blocks=(1, 1, 1, 1), stage_channels=(8, 16, 32, 64))
     net.eval()
     outs = net(torch.rand(1, 3, 128, 128))
     assert [128 // o.shape[-1] for o in outs] == [4, 8, 16, 32]

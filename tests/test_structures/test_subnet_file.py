@@ -5,12 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmnas_tricks.models.mutables import (InputChoice, MBConvChoice,
-                                          OpChoice, get_subnet, load_subnet,
+from mmnas_tricks.models.mutables import (InputChoice, MBConvChoice, OpChoice,
+                                          get_subnet, load_subnet,
                                           sample_subnet, set_subnet)
 from mmnas_tricks.structures import (SubnetFileError, dump_subnet,
                                      read_subnet_file)
-
 from ..test_models.test_mutables import Toy
 
 
@@ -21,24 +20,25 @@ class PairSpace(Toy):
     def __init__(self):
         super().__init__()
         self.pair = InputChoice(4, num_chosen=2)
-        self.mb = MBConvChoice(4, 4, kernel_sizes=(3, 5),
-                               expand_ratios=(2.5, 4))
-        self.head = OpChoice(dict(a=dict(type='Identity'),
-                                  b=dict(type='Zero')), 4, 4)
+        self.mb = MBConvChoice(
+            4, 4, kernel_sizes=(3, 5), expand_ratios=(2.5, 4))
+        self.head = OpChoice(
+            dict(a=dict(type='Identity'), b=dict(type='Zero')), 4, 4)
 
 
 def mbv2_space():
     """Depths, (kernel, expand) pairs and widths."""
     from mmnas_tricks.models.backbones import SearchableMobileNetV2
     return SearchableMobileNetV2(
-        arch=((16, 2, 2), (16, 3, 2), (24, 2, 2)), out_indices=(1, 2),
+        arch=((16, 2, 2), (16, 3, 2), (24, 2, 2)),
+        out_indices=(1, 2),
         width_ratios=(1.0, 0.5))
 
 
 def detnas_space():
     from mmnas_tricks.models.backbones import SearchableShuffleNetV2
-    return SearchableShuffleNetV2(stage_blocks=(2, 2), stage_channels=(8, 16),
-                                  out_indices=(1, ))
+    return SearchableShuffleNetV2(
+        stage_blocks=(2, 2), stage_channels=(8, 16), out_indices=(1, ))
 
 
 def nasfcos_space():
@@ -48,10 +48,11 @@ def nasfcos_space():
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1),
-       space=st.sampled_from([Toy, PairSpace, mbv2_space, detnas_space,
-                              nasfcos_space]),
-       suffix=st.sampled_from(['.yaml', '.yml', '.json']))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    space=st.sampled_from(
+        [Toy, PairSpace, mbv2_space, detnas_space, nasfcos_space]),
+    suffix=st.sampled_from(['.yaml', '.yml', '.json']))
 def test_write_read_roundtrip(tmp_path_factory, seed, space, suffix):
     model = space()
     subnet = sample_subnet(model, random.Random(seed))
@@ -75,7 +76,7 @@ def _write(tmp_path, name, text):
     ('empty.yaml', '', 'the subnet file is empty'),
     ('bad.yaml', 'format_version: 1\nsubnet: {a: [1, 2\n', 'not valid YAML'),
     ('bad.json', '{"format_version": 1,', 'not valid JSON'),
-    ('list.yaml', '- a\n- b\n', "expected a mapping .*got list"),
+    ('list.yaml', '- a\n- b\n', 'expected a mapping .*got list'),
     ('version.yaml', 'format_version: 7\nsubnet: {block1: skip}\n',
      'format_version 7 is not supported'),
     ('nover.yaml', 'subnet: {block1: skip}\n', 'format_version None'),
@@ -103,8 +104,8 @@ def test_malformed_files_are_named(tmp_path, name, text, match):
     (dict(blok1='skip', block2='conv', pick=0),
      r"unknown mutable 'blok1' \(did you mean \['block1'.*missing "
      r"mutables \['block1'\]"),
-    (dict(block1='conv9', block2='conv', pick=0),
-     r"block1: 'conv9' is not a choice; valid: \['conv3x3'"),
+    (dict(block1='conv9', block2='conv',
+          pick=0), r"block1: 'conv9' is not a choice; valid: \['conv3x3'"),
     (dict(block1='skip', block2='conv'), r"missing mutables \['pick'\]"),
     (dict(block1='skip', block2='conv', pick=7), 'pick: 7 is not a choice'),
 ])

@@ -11,7 +11,6 @@ from mmengine.runner import Runner
 
 from mmnas_tricks.structures import read_subnet_file
 from mmnas_tricks.utils import load_config
-
 from .test_train_test import _tiny_config
 
 SEG = 'configs/supernets/fpn_r18w16_fpn-search_head-search_12e_digits-seg.py'
@@ -28,9 +27,16 @@ def test_two_process_search_equals_the_single_process_one(
     search.custom_hooks = []
     search.default_hooks.checkpoint = None
     search.train_cfg = dict(
-        type='mmnas_tricks.EvolutionSearchLoop', max_generations=2,
-        population_size=3, top_k=2, num_mutation=2, num_crossover=1,
-        mutate_prob=0.5, seed=3, score_key='mIoU', export_best=False,
+        type='mmnas_tricks.EvolutionSearchLoop',
+        max_generations=2,
+        population_size=3,
+        top_k=2,
+        num_mutation=2,
+        num_crossover=1,
+        mutate_prob=0.5,
+        seed=3,
+        score_key='mIoU',
+        export_best=False,
         # no BN calibration: with it each rank calibrates on its own shard
         # (statistics averaged over ranks), close to but not bit-equal with
         # one process calibrating on whole batches
@@ -45,9 +51,12 @@ def test_two_process_search_equals_the_single_process_one(
     single.experiment_name = 'dist_search_single'
     Runner.from_cfg(single).train()
     env = dict(os.environ, PORT='29537', OMP_NUM_THREADS='1')
-    out = subprocess.run(['bash', 'tools/dist_train.sh', search_path, '2',
-                          '--work-dir', two], cwd=repo_root, env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ['bash', 'tools/dist_train.sh', search_path, '2', '--work-dir', two],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True)
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
 
     rows = []
@@ -57,6 +66,8 @@ def test_two_process_search_equals_the_single_process_one(
     assert rows[0].keys() == rows[1].keys() and len(rows[0]) >= 4
     for key, score in rows[0].items():
         assert rows[1][key] == pytest.approx(score, abs=1e-6)
-    best = [read_subnet_file(osp.join(w, 'search', 'best_subnet.yaml'))[0]
-            for w in (one, two)]
+    best = [
+        read_subnet_file(osp.join(w, 'search', 'best_subnet.yaml'))[0]
+        for w in (one, two)
+    ]
     assert best[0] == best[1]

@@ -13,7 +13,6 @@ from mmengine.utils import get_installed_path
 
 from mmnas_tricks.testing import config_dir, tiny_supernet_cfg
 from mmnas_tricks.utils import build_model, load_config
-
 from ..conftest import TINY_SPEC
 from .test_train_test import FCOS, _run, _tiny_config
 
@@ -29,8 +28,8 @@ def plain_checkpoint(repo_root, tiny_digits, tmp_path_factory):
     tmp = tmp_path_factory.mktemp('inherit_plain')
     path, work = _tiny_config(repo_root, tiny_digits, tmp, FCOS,
                               'inherit_plain')
-    mmdet_train = osp.join(get_installed_path('mmdet'), '.mim', 'tools',
-                           'train.py')
+    mmdet_train = osp.join(
+        get_installed_path('mmdet'), '.mim', 'tools', 'train.py')
     _run(repo_root, mmdet_train, path, '--work-dir', work)
     return path, osp.join(work, 'epoch_1.pth')
 
@@ -56,10 +55,13 @@ def test_supernet_from_a_plain_mmdet_checkpoint_predicts_the_same(
     plain.load_from = ckpt
     plain.work_dir = str(tmp_path / 'plain')
     plain.experiment_name = f'inherit_plain_val_{osp.basename(supernet)}'
-    cfg = tiny_supernet_cfg(supernet, tiny_digits, TINY_SPEC,
-                            str(tmp_path / 'supernet'),
-                            f'inherit_{osp.basename(supernet)}',
-                            tower_depths=None)
+    cfg = tiny_supernet_cfg(
+        supernet,
+        tiny_digits,
+        TINY_SPEC,
+        str(tmp_path / 'supernet'),
+        f'inherit_{osp.basename(supernet)}',
+        tower_depths=None)
     cfg.model.test_cfg = plain.model.test_cfg
     cfg.model.bbox_head.stacked_convs = plain.model.bbox_head.stacked_convs
     cfg.load_from = ckpt
@@ -71,10 +73,10 @@ def test_supernet_from_a_plain_mmdet_checkpoint_predicts_the_same(
     runner, got = _predict(Runner.from_cfg(cfg), batch)
     assert len(got) == len(want)
     for g, w in zip(got, want):
-        assert torch.allclose(g.pred_instances.bboxes, w.pred_instances.bboxes,
-                              atol=1e-4)
-        assert torch.allclose(g.pred_instances.scores, w.pred_instances.scores,
-                              atol=1e-5)
+        assert torch.allclose(
+            g.pred_instances.bboxes, w.pred_instances.bboxes, atol=1e-4)
+        assert torch.allclose(
+            g.pred_instances.scores, w.pred_instances.scores, atol=1e-5)
     # so the same mAP: both validate through mmengine
     for c in (cfg, plain):
         c.experiment_name += '_val'
@@ -82,13 +84,15 @@ def test_supernet_from_a_plain_mmdet_checkpoint_predicts_the_same(
     assert Runner.from_cfg(cfg).val() == pytest.approx(
         Runner.from_cfg(plain).val())
 
-    report = json.load(open(osp.join(str(tmp_path / 'supernet'),
-                                      'inherit_report.json')))
+    report = json.load(
+        open(osp.join(str(tmp_path / 'supernet'), 'inherit_report.json')))
     plain_keys = set(torch.load(ckpt)['state_dict'])
     assert set(report['loaded']) == plain_keys
     assert report['unused'] == []
-    assert not [x for x in report['left_at_init']
-                if x['why'] == 'not in the checkpoint']
+    assert not [
+        x
+        for x in report['left_at_init'] if x['why'] == 'not in the checkpoint'
+    ]
     state = torch.load(ckpt)['state_dict']
     model = runner.model
     if supernet == OPS:
@@ -102,7 +106,8 @@ def test_supernet_from_a_plain_mmdet_checkpoint_predicts_the_same(
         assert torch.equal(head['dil_conv_3x3'].conv.weight,
                            state['bbox_head.cls_convs.0.conv.weight'])
         why = {x['where']: x['why'] for x in report['left_at_init']}
-        assert 'SepConv' in why['bbox_head.cls_convs.0.candidates.sep_conv_3x3']
+        assert 'SepConv' in why[
+            'bbox_head.cls_convs.0.candidates.sep_conv_3x3']
         assert '(3, 3)' in why['neck.lateral_convs.0.candidates.conv3x3'] or \
             '3, 3' in why['neck.lateral_convs.0.candidates.conv3x3']
     else:
@@ -123,5 +128,6 @@ def test_a_supernet_checkpoint_is_left_alone(tmp_path):
     checkpoint = dict(state_dict=dict(own))
     hook = InheritWeightsHook()
     hook.after_load_checkpoint(FakeRunner(model), checkpoint)
-    assert hook.report is None and checkpoint['state_dict'].keys() == own.keys()
+    assert hook.report is None and checkpoint['state_dict'].keys() == own.keys(
+    )
     assert not osp.isfile(osp.join(str(tmp_path), 'inherit_report.json'))

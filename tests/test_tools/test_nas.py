@@ -9,7 +9,6 @@ import pytest
 
 from mmnas_tricks.testing import shrink_digits_cfg
 from mmnas_tricks.utils import load_config
-
 from ..conftest import TINY_SPEC
 from .test_train_test import _run
 
@@ -18,14 +17,21 @@ SEG = 'configs/nas/spos_fpn_r18w16_fpn-search_head-search_digits-seg.py'
 
 
 def tiny_pipeline(repo_root, tiny_digits, tmp_path, config, name):
-    cfg = shrink_digits_cfg(load_config(osp.join(repo_root, config)),
-                            tiny_digits, TINY_SPEC,
-                            work_dir=str(tmp_path / 'unused'),
-                            experiment_name=name)
+    cfg = shrink_digits_cfg(
+        load_config(osp.join(repo_root, config)),
+        tiny_digits,
+        TINY_SPEC,
+        work_dir=str(tmp_path / 'unused'),
+        experiment_name=name)
     nas = cfg.nas
-    nas.search.update(max_generations=2, population_size=3, top_k=2,
-                      num_mutation=1, num_crossover=1, calibrate_bn=2,
-                      constraints=None)
+    nas.search.update(
+        max_generations=2,
+        population_size=3,
+        top_k=2,
+        num_mutation=1,
+        num_crossover=1,
+        calibrate_bn=2,
+        constraints=None)
     nas.retrain.train_cfg.max_epochs = 1
     nas.retrain.train_cfg.val_interval = 1
     nas.retrain.param_scheduler = cfg.param_scheduler
@@ -33,9 +39,11 @@ def tiny_pipeline(repo_root, tiny_digits, tmp_path, config, name):
         cfg.model.test_cfg.score_thr = 0.0
         cfg.model.test_cfg.nms_pre = 100
     baseline = shrink_digits_cfg(
-        load_config(osp.join(osp.dirname(osp.join(repo_root, config)),
-                             nas.baseline)),
-        tiny_digits, TINY_SPEC, work_dir=str(tmp_path / 'unused'),
+        load_config(
+            osp.join(osp.dirname(osp.join(repo_root, config)), nas.baseline)),
+        tiny_digits,
+        TINY_SPEC,
+        work_dir=str(tmp_path / 'unused'),
         experiment_name=name + '_baseline')
     if 'bbox_head' in baseline.model:
         baseline.model.test_cfg.score_thr = 0.0
@@ -48,8 +56,7 @@ def tiny_pipeline(repo_root, tiny_digits, tmp_path, config, name):
     return path
 
 
-@pytest.mark.parametrize('config,key', [(DET, 'coco/bbox_mAP'),
-                                        (SEG, 'mIoU')])
+@pytest.mark.parametrize('config,key', [(DET, 'coco/bbox_mAP'), (SEG, 'mIoU')])
 def test_pipeline_runs_every_stage_and_skips_finished_ones(
         repo_root, tiny_digits, tmp_path, config, key):
     name = 'nas_det' if config == DET else 'nas_seg'
@@ -72,8 +79,8 @@ def test_pipeline_runs_every_stage_and_skips_finished_ones(
         assert osp.isfile(osp.join(work, f))
     # model-zoo entries: the exported subnet, and the retrained found model
     import yaml
-    exported = yaml.safe_load(open(osp.join(search,
-                                            'best_subnet.metafile.yml')))
+    exported = yaml.safe_load(
+        open(osp.join(search, 'best_subnet.metafile.yml')))
     entry = exported['Models'][0]
     assert entry['Config'] == 'best_subnet.py'
     assert entry['Weights'] == 'best_subnet.pth'
@@ -88,8 +95,8 @@ def test_pipeline_runs_every_stage_and_skips_finished_ones(
         # mmseg's own, unmodified tools/test.py (from its wheel) tests the
         # exported segmentor (mmdet's: tests/test_tools/test_supernets.py)
         from mmengine.utils import get_installed_path
-        mmseg_test = osp.join(get_installed_path('mmseg'), '.mim', 'tools',
-                              'test.py')
+        mmseg_test = osp.join(
+            get_installed_path('mmseg'), '.mim', 'tools', 'test.py')
         log = _run(repo_root, mmseg_test, osp.join(search, 'best_subnet.py'),
                    osp.join(search, 'best_subnet.pth'), '--work-dir',
                    str(tmp_path / 'mmseg_test'))
@@ -115,7 +122,9 @@ def test_bad_pipeline_config(repo_root, tmp_path):
     import subprocess
     import sys
     out = subprocess.run([sys.executable, 'tools/nas.py', path],
-                         cwd=repo_root, capture_output=True, text=True)
+                         cwd=repo_root,
+                         capture_output=True,
+                         text=True)
     assert out.returncode != 0
     assert 'nas.baseline is missing' in out.stderr
 
@@ -140,8 +149,9 @@ def test_stage_bookkeeping(repo_root, tmp_path, monkeypatch):
             open(osp.join(self.dir('supernet'), 'last_checkpoint'),
                  'w').write('ckpt.pth')
         if stage == 'search':
-            open(osp.join(self.dir('search'), 'search', 'best_subnet.py'),
-                 'w').write('')
+            open(
+                osp.join(self.dir('search'), 'search', 'best_subnet.py'),
+                'w').write('')
 
     monkeypatch.setattr(nas.Pipeline, 'run_train', fake_train)
     config = osp.join(repo_root, DET)
@@ -149,17 +159,20 @@ def test_stage_bookkeeping(repo_root, tmp_path, monkeypatch):
 
     def run(*extra):
         calls.clear()
-        nas.Pipeline(nas.parse_args(
-            [config, '--work-dir', work, '--stages', 'supernet', 'search',
-             'retrain', 'baseline', *extra])).run()
+        nas.Pipeline(
+            nas.parse_args([
+                config, '--work-dir', work, '--stages', 'supernet', 'search',
+                'retrain', 'baseline', *extra
+            ])).run()
         return [c[0] for c in calls]
 
     assert run() == ['supernet', 'search', 'retrain', 'baseline']
     assert run() == []
     calls.clear()
-    nas.Pipeline(nas.parse_args([config, '--work-dir', work, '--stages',
-                                 'search', '--fresh'])).run()
+    nas.Pipeline(
+        nas.parse_args(
+            [config, '--work-dir', work, '--stages', 'search',
+             '--fresh'])).run()
     assert calls == [('search', True)]
     assert run() == ['retrain']  # out of date after the new search
-    assert json.load(open(osp.join(work, 'nas_state.json')))['retrain'][
-        'done']
+    assert json.load(open(osp.join(work, 'nas_state.json')))['retrain']['done']

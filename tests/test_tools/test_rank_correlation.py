@@ -11,7 +11,6 @@ from mmengine.runner import Runner
 
 from mmnas_tricks.testing import config_dir, tiny_supernet_cfg
 from mmnas_tricks.utils import rank_consistency
-
 from ..conftest import TINY_SPEC
 
 ELASTIC = osp.join(config_dir(), 'supernets',
@@ -20,22 +19,29 @@ ELASTIC = osp.join(config_dir(), 'supernets',
 
 def test_rank_correlation_tool_reports_tau_and_resumes(repo_root, tiny_digits,
                                                        tmp_path):
-    cfg = tiny_supernet_cfg(ELASTIC, tiny_digits, TINY_SPEC,
-                            str(tmp_path / 'supernet'), 'rank_supernet',
-                            tower_depths=None)
+    cfg = tiny_supernet_cfg(
+        ELASTIC,
+        tiny_digits,
+        TINY_SPEC,
+        str(tmp_path / 'supernet'),
+        'rank_supernet',
+        tower_depths=None)
     cfg.model.test_cfg.score_thr = 0.0
-    cfg.val_evaluator = dict(type='mmnas_tricks.PreciseCocoMetric',
-                             ann_file=cfg.val_evaluator.ann_file,
-                             metric='bbox')
+    cfg.val_evaluator = dict(
+        type='mmnas_tricks.PreciseCocoMetric',
+        ann_file=cfg.val_evaluator.ann_file,
+        metric='bbox')
     Runner.from_cfg(cfg).train()
     ckpt = osp.join(str(tmp_path / 'supernet'), 'epoch_1.pth')
     cfg.pop('retrain', None)
     path = str(tmp_path / 'supernet_tiny.py')
     cfg.dump(path)
     work = str(tmp_path / 'rank')
-    cmd = [sys.executable, 'tools/rank_correlation.py', path, ckpt,
-           '--num-subnets', '3', '--calibrate-bn', '1',
-           '--standalone-epochs', '1', '--work-dir', work]
+    cmd = [
+        sys.executable, 'tools/rank_correlation.py', path, ckpt,
+        '--num-subnets', '3', '--calibrate-bn', '1', '--standalone-epochs',
+        '1', '--work-dir', work
+    ]
     out = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     with open(osp.join(work, 'rank_correlation.json')) as f:

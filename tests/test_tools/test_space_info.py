@@ -22,17 +22,23 @@ def _tool(repo_root):
 def test_summary_json_and_subnet_file(repo_root, tmp_path, capsys):
     tool = _tool(repo_root)
     out_json, out_subnet = tmp_path / 's.json', tmp_path / 'min.yaml'
-    summary = tool.main([osp.join(repo_root, ASPP), '--json', str(out_json),
-                         '--write-subnet', 'min', str(out_subnet)])
+    summary = tool.main([
+        osp.join(repo_root, ASPP), '--json',
+        str(out_json), '--write-subnet', 'min',
+        str(out_subnet)
+    ])
     assert summary['num_mutables'] == 3 and summary['space_size'] == 125
-    assert summary['parts'] == {'decode_head': dict(mutables=3,
-                                                    space_size=125)}
+    assert summary['parts'] == {
+        'decode_head': dict(mutables=3, space_size=125)
+    }
     assert summary['first_subnet']['flops'] > 0
     assert json.loads(out_json.read_text())['space_size'] == 125
     subnet, meta = read_subnet_file(str(out_subnet))
     assert set(subnet) == {f'decode_head.aspp_modules.{i}' for i in (1, 2, 3)}
     assert meta['source'] == 'space_info min'
     assert 'space size: 1.25e+02' in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="WHICH must be one of"):
-        tool.main([osp.join(repo_root, ASPP), '--write-subnet', 'best',
-                   str(tmp_path / 'x.yaml')])
+    with pytest.raises(SystemExit, match='WHICH must be one of'):
+        tool.main([
+            osp.join(repo_root, ASPP), '--write-subnet', 'best',
+            str(tmp_path / 'x.yaml')
+        ])

@@ -9,16 +9,17 @@ import torch
 from mmengine.utils import get_installed_path
 
 from mmnas_tricks.structures import dump_subnet, read_subnet_file
-
 from .test_train_test import _run, _tiny_config
 
 SUPERNETS = [
     'configs/supernets/fcos_mbv2-search_fpn_gn-head_12e_digits.py',
     'configs/supernets/fcos_detnas-shufflenetv2_fpn_gn-head_12e_digits.py',
-    'configs/supernets/retinanet_r18w16_fpn-search_gn-head-search_12e_digits.py',
+    ('configs/supernets/'
+     'retinanet_r18w16_fpn-search_gn-head-search_12e_digits.py'),
     'configs/supernets/fpn_r18w16_fpn-search_head-search_12e_digits-seg.py',
 ]
-NASFCOS = 'configs/supernets/nasfcos_r18w16_fpn-cells-search_gn-head-search_12e_digits.py'
+NASFCOS = ('configs/supernets/'
+           'nasfcos_r18w16_fpn-cells-search_gn-head-search_12e_digits.py')
 
 
 @pytest.mark.parametrize('config', SUPERNETS)
@@ -59,8 +60,7 @@ def test_export_retrain_and_test(repo_root, tiny_digits, tmp_path):
     raw = torch.load(osp.join(out_dir, 'raw.pth'))['state_dict']
     calibrated = torch.load(osp.join(out_dir, 'found.pth'))['state_dict']
     means = [k for k in raw if k.endswith('running_mean')]
-    assert means and any(not torch.equal(raw[k], calibrated[k])
-                         for k in means)
+    assert means and any(not torch.equal(raw[k], calibrated[k]) for k in means)
     cfg_path, static_ckpt = (osp.join(out_dir, 'found.py'),
                              osp.join(out_dir, 'found.pth'))
     state = torch.load(static_ckpt)  # weights_only by default
@@ -68,13 +68,14 @@ def test_export_retrain_and_test(repo_root, tiny_digits, tmp_path):
                    for k in state['state_dict'])
     assert read_subnet_file(subnet_file)[0] == {
         k: list(v) if isinstance(v, tuple) else v
-        for k, v in state['meta']['subnet'].items()}
+        for k, v in state['meta']['subnet'].items()
+    }
     text = open(cfg_path).read()
     assert 'SampleSubnetHook' not in text and 'fixed_subnet' in text
     # the exported plain config tests the exported checkpoint ...
     test_dir = str(tmp_path / 'test_exported')
-    log = _run(repo_root, 'tools/test.py', cfg_path, static_ckpt,
-               '--work-dir', test_dir)
+    log = _run(repo_root, 'tools/test.py', cfg_path, static_ckpt, '--work-dir',
+               test_dir)
     assert 'final metrics:' in log
     metrics = json.load(open(osp.join(test_dir, 'test_metrics.json')))
     assert 'coco/bbox_mAP' in metrics
@@ -88,20 +89,19 @@ def test_export_retrain_and_test(repo_root, tiny_digits, tmp_path):
     log = _run(repo_root, osp.join(mmdet_tools, 'test.py'), cfg_path,
                static_ckpt, '--work-dir', str(tmp_path / 'mmdet_test'))
     assert 'coco/bbox_mAP' in log
-    _run(repo_root, osp.join(mmdet_tools, 'train.py'), cfg_path,
-         '--work-dir', str(tmp_path / 'mmdet_train'))
+    _run(repo_root, osp.join(mmdet_tools, 'train.py'), cfg_path, '--work-dir',
+         str(tmp_path / 'mmdet_train'))
     assert osp.isfile(osp.join(str(tmp_path / 'mmdet_train'), 'epoch_1.pth'))
     # and a model-zoo entry is written next to the exported files
     import yaml
-    entry = yaml.safe_load(open(osp.join(out_dir, 'found.metafile.yml')))[
-        'Models'][0]
+    entry = yaml.safe_load(open(osp.join(out_dir,
+                                         'found.metafile.yml')))['Models'][0]
     assert (entry['Config'], entry['Weights']) == ('found.py', 'found.pth')
     assert entry['Metadata']['FLOPs (G)'] > 0
 
 
-def test_two_process_supernet_ranks_set_the_same_subnets(repo_root,
-                                                         tiny_digits,
-                                                         tmp_path):
+def test_two_process_supernet_ranks_set_the_same_subnets(
+        repo_root, tiny_digits, tmp_path):
     """torchrun, 2 processes, gloo on CPU: every rank set the same subnet at
     every iteration (SampleSubnetHook's trace), and DDP did not hang on the
     candidates not sampled."""
@@ -109,21 +109,26 @@ def test_two_process_supernet_ranks_set_the_same_subnets(repo_root,
     import subprocess
 
     from mmnas_tricks.utils import load_config
-    config = 'configs/supernets/fcos_detnas-shufflenetv2_fpn_gn-head_12e_digits.py'
+    config = ('configs/supernets/'
+              'fcos_detnas-shufflenetv2_fpn_gn-head_12e_digits.py')
     path, work_dir = _tiny_config(repo_root, tiny_digits, tmp_path, config,
                                   'detnas_dist')
     cfg = load_config(path)
-    cfg.custom_hooks = [dict(type='mmnas_tricks.SampleSubnetHook', seed=5,
-                             trace=True)]
+    cfg.custom_hooks = [
+        dict(type='mmnas_tricks.SampleSubnetHook', seed=5, trace=True)
+    ]
     cfg.dump(path)
     env = dict(os.environ, PORT='29533', OMP_NUM_THREADS='1')
     out = subprocess.run(['bash', 'tools/dist_train.sh', path, '2'],
-                         cwd=repo_root, env=env, capture_output=True,
+                         cwd=repo_root,
+                         env=env,
+                         capture_output=True,
                          text=True)
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
     traces = []
     for rank in (0, 1):
-        with open(osp.join(work_dir, 'subnet_trace', f'rank{rank}.jsonl')) as f:
+        with open(osp.join(work_dir, 'subnet_trace',
+                           f'rank{rank}.jsonl')) as f:
             traces.append([json.loads(line) for line in f if line.strip()])
     assert traces[0] == traces[1]
     assert [t['iter'] for t in traces[0]] == list(range(len(traces[0])))
@@ -152,24 +157,33 @@ def test_two_process_group_norm_supernet_trains_resumes_and_tests(
     env = dict(os.environ, PORT='29535', OMP_NUM_THREADS='1')
 
     def launch(*args):
-        out = subprocess.run(['bash', *args], cwd=repo_root, env=env,
-                             capture_output=True, text=True)
+        out = subprocess.run(['bash', *args],
+                             cwd=repo_root,
+                             env=env,
+                             capture_output=True,
+                             text=True)
         log = out.stdout + out.stderr
         assert out.returncode == 0, log[-4000:]
         return log
 
     launch('tools/dist_train.sh', path, '2')
-    ckpt1 = torch.load(osp.join(work_dir, 'epoch_1.pth'), map_location='cpu',
-                       weights_only=False)
+    ckpt1 = torch.load(
+        osp.join(work_dir, 'epoch_1.pth'),
+        map_location='cpu',
+        weights_only=False)
     assert not any('running_mean' in k for k in ckpt1['state_dict'])
-    log = launch('tools/dist_train.sh', path, '2', '--resume',
-                 '--cfg-options', 'train_cfg.max_epochs=2')
+    log = launch('tools/dist_train.sh', path, '2', '--resume', '--cfg-options',
+                 'train_cfg.max_epochs=2')
     assert 'resumed epoch: 1' in log
-    ckpt2 = torch.load(osp.join(work_dir, 'epoch_2.pth'), map_location='cpu',
-                       weights_only=False)
+    ckpt2 = torch.load(
+        osp.join(work_dir, 'epoch_2.pth'),
+        map_location='cpu',
+        weights_only=False)
     assert ckpt2['meta']['iter'] == 2 * ckpt1['meta']['iter']
-    changed = [k for k in ckpt1['state_dict'] if 'backbone' in k and not
-               torch.equal(ckpt1['state_dict'][k], ckpt2['state_dict'][k])]
+    changed = [
+        k for k in ckpt1['state_dict'] if 'backbone' in k
+        and not torch.equal(ckpt1['state_dict'][k], ckpt2['state_dict'][k])
+    ]
     assert changed  # the GroupNorm backbone kept training
     test_dir = str(tmp_path / 'gn_test')
     launch('tools/dist_test.sh', path, osp.join(work_dir, 'epoch_2.pth'), '2',

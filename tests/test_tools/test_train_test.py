@@ -14,7 +14,6 @@ import torch
 from mmnas_tricks.testing import shrink_digits_cfg
 from mmnas_tricks.utils import (UnsafeCheckpointError, load_config,
                                 register_checkpoint_safe_globals)
-
 from ..conftest import TINY_SPEC
 
 FCOS = 'configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py'
@@ -22,8 +21,7 @@ RETINA = 'configs/baselines/retinanet_r18w16_fpn_12e_digits.py'
 SEG = 'configs/baselines/fpn_r18w16_12e_digits-seg.py'
 
 
-def _tiny_config(repo_root, tiny_digits, tmp_path, config, name,
-                 max_epochs=1):
+def _tiny_config(repo_root, tiny_digits, tmp_path, config, name, max_epochs=1):
     cfg = load_config(osp.join(repo_root, config))
     cfg = shrink_digits_cfg(
         cfg,
@@ -62,8 +60,8 @@ def test_torch_default_is_weights_only():
 @pytest.mark.parametrize('config', [FCOS, SEG])
 def test_train_resume_and_test(repo_root, tiny_digits, tmp_path, config):
     name = osp.basename(config)[:-3] + '_resume'
-    path, work_dir = _tiny_config(repo_root, tiny_digits, tmp_path, config,
-                                  name, max_epochs=1)
+    path, work_dir = _tiny_config(
+        repo_root, tiny_digits, tmp_path, config, name, max_epochs=1)
     log = _run(repo_root, 'tools/train.py', path)
     assert 'final metrics:' in log
     ckpt = osp.join(work_dir, 'epoch_1.pth')
@@ -75,8 +73,8 @@ def test_train_resume_and_test(repo_root, tiny_digits, tmp_path, config):
     torch.load(ckpt)  # weights_only=True by default
 
     # resume for one more epoch from the latest checkpoint
-    log = _run(repo_root, 'tools/train.py', path, '--resume',
-               '--cfg-options', 'train_cfg.max_epochs=2')
+    log = _run(repo_root, 'tools/train.py', path, '--resume', '--cfg-options',
+               'train_cfg.max_epochs=2')
     assert 'resumed epoch: 1' in log, log[-3000:]
     assert 'Epoch(train)  [1]' not in log
     assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
@@ -148,18 +146,21 @@ def _tool(repo_root, name):
 def test_bad_paths_are_clear_errors(repo_root, tmp_path):
     train = _tool(repo_root, 'train')
     test = _tool(repo_root, 'test')
-    with pytest.raises(FileNotFoundError,
-                       match="config file 'configs/nope.py' does not exist"):
+    with pytest.raises(
+            FileNotFoundError,
+            match="config file 'configs/nope.py' does not exist"):
         train.main(['configs/nope.py'])
     typo = FCOS.replace('digits', 'digit')
-    with pytest.raises(FileNotFoundError, match='did you mean.*' +
-                       osp.basename(FCOS).replace('.', r'\.')):
+    with pytest.raises(
+            FileNotFoundError,
+            match='did you mean.*' + osp.basename(FCOS).replace('.', r'\.')):
         train.main([typo])
-    with pytest.raises(FileNotFoundError,
-                       match="--resume checkpoint 'no.pth' does not exist"):
+    with pytest.raises(
+            FileNotFoundError,
+            match="--resume checkpoint 'no.pth' does not exist"):
         train.main([osp.join(repo_root, FCOS), '--resume', 'no.pth'])
-    with pytest.raises(FileNotFoundError,
-                       match="checkpoint 'no.pth' does not exist"):
+    with pytest.raises(
+            FileNotFoundError, match="checkpoint 'no.pth' does not exist"):
         test.main([osp.join(repo_root, FCOS), 'no.pth'])
     with pytest.raises(ValueError, match="--trust-global 'Nope'"):
         train.main([osp.join(repo_root, FCOS), '--trust-global', 'Nope'])
@@ -170,9 +171,12 @@ def test_missing_dataset_folder_without_auto_build(repo_root, tmp_path):
 
     from mmnas_tricks.datasets import DigitsDatasetError
     cfg = load_config(osp.join(repo_root, FCOS))
-    cfg = shrink_digits_cfg(cfg, str(tmp_path / 'absent'), TINY_SPEC,
-                            str(tmp_path / 'work'),
-                            experiment_name='fcos_absent')
+    cfg = shrink_digits_cfg(
+        cfg,
+        str(tmp_path / 'absent'),
+        TINY_SPEC,
+        str(tmp_path / 'work'),
+        experiment_name='fcos_absent')
     cfg.train_dataloader.dataset.auto_build = False
     runner = Runner.from_cfg(cfg)
     with pytest.raises(DigitsDatasetError, match='absent does not exist'):
@@ -186,7 +190,9 @@ def test_dist_train_two_processes_on_cpu(repo_root, tiny_digits, tmp_path):
                                   'fcos_dist')
     env = dict(os.environ, PORT='29531', OMP_NUM_THREADS='1')
     out = subprocess.run(['bash', 'tools/dist_train.sh', path, '2'],
-                         cwd=repo_root, env=env, capture_output=True,
+                         cwd=repo_root,
+                         env=env,
+                         capture_output=True,
                          text=True)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]
@@ -201,10 +207,14 @@ def test_dist_train_two_processes_on_cpu(repo_root, tiny_digits, tmp_path):
 
     # tools/dist_test.sh on the same checkpoint: both ranks evaluate, the
     # results are gathered, rank 0 writes the metrics
-    out = subprocess.run(
-        ['bash', 'tools/dist_test.sh', path, ckpt, '2', '--work-dir',
-         str(tmp_path / 'dist_test')],
-        cwd=repo_root, env=env, capture_output=True, text=True)
+    out = subprocess.run([
+        'bash', 'tools/dist_test.sh', path, ckpt, '2', '--work-dir',
+        str(tmp_path / 'dist_test')
+    ],
+                         cwd=repo_root,
+                         env=env,
+                         capture_output=True,
+                         text=True)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]
     with open(tmp_path / 'dist_test' / 'test_metrics.json') as f:

@@ -10,7 +10,6 @@ from mmengine.runner import Runner
 
 import mmnas_tricks.engine.rank as rank
 from mmnas_tricks.utils import load_config
-
 from .test_nas import SEG, tiny_pipeline
 
 
@@ -23,27 +22,31 @@ def _tool(repo_root):
     return module
 
 
-def test_ablation_table_shares_supernets_and_resumes(
-        repo_root, tiny_digits, tmp_path, monkeypatch):
+def test_ablation_table_shares_supernets_and_resumes(repo_root, tiny_digits,
+                                                     tmp_path, monkeypatch):
     path = tiny_pipeline(repo_root, tiny_digits, tmp_path, SEG, 'ablation')
     cfg = load_config(path)
     cfg.randomness = dict(seed=0)
     cfg.ablation = dict(
-        supernet_epochs=1, rank_subnets=3, rank_seed=0, standalone_epochs=1,
+        supernet_epochs=1,
+        rank_subnets=3,
+        rank_seed=0,
+        standalone_epochs=1,
         search=dict(max_generations=1, population_size=3),
         tricks=dict(
             baseline=dict(),
             no_bn_calibration=dict(search=dict(calibrate_bn=0)),
-            tunas_warmup=dict(hooks=[dict(
-                type='mmnas_tricks.AllOpsWarmupHook', warmup_ratio=0.5)])))
+            tunas_warmup=dict(hooks=[
+                dict(type='mmnas_tricks.AllOpsWarmupHook', warmup_ratio=0.5)
+            ])))
     cfg.dump(path)
     tool = _tool(repo_root)
     work = str(tmp_path / 'ablation')
     state = tool.main([path, '--work-dir', work])
 
     rows = state['table']
-    assert [r['trick'] for r in rows] == ['baseline', 'no_bn_calibration',
-                                          'tunas_warmup']
+    assert [r['trick'] for r in rows
+            ] == ['baseline', 'no_bn_calibration', 'tunas_warmup']
     for r in rows:
         assert -1 <= r['kendall_tau'] <= 1 or r['kendall_tau'] != r[
             'kendall_tau']  # NaN when a side is constant

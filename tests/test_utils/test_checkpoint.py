@@ -5,8 +5,7 @@ import pytest
 import torch
 from mmengine.logging import HistoryBuffer
 
-from mmnas_tricks.utils import (UnsafeCheckpointError,
-                                checkpoint_safe_globals,
+from mmnas_tricks.utils import (UnsafeCheckpointError, checkpoint_safe_globals,
                                 explain_unsafe_checkpoint,
                                 register_checkpoint_safe_globals)
 from mmnas_tricks.utils.checkpoint import resolve_global
@@ -42,8 +41,10 @@ def test_allow_list_is_exact():
         for g in checkpoint_safe_globals()
     }
     dtypes = {n for n in names if n.startswith('numpy.dtypes.')}
-    assert {'numpy.dtypes.Float64DType', 'numpy.dtypes.Int64DType',
-            'numpy.dtypes.BoolDType'} <= dtypes
+    assert {
+        'numpy.dtypes.Float64DType', 'numpy.dtypes.Int64DType',
+        'numpy.dtypes.BoolDType'
+    } <= dtypes
     assert 'numpy.dtypes.ObjectDType' not in dtypes
     assert names - dtypes == {
         'mmengine.logging.history_buffer.HistoryBuffer', 'numpy.ndarray',
@@ -70,8 +71,8 @@ def test_getattr_is_narrowed_to_history_buffer_statistics(tmp_path):
     assert torch.load(path)['m'] is HistoryBuffer.mean
     path = tmp_path / 'bad.pth'
     torch.save(dict(m=_GetAttr('__init__')), path)
-    with pytest.raises(pickle.UnpicklingError,
-                       match="refused getattr.*'__init__'"):
+    with pytest.raises(
+            pickle.UnpicklingError, match="refused getattr.*'__init__'"):
         torch.load(path)
 
 

@@ -28,23 +28,30 @@ def test_pytorch_launcher_on_cpu_in_a_fresh_interpreter():
             'cfg = Config(dict())\n'
             'setup_launcher(cfg, "pytorch")\n'
             'print(cfg.model_wrapper_cfg["device_ids"])\n')
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+    out = subprocess.run([sys.executable, '-c', code],
+                         capture_output=True,
                          text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == 'None'
 
 
 def test_pytorch_launcher_on_cpu(monkeypatch):
-    for k, v in dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0',
-                     MASTER_ADDR='127.0.0.1', MASTER_PORT='29533').items():
+    for k, v in dict(
+            RANK='0',
+            WORLD_SIZE='1',
+            LOCAL_RANK='0',
+            MASTER_ADDR='127.0.0.1',
+            MASTER_PORT='29533').items():
         monkeypatch.setenv(k, v)
     cfg = Config(dict(find_unused_parameters=True))
     try:
         setup_launcher(cfg, 'pytorch')
         assert dist.is_initialized() and dist.get_backend() == 'gloo'
         assert cfg.model_wrapper_cfg == dict(
-            type='MMDistributedDataParallel', broadcast_buffers=False,
-            find_unused_parameters=True, device_ids=None)
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=True,
+            device_ids=None)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

@@ -26,11 +26,17 @@ def test_last_val_metrics_from_message_hub(tmp_path):
 def test_numpy_metrics_are_kept_and_timings_dropped(tmp_path, capsys):
     runner = _runner(tmp_path, 'test_print_final_metrics')
     out = print_final_metrics(
-        runner, dict(mIoU=np.float32(71.5), aAcc=np.float64(90.0), time=0.3,
-                     data_time=0.1, per_class=[1, 2]),
+        runner,
+        dict(
+            mIoU=np.float32(71.5),
+            aAcc=np.float64(90.0),
+            time=0.3,
+            data_time=0.1,
+            per_class=[1, 2]),
         name='m.json')
     assert out == dict(mIoU=71.5, aAcc=90.0)
-    assert 'final metrics: aAcc=90.0000, mIoU=71.5000' in capsys.readouterr().out
+    assert 'final metrics: aAcc=90.0000, mIoU=71.5000' in capsys.readouterr(
+    ).out
     assert json.loads((tmp_path / 'm.json').read_text()) == out
 
 

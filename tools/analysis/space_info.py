@@ -12,8 +12,8 @@ from collections import defaultdict
 
 from mmnas_tricks.models.mutables import (extreme_subnet, named_mutables,
                                           sample_subnet, space_size)
-from mmnas_tricks.structures import dump_subnet
 from mmnas_tricks.models.resources import subnet_resources
+from mmnas_tricks.structures import dump_subnet
 from mmnas_tricks.utils import build_model, load_config
 
 
@@ -21,18 +21,24 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='supernet config file')
     parser.add_argument(
-        '--shape', type=int, nargs=2, default=None, metavar=('H', 'W'),
+        '--shape',
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=('H', 'W'),
         help='input size for FLOPs (default: the data preprocessor size, '
         'else 128 x 128 for digits configs, else 800 x 1333)')
     parser.add_argument(
         '--list', action='store_true', help='list every mutable')
     parser.add_argument('--json', help='also write the summary to this file')
     parser.add_argument(
-        '--write-subnet', nargs=2, metavar=('WHICH', 'PATH'),
+        '--write-subnet',
+        nargs=2,
+        metavar=('WHICH', 'PATH'),
         help='write a subnet file: WHICH is first, min, max or random '
         '(with --seed), PATH ends in .yaml / .yml / .json')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of --write-subnet random')
+    parser.add_argument(
+        '--seed', type=int, default=0, help='seed of --write-subnet random')
     return parser.parse_args(argv)
 
 
@@ -60,8 +66,10 @@ def main(argv=None):
         config=args.config,
         num_mutables=len(mutables),
         space_size=space_size(model),
-        parts={p: dict(mutables=n, space_size=space_size(model, f'{p}.*'))
-               for p, n in per_part.items()})
+        parts={
+            p: dict(mutables=n, space_size=space_size(model, f'{p}.*'))
+            for p, n in per_part.items()
+        })
     shape = input_shape(cfg, args.shape)
     for which, index in (('first', 0), ('last', -1)):
         subnet = {n: m.choices[index] for n, m in mutables.items()}
@@ -86,10 +94,13 @@ def main(argv=None):
     if args.write_subnet:
         which, path = args.write_subnet
         subnet = pick_subnet(model, which, args.seed)
-        dump_subnet(subnet, path, meta=dict(
-            source=f'space_info {which}' + (
-                f' seed {args.seed}' if which == 'random' else ''),
-            config=args.config))
+        dump_subnet(
+            subnet,
+            path,
+            meta=dict(
+                source=f'space_info {which}' +
+                (f' seed {args.seed}' if which == 'random' else ''),
+                config=args.config))
         print(f'  {which} subnet written to {path}')
     return summary
 

@@ -4,7 +4,8 @@
 #
 # The names are prefixed with `digits_` because a config that inherits an
 # mmdet model-zoo config cannot list a second base with the same keys; the
-# variant assigns them, e.g. `train_dataloader = _base_.digits_train_dataloader`.
+# variant assigns them, e.g.
+# `train_dataloader = _base_.digits_train_dataloader`.
 digits_data_root = 'data/digits/'
 digits_spec = dict(num_train=2000, num_val=500, image_size=128, seed=0)
 digits_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape',

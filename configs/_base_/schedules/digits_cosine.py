@@ -9,8 +9,8 @@ digits_train_cfg = dict(
     max_epochs=digits_max_epochs,
     val_interval=4)
 digits_param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-         end=300),
+    dict(
+        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=300),
     dict(
         type='CosineAnnealingLR',
         T_max=digits_max_epochs,

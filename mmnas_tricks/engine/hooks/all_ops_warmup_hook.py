@@ -61,7 +61,9 @@ class AllOpsWarmupHook(Hook):
 
     def before_train(self, runner) -> None:
         check_companions(
-            self, runner, requires=('SampleSubnetHook', ),
+            self,
+            runner,
+            requires=('SampleSubnetHook', ),
             conflicts=('DartsHook', 'PathDropoutHook'),
             why='the TuNAS warm-up mixes into single-path sampling')
         self._sampler = hooks_named(runner, 'SampleSubnetHook')[0]
@@ -69,18 +71,22 @@ class AllOpsWarmupHook(Hook):
 
     def all_ops_prob(self, runner) -> float:
         """``p_all(t) = 1 - min(t / T_w, 1)``."""
-        return 1.0 - min(progress(runner, self.by_epoch) / self.warmup_ratio,
-                         1.0)
+        return 1.0 - min(
+            progress(runner, self.by_epoch) / self.warmup_ratio, 1.0)
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         p_all = self.all_ops_prob(runner)
         on = 0
         # what the sampler samples now (a sequential search holds or fixes
         # the others)
-        sampled = set(named_mutables(unwrap_model(runner),
-                                     self._sampler.include,
-                                     searchable_only=True))
+        sampled = set(
+            named_mutables(
+                unwrap_model(runner),
+                self._sampler.include,
+                searchable_only=True))
         active = {n: m for n, m in self._mutables.items() if n in sampled}
         for m in self._mutables.values():
             if m.mode == 'all_on' and m.path_average:  # last iteration's
@@ -100,8 +106,8 @@ class AllOpsWarmupHook(Hook):
                 m.path_average = False
                 m.set_mode('sampled')
         runner.message_hub.update_scalar('train/all_ops_prob', p_all)
-        runner.message_hub.update_scalar(
-            'train/all_ops_fraction', on / max(len(active), 1))
+        runner.message_hub.update_scalar('train/all_ops_fraction',
+                                         on / max(len(active), 1))
 
     def _single_path(self, runner=None) -> None:
         for m in self._mutables.values():

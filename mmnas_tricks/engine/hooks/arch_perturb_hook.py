@@ -70,32 +70,37 @@ class ArchPerturbHook(Hook):
 
     def before_train(self, runner) -> None:
         check_companions(self, runner, requires=('DartsHook', ))
-        self._mutables = trick_mutables(self, runner, self.include,
-                                        'differentiable', required=False)
+        self._mutables = trick_mutables(
+            self, runner, self.include, 'differentiable', required=False)
 
     def eps(self, runner) -> float:
         return self.eps_min + (self.eps_max - self.eps_min) * progress(
             runner, self.by_epoch)
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         eps = self.eps(runner)
         # the differentiable ones now (a sequential search changes them)
-        self._mutables = trick_mutables(self, runner, self.include,
-                                        'differentiable', required=False)
+        self._mutables = trick_mutables(
+            self, runner, self.include, 'differentiable', required=False)
         gen = torch.Generator().manual_seed(self.seed * 1000003 + runner.iter)
         for m in self._mutables.values():
             probs = torch.softmax(m.arch_alpha.detach(), dim=0)
             noise = (torch.rand(probs.shape, generator=gen) * 2 - 1) * eps
-            m.perturbed_weights = project_to_simplex(
-                probs + noise.to(probs), probs)
+            m.perturbed_weights = project_to_simplex(probs + noise.to(probs),
+                                                     probs)
         runner.message_hub.update_scalar('train/arch_perturb_eps', eps)
 
     def _clear(self, runner=None, *args, **kwargs) -> None:
         for m in self._mutables.values():
             m.perturbed_weights = None
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
                          outputs=None) -> None:
         self._clear()
 

@@ -56,8 +56,8 @@ class ArchWarmupHook(Hook):
         if warmup_epochs is not None and warmup_iters is not None:
             raise ValueError(f'give warmup_epochs={warmup_epochs} or '
                              f'warmup_iters={warmup_iters}, not both')
-        for name, value in (('warmup_epochs', warmup_epochs),
-                            ('warmup_iters', warmup_iters)):
+        for name, value in (('warmup_epochs', warmup_epochs), ('warmup_iters',
+                                                               warmup_iters)):
             if value is not None and value < 0:
                 raise ValueError(f'{name}={value} must be >= 0')
         if not 0.0 <= warmup_ratio <= 1.0:
@@ -80,11 +80,13 @@ class ArchWarmupHook(Hook):
         if self.warmup_epochs is not None:
             return runner.epoch < self.warmup_epochs
         if self.by_epoch:
-            return runner.epoch < math.ceil(self.warmup_ratio *
-                                            runner.max_epochs)
+            return runner.epoch < math.ceil(
+                self.warmup_ratio * runner.max_epochs)
         return runner.iter < math.ceil(self.warmup_ratio * runner.max_iters)
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         enabled = not self.in_warmup(runner)
         self._darts.arch_update_enabled = enabled
@@ -92,7 +94,8 @@ class ArchWarmupHook(Hook):
             model = unwrap_model(runner)
             for m in self._darts._mutables(model).values():
                 m.perturbed_weights = None if enabled else torch.full(
-                    (m.num_choices, ), 1.0 / m.num_choices,
+                    (m.num_choices, ),
+                    1.0 / m.num_choices,
                     device=m.arch_alpha.device)
         runner.message_hub.update_scalar('train/arch_update_enabled',
                                          float(enabled))

@@ -71,14 +71,16 @@ class AuxSkipHook(Hook):
         check_companions(self, runner, requires=('DartsHook', ))
         self._mutables = trick_mutables(self, runner, self.include,
                                         'differentiable')
-        shapes = [n for n, m in self._mutables.items()
-                  if getattr(m, 'stride', 1) != 1 or getattr(
-                      m, 'in_channels', None) != getattr(
-                          m, 'out_channels', None)]
+        shapes = [
+            n for n, m in self._mutables.items()
+            if getattr(m, 'stride', 1) != 1 or
+            getattr(m, 'in_channels', None) != getattr(m, 'out_channels', None)
+        ]
         if shapes:
-            print_log('AuxSkipHook: no auxiliary skip where the output '
-                      f'shape differs from the input: {shapes}',
-                      logger='current')
+            print_log(
+                'AuxSkipHook: no auxiliary skip where the output '
+                f'shape differs from the input: {shapes}',
+                logger='current')
 
     def beta(self, runner) -> float:
         s = progress(runner, self.by_epoch, self.end_offset)
@@ -92,12 +94,14 @@ class AuxSkipHook(Hook):
             f = math.cos(math.pi * s / 2.0)
         return self.beta0 * max(f, 0.0)
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         beta = self.beta(runner)
         # the differentiable ones now (a sequential search changes them)
-        self._mutables = trick_mutables(self, runner, self.include,
-                                        'differentiable', required=False)
+        self._mutables = trick_mutables(
+            self, runner, self.include, 'differentiable', required=False)
         for m in self._mutables.values():
             m.aux_skip_beta = beta
         runner.message_hub.update_scalar('train/aux_skip_beta', beta)

@@ -31,7 +31,8 @@ class BNCalibrationHook(Hook):
 
     priority = 'LOW'  # after the hooks that set the validated subnet
 
-    def __init__(self, num_batches: int = 50,
+    def __init__(self,
+                 num_batches: int = 50,
                  dataloader: Optional[dict] = None) -> None:
         if num_batches < 1:
             raise ValueError(f'num_batches={num_batches} must be >= 1')
@@ -55,8 +56,8 @@ class BNCalibrationHook(Hook):
         return self._loader
 
     def _calibrate(self, runner) -> None:
-        used = calibrate_bn(unwrap_model(runner), self._batches(runner),
-                            self.num_batches)
+        used = calibrate_bn(
+            unwrap_model(runner), self._batches(runner), self.num_batches)
         runner.message_hub.update_scalar('val/bn_calib_batches', used)
 
     def before_val_epoch(self, runner) -> None:

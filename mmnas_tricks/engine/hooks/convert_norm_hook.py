@@ -77,5 +77,7 @@ class ConvertNormHook(Hook):
         names = convert_batchnorms(model, self.to, self.include,
                                    self.num_groups, self.virtual_batch_size)
         if names:
-            print_log(f'ConvertNormHook: {len(names)} BatchNorm(s) -> '
-                      f'{self.to}: {names}', logger='current')
+            print_log(
+                f'ConvertNormHook: {len(names)} BatchNorm(s) -> '
+                f'{self.to}: {names}',
+                logger='current')

@@ -77,8 +77,8 @@ class DartsHook(Hook):
         if not isinstance(arch_dataloader, dict):
             raise ValueError('arch_dataloader must be a dataloader config '
                              f'dict, got {type(arch_dataloader).__name__}')
-        arch_optimizer = dict(DEFAULT_ARCH_OPTIMIZER if arch_optimizer is None
-                              else arch_optimizer)
+        arch_optimizer = dict(DEFAULT_ARCH_OPTIMIZER
+                              if arch_optimizer is None else arch_optimizer)
         if 'type' not in arch_optimizer:
             raise ValueError(f'arch_optimizer={arch_optimizer} has no type')
         if 'params' in arch_optimizer:
@@ -106,11 +106,11 @@ class DartsHook(Hook):
         model = self._model(runner)
         mutables = self._mutables(model)
         if not mutables:
-            raise ValueError(
-                'DartsHook found no searchable mutable' +
-                (f' matching include={self.include!r}' if self.include else
-                 '') + '; is a searchable backbone, neck or head in the '
-                'config?')
+            raise ValueError('DartsHook found no searchable mutable' +
+                             (f' matching include={self.include!r}' if self.
+                              include else '') +
+                             '; is a searchable backbone, neck or head in the '
+                             'config?')
         for m in mutables.values():
             m.set_mode('differentiable')
             m.arch_alpha.requires_grad_(False)  # only in the arch step
@@ -136,17 +136,20 @@ class DartsHook(Hook):
         up; this runs before ``--resume`` loads the optimizer state."""
         ids = {id(a) for a in self._alphas}
         wrappers = runner.optim_wrapper
-        wrappers = wrappers.values() if hasattr(wrappers, 'values') else [
-            wrappers]
+        wrappers = wrappers.values() if hasattr(wrappers,
+                                                'values') else [wrappers]
         for wrapper in wrappers:
             for group in wrapper.optimizer.param_groups:
                 group['params'] = [
-                    p for p in group['params'] if id(p) not in ids]
+                    p for p in group['params'] if id(p) not in ids
+                ]
 
     def before_train(self, runner) -> None:
         from mmengine.runner import Runner
         check_companions(
-            self, runner, conflicts=('SampleSubnetHook', 'PathDropoutHook'),
+            self,
+            runner,
+            conflicts=('SampleSubnetHook', 'PathDropoutHook'),
             why='DARTS mixes every candidate with softmax(alpha); the other '
             'sets the candidates itself')
         self._loader = Runner.build_dataloader(
@@ -188,7 +191,9 @@ class DartsHook(Hook):
         self.arch_optimizer.zero_grad(set_to_none=True)
         return float(loss.detach())
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         if not self.arch_update_enabled:
             return
@@ -211,14 +216,18 @@ class DartsHook(Hook):
         model = self._model(runner)
         mutables = self._mutables(model)
         alphas = {
-            name: {str(c): round(float(w), 6)
-                   for c, w in zip(m.choices, m.arch_weights().detach())}
+            name: {
+                str(c): round(float(w), 6)
+                for c, w in zip(m.choices,
+                                m.arch_weights().detach())
+            }
             for name, m in mutables.items()
         }
         if self.log_alpha:
             for name, weights in alphas.items():
-                print_log(f'alpha {name}: ' + ', '.join(
-                    f'{c}={w:.3f}' for c, w in weights.items()),
+                print_log(
+                    f'alpha {name}: ' + ', '.join(f'{c}={w:.3f}'
+                                                  for c, w in weights.items()),
                     logger='current')
         if not is_main_process():
             return
@@ -233,8 +242,9 @@ class DartsHook(Hook):
         """The whole subnet: argmax alpha for the differentiable mutables,
         the current choice for the others."""
         subnet = get_subnet(model)
-        subnet.update({n: m.argmax_choice()
-                       for n, m in self._mutables(model).items()})
+        subnet.update(
+            {n: m.argmax_choice()
+             for n, m in self._mutables(model).items()})
         return subnet
 
     def after_train_epoch(self, runner) -> None:

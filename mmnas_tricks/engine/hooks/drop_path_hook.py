@@ -59,7 +59,9 @@ class DropPathHook(Hook):
     def prob(self, runner) -> float:
         return self.p_max * progress(runner, self.by_epoch, self.end_offset)
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         p = self.prob(runner)
         for m in self._mutables.values():

@@ -109,8 +109,9 @@ class FeatureCacheHook(Hook):
                 f'FeatureCacheHook: the model has no module '
                 f'{self.module_path!r}; top-level modules: '
                 f'{[n for n, _ in model.named_children()]}') from None
-        trainable = [n for n, p in module.named_parameters()
-                     if p.requires_grad]
+        trainable = [
+            n for n, p in module.named_parameters() if p.requires_grad
+        ]
         if trainable:
             raise ValueError(
                 f'FeatureCacheHook: {self.module_path} still trains '
@@ -125,8 +126,10 @@ class FeatureCacheHook(Hook):
             return
         self._module = module
         self._single = None
-        self._stateful = [m for m in module.modules()
-                          if isinstance(m, (_BatchNorm, nn.Dropout))]
+        self._stateful = [
+            m for m in module.modules()
+            if isinstance(m, (_BatchNorm, nn.Dropout))
+        ]
         self._own_forward = 'forward' in vars(module)
         self._forward = module.forward
         module.forward = types.MethodType(self._make_forward(), module)
@@ -168,9 +171,10 @@ class FeatureCacheHook(Hook):
         digest = tensor_digest(*self._tensors())
         if digest != self._digest:
             if self._digest is not None:
-                print_log(f'FeatureCacheHook: {self.module_path} weights '
-                          f'changed, {len(self.cache)} entries dropped',
-                          logger='current')
+                print_log(
+                    f'FeatureCacheHook: {self.module_path} weights '
+                    f'changed, {len(self.cache)} entries dropped',
+                    logger='current')
             spill = None if self.spill_root is None else osp.join(
                 self.spill_root, f'rank{get_rank()}', digest[:16])
             self.cache.clear(spill)
@@ -216,8 +220,8 @@ class FeatureCacheHook(Hook):
         missing = [i for i, f in enumerate(found) if f is None]
         if missing:
             with torch.no_grad():
-                out = self._forward(x[missing] if len(missing) < len(keys)
-                                    else x)
+                out = self._forward(
+                    x[missing] if len(missing) < len(keys) else x)
             single = torch.is_tensor(out)
             levels = (out, ) if single else tuple(out)
             for j, i in enumerate(missing):
@@ -243,11 +247,16 @@ class FeatureCacheHook(Hook):
             return None
         return (seen['hits'] + seen['disk_hits']) / lookups
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         self._hit_ratio()  # count this iteration's lookups only
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
                          outputs=None) -> None:
         ratio = self._hit_ratio()
         if ratio is not None:

@@ -42,7 +42,8 @@ class InheritWeightsHook(Hook):
     priority = 'VERY_HIGH'
     search_only = True  # dropped from exported configs
 
-    def __init__(self, subnet: Union[str, dict] = 'first',
+    def __init__(self,
+                 subnet: Union[str, dict] = 'first',
                  spread: bool = True) -> None:
         self.subnet = subnet
         self.spread = spread
@@ -52,8 +53,10 @@ class InheritWeightsHook(Hook):
         state = checkpoint.get('state_dict', checkpoint)
         model = unwrap_model(runner)
         own = set(model.state_dict())
-        keys = {k[len('module.'):] if k.startswith('module.') else k
-                for k in state}
+        keys = {
+            k[len('module.'):] if k.startswith('module.') else k
+            for k in state
+        }
         if keys == own:
             return  # the supernet's own checkpoint
         self.report = inherit_plain(model, state, self.subnet, self.spread)

@@ -56,8 +56,9 @@ class PathDropoutHook(Hook):
 
     def before_train(self, runner) -> None:
         check_companions(
-            self, runner, conflicts=('DartsHook', 'SampleSubnetHook',
-                                     'AllOpsWarmupHook'),
+            self,
+            runner,
+            conflicts=('DartsHook', 'SampleSubnetHook', 'AllOpsWarmupHook'),
             why='path dropout trains every candidate at once; the others '
             'run one candidate (sampling) or a softmax mix (DARTS)')
         self._mutables = trick_mutables(self, runner, self.include)
@@ -72,7 +73,9 @@ class PathDropoutHook(Hook):
         be dropped."""
         return self.r_max * progress(runner, self.by_epoch)
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         r = self.rate(runner)
         for m in self._mutables.values():

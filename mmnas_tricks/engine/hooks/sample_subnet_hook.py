@@ -76,7 +76,8 @@ class SampleSubnetHook(Hook):
                  eval_subnet: Union[str, dict] = 'first',
                  trace: bool = False,
                  fixed: Optional[dict] = None) -> None:
-        if not isinstance(eval_subnet, dict) and eval_subnet not in EVAL_SUBNETS:
+        if not isinstance(eval_subnet,
+                          dict) and eval_subnet not in EVAL_SUBNETS:
             raise ValueError(f'eval_subnet={eval_subnet!r} is not a subnet '
                              f'dict or one of {list(EVAL_SUBNETS)}')
         if strategy not in STRATEGIES:
@@ -106,13 +107,18 @@ class SampleSubnetHook(Hook):
                              'the model; is a searchable backbone, neck or '
                              'head in the config?')
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         model = self._model(runner)
         set_subnet(model, self.subnet_at(model, runner.iter))
         if self.trace:
-            self._trace.append(json.dumps(dict(
-                iter=runner.iter, subnet=subnet_key(get_subnet(model)))))
+            self._trace.append(
+                json.dumps(
+                    dict(
+                        iter=runner.iter,
+                        subnet=subnet_key(get_subnet(model)))))
 
     def pin(self, model) -> None:
         """Set the ``fixed`` choices and switch those mutables to fixed
@@ -134,8 +140,7 @@ class SampleSubnetHook(Hook):
         rng = random.Random(f'{self.seed}-{it}')
         if self.strategy == 'uniform' or (self.strategy == 'sandwich'
                                           and it % 3 == 2):
-            return sample_subnet(model, rng, include=self.include,
-                                 apply=False)
+            return sample_subnet(model, rng, include=self.include, apply=False)
         subnet = get_subnet(model)
         sampled = named_mutables(model, self.include, searchable_only=True)
         if self.strategy == 'sandwich':
@@ -156,8 +161,10 @@ class SampleSubnetHook(Hook):
         index = 0 if self.eval_subnet == 'first' else -1
         # fixed mutables (e.g. a finished stage of a sequential search)
         # keep their choice
-        return {n: m.current_choice if m.mode == 'fixed' else
-                m.choices[index] for n, m in mutables.items()}
+        return {
+            n: m.current_choice if m.mode == 'fixed' else m.choices[index]
+            for n, m in mutables.items()
+        }
 
     def _enter_eval(self, runner) -> None:
         model = self._model(runner)

@@ -19,9 +19,10 @@ HOLD = ('first', 'max', 'min')
 
 def _stage(i: int, stage: dict) -> dict:
     stage = dict(stage)
-    unknown = set(stage) - {'name', 'begin_epoch', 'include', 'types',
-                            'select', 'hold', 'num_candidates',
-                            'calibrate_bn', 'score_key', 'rule'}
+    unknown = set(stage) - {
+        'name', 'begin_epoch', 'include', 'types', 'select', 'hold',
+        'num_candidates', 'calibrate_bn', 'score_key', 'rule'
+    }
     if unknown:
         raise ValueError(f'stage {i}: unknown keys {sorted(unknown)}')
     if 'begin_epoch' not in stage:
@@ -69,9 +70,9 @@ class SequentialSearchHook(Hook):
 
     - ``'argmax'``: argmax alpha (with a DartsHook);
     - ``'search'``: the stage's mutables at their first choices and
-      ``num_candidates`` random choices of them, each scored after BN calibration on
-      ``calibrate_bn`` training batches on the validation split
-      (``score_key``, ``rule``), the best kept;
+      ``num_candidates`` random choices of them, each scored after BN
+      calibration on ``calibrate_bn`` training batches on the validation
+      split (``score_key``, ``rule``), the best kept;
     - ``None``: not fixed, searched on in the later stages and selected
       with the next stage that fixes (OFA's progressive order).
 
@@ -121,8 +122,10 @@ class SequentialSearchHook(Hook):
         found = named_mutables(model, stage.get('include'))
         types = stage.get('types')
         if types is not None:
-            found = {n: m for n, m in found.items()
-                     if type(m).__name__ in types}
+            found = {
+                n: m
+                for n, m in found.items() if type(m).__name__ in types
+            }
         names = [n for n in found if n not in self.selected]
         if not names:
             raise ValueError(f'stage {stage["name"]!r} matches no mutable '
@@ -163,8 +166,9 @@ class SequentialSearchHook(Hook):
         stage = self.stages[index]
         names = self._names(model, stage)
         active = list(dict.fromkeys(self._open + names))
-        waiting = [n for n in self._all
-                   if n not in active and n not in self.selected]
+        waiting = [
+            n for n in self._all if n not in active and n not in self.selected
+        ]
         hold = stage['hold']
         if isinstance(hold, dict):
             held = {n: hold[n] for n in waiting if n in hold}
@@ -184,10 +188,13 @@ class SequentialSearchHook(Hook):
             set_subnet(model, subnet)
             self._sampler.include = active
         self.current = index
-        print_log(f'SequentialSearchHook: stage {stage["name"]!r} from epoch '
-                  f'{runner.epoch}: searching {len(active)} mutables, '
-                  f'{len(held)} held ({hold if not isinstance(hold, dict) else "given"}), '
-                  f'{len(self.selected)} fixed', logger='current')
+        print_log(
+            f'SequentialSearchHook: stage {stage["name"]!r} from epoch '
+            f'{runner.epoch}: searching {len(active)} mutables, '
+            f'{len(held)} held '
+            f'({hold if not isinstance(hold, dict) else "given"}), '
+            f'{len(self.selected)} fixed',
+            logger='current')
 
     # -- stage boundaries --------------------------------------------------
     def before_train_epoch(self, runner) -> None:
@@ -196,7 +203,9 @@ class SequentialSearchHook(Hook):
             self._finish(runner, self.current)
             self._start(runner, index)
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         runner.message_hub.update_scalar('train/sequential_stage',
                                          float(self.current))
@@ -206,26 +215,32 @@ class SequentialSearchHook(Hook):
             self._finish(runner, self.current)
         model = unwrap_model(runner)
         if is_main_process():
-            dump_subnet(get_subnet(model),
-                        osp.join(runner.work_dir, 'sequential',
-                                 'final_subnet.yaml'),
-                        meta=dict(source='SequentialSearchHook',
-                                  selected=len(self.selected)))
+            dump_subnet(
+                get_subnet(model),
+                osp.join(runner.work_dir, 'sequential', 'final_subnet.yaml'),
+                meta=dict(
+                    source='SequentialSearchHook',
+                    selected=len(self.selected)))
 
     def _finish(self, runner, index: int) -> None:
         stage = self.stages[index]
         model = unwrap_model(runner)
         names = [n for n in self._names(model, stage)]
-        meta = dict(source='SequentialSearchHook', stage=stage['name'],
-                    select=stage['select'], epoch=runner.epoch)
+        meta = dict(
+            source='SequentialSearchHook',
+            stage=stage['name'],
+            select=stage['select'],
+            epoch=runner.epoch)
         if stage['select'] is None:
             self._open = list(dict.fromkeys(self._open + names))
             return
         # the open stages' mutables are selected with this one
         targets = list(dict.fromkeys(self._open + names))
         if stage['select'] == 'argmax':
-            choice = {n: named_mutables(model)[n].argmax_choice()
-                      for n in targets}
+            choice = {
+                n: named_mutables(model)[n].argmax_choice()
+                for n in targets
+            }
         else:
             choice, scores = self._search(runner, targets, stage)
             meta['scores'] = scores
@@ -236,12 +251,16 @@ class SequentialSearchHook(Hook):
             m.current_choice = c
             m.set_mode('fixed')
         self.selected.update(choice)
-        print_log(f'SequentialSearchHook: stage {stage["name"]!r} fixed '
-                  f'{choice}', logger='current')
+        print_log(
+            f'SequentialSearchHook: stage {stage["name"]!r} fixed '
+            f'{choice}',
+            logger='current')
         if is_main_process():
-            dump_subnet(get_subnet(model),
-                        osp.join(runner.work_dir, 'sequential',
-                                 f'{stage["name"]}.yaml'), meta=meta)
+            dump_subnet(
+                get_subnet(model),
+                osp.join(runner.work_dir, 'sequential',
+                         f'{stage["name"]}.yaml'),
+                meta=meta)
 
     def _search(self, runner, names, stage):
         from mmnas_tricks.engine.scoring import score_subnet

@@ -73,7 +73,8 @@ def trick_mutables(hook: Hook,
     ``required``."""
     from mmnas_tricks.models.mutables import named_mutables
     found = {
-        n: m for n, m in named_mutables(
+        n: m
+        for n, m in named_mutables(
             unwrap_model(runner), include, searchable_only=True).items()
         if mode is None or m.mode == mode
     }

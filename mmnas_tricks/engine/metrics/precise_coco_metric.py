@@ -83,8 +83,8 @@ class PreciseCocoMetric(CocoMetric):
         for coco_eval in evals:
             iou_type = coco_eval.params.iouType
             stats = getattr(coco_eval, 'stats', None)
-            if stats is None or len(stats) < 6 or (
-                    not getattr(coco_eval.params, 'useCats', 1)):
+            if stats is None or len(stats) < 6 or (not getattr(
+                    coco_eval.params, 'useCats', 1)):
                 continue  # proposal recall: keys of another kind
             for item, index in COCO_STATS.items():
                 key = f'{iou_type}_{item}'

@@ -43,7 +43,10 @@ class SAMOptimWrapper(OptimWrapper):
         ...     optimizer=dict(type='SGD', lr=0.01, momentum=0.9))
     """
 
-    def __init__(self, optimizer, rho: float = 0.05, adaptive: bool = False,
+    def __init__(self,
+                 optimizer,
+                 rho: float = 0.05,
+                 adaptive: bool = False,
                  **kwargs) -> None:
         if kwargs.get('accumulative_counts', 1) != 1:
             raise ValueError('SAMOptimWrapper takes two gradients of one '
@@ -72,14 +75,16 @@ class SAMOptimWrapper(OptimWrapper):
         self._call = (model, calls[-1]) if calls else None
 
     def _params(self) -> List[torch.Tensor]:
-        return [p for g in self.optimizer.param_groups for p in g['params']
-                if p.grad is not None]
+        return [
+            p for g in self.optimizer.param_groups for p in g['params']
+            if p.grad is not None
+        ]
 
     @torch.no_grad()
     def _perturbation(self, params) -> List[torch.Tensor]:
         if self.adaptive:
-            norm = torch.norm(torch.stack(
-                [(p.abs() * p.grad).norm(2) for p in params]), 2)
+            norm = torch.norm(
+                torch.stack([(p.abs() * p.grad).norm(2) for p in params]), 2)
             scale = self.rho / (norm + 1e-12)
             return [p.pow(2) * p.grad * scale for p in params]
         norm = torch.norm(torch.stack([p.grad.norm(2) for p in params]), 2)

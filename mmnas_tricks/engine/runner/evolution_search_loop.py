@@ -15,8 +15,8 @@ from mmengine.utils import ProgressBar
 
 from mmnas_tricks.models.mutables import (extreme_subnet, get_subnet,
                                           named_mutables, sample_subnet,
-                                          set_subnet,
-                                          subnet_param_count, validate_subnet)
+                                          set_subnet, subnet_param_count,
+                                          validate_subnet)
 from mmnas_tricks.models.resources import ResourceTable
 from mmnas_tricks.registry import LOOPS
 from mmnas_tricks.structures import dump_subnet, subnet_key
@@ -153,8 +153,8 @@ class EvolutionSearchLoop(SupernetLoop):
         super().__init__(runner, dataloader, val_dataloader, evaluator,
                          supernet_checkpoint)
         for name, value in (('max_generations', max_generations),
-                            ('population_size', population_size),
-                            ('top_k', top_k)):
+                            ('population_size', population_size), ('top_k',
+                                                                   top_k)):
             if value < 1:
                 raise ValueError(f'{name}={value} must be >= 1')
         if num_mutation < 0 or num_crossover < 0:
@@ -236,10 +236,14 @@ class EvolutionSearchLoop(SupernetLoop):
 
     def state_dict(self) -> dict:
         version, internal, gauss = self.rng.getstate()
-        return dict(generation=self._generation, records=self.records,
-                    rejected=self.rejected, top=self.top,
-                    rng=[version, list(internal), gauss], seed=self.seed,
-                    seconds=self.seconds)
+        return dict(
+            generation=self._generation,
+            records=self.records,
+            rejected=self.rejected,
+            top=self.top,
+            rng=[version, list(internal), gauss],
+            seed=self.seed,
+            seconds=self.seconds)
 
     def load_state_dict(self, state: dict) -> None:
         if state.get('seed') != self.seed:
@@ -264,8 +268,8 @@ class EvolutionSearchLoop(SupernetLoop):
         return named_mutables(self.model, self.include, searchable_only=True)
 
     def _random(self) -> dict:
-        return sample_subnet(self.model, self.rng, include=self.include,
-                             apply=False)
+        return sample_subnet(
+            self.model, self.rng, include=self.include, apply=False)
 
     def _mutate(self, parent: dict) -> dict:
         child = dict(parent)
@@ -282,10 +286,11 @@ class EvolutionSearchLoop(SupernetLoop):
         if key not in self._res_cache:
             if self._table is None:
                 self._table = ResourceTable(self.model, self._shape())
-                print_log('FLOPs of candidates: ' + (
-                    'per-choice table (checked exact for this space)'
-                    if self._table.why_not is None else
-                    f'traced each ({self._table.why_not})'),
+                print_log(
+                    'FLOPs of candidates: ' +
+                    ('per-choice table (checked exact for this space)'
+                     if self._table.why_not is None else
+                     f'traced each ({self._table.why_not})'),
                     logger='current')
             self._res_cache[key] = self._table(subnet)
         return self._res_cache[key]
@@ -300,15 +305,18 @@ class EvolutionSearchLoop(SupernetLoop):
                     scale, which = _subnet_bound(bound)
                     searchable = self._searchable()
                     if which == 'first':
-                        subnet = {n: m.choices[0]
-                                  for n, m in searchable.items()}
+                        subnet = {
+                            n: m.choices[0]
+                            for n, m in searchable.items()
+                        }
                     else:
                         extreme = extreme_subnet(self.model, which)
                         subnet = {n: extreme[n] for n in searchable}
                     value = scale * self._resources(
                         dict(get_subnet(self.model), **subnet))[name]
-                    print_log(f'constraint {name}: {bound!r} = {value:.6g}',
-                              logger='current')
+                    print_log(
+                        f'constraint {name}: {bound!r} = {value:.6g}',
+                        logger='current')
                     bound = value
                 resolved.append(bound)
             self.constraints[name] = tuple(resolved)
@@ -325,8 +333,8 @@ class EvolutionSearchLoop(SupernetLoop):
         else:
             res = self._resources(subnet)
         for name, (low, high) in self.constraints.items():
-            if (low is not None and res[name] < low) or (
-                    high is not None and res[name] > high):
+            if (low is not None and res[name] < low) or (high is not None
+                                                         and res[name] > high):
                 self.rejected[key] = res
                 return False
         return True
@@ -349,14 +357,16 @@ class EvolutionSearchLoop(SupernetLoop):
                 chosen.append(subnet)
                 count -= 1
 
-        parents = [validate_subnet(self.model, json.loads(k))
-                   for k in self.top]
+        parents = [
+            validate_subnet(self.model, json.loads(k)) for k in self.top
+        ]
         if self._generation > 0 and parents and not self.random_search:
             take(lambda: self._mutate(self.rng.choice(parents)),
                  self.num_mutation)
-            take(lambda: self._crossover(self.rng.choice(parents),
-                                         self.rng.choice(parents)),
-                 self.num_crossover)
+            take(
+                lambda: self._crossover(
+                    self.rng.choice(parents), self.rng.choice(parents)),
+                self.num_crossover)
         take(self._random, self.population_size - len(chosen))
         return chosen
 
@@ -364,8 +374,8 @@ class EvolutionSearchLoop(SupernetLoop):
         if self.router is not None:
             self.router.load_for(self.model, subnet)
         return score_subnet(self.model, subnet, self.val_dataloader,
-                            self.evaluator, self.calib_batches,
-                            self.num_calib, self.score_key)
+                            self.evaluator, self.calib_batches, self.num_calib,
+                            self.score_key)
 
     def _sort_key(self, key: str):
         rec = self.records[key]
@@ -408,9 +418,10 @@ class EvolutionSearchLoop(SupernetLoop):
         if self.runner._resume and osp.isfile(state_path):
             with open(state_path) as f:
                 self.load_state_dict(json.load(f))
-            print_log(f'search resumed at generation {self._generation} '
-                      f'with {len(self.records)} scored subnets',
-                      logger='current')
+            print_log(
+                f'search resumed at generation {self._generation} '
+                f'with {len(self.records)} scored subnets',
+                logger='current')
         self._resolve_constraints()
         self.calib_batches = self._draw_calibration_batches()
         initial = get_subnet(self.model)
@@ -426,23 +437,31 @@ class EvolutionSearchLoop(SupernetLoop):
                 metrics = self._score(subnet)
                 self.seconds[key] = round(time.perf_counter() - start, 4)
                 self.records[key] = dict(
-                    generation=gen, score=float(metrics[self.score_key]),
-                    flops=res['flops'], params=res['params'],
-                    metrics={k: float(v) for k, v in metrics.items()
-                             if isinstance(v, (int, float))})
-                print_log(f'generation {gen} candidate {len(self.records)}: '
-                          f'{self.score_key}={metrics[self.score_key]} '
-                          f'flops={res["flops"] / 1e9:.4f}G '
-                          f'params={res["params"] / 1e6:.4f}M',
-                          logger='current')
+                    generation=gen,
+                    score=float(metrics[self.score_key]),
+                    flops=res['flops'],
+                    params=res['params'],
+                    metrics={
+                        k: float(v)
+                        for k, v in metrics.items()
+                        if isinstance(v, (int, float))
+                    })
+                print_log(
+                    f'generation {gen} candidate {len(self.records)}: '
+                    f'{self.score_key}={metrics[self.score_key]} '
+                    f'flops={res["flops"] / 1e9:.4f}G '
+                    f'params={res["params"] / 1e6:.4f}M',
+                    logger='current')
                 if bar is not None:
                     bar.update()
             self.top = sorted(self.records, key=self._sort_key)[:self.top_k]
             self._generation = gen + 1
             best = self.records[self.top[0]] if self.top else None
-            print_log(f'generation {gen} done: {len(candidates)} new, '
-                      f'{len(self.records)} scored, best {self.score_key}='
-                      f'{best["score"] if best else None}', logger='current')
+            print_log(
+                f'generation {gen} done: {len(candidates)} new, '
+                f'{len(self.records)} scored, best {self.score_key}='
+                f'{best["score"] if best else None}',
+                logger='current')
             if is_main_process():
                 dump_json_atomic(self.state_dict(), state_path)
         if is_main_process():
@@ -472,12 +491,18 @@ class EvolutionSearchLoop(SupernetLoop):
             return
         best = self.records[self.top[0]]
         cfg_path, ckpt_path, _ = export_subnet_files(
-            apply_retrain(self.runner.cfg), self.model, subnet, self.out_dir,
+            apply_retrain(self.runner.cfg),
+            self.model,
+            subnet,
+            self.out_dir,
             'best_subnet',
-            meta=dict(score=best['score'], score_key=self.score_key,
-                      flops=best['flops'], params=best['params']))
-        print_log(f'best subnet exported: {cfg_path}, {ckpt_path}',
-                  logger='current')
+            meta=dict(
+                score=best['score'],
+                score_key=self.score_key,
+                flops=best['flops'],
+                params=best['params']))
+        print_log(
+            f'best subnet exported: {cfg_path}, {ckpt_path}', logger='current')
 
     # -- results ----------------------------------------------------------
     def best_subnet(self) -> dict:
@@ -486,33 +511,44 @@ class EvolutionSearchLoop(SupernetLoop):
         return json.loads(self.top[0])
 
     def _write_results(self) -> None:
-        rows = [dict(subnet=k, **{f: r[f] for f in
-                                  ('generation', 'score', 'flops', 'params')},
-                     seconds=self.seconds.get(k))
-                for k, r in sorted(self.records.items(),
-                                   key=lambda kv: self._sort_key(kv[0]))]
+        rows = [
+            dict(
+                subnet=k,
+                **{
+                    f: r[f]
+                    for f in ('generation', 'score', 'flops', 'params')
+                },
+                seconds=self.seconds.get(k)) for k, r in sorted(
+                    self.records.items(), key=lambda kv: self._sort_key(kv[0]))
+        ]
         dump_json_atomic(rows, osp.join(self.out_dir, 'candidates.json'))
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=['generation', 'score',
-                                                 'flops', 'params', 'seconds',
-                                                 'subnet'])
+        writer = csv.DictWriter(
+            buf,
+            fieldnames=[
+                'generation', 'score', 'flops', 'params', 'seconds', 'subnet'
+            ])
         writer.writeheader()
         writer.writerows(rows)
-        atomic_write_text(osp.join(self.out_dir, 'candidates.csv'),
-                          buf.getvalue())
+        atomic_write_text(
+            osp.join(self.out_dir, 'candidates.csv'), buf.getvalue())
         best = self.records[self.top[0]] if self.top else None
         if best is not None:
-            dump_subnet(self.best_subnet(),
-                        osp.join(self.out_dir, 'best_subnet.yaml'),
-                        meta=dict(score=best['score'],
-                                  score_key=self.score_key,
-                                  flops=best['flops'], params=best['params'],
-                                  source=type(self).__name__,
-                                  generations=self.max_generations,
-                                  seed=self.seed))
-            print_log(f'best subnet ({self.score_key}={best["score"]}): '
-                      f'{osp.join(self.out_dir, "best_subnet.yaml")}',
-                      logger='current')
+            dump_subnet(
+                self.best_subnet(),
+                osp.join(self.out_dir, 'best_subnet.yaml'),
+                meta=dict(
+                    score=best['score'],
+                    score_key=self.score_key,
+                    flops=best['flops'],
+                    params=best['params'],
+                    source=type(self).__name__,
+                    generations=self.max_generations,
+                    seed=self.seed))
+            print_log(
+                f'best subnet ({self.score_key}={best["score"]}): '
+                f'{osp.join(self.out_dir, "best_subnet.yaml")}',
+                logger='current')
         self._plot(rows)
 
     def _plot(self, rows) -> None:
@@ -525,8 +561,8 @@ class EvolutionSearchLoop(SupernetLoop):
         scores = [r['score'] for r in rows]
         sign = 1 if self.rule == 'greater' else -1
         front, best = [], None
-        for f, s in sorted(zip(flops, scores), key=lambda t: (t[0], -sign *
-                                                             t[1])):
+        for f, s in sorted(
+                zip(flops, scores), key=lambda t: (t[0], -sign * t[1])):
             if best is None or sign * s > sign * best:  # better, no costlier
                 front.append((f, s))
                 best = s

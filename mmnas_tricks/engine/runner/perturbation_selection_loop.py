@@ -107,8 +107,8 @@ class PerturbationSelectionLoop(SupernetLoop):
             raise ValueError(f'lr_ratio={lr_ratio} must be > 0 and '
                              f'eta_min_ratio={eta_min_ratio} >= 0')
         for name, value, valid in (('edge_order', edge_order, EDGE_ORDERS),
-                                   ('rule', rule, RULES),
-                                   ('bn_mode', bn_mode, BN_MODES)):
+                                   ('rule', rule, RULES), ('bn_mode', bn_mode,
+                                                           BN_MODES)):
             if value not in valid:
                 raise ValueError(f'{name}={value!r} is not one of '
                                  f'{list(valid)}')
@@ -149,24 +149,29 @@ class PerturbationSelectionLoop(SupernetLoop):
 
     # -- state ------------------------------------------------------------
     def _darts_hook(self):
-        hooks = [h for h in self.runner.hooks
-                 if type(h).__name__ == 'DartsHook']
+        hooks = [
+            h for h in self.runner.hooks if type(h).__name__ == 'DartsHook'
+        ]
         return hooks[0] if hooks else None
 
     def _save(self) -> None:
         if not is_main_process():
             return
-        state = dict(model=self.model.state_dict(),
-                     optimizer=self.runner.optim_wrapper.state_dict())
+        state = dict(
+            model=self.model.state_dict(),
+            optimizer=self.runner.optim_wrapper.state_dict())
         hook = self._darts_hook()
         if hook is not None and hook.arch_optimizer is not None:
             state['arch_optimizer'] = hook.arch_optimizer.state_dict()
-        atomic_write(osp.join(self.out_dir, 'supernet.pth'),
-                     lambda f: torch.save(state, f))
+        atomic_write(
+            osp.join(self.out_dir, 'supernet.pth'),
+            lambda f: torch.save(state, f))
         dump_json_atomic(
-            dict(decisions=self.decisions, iter=self._iter, seed=self.seed,
-                 argmax=self.argmax),
-            osp.join(self.out_dir, 'state.json'))
+            dict(
+                decisions=self.decisions,
+                iter=self._iter,
+                seed=self.seed,
+                argmax=self.argmax), osp.join(self.out_dir, 'state.json'))
 
     def _resume(self) -> bool:
         import json
@@ -193,8 +198,10 @@ class PerturbationSelectionLoop(SupernetLoop):
         for d in self.decisions:
             mutables[d['mutable']].current_choice = d['choice']
             mutables[d['mutable']].set_mode('fixed')
-        print_log(f'perturbation selection resumed after '
-                  f'{len(self.decisions)} decisions', logger='current')
+        print_log(
+            f'perturbation selection resumed after '
+            f'{len(self.decisions)} decisions',
+            logger='current')
         return True
 
     # -- scoring ----------------------------------------------------------
@@ -208,8 +215,8 @@ class PerturbationSelectionLoop(SupernetLoop):
             with torch.no_grad():
                 for data in self.val_dataloader:
                     outputs = model.val_step(data)
-                    self.evaluator.process(data_samples=outputs,
-                                           data_batch=data)
+                    self.evaluator.process(
+                        data_samples=outputs, data_batch=data)
             metrics = self.evaluator.evaluate(len(self.val_dataloader.dataset))
         finally:
             with torch.no_grad():
@@ -233,24 +240,30 @@ class PerturbationSelectionLoop(SupernetLoop):
                 w[i] = 0.0
                 mutable.perturbed_weights = w
                 scores.append(self.score())
-                print_log(f'decision {len(self.decisions)}: {name} without '
-                          f'{choice}: {self.score_key}={scores[-1]}',
-                          logger='current')
+                print_log(
+                    f'decision {len(self.decisions)}: {name} without '
+                    f'{choice}: {self.score_key}={scores[-1]}',
+                    logger='current')
                 if bar is not None:
                     bar.update()
         finally:
             mutable.perturbed_weights = None
         sign = 1 if self.rule == 'greater' else -1
         # the worst score without it; ties: the larger weight, then order
-        best = min(range(len(scores)),
-                   key=lambda i: (sign * scores[i], -float(base[i]), i))
+        best = min(
+            range(len(scores)),
+            key=lambda i: (sign * scores[i], -float(base[i]), i))
         mutable.current_choice = mutable.choices[best]
         mutable.set_mode('fixed')
-        return dict(mutable=name, choice=mutable.choices[best],
-                    scores={choice_key(c): s
-                            for c, s in zip(mutable.choices, scores)},
-                    weights={choice_key(c): float(w)
-                             for c, w in zip(mutable.choices, base)})
+        return dict(
+            mutable=name,
+            choice=mutable.choices[best],
+            scores={choice_key(c): s
+                    for c, s in zip(mutable.choices, scores)},
+            weights={
+                choice_key(c): float(w)
+                for c, w in zip(mutable.choices, base)
+            })
 
     # -- fine-tuning ------------------------------------------------------
     def _set_lr(self) -> None:
@@ -285,12 +298,15 @@ class PerturbationSelectionLoop(SupernetLoop):
         for _ in range(self.tune_iters):
             self._set_lr()
             data = self._next_batch()
-            self.runner.call_hook('before_train_iter', batch_idx=self._iter,
-                                  data_batch=data)
+            self.runner.call_hook(
+                'before_train_iter', batch_idx=self._iter, data_batch=data)
             outputs = self.runner.model.train_step(
                 data, optim_wrapper=self.runner.optim_wrapper)
-            self.runner.call_hook('after_train_iter', batch_idx=self._iter,
-                                  data_batch=data, outputs=outputs)
+            self.runner.call_hook(
+                'after_train_iter',
+                batch_idx=self._iter,
+                data_batch=data,
+                outputs=outputs)
             self._iter += 1
         self.runner.call_hook('after_train_epoch')
 
@@ -304,15 +320,18 @@ class PerturbationSelectionLoop(SupernetLoop):
         runner = self.runner
         # the loop owns the learning rate (DARTS-PT's reset to lr / 10)
         runner.param_schedulers = None
-        self._base_lrs = [g.get('initial_lr', g['lr'])
-                          for g in runner.optim_wrapper.param_groups]
+        self._base_lrs = [
+            g.get('initial_lr', g['lr'])
+            for g in runner.optim_wrapper.param_groups
+        ]
         self._load_supernet()
-        mutables = named_mutables(self.model, self.include,
-                                  searchable_only=True)
+        mutables = named_mutables(
+            self.model, self.include, searchable_only=True)
         if not mutables:
             raise ValueError('PerturbationSelectionLoop found no searchable '
-                             'mutable' + (f' matching include={self.include!r}'
-                                          if self.include else ''))
+                             'mutable' +
+                             (f' matching include={self.include!r}' if self.
+                              include else ''))
         if self._darts_hook() is None:
             for m in mutables.values():
                 m.set_mode('differentiable')
@@ -330,9 +349,11 @@ class PerturbationSelectionLoop(SupernetLoop):
             self.decisions.append(self.decide(name, mutables[name]))
             decided.add(name)
             undecided = [n for n in order if n not in decided]
-            print_log(f'decision {len(self.decisions)}/{len(order)}: {name} '
-                      f'-> {self.decisions[-1]["choice"]} (argmax alpha: '
-                      f'{self.argmax[name]})', logger='current')
+            print_log(
+                f'decision {len(self.decisions)}/{len(order)}: {name} '
+                f'-> {self.decisions[-1]["choice"]} (argmax alpha: '
+                f'{self.argmax[name]})',
+                logger='current')
             if undecided:
                 self.tune(undecided)
             self._save()
@@ -346,24 +367,30 @@ class PerturbationSelectionLoop(SupernetLoop):
 
     def _write_results(self) -> None:
         subnet = self.selected_subnet()
-        meta = dict(source='PerturbationSelectionLoop',
-                    score_key=self.score_key,
-                    order=[d['mutable'] for d in self.decisions])
+        meta = dict(
+            source='PerturbationSelectionLoop',
+            score_key=self.score_key,
+            order=[d['mutable'] for d in self.decisions])
         dump_subnet(subnet, osp.join(self.out_dir, 'subnet.yaml'), meta=meta)
         argmax = dict(subnet, **self.argmax)
-        dump_subnet(argmax, osp.join(self.out_dir, 'argmax_subnet.yaml'),
-                    meta=dict(source='argmax alpha of the loaded supernet'))
+        dump_subnet(
+            argmax,
+            osp.join(self.out_dir, 'argmax_subnet.yaml'),
+            meta=dict(source='argmax alpha of the loaded supernet'))
         dump_json_atomic(self.decisions,
                          osp.join(self.out_dir, 'decisions.json'))
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(['decision', 'mutable', 'candidate', 'weight',
-                         f'{self.score_key} without it', 'kept',
-                         'argmax alpha'])
+        writer.writerow([
+            'decision', 'mutable', 'candidate', 'weight',
+            f'{self.score_key} without it', 'kept', 'argmax alpha'
+        ])
         for i, d in enumerate(self.decisions):
             for c, s in d['scores'].items():
-                writer.writerow([i, d['mutable'], c, d['weights'][c], s,
-                                 c == choice_key(d['choice']),
-                                 c == choice_key(self.argmax[d['mutable']])])
-        atomic_write_text(osp.join(self.out_dir, 'decisions.csv'),
-                          out.getvalue())
+                writer.writerow([
+                    i, d['mutable'], c, d['weights'][c], s,
+                    c == choice_key(d['choice']),
+                    c == choice_key(self.argmax[d['mutable']])
+                ])
+        atomic_write_text(
+            osp.join(self.out_dir, 'decisions.csv'), out.getvalue())

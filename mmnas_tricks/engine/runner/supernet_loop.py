@@ -29,8 +29,8 @@ class SupernetLoop(BaseLoop):
                 f'supernet_checkpoint {supernet_checkpoint!r} does not exist')
         self.supernet_checkpoint = supernet_checkpoint
         self.val_dataloader = runner.build_dataloader(
-            val_dataloader if val_dataloader is not None else
-            runner._val_dataloader)
+            val_dataloader if val_dataloader is not None else runner.
+            _val_dataloader)
         self.evaluator = runner.build_evaluator(
             evaluator if evaluator is not None else runner._val_evaluator)
         if hasattr(self.val_dataloader.dataset, 'metainfo'):
@@ -48,6 +48,9 @@ class SupernetLoop(BaseLoop):
 
         from mmnas_tricks.utils import explain_unsafe_checkpoint
         with explain_unsafe_checkpoint():
-            load_checkpoint(self.model, self.supernet_checkpoint,
-                            map_location='cpu', strict=True,
-                            logger='current')
+            load_checkpoint(
+                self.model,
+                self.supernet_checkpoint,
+                map_location='cpu',
+                strict=True,
+                logger='current')

@@ -87,35 +87,47 @@ class SearchableMobileNetV2(BaseSearchableBackbone):
                  fixed_subnet: Optional[Subnet] = None,
                  init_cfg: Optional[dict] = None) -> None:
         arch = [tuple(int(v) for v in stage) for stage in arch]
-        super().__init__(len(arch), out_indices, frozen_stages, norm_eval,
-                         init_cfg)
+        super().__init__(
+            len(arch), out_indices, frozen_stages, norm_eval, init_cfg)
         if depths is None:
-            depths = [sorted({max(1, n - 2), max(1, n - 1), n})
-                      for _, n, _ in arch]
+            depths = [
+                sorted({max(1, n - 2), max(1, n - 1), n}) for _, n, _ in arch
+            ]
         if len(depths) != len(arch):
             raise ValueError(f'depths has {len(depths)} entries for '
                              f'{len(arch)} stages: {list(depths)}')
         stem_c = make_divisible(32 * widen_factor)
         first_c = make_divisible(16 * widen_factor)
         self.stem = nn.Sequential(
-            ConvModule(3, stem_c, 3, stride=2, padding=1, norm_cfg=norm_cfg,
-                       act_cfg=act_cfg),
-            MBConv(stem_c, first_c, expand_ratio=1, norm_cfg=norm_cfg,
-                   act_cfg=act_cfg))
+            ConvModule(
+                3,
+                stem_c,
+                3,
+                stride=2,
+                padding=1,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg),
+            MBConv(
+                stem_c,
+                first_c,
+                expand_ratio=1,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg))
         self.stages = nn.ModuleList()
         self.out_channels = []
         in_c = first_c
         for (channels, num_blocks, stride), stage_depths in zip(arch, depths):
             out_c = make_divisible(channels * widen_factor)
             blocks = [
-                dict(type='MBConvChoice',
-                     in_channels=in_c if j == 0 else out_c,
-                     out_channels=out_c,
-                     stride=stride if j == 0 else 1,
-                     kernel_sizes=tuple(kernel_sizes),
-                     expand_ratios=tuple(expand_ratios),
-                     norm_cfg=norm_cfg,
-                     act_cfg=act_cfg) for j in range(num_blocks)
+                dict(
+                    type='MBConvChoice',
+                    in_channels=in_c if j == 0 else out_c,
+                    out_channels=out_c,
+                    stride=stride if j == 0 else 1,
+                    kernel_sizes=tuple(kernel_sizes),
+                    expand_ratios=tuple(expand_ratios),
+                    norm_cfg=norm_cfg,
+                    act_cfg=act_cfg) for j in range(num_blocks)
             ]
             self.stages.append(DepthChoice(blocks, depths=stage_depths))
             self.out_channels.append(out_c)
@@ -129,8 +141,8 @@ class SearchableMobileNetV2(BaseSearchableBackbone):
         """A ChannelChoice per stage that does not feed the neck, wired into
         the blocks that produce and consume its channels."""
         previous = None
-        for i, (stage, max_c) in enumerate(zip(self.stages,
-                                                self.out_channels)):
+        for i, (stage,
+                max_c) in enumerate(zip(self.stages, self.out_channels)):
             width = None
             if i not in self.out_indices:
                 channels = []

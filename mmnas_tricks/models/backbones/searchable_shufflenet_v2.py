@@ -50,7 +50,8 @@ class SearchableShuffleNetV2(BaseSearchableBackbone):
         init_cfg (dict, optional): Initialisation. Defaults to None.
 
     Example:
-        >>> backbone = SearchableShuffleNetV2(stage_channels=(32, 64, 128, 256))
+        >>> backbone = SearchableShuffleNetV2(
+        ...     stage_channels=(32, 64, 128, 256))
     """
 
     def __init__(self,
@@ -70,14 +71,20 @@ class SearchableShuffleNetV2(BaseSearchableBackbone):
             raise ValueError(f'stage_blocks {list(stage_blocks)} and '
                              f'stage_channels {list(stage_channels)} differ '
                              'in length')
-        super().__init__(len(stage_blocks), out_indices, frozen_stages,
-                         norm_eval, init_cfg)
+        super().__init__(
+            len(stage_blocks), out_indices, frozen_stages, norm_eval, init_cfg)
         candidates = DETNAS_CANDIDATES if candidates is None else candidates
         # a stride-2 conv only, as SPOS / DetNAS (no max pooling): the
         # stages then end at strides 4, 8, 16, 32
         self.stem = nn.Sequential(
-            ConvModule(3, stem_channels, 3, stride=2, padding=1,
-                       norm_cfg=norm_cfg, act_cfg=act_cfg))
+            ConvModule(
+                3,
+                stem_channels,
+                3,
+                stride=2,
+                padding=1,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg))
         self.stages = nn.ModuleList()
         self.out_channels = []
         in_c = stem_channels

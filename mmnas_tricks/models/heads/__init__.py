@@ -6,7 +6,7 @@ from .towers import (NASFCOS_HEAD_OPS, TOWER_OPS, make_towers_searchable,
                      searchable_tower)
 
 __all__ = [
-    'searchable_aspp_head', 'searchable_fcos_head', 'searchable_retina_head', 'searchable_sem_fpn_head',
-    'TOWER_OPS', 'NASFCOS_HEAD_OPS', 'SEG_HEAD_OPS', 'searchable_tower',
-    'make_towers_searchable'
+    'searchable_aspp_head', 'searchable_fcos_head', 'searchable_retina_head',
+    'searchable_sem_fpn_head', 'TOWER_OPS', 'NASFCOS_HEAD_OPS', 'SEG_HEAD_OPS',
+    'searchable_tower', 'make_towers_searchable'
 ]

@@ -37,10 +37,11 @@ def searchable_aspp_head(rate_choices: Sequence[int] = (3, 6, 12, 18, 24),
         if rate == 1:
             continue
         rates = [rate] + [int(r) for r in rate_choices if int(r) != rate]
-        conv_choices(head, [f'aspp_modules.{i}'], {
-            f'dil{r}': dict(type='ConvOp', kernel_size=3, dilation=r)
-            for r in rates
-        })
+        conv_choices(
+            head, [f'aspp_modules.{i}'], {
+                f'dil{r}': dict(type='ConvOp', kernel_size=3, dilation=r)
+                for r in rates
+            })
     if fixed_subnet is not None:
         fix_in_place(head, fixed_subnet)
     return head

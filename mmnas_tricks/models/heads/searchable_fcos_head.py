@@ -1,8 +1,8 @@
 """mmdet's FCOS head with searchable towers."""
 from typing import Dict, Optional, Sequence
 
-from mmengine.registry import DefaultScope
 from mmdet.models.dense_heads import FCOSHead
+from mmengine.registry import DefaultScope
 
 from mmnas_tricks.registry import MODELS
 from ..mutables import Subnet
@@ -45,5 +45,4 @@ def searchable_fcos_head(tower_ops: Optional[Dict[str, dict]] = None,
     """
     with DefaultScope.overwrite_default_scope('mmdet'):  # its losses, coders
         head = FCOSHead(**kwargs)
-    return make_towers_searchable(head, tower_ops,
-                                  tower_depths, fixed_subnet)
+    return make_towers_searchable(head, tower_ops, tower_depths, fixed_subnet)

@@ -1,8 +1,8 @@
 """mmdet's RetinaNet head with searchable towers."""
 from typing import Dict, Optional, Sequence
 
-from mmengine.registry import DefaultScope
 from mmdet.models.dense_heads import RetinaHead
+from mmengine.registry import DefaultScope
 
 from mmnas_tricks.registry import MODELS
 from ..mutables import Subnet
@@ -36,5 +36,4 @@ def searchable_retina_head(tower_ops: Optional[Dict[str, dict]] = None,
                       dict(type='GN', num_groups=32, requires_grad=True))
     with DefaultScope.overwrite_default_scope('mmdet'):  # its losses, coders
         head = RetinaHead(**kwargs)
-    return make_towers_searchable(head, tower_ops,
-                                  tower_depths, fixed_subnet)
+    return make_towers_searchable(head, tower_ops, tower_depths, fixed_subnet)

@@ -3,9 +3,9 @@ from typing import Dict, Optional, Sequence, Union
 
 import torch.nn as nn
 
-from ..ops.candidates import DENSE_CONV_OPS
 from ..mutables import (ConvShapeChoice, DepthChoice, OpChoice, Subnet,
                         fix_in_place, with_norm_act)
+from ..ops.candidates import DENSE_CONV_OPS
 
 #: Tower candidates (each op -> head norm, GN by default -> ReLU); conv3x3
 #: first, so the default subnet is the plain mmdet tower.
@@ -39,31 +39,36 @@ def searchable_tower(in_channels: int,
     :class:`ConvShapeChoice` per layer)."""
     if isinstance(candidates, (list, tuple)):
         cfgs = [
-            dict(type='ConvShapeChoice', choices=[tuple(c) for c in
-                                                  candidates],
-                 in_channels=in_channels if i == 0 else feat_channels,
-                 out_channels=feat_channels, norm_cfg=norm_cfg,
-                 act_cfg=act_cfg, bias=conv_bias) for i in range(num_layers)
+            dict(
+                type='ConvShapeChoice',
+                choices=[tuple(c) for c in candidates],
+                in_channels=in_channels if i == 0 else feat_channels,
+                out_channels=feat_channels,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg,
+                bias=conv_bias) for i in range(num_layers)
         ]
         layer_cls = ConvShapeChoice
     else:
-        candidates = with_norm_act(candidates, norm_cfg, act_cfg,
-                                   bias=conv_bias)
+        candidates = with_norm_act(
+            candidates, norm_cfg, act_cfg, bias=conv_bias)
         cfgs = [
-            dict(type='OpChoice', candidates=candidates,
-                 in_channels=in_channels if i == 0 else feat_channels,
-                 out_channels=feat_channels) for i in range(num_layers)
+            dict(
+                type='OpChoice',
+                candidates=candidates,
+                in_channels=in_channels if i == 0 else feat_channels,
+                out_channels=feat_channels) for i in range(num_layers)
         ]
         layer_cls = OpChoice
     if depths is None:
         return nn.ModuleList(
-            layer_cls(**{k: v for k, v in c.items() if k != 'type'})
-            for c in cfgs)
+            layer_cls(**{k: v
+                         for k, v in c.items() if k != 'type'}) for c in cfgs)
     return DepthChoice(cfgs, depths=depths)
 
 
-def make_towers_searchable(head: nn.Module,
-                           candidates: Optional[Dict[str, dict]],
+def make_towers_searchable(head: nn.Module, candidates: Optional[Dict[str,
+                                                                      dict]],
                            depths: Optional[Sequence[int]],
                            fixed_subnet: Optional[Subnet]) -> nn.Module:
     """Replace ``head.cls_convs`` and ``head.reg_convs`` (an mmdet dense
@@ -79,10 +84,14 @@ def make_towers_searchable(head: nn.Module,
     for tower in ('cls_convs', 'reg_convs'):
         setattr(
             head, tower,
-            searchable_tower(head.in_channels, head.feat_channels,
-                             head.stacked_convs, candidates, depths,
-                             head.norm_cfg,
-                             conv_bias=getattr(head, 'conv_bias', 'auto')))
+            searchable_tower(
+                head.in_channels,
+                head.feat_channels,
+                head.stacked_convs,
+                candidates,
+                depths,
+                head.norm_cfg,
+                conv_bias=getattr(head, 'conv_bias', 'auto')))
     if fixed_subnet is not None:
         fix_in_place(head, fixed_subnet)
     return head

@@ -15,13 +15,12 @@ from .space import (Subnet, SubnetError, arch_parameters, argmax_subnet,
                     validate_subnet)
 
 __all__ = [
-    'MODES', 'BaseMutable', 'drop_path', 'ChannelChoice', 'ConvShapeChoice', 'conv_choices',
-    'with_norm_act',
-    'OpChoice', 'InputChoice', 'SelectInputs', 'KernelSizeChoice',
-    'DepthChoice', 'SequentialBlocks', 'MBConvChoice', 'Subnet', 'SubnetError',
-    'export_static', 'extreme_subnet', 'fix_in_place', 'static_copy',
-    'subnet_param_count', 'arch_parameters', 'argmax_subnet', 'fix_subnet',
-    'get_subnet', 'iter_subnets', 'load_subnet', 'named_mutables',
-    'sample_subnet', 'search_space', 'set_mode', 'set_subnet', 'space_size',
-    'validate_subnet'
+    'MODES', 'BaseMutable', 'drop_path', 'ChannelChoice', 'ConvShapeChoice',
+    'conv_choices', 'with_norm_act', 'OpChoice', 'InputChoice', 'SelectInputs',
+    'KernelSizeChoice', 'DepthChoice', 'SequentialBlocks', 'MBConvChoice',
+    'Subnet', 'SubnetError', 'export_static', 'extreme_subnet', 'fix_in_place',
+    'static_copy', 'subnet_param_count', 'arch_parameters', 'argmax_subnet',
+    'fix_subnet', 'get_subnet', 'iter_subnets', 'load_subnet',
+    'named_mutables', 'sample_subnet', 'search_space', 'set_mode',
+    'set_subnet', 'space_size', 'validate_subnet'
 ]

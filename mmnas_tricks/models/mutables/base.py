@@ -122,7 +122,7 @@ class BaseMutable(BaseModule):
         return choice
 
     def choice_index(self, choice: Any = None) -> int:
-        """Index of ``choice`` (default: the current one) in :attr:`choices`."""
+        """Index of ``choice`` (default: current one) in :attr:`choices`."""
         choice = self._current if choice is None else self._normalise(choice)
         return self._choices.index(choice)
 

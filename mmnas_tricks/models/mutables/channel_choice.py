@@ -52,7 +52,8 @@ class ChannelChoice(BaseMutable):
         for i, c in enumerate(self.choices):
             ones[i, :c] = 1.0
         if self.mode == 'differentiable':
-            coef = self.arch_weights().to(device).unsqueeze(0).expand(batch, -1)
+            coef = self.arch_weights().to(device).unsqueeze(0).expand(
+                batch, -1)
         else:
             coef = self.path_mask(batch, device)
         return (coef @ ones).view(batch, self.max_channels, 1, 1)
@@ -64,5 +65,5 @@ class ChannelChoice(BaseMutable):
         return Identity(1, 1)
 
     def export_cfg(self) -> dict:
-        return dict(type='mmnas_tricks.Identity', in_channels=1,
-                    out_channels=1)
+        return dict(
+            type='mmnas_tricks.Identity', in_channels=1, out_channels=1)

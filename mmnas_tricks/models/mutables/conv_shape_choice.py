@@ -83,9 +83,14 @@ class ConvShapeChoice(BaseMutable):
         self.max_kernel = max(k for k, _ in shapes)
         # the largest kernel holds the shared weight (and norm / act)
         self.layer = ConvModule(
-            in_channels, out_channels, self.max_kernel, stride=stride,
-            padding=(self.max_kernel - 1) // 2, norm_cfg=norm_cfg,
-            act_cfg=act_cfg, bias=bias)
+            in_channels,
+            out_channels,
+            self.max_kernel,
+            stride=stride,
+            padding=(self.max_kernel - 1) // 2,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg,
+            bias=bias)
 
     def _normalise(self, choice):
         return _shape(choice)
@@ -99,7 +104,8 @@ class ConvShapeChoice(BaseMutable):
     def _conv(self, x: torch.Tensor, shape) -> torch.Tensor:
         k, d = shape
         return F.conv2d(x, self.cropped_weight(k), self.layer.conv.bias,
-                        self.stride, d * (k - 1) // 2, d)
+                        self.stride,
+                        d * (k - 1) // 2, d)
 
     def _norm_act(self, y: torch.Tensor) -> torch.Tensor:
         if self.layer.with_norm:
@@ -141,9 +147,15 @@ class ConvShapeChoice(BaseMutable):
         shared norm."""
         k, d = self.current_choice
         module = ConvModule(
-            self.in_channels, self.out_channels, k, stride=self.stride,
-            padding=d * (k - 1) // 2, dilation=d, norm_cfg=self.norm_cfg,
-            act_cfg=self.act_cfg, bias=self.layer.conv.bias is not None)
+            self.in_channels,
+            self.out_channels,
+            k,
+            stride=self.stride,
+            padding=d * (k - 1) // 2,
+            dilation=d,
+            norm_cfg=self.norm_cfg,
+            act_cfg=self.act_cfg,
+            bias=self.layer.conv.bias is not None)
         module.to(self.layer.conv.weight.device, self.layer.conv.weight.dtype)
         with torch.no_grad():
             module.conv.weight.copy_(self.cropped_weight(k))

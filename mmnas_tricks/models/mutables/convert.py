@@ -8,7 +8,6 @@ from mmcv.cnn import ConvModule
 from mmengine.registry import DefaultScope
 
 from mmnas_tricks.registry import MODELS
-
 from .conv_shape_choice import ConvShapeChoice
 from .op_choice import OpChoice
 
@@ -68,17 +67,22 @@ def conv_choices(module: nn.Module, names: Sequence[str],
         stride = stride[0] if isinstance(stride, tuple) else stride
         if isinstance(candidates, (list, tuple)):
             choice = ConvShapeChoice(
-                conv.conv.in_channels, conv.conv.out_channels, candidates,
-                stride=stride, norm_cfg=conv.norm_cfg,
+                conv.conv.in_channels,
+                conv.conv.out_channels,
+                candidates,
+                stride=stride,
+                norm_cfg=conv.norm_cfg,
                 act_cfg=conv.act_cfg if conv.with_activation else None,
                 bias=conv.conv.bias is not None)
             parent_name, _, attr = name.rpartition('.')
             setattr(module.get_submodule(parent_name), attr, choice)
             continue
         choice = OpChoice(
-            with_norm_act(candidates, conv.norm_cfg,
-                          conv.act_cfg if conv.with_activation else None,
-                          bias=conv.conv.bias is not None),
+            with_norm_act(
+                candidates,
+                conv.norm_cfg,
+                conv.act_cfg if conv.with_activation else None,
+                bias=conv.conv.bias is not None),
             conv.conv.in_channels,
             conv.conv.out_channels,
             stride=stride)

@@ -77,8 +77,8 @@ class KernelSizeChoice(BaseMutable):
 
     def _conv(self, x, weight, kernel_size):
         return F.conv2d(x, weight, self.bias, self.stride,
-                        self.dilation * (kernel_size - 1) // 2,
-                        self.dilation, self.groups)
+                        self.dilation * (kernel_size - 1) // 2, self.dilation,
+                        self.groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mode = self.mode

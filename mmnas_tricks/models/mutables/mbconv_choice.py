@@ -16,10 +16,10 @@ from .base import BaseMutable, integral
 def _bn(x, bn: nn.BatchNorm2d, c: int):
     """BatchNorm on the first ``c`` channels of ``bn`` (running statistics
     are updated in place through the slices)."""
-    return F.batch_norm(
-        x, bn.running_mean[:c], bn.running_var[:c], bn.weight[:c],
-        bn.bias[:c], bn.training or not bn.track_running_stats,
-        0.0 if bn.momentum is None else bn.momentum, bn.eps)
+    return F.batch_norm(x, bn.running_mean[:c], bn.running_var[:c],
+                        bn.weight[:c], bn.bias[:c], bn.training
+                        or not bn.track_running_stats,
+                        0.0 if bn.momentum is None else bn.momentum, bn.eps)
 
 
 @MODELS.register_module()
@@ -86,7 +86,8 @@ class MBConvChoice(BaseMutable):
         self.max_kernel = max(kernel_sizes)
         hidden = self.hidden_channels(max(expand_ratios))
         k = self.max_kernel
-        self.expand_weight = nn.Parameter(torch.empty(hidden, in_channels, 1, 1))
+        self.expand_weight = nn.Parameter(
+            torch.empty(hidden, in_channels, 1, 1))
         self.expand_bn = nn.BatchNorm2d(hidden)
         self.dw_weight = nn.Parameter(torch.empty(hidden, 1, k, k))
         self.dw_bn = nn.BatchNorm2d(hidden)
@@ -102,8 +103,8 @@ class MBConvChoice(BaseMutable):
         ``out_width`` are the :class:`ChannelChoice` of the layers before /
         of this block's group (kept as plain references, not submodules:
         they are registered where they are owned)."""
-        for name, source in (('_in_width', in_width),
-                             ('_out_width', out_width)):
+        for name, source in (('_in_width', in_width), ('_out_width',
+                                                       out_width)):
             if source is not None:
                 limit = self.in_channels if name == '_in_width' else \
                     self.out_channels
@@ -124,7 +125,8 @@ class MBConvChoice(BaseMutable):
             src_out.slicing else self.out_channels
         return c_in, c_out
 
-    def hidden_channels(self, expand_ratio: float,
+    def hidden_channels(self,
+                        expand_ratio: float,
                         in_channels: Optional[int] = None) -> int:
         c_in = self.in_channels if in_channels is None else in_channels
         return int(round(c_in * expand_ratio))
@@ -195,8 +197,8 @@ class MBConvChoice(BaseMutable):
             (block.depthwise, self.dw_weight[:hid, :, start:start + k,
                                              start:start + k], self.dw_bn,
              hid),
-            (block.project, self.project_weight[:c_out, :hid],
-             self.project_bn, c_out),
+            (block.project, self.project_weight[:c_out, :hid], self.project_bn,
+             c_out),
         ]
 
     def export_module(self) -> nn.Module:

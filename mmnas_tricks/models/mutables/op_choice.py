@@ -60,7 +60,8 @@ class OpChoice(BaseMutable):
                              f'name -> op config, got {candidates!r}')
         bad = [k for k in candidates if not isinstance(k, str)]
         if bad:
-            raise ValueError(f'OpChoice candidate names must be str, got {bad}')
+            raise ValueError(
+                f'OpChoice candidate names must be str, got {bad}')
         super().__init__(list(candidates), init_cfg)
         self.in_channels = in_channels
         self.out_channels = out_channels

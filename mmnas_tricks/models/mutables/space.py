@@ -9,8 +9,7 @@ import fnmatch
 import math
 import random
 from collections import OrderedDict
-from typing import (Any, Dict, Iterable, List, Optional, Sequence, Tuple,
-                    Union)
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch.nn as nn
@@ -41,10 +40,10 @@ def _match(name: str, patterns: Patterns) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def named_mutables(model: nn.Module,
-                   include: Patterns = None,
-                   searchable_only: bool = False
-                   ) -> 'OrderedDict[str, BaseMutable]':
+def named_mutables(
+        model: nn.Module,
+        include: Patterns = None,
+        searchable_only: bool = False) -> 'OrderedDict[str, BaseMutable]':
     """The mutables of ``model`` by module path, in module order.
 
     Args:
@@ -63,7 +62,8 @@ def named_mutables(model: nn.Module,
     return found
 
 
-def search_space(model: nn.Module, include: Patterns = None) -> Dict[str, list]:
+def search_space(model: nn.Module,
+                 include: Patterns = None) -> Dict[str, list]:
     """``{name: choices}`` of the mutables (fixed ones included)."""
     return {n: m.choices for n, m in named_mutables(model, include).items()}
 
@@ -211,9 +211,9 @@ def extreme_subnet(model: nn.Module, which: str) -> Subnet:
     for name, m in named_mutables(model).items():
         choices = m.choices
         numeric = all(
-            isinstance(c, (int, float)) and not isinstance(c, bool) or
-            isinstance(c, tuple) and all(isinstance(v, (int, float))
-                                         for v in c) for c in choices)
+            isinstance(c, (int, float)) and not isinstance(c, bool)
+            or isinstance(c, tuple) and all(
+                isinstance(v, (int, float)) for v in c) for c in choices)
         if numeric and not isinstance(m, InputChoice):
             subnet[name] = pick(choices)
         else:
@@ -261,8 +261,9 @@ def iter_subnets(model: nn.Module) -> Iterable[Subnet]:
         yield dict(zip(names, combo))
 
 
-def load_subnet(path: str, model: nn.Module, strict: bool = True
-                ) -> Tuple[Subnet, Dict[str, Any]]:
+def load_subnet(path: str,
+                model: nn.Module,
+                strict: bool = True) -> Tuple[Subnet, Dict[str, Any]]:
     """Read a subnet file and validate it against ``model`` (nothing is set).
 
     Returns:
@@ -281,8 +282,10 @@ def load_subnet(path: str, model: nn.Module, strict: bool = True
         raise SubnetFileError(f'{path}: {e}') from e
 
 
-def fix_in_place(module: nn.Module, subnet: Optional[Subnet] = None
-                 ) -> List[Tuple[BaseMutable, nn.Module]]:
+def fix_in_place(
+        module: nn.Module,
+        subnet: Optional[Subnet] = None
+) -> List[Tuple[BaseMutable, nn.Module]]:
     """Replace every mutable inside ``module`` by the plain module of its
     (current or given) choice, in place: no unused candidates and no
     architecture parameters are left. Searchable backbones, necks and heads
@@ -314,10 +317,11 @@ def fix_in_place(module: nn.Module, subnet: Optional[Subnet] = None
     return replaced
 
 
-def static_copy(model: nn.Module,
-                subnet: Optional[Subnet] = None,
-                share_weights: bool = False
-                ) -> Tuple[nn.Module, List[Tuple[BaseMutable, nn.Module]]]:
+def static_copy(
+    model: nn.Module,
+    subnet: Optional[Subnet] = None,
+    share_weights: bool = False
+) -> Tuple[nn.Module, List[Tuple[BaseMutable, nn.Module]]]:
     """A copy of ``model`` with every mutable replaced by the plain module of
     its (current or given) choice, and the ``(mutable, replacement)`` pairs
     of :func:`fix_in_place` (the mutables being the copy's). The supernet
@@ -334,8 +338,10 @@ def static_copy(model: nn.Module,
     """
     import copy
     model = _unwrap(model)
-    memo = {id(t): t for t in list(model.parameters()) +
-            list(model.buffers())} if share_weights else {}
+    memo = {
+        id(t): t
+        for t in list(model.parameters()) + list(model.buffers())
+    } if share_weights else {}
     static = copy.deepcopy(model, memo)
     if subnet is not None:
         set_subnet(static, subnet, strict=True)
@@ -346,8 +352,8 @@ def static_copy(model: nn.Module,
     return (holder[0] if holder is not static else static), pairs
 
 
-def export_static(model: nn.Module, subnet: Optional[Subnet] = None
-                  ) -> nn.Module:
+def export_static(model: nn.Module,
+                  subnet: Optional[Subnet] = None) -> nn.Module:
     """A copy of ``model`` in which every mutable is replaced by the plain
     module of its (current or given) choice: no unused candidates, no
     architecture parameters. The supernet itself is left unchanged.

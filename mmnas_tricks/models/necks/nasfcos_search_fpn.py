@@ -34,17 +34,20 @@ class _Cell(BaseModule):
         self.input2 = InputChoice(pool_size)
         self.op1 = OpChoice(ops, channels, channels, norm_cfg=norm_cfg)
         self.op2 = OpChoice(ops, channels, channels, norm_cfg=norm_cfg)
-        self.agg = OpChoice(aggregations, channels, channels, norm_cfg=norm_cfg)
+        self.agg = OpChoice(
+            aggregations, channels, channels, norm_cfg=norm_cfg)
 
     def forward(self, pool: List[torch.Tensor]) -> torch.Tensor:
-        return self.agg([self.op1(self.input1(pool)),
-                         self.op2(self.input2(pool))])
+        return self.agg(
+            [self.op1(self.input1(pool)),
+             self.op2(self.input2(pool))])
 
 
 def _read_index(choice: nn.Module) -> int:
     """The pool index an input choice reads (also once exported)."""
-    return int(choice.indices if hasattr(choice, 'indices') else
-               choice.current_choice)
+    return int(
+        choice.indices if hasattr(choice, 'indices') else choice.current_choice
+    )
 
 
 @MODELS.register_module()
@@ -109,31 +112,45 @@ class NASFCOSSearchFPN(BaseModule):
         self.out_channels = out_channels
         self.num_outs = num_outs
         ops = NASFCOS_FPN_OPS if ops is None else ops
-        aggregations = (NASFCOS_AGGREGATIONS
-                        if aggregations is None else aggregations)
+        aggregations = (
+            NASFCOS_AGGREGATIONS if aggregations is None else aggregations)
         self.adapt = nn.ModuleList(
             ConvModule(c, out_channels, 1, norm_cfg=norm_cfg)
             for c in in_channels)
         self.cells = nn.ModuleList(
-            _Cell(len(in_channels) + i, out_channels, ops, aggregations,
-                  norm_cfg) for i in range(num_cells))
+            _Cell(
+                len(in_channels) +
+                i, out_channels, ops, aggregations, norm_cfg)
+            for i in range(num_cells))
         self.fpn_convs = nn.ModuleList(
-            ConvModule(out_channels, out_channels, 3, padding=1,
-                       norm_cfg=norm_cfg, act_cfg=None)
-            for _ in in_channels)
+            ConvModule(
+                out_channels,
+                out_channels,
+                3,
+                padding=1,
+                norm_cfg=norm_cfg,
+                act_cfg=None) for _ in in_channels)
         self.extra_convs = nn.ModuleList(
-            ConvModule(out_channels, out_channels, 3, stride=2, padding=1,
-                       act_cfg=None)
-            for _ in range(num_outs - len(in_channels)))
+            ConvModule(
+                out_channels,
+                out_channels,
+                3,
+                stride=2,
+                padding=1,
+                act_cfg=None) for _ in range(num_outs - len(in_channels)))
         if fixed_subnet is not None:
             fix_in_place(self, fixed_subnet)
 
     def _unused_cells(self) -> List[int]:
         """Pool indices of the cell outputs that no later cell reads."""
         n_in = len(self.in_channels)
-        read = {_read_index(c) for cell in self.cells
-                for c in (cell.input1, cell.input2)}
-        return [n_in + i for i in range(len(self.cells)) if n_in + i not in read]
+        read = {
+            _read_index(c)
+            for cell in self.cells for c in (cell.input1, cell.input2)
+        }
+        return [
+            n_in + i for i in range(len(self.cells)) if n_in + i not in read
+        ]
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor]:
         if len(inputs) != len(self.in_channels):
@@ -141,7 +158,8 @@ class NASFCOSSearchFPN(BaseModule):
                              f'built for {len(self.in_channels)}')
         for cell in self.cells:
             for choice in (cell.input1, cell.input2):
-                if getattr(choice, 'mode', 'fixed') not in ('fixed', 'sampled'):
+                if getattr(choice, 'mode',
+                           'fixed') not in ('fixed', 'sampled'):
                     raise ValueError(
                         'NASFCOSSearchFPN input choices run in fixed or '
                         f'sampled mode, got {choice.mode!r}')
@@ -154,7 +172,9 @@ class NASFCOSSearchFPN(BaseModule):
             feat = pool[level]
             for extra in unused:
                 feat = feat + F.interpolate(
-                    extra, size=feat.shape[-2:], mode='bilinear',
+                    extra,
+                    size=feat.shape[-2:],
+                    mode='bilinear',
                     align_corners=False)
             outs.append(conv(feat))
         for conv in self.extra_convs:

@@ -5,8 +5,8 @@ from mmdet.models.necks import FPN
 from mmengine.registry import DefaultScope
 
 from mmnas_tricks.registry import MODELS
-from ..ops.candidates import DENSE_CONV_OPS
 from ..mutables import Subnet, conv_choices, fix_in_place
+from ..ops.candidates import DENSE_CONV_OPS
 
 #: Output (3x3) connection candidates; ``conv3x3`` first = mmdet's FPN.
 FPN_OUTPUT_OPS = DENSE_CONV_OPS
@@ -58,9 +58,9 @@ def searchable_fpn(output_ops: Optional[Dict[str, dict]] = None,
         conv_choices(fpn, [f'fpn_convs.{i}' for i in range(num_outputs)],
                      output_ops)
     if lateral_ops:
-        conv_choices(fpn,
-                     [f'lateral_convs.{i}' for i in range(len(fpn.lateral_convs))],
-                     lateral_ops)
+        conv_choices(
+            fpn, [f'lateral_convs.{i}' for i in range(len(fpn.lateral_convs))],
+            lateral_ops)
     if fixed_subnet is not None:
         fix_in_place(fpn, fixed_subnet)
     return fpn

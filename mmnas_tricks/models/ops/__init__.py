@@ -1,8 +1,8 @@
 from .aggregate import ConcatReduce, ParamSum, resize_to_largest
 from .basic import ConvOp, DeformConvOp, Identity, SepConv, Zero
-from .mbconv import MBConv
 from .candidates import DENSE_CONV_OPS
 from .deform_conv import TorchCPUDCNv2, modulated_deform_conv2d_torch
+from .mbconv import MBConv
 from .norms import NORM_TARGETS, GhostBatchNorm2d, convert_batchnorms
 from .shuffle import ShuffleBlock, channel_shuffle
 

@@ -15,8 +15,7 @@ def resize_to_largest(inputs: Sequence[torch.Tensor]):
     size = max((x.shape[-2:] for x in inputs), key=lambda s: s[0] * s[1])
     return [
         x if x.shape[-2:] == size else F.interpolate(
-            x, size=size, mode='bilinear', align_corners=False)
-        for x in inputs
+            x, size=size, mode='bilinear', align_corners=False) for x in inputs
     ]
 
 
@@ -85,8 +84,12 @@ class ConcatReduce(BaseModule):
             norm_cfg or dict(type='BN'), 2 * in_channels)
         self.add_module(self.norm_name, norm)
         self.reduce = ConvModule(
-            2 * in_channels, out_channels, 1, groups=out_channels,
-            norm_cfg=None, act_cfg=None)
+            2 * in_channels,
+            out_channels,
+            1,
+            groups=out_channels,
+            norm_cfg=None,
+            act_cfg=None)
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
         x = torch.cat(resize_to_largest(inputs), dim=1)

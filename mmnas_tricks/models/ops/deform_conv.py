@@ -8,9 +8,8 @@ from mmnas_tricks.registry import MODELS
 
 def modulated_deform_conv2d_torch(x: torch.Tensor, offset: torch.Tensor,
                                   mask: torch.Tensor, weight: torch.Tensor,
-                                  bias, stride, padding, dilation,
-                                  groups: int, deform_groups: int
-                                  ) -> torch.Tensor:
+                                  bias, stride, padding, dilation, groups: int,
+                                  deform_groups: int) -> torch.Tensor:
     """DCNv2 (Zhu et al., CVPR 2019) with ``grid_sample``: the same
     sampling as mmcv's kernel (bilinear, zero outside the map; offsets laid
     out ``[group][kernel position][dy, dx]``, masks ``[group][position]``),
@@ -38,8 +37,11 @@ def modulated_deform_conv2d_torch(x: torch.Tensor, offset: torch.Tensor,
     grid = torch.stack(((2 * px + 1) / w - 1, (2 * py + 1) / h - 1), dim=-1)
     grid = grid.view(n * g, k * ho, wo, 2)
     sampled = F.grid_sample(
-        x.reshape(n * g, c // g, h, w), grid, mode='bilinear',
-        padding_mode='zeros', align_corners=False)  # (n*g, c/g, k*ho, wo)
+        x.reshape(n * g, c // g, h, w),
+        grid,
+        mode='bilinear',
+        padding_mode='zeros',
+        align_corners=False)  # (n*g, c/g, k*ho, wo)
     sampled = sampled.view(n, g, c // g, k, ho, wo) * mask.view(
         n, g, 1, k, ho, wo)
     cols = sampled.reshape(n, groups, (c // groups) * k, ho * wo)
@@ -70,7 +72,8 @@ class TorchCPUDCNv2(ModulatedDeformConv2dPack):
         out = self.conv_offset(x)
         o1, o2, mask = torch.chunk(out, 3, dim=1)
         offset = torch.cat((o1, o2), dim=1)
-        return modulated_deform_conv2d_torch(
-            x, offset, torch.sigmoid(mask), self.weight, self.bias,
-            self.stride, self.padding, self.dilation, self.groups,
-            self.deform_groups)
+        return modulated_deform_conv2d_torch(x, offset, torch.sigmoid(mask),
+                                             self.weight, self.bias,
+                                             self.stride, self.padding,
+                                             self.dilation, self.groups,
+                                             self.deform_groups)

@@ -34,7 +34,9 @@ class GhostBatchNorm2d(nn.BatchNorm2d):
 
     _abbr_ = 'bn'
 
-    def __init__(self, num_features: int, virtual_batch_size: int = 32,
+    def __init__(self,
+                 num_features: int,
+                 virtual_batch_size: int = 32,
                  **kwargs) -> None:
         super().__init__(num_features, **kwargs)
         if virtual_batch_size < 1:
@@ -58,8 +60,9 @@ class GhostBatchNorm2d(nn.BatchNorm2d):
 def _under(name: str, include: Optional[Sequence[str]]) -> bool:
     if include is None:
         return True
-    return any(name == p or name.startswith(p + '.')
-               or fnmatch.fnmatchcase(name, p) for p in include)
+    return any(
+        name == p or name.startswith(p + '.') or fnmatch.fnmatchcase(name, p)
+        for p in include)
 
 
 def _share_state(new: nn.Module, old: _BatchNorm) -> None:
@@ -87,11 +90,18 @@ def _converted(bn: _BatchNorm, name: str, to: str, num_groups: int,
         new = nn.GroupNorm(num_groups, c, eps=bn.eps, affine=bn.affine)
     elif to == 'GhostBN':
         new = GhostBatchNorm2d(
-            c, virtual_batch_size, eps=bn.eps, momentum=bn.momentum,
-            affine=bn.affine, track_running_stats=bn.track_running_stats)
+            c,
+            virtual_batch_size,
+            eps=bn.eps,
+            momentum=bn.momentum,
+            affine=bn.affine,
+            track_running_stats=bn.track_running_stats)
     else:
         new = nn.SyncBatchNorm(
-            c, eps=bn.eps, momentum=bn.momentum, affine=bn.affine,
+            c,
+            eps=bn.eps,
+            momentum=bn.momentum,
+            affine=bn.affine,
             track_running_stats=bn.track_running_stats)
     new.to(next(iter(bn.buffers()), torch.empty(0)).device)
     _share_state(new, bn)
@@ -131,18 +141,20 @@ def convert_batchnorms(model: nn.Module,
         raise ValueError(f'to={to!r} is not one of {list(NORM_TARGETS)}')
     if isinstance(include, str):
         include = [include]
-    target = dict(GN=nn.GroupNorm, GhostBN=GhostBatchNorm2d,
-                  SyncBN=nn.SyncBatchNorm)[to]
+    target = dict(
+        GN=nn.GroupNorm, GhostBN=GhostBatchNorm2d, SyncBN=nn.SyncBatchNorm)[to]
     todo = [(name, m) for name, m in model.named_modules()
             if isinstance(m, (nn.BatchNorm2d, nn.SyncBatchNorm))
             and not isinstance(m, target) and _under(name, include)]
     if include is not None:
         names = [n for n, _ in model.named_modules()]
-        missing = [p for p in include
-                   if not any(_under(n, [p]) for n in names)]
+        missing = [
+            p for p in include if not any(_under(n, [p]) for n in names)
+        ]
         if missing:
-            raise ValueError(f'no module path matches {missing}; top-level '
-                             f'modules: {[n for n, _ in model.named_children()]}')
+            raise ValueError(
+                f'no module path matches {missing}; top-level '
+                f'modules: {[n for n, _ in model.named_children()]}')
     for name, bn in todo:
         parent_name, _, child = name.rpartition('.')
         parent = model.get_submodule(parent_name) if parent_name else model

@@ -12,8 +12,8 @@ from mmnas_tricks.registry import MODELS
 def channel_shuffle(x: torch.Tensor, groups: int = 2) -> torch.Tensor:
     """Interleave the channels of ``groups`` groups (ShuffleNet)."""
     n, c, h, w = x.shape
-    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(
-        n, c, h, w)
+    return x.view(n, groups, c // groups, h,
+                  w).transpose(1, 2).reshape(n, c, h, w)
 
 
 def _dw(channels, kernel_size, stride, norm_cfg):
@@ -71,7 +71,8 @@ class ShuffleBlock(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
         if stride not in (1, 2):
-            raise ValueError(f'ShuffleBlock stride must be 1 or 2, got {stride}')
+            raise ValueError(
+                f'ShuffleBlock stride must be 1 or 2, got {stride}')
         if out_channels % 2:
             raise ValueError(f'ShuffleBlock out_channels must be even, got '
                              f'{out_channels}')
