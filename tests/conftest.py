@@ -1,4 +1,7 @@
 import os.path as osp
+import runpy
+import subprocess
+import sys
 
 import pytest
 
@@ -18,3 +21,62 @@ def tiny_digits(tmp_path_factory):
 @pytest.fixture(scope='session')
 def repo_root():
     return osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _exec_script(path, argv):
+    """Run ``python path *argv`` in this process: the script's own
+    ``__main__`` block, its ``sys.argv`` and ``sys.path[0]`` as the
+    interpreter sets them; a non-zero exit raises."""
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    sys.argv = [path, *argv]
+    sys.path.insert(0, osp.dirname(path))
+    try:
+        runpy.run_path(path, run_name='__main__')
+    except SystemExit as exit_:
+        if exit_.code not in (None, 0):
+            raise
+    finally:
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+
+
+@pytest.fixture
+def run_tool(repo_root, capfd, monkeypatch):
+    """``run_tool('tools/train.py', *args)`` runs a command line of ours as
+    ``python tools/train.py *args`` in ``repo_root`` would, but in this
+    process (no interpreter start and imports, ~6 s a command here), and
+    returns what it printed (stdout + stderr). For tests whose point is not
+    the interpreter itself; one end-to-end test per command still runs it
+    in a subprocess.
+
+    With ``stages_in_process=True``, the ``python tools/train.py`` stages
+    that ``tools/nas.py`` starts run in this process too.
+    """
+    monkeypatch.chdir(repo_root)
+
+    def run(script, *args, stages_in_process=False):
+        if stages_in_process:
+            real = subprocess.run
+
+            def fake_run(cmd, *a, **kw):
+                if list(cmd[:1]) == [sys.executable] and \
+                        cmd[1].endswith('train.py'):
+                    _exec_script(cmd[1], [str(c) for c in cmd[2:]])
+                    return subprocess.CompletedProcess(cmd, 0)
+                return real(cmd, *a, **kw)
+
+            monkeypatch.setattr(subprocess, 'run', fake_run)
+        capfd.readouterr()
+        try:
+            _exec_script(osp.join(repo_root, script), [str(a) for a in args])
+        except BaseException:
+            captured = capfd.readouterr()
+            print(captured.out[-2000:], captured.err[-4000:])
+            raise
+        finally:
+            if stages_in_process:
+                monkeypatch.setattr(subprocess, 'run', real)
+        captured = capfd.readouterr()
+        return captured.out + captured.err
+
+    return run

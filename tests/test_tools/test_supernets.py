@@ -23,20 +23,26 @@ NASFCOS = ('configs/supernets/'
 
 
 @pytest.mark.parametrize('config', SUPERNETS)
-def test_supernet_trains_an_epoch(repo_root, tiny_digits, tmp_path, config):
+def test_supernet_trains_an_epoch(repo_root, tiny_digits, tmp_path, config,
+                                  run_tool):
+    # train.py's command line in-process (its end-to-end subprocess test:
+    # test_train_test.py)
     name = osp.basename(config)[:-3] + '_supernet'
     path, work_dir = _tiny_config(repo_root, tiny_digits, tmp_path, config,
                                   name)
-    log = _run(repo_root, 'tools/train.py', path)
+    log = run_tool('tools/train.py', path)
     assert 'SampleSubnetHook' in log
     assert 'final metrics:' in log
     assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
 
 
-def test_export_retrain_and_test(repo_root, tiny_digits, tmp_path):
+def test_export_retrain_and_test(repo_root, tiny_digits, tmp_path, run_tool):
+    # export_subnet.py and mmdet's own tools in subprocesses (the end-to-end
+    # test of each command), our train.py / test.py and the second export
+    # in-process
     path, work_dir = _tiny_config(repo_root, tiny_digits, tmp_path, NASFCOS,
                                   'nasfcos_supernet_export')
-    _run(repo_root, 'tools/train.py', path)
+    run_tool('tools/train.py', path)
     ckpt = osp.join(work_dir, 'epoch_1.pth')
     # a random subnet of the trained supernet, as a search would write it
     import random
@@ -53,9 +59,9 @@ def test_export_retrain_and_test(repo_root, tiny_digits, tmp_path):
     assert 'max abs difference to the supernet' in log
     assert 'BN statistics recalibrated for the subnet on 6 training' in log
     # without recalibration the supernet's running statistics are exported
-    log = _run(repo_root, 'tools/export_subnet.py', path, subnet_file,
-               '--checkpoint', ckpt, '--out-dir', out_dir, '--name', 'raw',
-               '--calibrate-bn', '0')
+    log = run_tool('tools/export_subnet.py', path, subnet_file, '--checkpoint',
+                   ckpt, '--out-dir', out_dir, '--name', 'raw',
+                   '--calibrate-bn', '0')
     assert 'recalibrated' not in log
     raw = torch.load(osp.join(out_dir, 'raw.pth'))['state_dict']
     calibrated = torch.load(osp.join(out_dir, 'found.pth'))['state_dict']
@@ -74,14 +80,14 @@ def test_export_retrain_and_test(repo_root, tiny_digits, tmp_path):
     assert 'SampleSubnetHook' not in text and 'fixed_subnet' in text
     # the exported plain config tests the exported checkpoint ...
     test_dir = str(tmp_path / 'test_exported')
-    log = _run(repo_root, 'tools/test.py', cfg_path, static_ckpt, '--work-dir',
-               test_dir)
+    log = run_tool('tools/test.py', cfg_path, static_ckpt, '--work-dir',
+                   test_dir)
     assert 'final metrics:' in log
     metrics = json.load(open(osp.join(test_dir, 'test_metrics.json')))
     assert 'coco/bbox_mAP' in metrics
     # ... and trains from scratch like any mmdet config
-    log = _run(repo_root, 'tools/train.py', cfg_path, '--work-dir',
-               str(tmp_path / 'retrain'))
+    log = run_tool('tools/train.py', cfg_path, '--work-dir',
+                   str(tmp_path / 'retrain'))
     assert 'final metrics:' in log
     # mmdet's own, unmodified tools (from its wheel) run it too, given the
     # config's custom_imports line

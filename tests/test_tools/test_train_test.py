@@ -57,12 +57,27 @@ def test_torch_default_is_weights_only():
     assert sig.parameters['weights_only'].default is None  # -> True
 
 
-@pytest.mark.parametrize('config', [FCOS, SEG])
-def test_train_resume_and_test(repo_root, tiny_digits, tmp_path, config):
+def _runner(repo_root, run_tool, in_process):
+    """``_run`` (a subprocess) or the in-process ``run_tool``."""
+    if in_process:
+        return run_tool
+
+    def run(*args):
+        return _run(repo_root, *args)
+
+    return run
+
+
+# the detector through real command lines (the end-to-end test of train.py
+# and test.py), the segmentor through the same command lines in-process
+@pytest.mark.parametrize('config,in_process', [(FCOS, False), (SEG, True)])
+def test_train_resume_and_test(repo_root, tiny_digits, tmp_path, config,
+                               in_process, run_tool):
+    run = _runner(repo_root, run_tool, in_process)
     name = osp.basename(config)[:-3] + '_resume'
     path, work_dir = _tiny_config(
         repo_root, tiny_digits, tmp_path, config, name, max_epochs=1)
-    log = _run(repo_root, 'tools/train.py', path)
+    log = run('tools/train.py', path)
     assert 'final metrics:' in log
     ckpt = osp.join(work_dir, 'epoch_1.pth')
     assert osp.isfile(ckpt)
@@ -73,21 +88,21 @@ def test_train_resume_and_test(repo_root, tiny_digits, tmp_path, config):
     torch.load(ckpt)  # weights_only=True by default
 
     # resume for one more epoch from the latest checkpoint
-    log = _run(repo_root, 'tools/train.py', path, '--resume', '--cfg-options',
-               'train_cfg.max_epochs=2')
+    log = run('tools/train.py', path, '--resume', '--cfg-options',
+              'train_cfg.max_epochs=2')
     assert 'resumed epoch: 1' in log, log[-3000:]
     assert 'Epoch(train)  [1]' not in log
     assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
 
     # an explicit checkpoint path works too
-    log = _run(repo_root, 'tools/train.py', path, '--resume', ckpt,
-               '--cfg-options', 'train_cfg.max_epochs=2')
+    log = run('tools/train.py', path, '--resume', ckpt, '--cfg-options',
+              'train_cfg.max_epochs=2')
     assert 'Epoch(train)  [1]' not in log
 
     # test the saved checkpoint
-    log = _run(repo_root, 'tools/test.py', path,
-               osp.join(work_dir, 'epoch_2.pth'), '--work-dir',
-               str(tmp_path / 'test'), '--out', str(tmp_path / 'preds.pkl'))
+    log = run('tools/test.py', path, osp.join(work_dir, 'epoch_2.pth'),
+              '--work-dir', str(tmp_path / 'test'), '--out',
+              str(tmp_path / 'preds.pkl'))
     with open(tmp_path / 'preds.pkl', 'rb') as f:
         preds = pickle.load(f)
     assert len(preds) == TINY_SPEC['num_val']
