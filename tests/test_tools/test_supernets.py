@@ -108,9 +108,13 @@ def test_export_retrain_and_test(repo_root, tiny_digits, tmp_path, run_tool):
 
 def test_two_process_supernet_ranks_set_the_same_subnets(
         repo_root, tiny_digits, tmp_path):
-    """torchrun, 2 processes, gloo on CPU: every rank set the same subnet at
-    every iteration (SampleSubnetHook's trace), and DDP did not hang on the
-    candidates not sampled."""
+    """tools/dist_train.sh and dist_test.sh: torchrun, 2 processes, gloo on
+    CPU: every rank set the same subnet at every iteration
+    (SampleSubnetHook's trace), DDP did not hang on the candidates not
+    sampled, only rank 0 writes, and dist_test.sh evaluates on both ranks.
+    (The launcher checks were test_train_test.py's
+    test_dist_train_two_processes_on_cpu on the plain FCOS; merged here so
+    that torchrun starts once for them.)"""
     import os
     import subprocess
 
@@ -130,7 +134,16 @@ def test_two_process_supernet_ranks_set_the_same_subnets(
                          env=env,
                          capture_output=True,
                          text=True)
-    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    assert 'Distributed launcher: pytorch' in log
+    assert 'Distributed training: True' in log
+    assert 'GPU number: 2' in log  # mmengine's name for the world size
+    # only rank 0 writes the metrics file and prints them
+    assert log.count('final metrics:') == 2  # logger line + print, rank 0
+    assert osp.isfile(osp.join(work_dir, 'final_metrics.json'))
+    ckpt = osp.join(work_dir, 'epoch_1.pth')
+    assert osp.isfile(ckpt)
     traces = []
     for rank in (0, 1):
         with open(osp.join(work_dir, 'subnet_trace',
@@ -140,6 +153,21 @@ def test_two_process_supernet_ranks_set_the_same_subnets(
     assert [t['iter'] for t in traces[0]] == list(range(len(traces[0])))
     assert len(traces[0]) >= 3  # 48 images / (2 ranks x 8)
     assert len({t['subnet'] for t in traces[0]}) > 1
+
+    # tools/dist_test.sh on the same checkpoint: both ranks evaluate, the
+    # results are gathered, rank 0 writes the metrics
+    out = subprocess.run([
+        'bash', 'tools/dist_test.sh', path, ckpt, '2', '--work-dir',
+        str(tmp_path / 'dist_test')
+    ],
+                         cwd=repo_root,
+                         env=env,
+                         capture_output=True,
+                         text=True)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    with open(tmp_path / 'dist_test' / 'test_metrics.json') as f:
+        assert 'coco/bbox_mAP' in json.load(f)
 
 
 def test_two_process_group_norm_supernet_trains_resumes_and_tests(

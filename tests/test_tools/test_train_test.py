@@ -2,7 +2,6 @@
 default weights_only=True."""
 import importlib.util
 import json
-import os
 import os.path as osp
 import pickle
 import subprocess
@@ -196,44 +195,6 @@ def test_missing_dataset_folder_without_auto_build(repo_root, tmp_path):
     runner = Runner.from_cfg(cfg)
     with pytest.raises(DigitsDatasetError, match='absent does not exist'):
         runner.train()
-
-
-def test_dist_train_two_processes_on_cpu(repo_root, tiny_digits, tmp_path):
-    """tools/dist_train.sh and dist_test.sh: torchrun, 2 processes, gloo on
-    CPU."""
-    path, work_dir = _tiny_config(repo_root, tiny_digits, tmp_path, FCOS,
-                                  'fcos_dist')
-    env = dict(os.environ, PORT='29531', OMP_NUM_THREADS='1')
-    out = subprocess.run(['bash', 'tools/dist_train.sh', path, '2'],
-                         cwd=repo_root,
-                         env=env,
-                         capture_output=True,
-                         text=True)
-    log = out.stdout + out.stderr
-    assert out.returncode == 0, log[-4000:]
-    assert 'Distributed launcher: pytorch' in log
-    assert 'Distributed training: True' in log
-    assert 'GPU number: 2' in log  # mmengine's name for the world size
-    # only rank 0 writes the metrics file and prints them
-    assert log.count('final metrics:') == 2  # logger line + print, rank 0
-    assert osp.isfile(osp.join(work_dir, 'final_metrics.json'))
-    ckpt = osp.join(work_dir, 'epoch_1.pth')
-    assert osp.isfile(ckpt)
-
-    # tools/dist_test.sh on the same checkpoint: both ranks evaluate, the
-    # results are gathered, rank 0 writes the metrics
-    out = subprocess.run([
-        'bash', 'tools/dist_test.sh', path, ckpt, '2', '--work-dir',
-        str(tmp_path / 'dist_test')
-    ],
-                         cwd=repo_root,
-                         env=env,
-                         capture_output=True,
-                         text=True)
-    log = out.stdout + out.stderr
-    assert out.returncode == 0, log[-4000:]
-    with open(tmp_path / 'dist_test' / 'test_metrics.json') as f:
-        assert 'coco/bbox_mAP' in json.load(f)
 
 
 def test_train_flags_change_the_config(repo_root, tmp_path):
