@@ -67,12 +67,14 @@ def _runner(repo_root, run_tool, in_process):
     return run
 
 
-# the detector through real command lines (the end-to-end test of train.py
-# and test.py), the segmentor through the same command lines in-process
+# the detector's resume and test through real command lines (the end-to-end
+# tests of train.py and test.py), everything else through the same command
+# lines in-process
 @pytest.mark.parametrize('config,in_process', [(FCOS, False), (SEG, True)])
 def test_train_resume_and_test(repo_root, tiny_digits, tmp_path, config,
                                in_process, run_tool):
-    run = _runner(repo_root, run_tool, in_process)
+    cli = _runner(repo_root, run_tool, in_process)
+    run = run_tool
     name = osp.basename(config)[:-3] + '_resume'
     path, work_dir = _tiny_config(
         repo_root, tiny_digits, tmp_path, config, name, max_epochs=1)
@@ -87,7 +89,7 @@ def test_train_resume_and_test(repo_root, tiny_digits, tmp_path, config,
     torch.load(ckpt)  # weights_only=True by default
 
     # resume for one more epoch from the latest checkpoint
-    log = run('tools/train.py', path, '--resume', '--cfg-options',
+    log = cli('tools/train.py', path, '--resume', '--cfg-options',
               'train_cfg.max_epochs=2')
     assert 'resumed epoch: 1' in log, log[-3000:]
     assert 'Epoch(train)  [1]' not in log
@@ -99,7 +101,7 @@ def test_train_resume_and_test(repo_root, tiny_digits, tmp_path, config,
     assert 'Epoch(train)  [1]' not in log
 
     # test the saved checkpoint
-    log = run('tools/test.py', path, osp.join(work_dir, 'epoch_2.pth'),
+    log = cli('tools/test.py', path, osp.join(work_dir, 'epoch_2.pth'),
               '--work-dir', str(tmp_path / 'test'), '--out',
               str(tmp_path / 'preds.pkl'))
     with open(tmp_path / 'preds.pkl', 'rb') as f:
