@@ -56,9 +56,11 @@ def tiny_pipeline(repo_root, tiny_digits, tmp_path, config, name):
     return path
 
 
-# the detection pipeline through real command lines (nas.py starting
-# tools/train.py per stage: the end-to-end test of the pipeline), the
-# segmentation one with nas.py and its stages in-process
+# the detection pipeline's stages through real command lines (nas.py
+# starting python tools/train.py per stage: the end-to-end test of the
+# pipeline; nas.py's own command line in a fresh interpreter is
+# test_scripts.py's slurm test), the segmentation one with its stages
+# in-process too
 @pytest.mark.parametrize('config,key,in_process',
                          [(DET, 'coco/bbox_mAP', False), (SEG, 'mIoU', True)])
 def test_pipeline_runs_every_stage_and_skips_finished_ones(
@@ -68,9 +70,7 @@ def test_pipeline_runs_every_stage_and_skips_finished_ones(
     work = str(tmp_path / 'nas')
 
     def nas(*args):
-        if in_process:
-            return run_tool('tools/nas.py', *args, stages_in_process=True)
-        return _run(repo_root, 'tools/nas.py', *args)
+        return run_tool('tools/nas.py', *args, stages_in_process=in_process)
 
     log = nas(path, '--work-dir', work)
     for stage in ('supernet', 'search', 'retrain', 'baseline'):
