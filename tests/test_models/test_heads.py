@@ -110,39 +110,57 @@ def test_zoo_detector_checkpoint_seeds_the_supernet(tmp_path):
             assert (w - g).abs().max().item() <= 1e-5
 
 
-@pytest.mark.parametrize('base,part,searchable', [
+ZOO_CASES = [
     ('retinanet/retinanet_r50_fpn_1x_coco.py', 'bbox_head',
      'SearchableRetinaHead'),
     ('retinanet/retinanet_r50_fpn_1x_coco.py', 'neck', 'SearchableFPN'),
     ('fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py', 'bbox_head',
      'SearchableFCOSHead'),
-])
+]
+
+
+@pytest.fixture(scope='module')
+def zoo_interpreters(tmp_path_factory):
+    """One fresh interpreter per case, all started at once (each spends
+    most of its ~7 s importing; side by side they overlap)."""
+    procs = {}
+    for i, (base, part, searchable) in enumerate(ZOO_CASES):
+        cfg_path = tmp_path_factory.mktemp(f'zoo{i}') / 'user_cfg.py'
+        cfg_path.write_text(
+            textwrap.dedent(f"""\
+            _base_ = 'mmdet::{base}'
+            custom_imports = dict(imports=['mmnas_tricks'],
+                                  allow_failed_imports=False)
+            model = dict({part}=dict(type='mmnas_tricks.{searchable}'))
+        """))
+        code = textwrap.dedent(f"""\
+            from mmengine.config import Config
+            from mmengine.registry import init_default_scope
+            from mmdet.registry import MODELS
+            cfg = Config.fromfile({str(cfg_path)!r})
+            init_default_scope('mmdet')
+            model = MODELS.build(cfg.model)
+            from mmnas_tricks.models.mutables import named_mutables
+            print('mutables', len(named_mutables(model.{part})))
+        """)
+        procs[(base, part,
+               searchable)] = subprocess.Popen([sys.executable, '-c', code],
+                                               stdout=subprocess.PIPE,
+                                               stderr=subprocess.PIPE,
+                                               text=True)
+    yield procs
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize('base,part,searchable', ZOO_CASES)
 def test_builds_from_a_zoo_config_with_only_the_documented_line(
-        tmp_path, base, part, searchable):
+        zoo_interpreters, base, part, searchable):
     """A fresh interpreter that never imported mmnas_tricks: the config's
     custom_imports line is all it takes."""
-    cfg_path = tmp_path / 'user_cfg.py'
-    cfg_path.write_text(
-        textwrap.dedent(f"""\
-        _base_ = 'mmdet::{base}'
-        custom_imports = dict(imports=['mmnas_tricks'],
-                              allow_failed_imports=False)
-        model = dict({part}=dict(type='mmnas_tricks.{searchable}'))
-    """))
-    code = textwrap.dedent(f"""\
-        from mmengine.config import Config
-        from mmengine.registry import init_default_scope
-        from mmdet.registry import MODELS
-        cfg = Config.fromfile({str(cfg_path)!r})
-        init_default_scope('mmdet')
-        model = MODELS.build(cfg.model)
-        from mmnas_tricks.models.mutables import named_mutables
-        print('mutables', len(named_mutables(model.{part})))
-    """)
-    out = subprocess.run([sys.executable, '-c', code],
-                         capture_output=True,
-                         text=True,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    count = int(out.stdout.split('mutables')[-1])
+    proc = zoo_interpreters[(base, part, searchable)]
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr[-2000:]
+    count = int(stdout.split('mutables')[-1])
     assert count > 0
