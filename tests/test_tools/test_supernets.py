@@ -2,7 +2,9 @@
 with a subnet sampled per iteration; a subnet of one is exported with
 tools/export_subnet.py, and the exported plain config trains and tests."""
 import json
+import os
 import os.path as osp
+import subprocess
 
 import pytest
 import torch
@@ -20,6 +22,20 @@ SUPERNETS = [
 ]
 NASFCOS = ('configs/supernets/'
            'nasfcos_r18w16_fpn-cells-search_gn-head-search_12e_digits.py')
+
+
+def _launch(repo_root, port, *args):
+    """``bash *args`` (a torchrun launcher script) on 2 CPU processes: the
+    log; fails with its tail when the command fails."""
+    env = dict(os.environ, PORT=str(port), OMP_NUM_THREADS='1')
+    out = subprocess.run(['bash', *args],
+                         cwd=repo_root,
+                         env=env,
+                         capture_output=True,
+                         text=True)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    return log
 
 
 @pytest.mark.parametrize('config', SUPERNETS)
@@ -115,9 +131,6 @@ def test_two_process_supernet_ranks_set_the_same_subnets(
     (The launcher checks were test_train_test.py's
     test_dist_train_two_processes_on_cpu on the plain FCOS; merged here so
     that torchrun starts once for them.)"""
-    import os
-    import subprocess
-
     from mmnas_tricks.utils import load_config
     config = ('configs/supernets/'
               'fcos_detnas-shufflenetv2_fpn_gn-head_12e_digits.py')
@@ -128,14 +141,7 @@ def test_two_process_supernet_ranks_set_the_same_subnets(
         dict(type='mmnas_tricks.SampleSubnetHook', seed=5, trace=True)
     ]
     cfg.dump(path)
-    env = dict(os.environ, PORT='29533', OMP_NUM_THREADS='1')
-    out = subprocess.run(['bash', 'tools/dist_train.sh', path, '2'],
-                         cwd=repo_root,
-                         env=env,
-                         capture_output=True,
-                         text=True)
-    log = out.stdout + out.stderr
-    assert out.returncode == 0, log[-4000:]
+    log = _launch(repo_root, 29533, 'tools/dist_train.sh', path, '2')
     assert 'Distributed launcher: pytorch' in log
     assert 'Distributed training: True' in log
     assert 'GPU number: 2' in log  # mmengine's name for the world size
@@ -156,16 +162,8 @@ def test_two_process_supernet_ranks_set_the_same_subnets(
 
     # tools/dist_test.sh on the same checkpoint: both ranks evaluate, the
     # results are gathered, rank 0 writes the metrics
-    out = subprocess.run([
-        'bash', 'tools/dist_test.sh', path, ckpt, '2', '--work-dir',
-        str(tmp_path / 'dist_test')
-    ],
-                         cwd=repo_root,
-                         env=env,
-                         capture_output=True,
-                         text=True)
-    log = out.stdout + out.stderr
-    assert out.returncode == 0, log[-4000:]
+    _launch(repo_root, 29533, 'tools/dist_test.sh', path, ckpt, '2',
+            '--work-dir', str(tmp_path / 'dist_test'))
     with open(tmp_path / 'dist_test' / 'test_metrics.json') as f:
         assert 'coco/bbox_mAP' in json.load(f)
 
@@ -175,9 +173,6 @@ def test_two_process_group_norm_supernet_trains_resumes_and_tests(
     """ConvertNormHook(to='GN') under DDP (torchrun, 2 processes, gloo):
     the converted supernet trains, resumes from its checkpoint and tests
     (TRICKS.md T3.5; issue 6)."""
-    import os
-    import subprocess
-
     from mmnas_tricks.utils import load_config
     config = ('configs/supernets/'
               'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py')
@@ -188,17 +183,9 @@ def test_two_process_group_norm_supernet_trains_resumes_and_tests(
         dict(type='mmnas_tricks.ConvertNormHook', to='GN', num_groups=8))
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
     cfg.dump(path)
-    env = dict(os.environ, PORT='29535', OMP_NUM_THREADS='1')
 
     def launch(*args):
-        out = subprocess.run(['bash', *args],
-                             cwd=repo_root,
-                             env=env,
-                             capture_output=True,
-                             text=True)
-        log = out.stdout + out.stderr
-        assert out.returncode == 0, log[-4000:]
-        return log
+        return _launch(repo_root, 29535, *args)
 
     launch('tools/dist_train.sh', path, '2')
     ckpt1 = torch.load(
