@@ -15,8 +15,10 @@ def _memoized_format_code(format_code):
     """yapf's ``FormatCode`` remembering its answers. mmengine formats the
     whole config with yapf for ``Config.pretty_text`` seven times in a
     one-epoch Runner (the log, the dumped config, the visualizer and every
-    checkpoint's meta), ~1.6 s each for a tiny digits config: most of a tiny
-    training's time. The same text gets the same, identical answer."""
+    checkpoint's meta), 0.4-1.6 s each for a digits config: a one-epoch tiny
+    supernet Runner took 7.5 s without this and 5.0 s with it (the same
+    config's second Runner 6.2 s and 2.5 s). The same text gets the same,
+    identical answer."""
     answers = {}
 
     def cached(text, **kwargs):
