@@ -78,27 +78,26 @@ def run_tool(repo_root, capfd, monkeypatch):
     monkeypatch.chdir(repo_root)
 
     def run(script, *args, stages_in_process=False):
-        if stages_in_process:
-            real = subprocess.run
-
-            def fake_run(cmd, *a, **kw):
-                if list(cmd[:1]) == [sys.executable] and \
-                        cmd[1].endswith('train.py'):
-                    _exec_script(cmd[1], [str(c) for c in cmd[2:]])
-                    return subprocess.CompletedProcess(cmd, 0)
-                return real(cmd, *a, **kw)
-
-            monkeypatch.setattr(subprocess, 'run', fake_run)
-        capfd.readouterr()
-        try:
-            _exec_script(osp.join(repo_root, script), [str(a) for a in args])
-        except BaseException:
-            captured = capfd.readouterr()
-            print(captured.out[-2000:], captured.err[-4000:])
-            raise
-        finally:
+        with monkeypatch.context() as patch:
             if stages_in_process:
-                monkeypatch.setattr(subprocess, 'run', real)
+                real = subprocess.run
+
+                def fake_run(cmd, *a, **kw):
+                    if list(cmd[:1]) == [sys.executable] and \
+                            cmd[1].endswith('train.py'):
+                        _exec_script(cmd[1], [str(c) for c in cmd[2:]])
+                        return subprocess.CompletedProcess(cmd, 0)
+                    return real(cmd, *a, **kw)
+
+                patch.setattr(subprocess, 'run', fake_run)
+            capfd.readouterr()
+            try:
+                _exec_script(
+                    osp.join(repo_root, script), [str(a) for a in args])
+            except BaseException:
+                captured = capfd.readouterr()
+                print(captured.out[-2000:], captured.err[-4000:])
+                raise
         captured = capfd.readouterr()
         return captured.out + captured.err
 

@@ -2,15 +2,14 @@
 tools/dist_train.sh): every generation is scored across the ranks and the
 result is the single-process search's with the same seed."""
 import json
-import os
 import os.path as osp
-import subprocess
 
 import pytest
 from mmengine.runner import Runner
 
 from mmnas_tricks.structures import read_subnet_file
 from mmnas_tricks.utils import load_config
+from .test_supernets import _launch
 from .test_train_test import _tiny_config
 
 SEG = 'configs/supernets/fpn_r18w16_fpn-search_head-search_12e_digits-seg.py'
@@ -50,14 +49,8 @@ def test_two_process_search_equals_the_single_process_one(
     single.work_dir = one
     single.experiment_name = 'dist_search_single'
     Runner.from_cfg(single).train()
-    env = dict(os.environ, PORT='29537', OMP_NUM_THREADS='1')
-    out = subprocess.run(
-        ['bash', 'tools/dist_train.sh', search_path, '2', '--work-dir', two],
-        cwd=repo_root,
-        env=env,
-        capture_output=True,
-        text=True)
-    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    _launch(repo_root, 29537, 'tools/dist_train.sh', search_path, '2',
+            '--work-dir', two)
 
     rows = []
     for work in (one, two):

@@ -74,11 +74,10 @@ def _runner(repo_root, run_tool, in_process):
 def test_train_resume_and_test(repo_root, tiny_digits, tmp_path, config,
                                in_process, run_tool):
     cli = _runner(repo_root, run_tool, in_process)
-    run = run_tool
     name = osp.basename(config)[:-3] + '_resume'
     path, work_dir = _tiny_config(
         repo_root, tiny_digits, tmp_path, config, name, max_epochs=1)
-    log = run('tools/train.py', path)
+    log = run_tool('tools/train.py', path)
     assert 'final metrics:' in log
     ckpt = osp.join(work_dir, 'epoch_1.pth')
     assert osp.isfile(ckpt)
@@ -96,8 +95,8 @@ def test_train_resume_and_test(repo_root, tiny_digits, tmp_path, config,
     assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
 
     # an explicit checkpoint path works too
-    log = run('tools/train.py', path, '--resume', ckpt, '--cfg-options',
-              'train_cfg.max_epochs=2')
+    log = run_tool('tools/train.py', path, '--resume', ckpt, '--cfg-options',
+                   'train_cfg.max_epochs=2')
     assert 'Epoch(train)  [1]' not in log
 
     # test the saved checkpoint
