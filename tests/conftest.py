@@ -1,9 +1,11 @@
+import os
 import os.path as osp
 import runpy
 import subprocess
 import sys
 
 import pytest
+import torch
 from mmengine.config import config as mmengine_config
 
 from mmnas_tricks.datasets import DigitsSpec, build_digits
@@ -31,6 +33,27 @@ def _memoized_format_code(format_code):
 
 
 mmengine_config.FormatCode = _memoized_format_code(mmengine_config.FormatCode)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'heavy: runs a tool or a training end to end (tens of '
+        'seconds); collected first, so that parallel workers finish together')
+    # Under pytest-xdist (-n N), each worker gets its share of the cores for
+    # torch's threads, and so do the tools it starts: N workers with all the
+    # cores each oversubscribe them (measured on 2 cores: -n 2 with 2 threads
+    # each took as long as the serial run).
+    workers = os.environ.get('PYTEST_XDIST_WORKER_COUNT')
+    if workers:
+        threads = max(1, (os.cpu_count() or 1) // int(workers))
+        torch.set_num_threads(threads)
+        os.environ['OMP_NUM_THREADS'] = str(threads)
+
+
+def pytest_collection_modifyitems(config, items):
+    # the long tests first (a stable sort: otherwise in collection order), so
+    # that no worker starts one of them when the others are nearly done
+    items.sort(key=lambda item: item.get_closest_marker('heavy') is None)
 
 
 @pytest.fixture(scope='session')

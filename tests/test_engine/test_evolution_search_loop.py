@@ -83,6 +83,8 @@ class Killed(Exception):
     pass
 
 
+@pytest.mark.xdist_group('evolution_supernet')
+@pytest.mark.heavy
 def test_search_writes_results_and_resumes_identically(tiny_digits,
                                                        supernet_ckpt, tmp_path,
                                                        monkeypatch):
@@ -176,6 +178,8 @@ def test_search_writes_results_and_resumes_identically(tiny_digits,
                                      'best_subnet.yaml'))[0] == best
 
 
+@pytest.mark.xdist_group('evolution_supernet')
+@pytest.mark.heavy
 def test_bn_calibration_changes_the_scores(tiny_digits, supernet_ckpt,
                                            tmp_path):
     """The same candidates scored with and without BN calibration: the
@@ -201,6 +205,7 @@ def test_bn_calibration_changes_the_scores(tiny_digits, supernet_ckpt,
     assert any(with_bn[k]['score'] != without[k]['score'] for k in with_bn)
 
 
+@pytest.mark.heavy
 def test_constraints_reject_and_bad_arguments(tiny_digits, tmp_path):
     cfg = search_cfg(
         tiny_digits,

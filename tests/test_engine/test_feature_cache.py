@@ -115,6 +115,7 @@ def losses(runner):
     return np.asarray(values)
 
 
+@pytest.mark.heavy
 def test_cached_and_uncached_runs_give_the_same_losses_and_predictions(
         tiny_digits, tmp_path):
     runs = {}

@@ -117,6 +117,7 @@ def test_split_errors_name_the_valid_values(one_shot):
         hook.pin(build_model(cfg))
 
 
+@pytest.mark.heavy
 def test_few_shot_tool_trains_routes_searches_and_resumes(
         one_shot, repo_root, tmp_path, capsys):
     cfg_path, ckpt = one_shot

@@ -77,6 +77,7 @@ def test_rank_consistency():
         rank_consistency([1], [1])
 
 
+@pytest.mark.heavy
 def test_proxy_rank_tool_records_every_training_and_resumes(
         repo_root, tiny_digits, tmp_path, run_tool):
     cfg = shrink_digits_cfg(

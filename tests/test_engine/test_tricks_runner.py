@@ -35,6 +35,7 @@ def history(runner, key):
     return [float(v) for v in values]
 
 
+@pytest.mark.heavy
 def test_every_differentiable_trick_at_once(tiny_digits, tmp_path):
     """DARTS + weights warm-up + SDARTS-RS + DARTS- + drop path + SAM +
     GroupNorm backbone + BN without affine in the neck + BN calibration
@@ -96,6 +97,7 @@ def test_every_differentiable_trick_at_once(tiny_digits, tmp_path):
     assert np.isfinite(history(runner, 'train/loss')).all()
 
 
+@pytest.mark.heavy
 def test_every_sampling_trick_at_once(tiny_digits, tmp_path):
     """SPOS + TuNAS warm-up + drop path + SAM + sequential search (neck,
     then head) + frozen-backbone feature caching + Ghost BN neck + BN
@@ -158,6 +160,7 @@ def test_every_sampling_trick_at_once(tiny_digits, tmp_path):
     assert osp.isfile(osp.join(work, 'sequential', 'final_subnet.yaml'))
 
 
+@pytest.mark.heavy
 def test_path_dropout_in_a_runner(tiny_digits, tmp_path):
     work = str(tmp_path / 'pd')
     cfg = tiny(OPS, tiny_digits, work, 'tricks_path_dropout', epochs=1)
@@ -192,6 +195,7 @@ def test_conflicting_hooks_stop_the_run_before_training(tiny_digits, tmp_path):
     assert runner.iter == 0
 
 
+@pytest.mark.heavy
 def test_group_norm_model_saves_resumes_and_tests(tiny_digits, tmp_path):
     work = str(tmp_path / 'gn')
     hook = dict(type='mmnas_tricks.ConvertNormHook', to='GN', num_groups=8)

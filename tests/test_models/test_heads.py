@@ -154,6 +154,8 @@ def zoo_interpreters(tmp_path_factory):
             proc.kill()
 
 
+@pytest.mark.xdist_group('zoo_interpreters')
+@pytest.mark.heavy
 @pytest.mark.parametrize('base,part,searchable', ZOO_CASES)
 def test_builds_from_a_zoo_config_with_only_the_documented_line(
         zoo_interpreters, base, part, searchable):

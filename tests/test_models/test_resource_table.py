@@ -61,6 +61,7 @@ def test_an_op_space_is_counted_from_the_table_exactly():
     assert table.traces == probes + 2  # only the checked predictions
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize('config', [
     'nas/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py',
     'supernets/fcos_detnas-shufflenetv2_fpn_gn-head_12e_digits.py',

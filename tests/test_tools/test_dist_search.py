@@ -15,6 +15,7 @@ from .test_train_test import _tiny_config
 SEG = 'configs/supernets/fpn_r18w16_fpn-search_head-search_12e_digits-seg.py'
 
 
+@pytest.mark.heavy
 def test_two_process_search_equals_the_single_process_one(
         repo_root, tiny_digits, tmp_path):
     path, work_dir = _tiny_config(repo_root, tiny_digits, tmp_path, SEG,

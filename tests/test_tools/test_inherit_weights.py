@@ -47,6 +47,8 @@ def _predict(runner, batch):
         return runner, model.val_step(batch)
 
 
+@pytest.mark.xdist_group('inherit_plain_checkpoint')
+@pytest.mark.heavy
 @pytest.mark.parametrize('supernet', [ELASTIC, OPS])
 def test_supernet_from_a_plain_mmdet_checkpoint_predicts_the_same(
         plain_checkpoint, tiny_digits, tmp_path, supernet):

@@ -61,6 +61,7 @@ def tiny_pipeline(repo_root, tiny_digits, tmp_path, config, name):
 # pipeline; nas.py's own command line in a fresh interpreter is
 # test_scripts.py's slurm test), the segmentation one with its stages
 # in-process too
+@pytest.mark.heavy
 @pytest.mark.parametrize('config,key,in_process',
                          [(DET, 'coco/bbox_mAP', False), (SEG, 'mIoU', True)])
 def test_pipeline_runs_every_stage_and_skips_finished_ones(

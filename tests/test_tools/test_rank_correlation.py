@@ -17,6 +17,7 @@ ELASTIC = osp.join(config_dir(), 'supernets',
                    'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py')
 
 
+@pytest.mark.heavy
 def test_rank_correlation_tool_reports_tau_and_resumes(repo_root, tiny_digits,
                                                        tmp_path, run_tool):
     cfg = tiny_supernet_cfg(

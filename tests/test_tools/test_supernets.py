@@ -38,6 +38,7 @@ def _launch(repo_root, port, *args):
     return log
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize('config', SUPERNETS)
 def test_supernet_trains_an_epoch(repo_root, tiny_digits, tmp_path, config,
                                   run_tool):
@@ -52,6 +53,7 @@ def test_supernet_trains_an_epoch(repo_root, tiny_digits, tmp_path, config,
     assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
 
 
+@pytest.mark.heavy
 def test_export_retrain_and_test(repo_root, tiny_digits, tmp_path, run_tool):
     # export_subnet.py and mmdet's own tools in subprocesses (the end-to-end
     # test of each command), our train.py / test.py and the second export
@@ -122,6 +124,7 @@ def test_export_retrain_and_test(repo_root, tiny_digits, tmp_path, run_tool):
     assert entry['Metadata']['FLOPs (G)'] > 0
 
 
+@pytest.mark.heavy
 def test_two_process_supernet_ranks_set_the_same_subnets(
         repo_root, tiny_digits, tmp_path):
     """tools/dist_train.sh and dist_test.sh: torchrun, 2 processes, gloo on
@@ -168,6 +171,7 @@ def test_two_process_supernet_ranks_set_the_same_subnets(
         assert 'coco/bbox_mAP' in json.load(f)
 
 
+@pytest.mark.heavy
 def test_two_process_group_norm_supernet_trains_resumes_and_tests(
         repo_root, tiny_digits, tmp_path):
     """ConvertNormHook(to='GN') under DDP (torchrun, 2 processes, gloo):

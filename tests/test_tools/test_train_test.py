@@ -70,6 +70,7 @@ def _runner(repo_root, run_tool, in_process):
 # the detector's resume and test through real command lines (the end-to-end
 # tests of train.py and test.py), everything else through the same command
 # lines in-process
+@pytest.mark.heavy
 @pytest.mark.parametrize('config,in_process', [(FCOS, False), (SEG, True)])
 def test_train_resume_and_test(repo_root, tiny_digits, tmp_path, config,
                                in_process, run_tool):

@@ -22,6 +22,7 @@ def _tool(repo_root):
     return module
 
 
+@pytest.mark.heavy
 def test_ablation_table_shares_supernets_and_resumes(repo_root, tiny_digits,
                                                      tmp_path, monkeypatch):
     path = tiny_pipeline(repo_root, tiny_digits, tmp_path, SEG, 'ablation')
