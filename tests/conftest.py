@@ -1,3 +1,4 @@
+import gc
 import os
 import os.path as osp
 import runpy
@@ -48,6 +49,15 @@ def pytest_configure(config):
         threads = max(1, (os.cpu_count() or 1) // int(workers))
         torch.set_num_threads(threads)
         os.environ['OMP_NUM_THREADS'] = str(threads)
+
+
+def pytest_collection_finish(session):
+    # The objects alive now (torch, mmdet, mmseg and every test module)
+    # live to the end of the session: left to the collector, every full
+    # collection walks them again. mmengine's BaseDataset calls gc.collect()
+    # after serializing each dataset: 32 s of the 136 s of tests/test_engine
+    # here, 0.3 s per dataset.
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(config, items):
