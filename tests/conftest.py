@@ -1,17 +1,26 @@
 import gc
+import hashlib
+import json
 import os
 import os.path as osp
 import runpy
+import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
+from filelock import FileLock
 from mmengine.config import config as mmengine_config
 
 from mmnas_tricks.datasets import DigitsSpec, build_digits
+from mmnas_tricks.testing import config_dir, shrink_digits_cfg
+from mmnas_tricks.utils import load_config
 
 TINY_SPEC = dict(num_train=48, num_val=16, seed=3)
+SEG_SUPERNET = osp.join(config_dir(), 'supernets',
+                        'fpn_r18w16_fpn-search_head-search_12e_digits-seg.py')
 
 
 def _memoized_format_code(format_code):
@@ -66,12 +75,99 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker('heavy') is None)
 
 
+def _digests(folder):
+    """{relative path: sha256} of a folder's files."""
+    digests = {}
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            path = osp.join(dirpath, name)
+            with open(path, 'rb') as f:
+                digests[osp.relpath(path, folder)] = hashlib.sha256(
+                    f.read()).hexdigest()
+    return digests
+
+
+def _built_once(tmp_path_factory, name, build):
+    """A folder that ``build(folder)`` fills once per test run, also when
+    pytest-xdist runs several workers: the first worker that asks builds it
+    in the run's temporary folder (under a file lock), the others wait for
+    it and use the same files. Returns the folder and its files' digests."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        base = base.parent  # the run's folder, above each worker's own
+    folder, done = base / name, base / f'{name}.sha256.json'
+    with FileLock(str(base / f'{name}.lock')):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a failed build
+            folder.mkdir()
+            build(folder)
+            tmp = base / f'{name}.sha256.json.tmp'
+            tmp.write_text(json.dumps(_digests(folder)))
+            os.replace(tmp, done)
+    return folder, json.loads(done.read_text())
+
+
+def _read_only(tmp_path_factory, name, build):
+    """A session fixture's body: the folder built once (see _built_once),
+    then, at the end of the session, a check that no test wrote into it."""
+    folder, digests = _built_once(tmp_path_factory, name, build)
+    yield folder
+    now = _digests(folder)
+    changed = sorted(
+        k for k in set(now) | set(digests) if now.get(k) != digests.get(k))
+    assert not changed, (
+        f'a test wrote into the shared, read-only {name} at {folder} '
+        f'(changed, added or removed: {changed[:5]}): copy it into tmp_path '
+        'first or set its own work_dir')
+
+
 @pytest.fixture(scope='session')
 def tiny_digits(tmp_path_factory):
-    """A small digits build shared by the tests (48 train / 16 val)."""
-    root = tmp_path_factory.mktemp('digits') / 'digits'
-    build_digits(str(root), DigitsSpec(**TINY_SPEC), progress=False)
-    return str(root)
+    """A small digits build shared by the tests (48 train / 16 val);
+    read-only."""
+
+    def build(folder):
+        build_digits(
+            str(folder / 'digits'), DigitsSpec(**TINY_SPEC), progress=False)
+
+    for folder in _read_only(tmp_path_factory, 'tiny_digits', build):
+        yield str(folder / 'digits')
+
+
+@pytest.fixture(scope='session')
+def tiny_seg_supernet(tiny_digits, tmp_path_factory):
+    """The digits segmentation supernet (SEG_SUPERNET: searched FPN and
+    head, BatchNorm in the searched head) trained 2 epochs on tiny_digits
+    with seed 0, a checkpoint after each: ``.config`` (its config file),
+    ``.epoch_1`` and ``.epoch_2`` (mmengine checkpoints with message hub and
+    HistoryBuffers). Shared by the search, few-shot and two-process tests;
+    read-only (a test that trains from it sets its own work_dir)."""
+
+    def build(folder):
+        from mmengine.runner import Runner
+        cfg = shrink_digits_cfg(
+            load_config(SEG_SUPERNET),
+            tiny_digits,
+            TINY_SPEC,
+            work_dir=str(folder),
+            max_epochs=2,
+            experiment_name='tiny_seg_supernet')
+        # a fixed supernet: an unseeded one sometimes left most candidates
+        # predicting background only, i.e. tied scores
+        cfg.randomness = dict(seed=0)
+        cfg.default_hooks.checkpoint.interval = 1
+        cfg.dump(str(folder / 'supernet.py'))
+        # mmengine keeps one visualizer per name in a process, and later
+        # Runners that ask for the same name write their scalars into its
+        # log folder: a name of its own for this one
+        cfg.visualizer.name = 'tiny_seg_supernet'
+        Runner.from_cfg(cfg).train()
+
+    for folder in _read_only(tmp_path_factory, 'tiny_seg_supernet', build):
+        yield SimpleNamespace(
+            config=str(folder / 'supernet.py'),
+            epoch_1=str(folder / 'epoch_1.pth'),
+            epoch_2=str(folder / 'epoch_2.pth'))
 
 
 @pytest.fixture(scope='session')

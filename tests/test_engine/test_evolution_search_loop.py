@@ -14,15 +14,14 @@ from mmengine.runner import Runner
 
 from mmnas_tricks.engine.runner import EvolutionSearchLoop
 from mmnas_tricks.structures import read_subnet_file
-from mmnas_tricks.testing import config_dir, shrink_digits_cfg
+from mmnas_tricks.testing import shrink_digits_cfg
 from mmnas_tricks.utils import build_model, load_config
-from ..conftest import TINY_SPEC
+from ..conftest import SEG_SUPERNET, TINY_SPEC
 
 # a segmentation supernet: BatchNorm in the searched scale heads (so BN
 # calibration matters) and a score that is not 0 after a few iterations
 # (a tiny detector's mAP is)
-SUPERNET = osp.join(config_dir(), 'supernets',
-                    'fpn_r18w16_fpn-search_head-search_12e_digits-seg.py')
+SUPERNET = SEG_SUPERNET
 
 
 def supernet_cfg(tiny_digits, work_dir, name):
@@ -40,14 +39,12 @@ def supernet_cfg(tiny_digits, work_dir, name):
     return cfg
 
 
-@pytest.fixture(scope='module')
-def supernet_ckpt(tiny_digits, tmp_path_factory):
-    """A tiny supernet trained 2 epochs by mmengine: a real checkpoint
-    (message hub, HistoryBuffer), loaded with weights_only=True."""
-    work = str(tmp_path_factory.mktemp('evo_supernet'))
-    runner = Runner.from_cfg(supernet_cfg(tiny_digits, work, 'evo_supernet'))
-    runner.train()
-    return osp.join(work, 'epoch_2.pth')
+@pytest.fixture
+def supernet_ckpt(tiny_seg_supernet):
+    """SUPERNET trained 2 epochs by mmengine (the session's shared
+    tiny_seg_supernet): a real checkpoint (message hub, HistoryBuffer),
+    loaded with weights_only=True."""
+    return tiny_seg_supernet.epoch_2
 
 
 def search_cfg(tiny_digits, ckpt, work_dir, name, generations, **loop):
@@ -83,7 +80,6 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.xdist_group('evolution_supernet')
 @pytest.mark.heavy
 def test_search_writes_results_and_resumes_identically(tiny_digits,
                                                        supernet_ckpt, tmp_path,
@@ -178,7 +174,6 @@ def test_search_writes_results_and_resumes_identically(tiny_digits,
                                      'best_subnet.yaml'))[0] == best
 
 
-@pytest.mark.xdist_group('evolution_supernet')
 @pytest.mark.heavy
 def test_bn_calibration_changes_the_scores(tiny_digits, supernet_ckpt,
                                            tmp_path):

@@ -15,12 +15,8 @@ from mmnas_tricks.engine.few_shot import (FewShotRouter, choice_key,
                                           split_choices, sub_supernet_config)
 from mmnas_tricks.engine.scoring import score_subnet
 from mmnas_tricks.models.mutables import SubnetError, named_mutables
-from mmnas_tricks.testing import config_dir, shrink_digits_cfg
 from mmnas_tricks.utils import build_model, load_config
-from ..conftest import TINY_SPEC
 
-SUPERNET = osp.join(config_dir(), 'supernets',
-                    'fpn_r18w16_fpn-search_head-search_12e_digits-seg.py')
 SPLIT = 'neck.lateral_convs.0'  # conv1x1 / conv3x3 / sep_conv_3x3
 
 
@@ -36,23 +32,12 @@ def _tool(repo_root):
     return module
 
 
-@pytest.fixture(scope='module')
-def one_shot(tiny_digits, tmp_path_factory):
-    """A tiny one-shot supernet trained 1 epoch; its config file and
+@pytest.fixture
+def one_shot(tiny_seg_supernet):
+    """A tiny one-shot supernet (conftest's SEG_SUPERNET, the session's
+    shared tiny_seg_supernet) after its first epoch: its config file and
     checkpoint."""
-    work = str(tmp_path_factory.mktemp('few_shot_supernet'))
-    cfg = shrink_digits_cfg(
-        load_config(SUPERNET),
-        tiny_digits,
-        TINY_SPEC,
-        work_dir=work,
-        max_epochs=1,
-        experiment_name='few_shot_supernet')
-    cfg.randomness = dict(seed=0)
-    Runner.from_cfg(cfg).train()
-    path = osp.join(work, 'supernet.py')
-    cfg.dump(path)
-    return path, osp.join(work, 'epoch_1.pth')
+    return tiny_seg_supernet.config, tiny_seg_supernet.epoch_1
 
 
 def test_sub_supernet_inherits_every_weight_and_pins_the_split(

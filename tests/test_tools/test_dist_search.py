@@ -10,20 +10,13 @@ from mmengine.runner import Runner
 from mmnas_tricks.structures import read_subnet_file
 from mmnas_tricks.utils import load_config
 from .test_supernets import _launch
-from .test_train_test import _tiny_config
-
-SEG = 'configs/supernets/fpn_r18w16_fpn-search_head-search_12e_digits-seg.py'
 
 
 @pytest.mark.heavy
 def test_two_process_search_equals_the_single_process_one(
-        repo_root, tiny_digits, tmp_path):
-    path, work_dir = _tiny_config(repo_root, tiny_digits, tmp_path, SEG,
-                                  'dist_search_supernet')
-    cfg = load_config(path)
-    cfg.randomness = dict(seed=0)
-    Runner.from_cfg(cfg).train()  # the supernet, in this process
-    search = load_config(path)
+        repo_root, tiny_seg_supernet, tmp_path):
+    # the supernet: the session's shared tiny segmentation supernet
+    search = load_config(tiny_seg_supernet.config)
     search.custom_hooks = []
     search.default_hooks.checkpoint = None
     search.train_cfg = dict(
@@ -41,7 +34,7 @@ def test_two_process_search_equals_the_single_process_one(
         # (statistics averaged over ranks), close to but not bit-equal with
         # one process calibrating on whole batches
         calibrate_bn=0,
-        supernet_checkpoint=osp.join(work_dir, 'epoch_1.pth'))
+        supernet_checkpoint=tiny_seg_supernet.epoch_1)
     search_path = str(tmp_path / 'search.py')
     search.dump(search_path)
 
