@@ -1,0 +1,213 @@
+"""Where is the headroom at the baseline's FLOPs? Hand-made re-allocations
+of the baseline FCOS, trained alone (the probe of issue 18).
+
+The baseline (``configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py``:
+ResNet-18 at base width 16, a 64-channel FPN, two 4-conv GroupNorm towers of
+64 channels, 128 px) spends about 60 % of its FLOPs in the head towers. Each
+variant moves FLOPs from one part to another with plain mmdet options
+(``stacked_convs``, ``feat_channels``, the ResNet's ``depth`` and
+``base_channels``, the input size), is written as a plain config
+``<work-dir>/<name>.py`` and trained with ``tools/train.py`` and the
+baseline's recipe (seed 0 by default) in ``<work-dir>/<name>``; a finished
+one is not retrained, an interrupted one resumes. FLOPs are counted at the
+variant's input size.
+
+Example:
+    python benchmarks/reallocation_probe.py --flops-only   # seconds
+    python benchmarks/reallocation_probe.py                # ~5 min a variant
+Writes benchmarks/results/reallocation_probe.json (and .csv, .png).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+from common import machine, run_command, write_result
+
+BASELINE = 'configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py'
+
+
+def _backbone(width=16, depth=18):
+    """The ResNet's options and the FPN in-channels that follow."""
+    return {
+        'model.backbone.base_channels': width,
+        'model.backbone.depth': depth,
+        'model.neck.in_channels': [2 * width, 4 * width, 8 * width],
+    }
+
+
+def _size(size):
+    """Every pipeline's Resize at ``size`` x ``size``."""
+    return {'_size': size}
+
+
+#: name -> (description, cfg options changed from the baseline)
+VARIANTS = {
+    'baseline': ('the baseline itself', {}),
+    'head2_w24': ('2-conv towers; backbone base width 24 (x1.5)', {
+        'model.bbox_head.stacked_convs': 2,
+        **_backbone(width=24)
+    }),
+    'head2_r34': ('2-conv towers; ResNet-34 depths (3-4-6-3) at width 16', {
+        'model.bbox_head.stacked_convs': 2,
+        **_backbone(depth=34)
+    }),
+    'head2_160px_w12': ('2-conv towers; input 160 px; backbone width 12', {
+        'model.bbox_head.stacked_convs': 2,
+        **_backbone(width=12),
+        **_size(160)
+    }),
+    'head3_w20': ('3-conv towers; backbone base width 20', {
+        'model.bbox_head.stacked_convs': 3,
+        **_backbone(width=20)
+    }),
+    'feat48_w24': ('48-channel towers and FPN; backbone base width 24', {
+        'model.bbox_head.feat_channels': 48,
+        'model.bbox_head.in_channels': 48,
+        'model.neck.out_channels': 48,
+        **_backbone(width=24)
+    }),
+    'feat48_160px_w12': ('48-channel towers and FPN; input 160 px; '
+                         'backbone width 12', {
+                             'model.bbox_head.feat_channels': 48,
+                             'model.bbox_head.in_channels': 48,
+                             'model.neck.out_channels': 48,
+                             **_backbone(width=12),
+                             **_size(160)
+                         }),
+}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument(
+        '--names', nargs='+', default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--flops-only',
+        action='store_true',
+        help='count FLOPs and parameters, train nothing')
+    parser.add_argument('--work-dir', default='work_dirs/reallocation_probe')
+    parser.add_argument(
+        '--out', default='benchmarks/results/reallocation_probe.json')
+    return parser.parse_args()
+
+
+def variant_config(name: str):
+    """The baseline config with the variant's options; its input size."""
+    from mmnas_tricks.utils import load_config
+    cfg = load_config(BASELINE)
+    options = dict(VARIANTS[name][1])
+    size = options.pop('_size', 128)
+    cfg.merge_from_dict(options)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for step in cfg[loader].dataset.pipeline:
+            if step.type == 'Resize':
+                step.scale = (size, size)
+    return cfg, size
+
+
+def export(name: str, work_dir: str):
+    """Write ``<work_dir>/<name>.py``; returns (path, GFLOPs, M params)."""
+    from mmnas_tricks.models import subnet_resources
+    from mmnas_tricks.utils import atomic_write_text, build_model
+    cfg, size = variant_config(name)
+    path = osp.join(work_dir, f'{name}.py')
+    atomic_write_text(path, cfg.pretty_text)
+    res = subnet_resources(build_model(cfg), {}, input_shape=(3, size, size))
+    return path, round(res['flops'] / 1e9, 4), round(res['params'] / 1e6, 4)
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for row in rows:
+        if row.get('bbox_mAP') is None:
+            continue
+        ax.scatter(
+            row['gflops'],
+            row['bbox_mAP'],
+            c='k' if row['name'] == 'baseline' else 'C0')
+        ax.annotate(
+            row['name'], (row['gflops'], row['bbox_mAP']),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords='offset points')
+    ax.set_xlabel('GFLOPs (at the variant\'s input size)')
+    ax.set_ylabel('bbox mAP (digits val, seed 0)')
+    ax.set_title('Re-allocations of the baseline FCOS, trained alone')
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main():
+    args = parse_args()
+    os.makedirs(args.work_dir, exist_ok=True)
+    rows = []
+    for name in args.names:
+        path, gflops, params = export(name, args.work_dir)
+        row = dict(
+            name=name,
+            what=VARIANTS[name][0],
+            options=VARIANTS[name][1],
+            gflops=gflops,
+            params_m=params,
+            config=path)
+        if not args.flops_only:
+            run_dir = osp.join(args.work_dir, name)
+            final = osp.join(run_dir, 'final_metrics.json')
+            if not osp.isfile(final):
+                resume = ['--resume'] if osp.isfile(
+                    osp.join(run_dir, 'last_checkpoint')) else []
+                row['train_seconds'] = round(
+                    run_command([
+                        sys.executable, 'tools/train.py', path, '--work-dir',
+                        run_dir, *resume, '--cfg-options',
+                        f'randomness.seed={args.seed}'
+                    ]), 1)
+            with open(final) as f:
+                row['bbox_mAP'] = json.load(f)['coco/bbox_mAP']
+        rows.append(row)
+        print(
+            f'{name}: {gflops} GFLOPs, {params} M params, '
+            f'bbox mAP {row.get("bbox_mAP")}',
+            flush=True)
+        if not args.flops_only:  # every training recorded as it finishes
+            write_all(rows, args)
+    if args.flops_only:
+        print(json.dumps(rows, indent=1))
+
+
+def write_all(rows, args):
+    base = next((r for r in rows if r['name'] == 'baseline'), None)
+    for row in rows:
+        if base:
+            row['flops_vs_baseline'] = round(row['gflops'] / base['gflops'], 3)
+    stem = args.out[:-len('.json')]
+    import csv
+    keys = [
+        'name', 'gflops', 'flops_vs_baseline', 'params_m', 'bbox_mAP',
+        'train_seconds', 'what'
+    ]
+    with open(stem + '.csv.tmp', 'w', newline='') as f:
+        writer = csv.DictWriter(f, keys, extrasaction='ignore')
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(stem + '.csv.tmp', stem + '.csv')
+    plot(rows, stem + '.png')
+    write_result(
+        dict(
+            machine('cpu'),
+            benchmark='reallocation_probe',
+            baseline=BASELINE,
+            seed=args.seed,
+            rows=rows,
+            command=' '.join(['python'] + sys.argv)), args.out)
+
+
+if __name__ == '__main__':
+    main()
