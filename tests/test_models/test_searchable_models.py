@@ -25,6 +25,8 @@ CASES = {
                       dict(backbone='SearchableMobileNetV2'), 'det'),
     'detnas-backbone': ('fcos_detnas-shufflenetv2_fpn_gn-head_12e_digits.py',
                         dict(backbone='SearchableShuffleNetV2'), 'det'),
+    'resnet-backbone': ('fcos_r18w16-search_fpn_gn-head_12e_digits.py',
+                        dict(backbone='SearchableResNet'), 'det'),
     'nasfcos-neck-fcos-head':
     ('nasfcos_r18w16_fpn-cells-search_gn-head-search_12e_digits.py',
      dict(neck='NASFCOSSearchFPN', bbox_head='FCOSHead'), 'det'),

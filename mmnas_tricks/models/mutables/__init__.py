@@ -7,6 +7,7 @@ from .input_choice import InputChoice, SelectInputs
 from .kernel_choice import KernelSizeChoice
 from .mbconv_choice import MBConvChoice
 from .op_choice import OpChoice
+from .res_block_choice import ResBasicBlockChoice
 from .space import (Subnet, SubnetError, arch_parameters, argmax_subnet,
                     export_static, extreme_subnet, fix_in_place, fix_subnet,
                     get_subnet, iter_subnets, load_subnet, named_mutables,
@@ -18,9 +19,9 @@ __all__ = [
     'MODES', 'BaseMutable', 'drop_path', 'ChannelChoice', 'ConvShapeChoice',
     'conv_choices', 'with_norm_act', 'OpChoice', 'InputChoice', 'SelectInputs',
     'KernelSizeChoice', 'DepthChoice', 'SequentialBlocks', 'MBConvChoice',
-    'Subnet', 'SubnetError', 'export_static', 'extreme_subnet', 'fix_in_place',
-    'static_copy', 'subnet_param_count', 'arch_parameters', 'argmax_subnet',
-    'fix_subnet', 'get_subnet', 'iter_subnets', 'load_subnet',
-    'named_mutables', 'sample_subnet', 'search_space', 'set_mode',
-    'set_subnet', 'space_size', 'validate_subnet'
+    'ResBasicBlockChoice', 'Subnet', 'SubnetError', 'export_static',
+    'extreme_subnet', 'fix_in_place', 'static_copy', 'subnet_param_count',
+    'arch_parameters', 'argmax_subnet', 'fix_subnet', 'get_subnet',
+    'iter_subnets', 'load_subnet', 'named_mutables', 'sample_subnet',
+    'search_space', 'set_mode', 'set_subnet', 'space_size', 'validate_subnet'
 ]

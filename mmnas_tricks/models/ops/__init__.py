@@ -4,12 +4,13 @@ from .candidates import DENSE_CONV_OPS
 from .deform_conv import TorchCPUDCNv2, modulated_deform_conv2d_torch
 from .mbconv import MBConv
 from .norms import NORM_TARGETS, GhostBatchNorm2d, convert_batchnorms
+from .res_basic_block import ResBasicBlock
 from .shuffle import ShuffleBlock, channel_shuffle
 
 __all__ = [
     'ConvOp', 'SepConv', 'DeformConvOp', 'Identity', 'Zero', 'MBConv',
-    'ShuffleBlock', 'channel_shuffle', 'ParamSum', 'ConcatReduce',
-    'resize_to_largest', 'DENSE_CONV_OPS', 'TorchCPUDCNv2',
+    'ResBasicBlock', 'ShuffleBlock', 'channel_shuffle', 'ParamSum',
+    'ConcatReduce', 'resize_to_largest', 'DENSE_CONV_OPS', 'TorchCPUDCNv2',
     'modulated_deform_conv2d_torch', 'GhostBatchNorm2d', 'convert_batchnorms',
     'NORM_TARGETS'
 ]

@@ -1,0 +1,138 @@
+"""SearchableResNet and ResBasicBlockChoice: the first subnet is mmdet's
+ResNet-18 (its trained weights load and give the same outputs), a smaller
+kernel is the centre of the largest, depth runs the first blocks, and the
+static export computes what the supernet computes."""
+import random
+
+import pytest
+import torch
+from mmdet.models.backbones import ResNet
+
+from mmnas_tricks.models.backbones import SearchableResNet
+from mmnas_tricks.models.mutables import (ResBasicBlockChoice, export_static,
+                                          named_mutables, sample_subnet,
+                                          set_subnet, subnet_param_count)
+from mmnas_tricks.models.ops import ResBasicBlock
+
+
+def _trained_looking(module, seed=0):
+    """Random weights and BN statistics, as a trained network has."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in module.state_dict().items():
+            if t.is_floating_point():
+                t.copy_(
+                    torch.rand(t.shape, generator=g) * 0.5 +
+                    (0.5 if 'running_var' in name else -0.25))
+    return module
+
+
+def _import_resnet(supernet, resnet):
+    """mmdet ResNet-18's weights into the supernet's first subnet."""
+    first = {n: m.choices[0] for n, m in named_mutables(supernet).items()}
+    set_subnet(supernet, first)
+    with torch.no_grad():
+        supernet.stem[0].weight.copy_(resnet.conv1.weight)
+        supernet.stem[1].load_state_dict(resnet.bn1.state_dict())
+    for i, stage in enumerate(supernet.stages):
+        layer = getattr(resnet, f'layer{i + 1}')
+        assert stage.current_choice == len(layer)
+        for j, block in enumerate(layer):
+            stage.blocks[j].import_module(block)
+
+
+def test_first_subnet_is_mmdets_resnet18_with_its_weights():
+    resnet = _trained_looking(
+        ResNet(18, base_channels=16, out_indices=(1, 2, 3)))
+    resnet.eval()  # (mmdet's ResNet.train returns None)
+    supernet = SearchableResNet(base_channels=16)
+    _import_resnet(supernet, resnet)
+    supernet.eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        for got, want in zip(supernet(x), resnet(x), strict=True):
+            assert got.shape == want.shape
+            assert torch.allclose(got, want, atol=1e-5)
+    # the exported static backbone of that subnet holds the same weights
+    static = export_static(supernet).eval()
+    with torch.no_grad():
+        for got, want in zip(static(x), resnet(x), strict=True):
+            assert torch.allclose(got, want, atol=1e-5)
+    assert sum(p.numel() for p in static.parameters()) == \
+        sum(p.numel() for p in resnet.parameters())
+
+
+def test_smaller_kernel_is_the_centre_and_depth_runs_the_first_blocks():
+    supernet = SearchableResNet(base_channels=8, depths=((1, 2), ) * 4)
+    names = named_mutables(supernet)
+    subnet = {n: (1 if n.count('.') == 1 else 3) for n in names}
+    set_subnet(supernet, subnet)
+    supernet.train()
+    supernet(torch.rand(2, 3, 32, 32))[-1].sum().backward()
+    block = supernet.stages[2].blocks[0]
+    g = block.conv1_weight.grad.abs().sum(dim=(0, 1))
+    assert g[1:4, 1:4].gt(0).all()
+    g[1:4, 1:4] = 0
+    assert g.eq(0).all()  # only the centre 3x3 of the 5x5
+    unused = supernet.stages[2].blocks[1]
+    assert all(p.grad is None for p in unused.parameters())
+    # BN statistics of the block past the depth did not move
+    assert unused.bn1.running_mean.eq(0).all()
+    assert subnet_param_count(supernet, subnet) < subnet_param_count(
+        supernet, {n: (2 if n.count('.') == 1 else 5)
+                   for n in names})
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_static_export_of_random_subnets(seed):
+    torch.manual_seed(seed)
+    supernet = _trained_looking(SearchableResNet(base_channels=8), seed)
+    subnet = sample_subnet(supernet, random.Random(seed))
+    supernet.eval()
+    x = torch.rand(2, 3, 48, 48)
+    with torch.no_grad():
+        want = supernet(x)
+    static = export_static(supernet).eval()
+    rebuilt = SearchableResNet(base_channels=8, fixed_subnet=subnet).eval()
+    rebuilt.load_state_dict(static.state_dict(), strict=True)
+    assert not named_mutables(rebuilt)
+    assert sum(p.numel() for p in rebuilt.parameters()) == \
+        subnet_param_count(supernet, subnet)
+    with torch.no_grad():
+        for module in (static, rebuilt):
+            for got, ref in zip(module(x), want, strict=True):
+                assert torch.allclose(got, ref, atol=1e-5)
+
+
+def test_block_choice_modes_and_import_checks():
+    block = ResBasicBlockChoice(4, 8, stride=2, kernel_sizes=(3, 5))
+    x = torch.rand(3, 4, 8, 8)
+    block.set_mode('differentiable')
+    block.arch_alpha.data = torch.tensor([0.3, -0.2])
+    w = block.arch_weights()
+    outs = []
+    for k in (3, 5):
+        block.set_mode('sampled')
+        block.current_choice = k
+        outs.append(block._run(x, k))
+    block.set_mode('differentiable')
+    mixed = torch.relu(w[0] * outs[0] + w[1] * outs[1] + block._shortcut(x))
+    assert torch.allclose(block(x), mixed, atol=1e-6)
+    # a block without the projection does not load into one with it
+    with pytest.raises(ValueError, match='no projection shortcut'):
+        block.import_module(ResBasicBlock(8, 8))
+    block.set_mode('sampled')
+    block.current_choice = 5
+    with pytest.raises(ValueError, match='kernel 5'):
+        block.import_module(ResBasicBlock(4, 8, stride=2, kernel_size=3))
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match=r'odd ints, got \[3, 4\]'):
+        ResBasicBlockChoice(4, 4, kernel_sizes=(3, 4))
+    with pytest.raises(ValueError, match='BatchNorm only'):
+        ResBasicBlockChoice(4, 4, norm_cfg=dict(type='GN', num_groups=2))
+    with pytest.raises(ValueError, match=r'depths=\[\[2\], \[\]\]'):
+        SearchableResNet(depths=((2, ), ()), out_indices=(0, 1))
+    with pytest.raises(ValueError, match='odd'):
+        ResBasicBlock(4, 4, kernel_size=2)
