@@ -9,6 +9,7 @@ import torch
 from mmdet.models.backbones import ResNet
 
 from mmnas_tricks.models.backbones import SearchableResNet
+from mmnas_tricks.models.inherit import inherit_plain
 from mmnas_tricks.models.mutables import (ResBasicBlockChoice, export_static,
                                           named_mutables, sample_subnet,
                                           set_subnet, subnet_param_count)
@@ -27,26 +28,19 @@ def _trained_looking(module, seed=0):
     return module
 
 
-def _import_resnet(supernet, resnet):
-    """mmdet ResNet-18's weights into the supernet's first subnet."""
-    first = {n: m.choices[0] for n, m in named_mutables(supernet).items()}
-    set_subnet(supernet, first)
-    with torch.no_grad():
-        supernet.stem[0].weight.copy_(resnet.conv1.weight)
-        supernet.stem[1].load_state_dict(resnet.bn1.state_dict())
-    for i, stage in enumerate(supernet.stages):
-        layer = getattr(resnet, f'layer{i + 1}')
-        assert stage.current_choice == len(layer)
-        for j, block in enumerate(layer):
-            stage.blocks[j].import_module(block)
-
-
 def test_first_subnet_is_mmdets_resnet18_with_its_weights():
     resnet = _trained_looking(
         ResNet(18, base_channels=16, out_indices=(1, 2, 3)))
     resnet.eval()  # (mmdet's ResNet.train returns None)
     supernet = SearchableResNet(base_channels=16)
-    _import_resnet(supernet, resnet)
+    # mmdet's checkpoint loads by name into the first subnet (what
+    # InheritWeightsHook does with a trained baseline), every key used
+    report = inherit_plain(supernet, resnet.state_dict())
+    assert report['unused'] == [] and report['left_at_init'] == []
+    assert set(report['loaded']) == set(resnet.state_dict())
+    assert all(c == m.choices[0]
+               for c, m in zip(report['into'].values(),
+                               named_mutables(supernet).values()))
     supernet.eval()
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
@@ -60,12 +54,20 @@ def test_first_subnet_is_mmdets_resnet18_with_its_weights():
             assert torch.allclose(got, want, atol=1e-5)
     assert sum(p.numel() for p in static.parameters()) == \
         sum(p.numel() for p in resnet.parameters())
+    assert set(static.state_dict()) == set(resnet.state_dict())
+    # and a single block of it through import_module
+    block = SearchableResNet(base_channels=16).layer2.blocks[0]
+    block.import_module(resnet.layer2[0])
+    x = torch.rand(2, 16, 8, 8)
+    block.eval()
+    with torch.no_grad():
+        assert torch.allclose(block(x), resnet.layer2[0](x), atol=1e-5)
 
 
 def test_smaller_kernel_is_the_centre_and_depth_runs_the_first_blocks():
     supernet = SearchableResNet(base_channels=8, depths=((1, 2), ) * 4)
     names = named_mutables(supernet)
-    subnet = {n: (1 if n.count('.') == 1 else 3) for n in names}
+    subnet = {n: (3 if '.' in n else 1) for n in names}  # depth 1, k 3
     set_subnet(supernet, subnet)
     supernet.train()
     supernet(torch.rand(2, 3, 32, 32))[-1].sum().backward()
@@ -79,7 +81,7 @@ def test_smaller_kernel_is_the_centre_and_depth_runs_the_first_blocks():
     # BN statistics of the block past the depth did not move
     assert unused.bn1.running_mean.eq(0).all()
     assert subnet_param_count(supernet, subnet) < subnet_param_count(
-        supernet, {n: (2 if n.count('.') == 1 else 5)
+        supernet, {n: (5 if '.' in n else 2)
                    for n in names})
 
 

@@ -1,7 +1,8 @@
 """A ResNet of basic blocks with elastic depth per stage and elastic kernel
 size per block."""
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
+import torch
 import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_norm_layer
 
@@ -22,8 +23,13 @@ class SearchableResNet(BaseSearchableBackbone):
     stage i: ``base_channels * 2**i`` channels, stride 1 then 2), and a
     trained ResNet-18's blocks load into it (``import_module``).
 
-    Mutable names: ``stages.{i}`` (depth of stage i) and ``stages.{i}.{j}``
-    (kernel of block j).
+    The modules carry mmdet's ResNet names (``conv1``, ``bn1``, ``layer1``
+    to ``layer4``, and in the blocks ``conv1``, ``bn1``, ``conv2``, ``bn2``,
+    ``downsample``), so a trained mmdet ResNet-18 checkpoint loads into the
+    first subnet by name (``InheritWeightsHook`` /
+    :func:`~mmnas_tricks.models.inherit.inherit_plain`) and the exported static
+    backbone has its state-dict keys. Mutable names: ``layer{i+1}`` (depth
+    of stage i) and ``layer{i+1}.{j}`` (kernel of block j).
 
     Args:
         base_channels (int): Channels of the stem and of stage 0. Defaults
@@ -68,12 +74,11 @@ class SearchableResNet(BaseSearchableBackbone):
         if any(not d or min(d) < 1 for d in depths):
             raise ValueError(f'every stage needs depth choices >= 1, got '
                              f'depths={depths}')
-        self.stem = nn.Sequential(
-            build_conv_layer(
-                None, 3, base_channels, 7, stride=2, padding=3, bias=False),
-            build_norm_layer(norm_cfg, base_channels)[1],
-            nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
-        self.stages = nn.ModuleList()
+        self.conv1 = build_conv_layer(
+            None, 3, base_channels, 7, stride=2, padding=3, bias=False)
+        self.bn1 = build_norm_layer(norm_cfg, base_channels)[1]
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.out_channels = []
         in_c = base_channels
         for i, stage_depths in enumerate(depths):
@@ -87,7 +92,27 @@ class SearchableResNet(BaseSearchableBackbone):
                     kernel_sizes=tuple(kernel_sizes),
                     norm_cfg=dict(norm_cfg)) for j in range(max(stage_depths))
             ]
-            self.stages.append(DepthChoice(blocks, depths=stage_depths))
+            self.add_module(f'layer{i + 1}',
+                            DepthChoice(blocks, depths=stage_depths))
             self.out_channels.append(out_c)
             in_c = out_c
+        self.num_stages = len(depths)
         self.finish(fixed_subnet)
+
+    # BaseSearchableBackbone's stem and stages, under mmdet's names
+    @property
+    def stem(self) -> nn.Sequential:
+        return nn.Sequential(self.conv1, self.bn1, self.relu, self.maxpool)
+
+    @property
+    def stages(self) -> List[nn.Module]:
+        return [getattr(self, f'layer{i + 1}') for i in range(self.num_stages)]
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
