@@ -14,12 +14,11 @@ Example:
 Writes benchmarks/results/baseline_neighbours.json.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
 
-from common import machine, run_command, write_result
+from common import machine, train_or_resume, write_result
 
 CONFIG = 'configs/nas/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py'
 #: name -> (description, {mutable: choice} changed from the baseline)
@@ -81,17 +80,9 @@ def main():
     rows = []
     for name in args.names:
         path, gflops, base_gflops = export(name, args.work_dir)
-        run_dir = osp.join(args.work_dir, name)
-        final = osp.join(run_dir, 'final_metrics.json')
-        if not osp.isfile(final):
-            resume = ['--resume'] if osp.isfile(
-                osp.join(run_dir, 'last_checkpoint')) else []
-            run_command([
-                sys.executable, 'tools/train.py', path, '--work-dir', run_dir,
-                *resume, '--cfg-options', f'randomness.seed={args.seed}'
-            ])
-        with open(final) as f:
-            score = json.load(f)['coco/bbox_mAP']
+        metrics, _ = train_or_resume(path, osp.join(args.work_dir, name),
+                                     args.seed)
+        score = metrics['coco/bbox_mAP']
         rows.append(
             dict(
                 name=name,

@@ -147,6 +147,24 @@ def run_command(cmd, env=None) -> float:
     return time.perf_counter() - start
 
 
+def train_or_resume(config: str, run_dir: str, seed: int):
+    """``tools/train.py config`` in ``run_dir`` with ``seed``: skipped when
+    it finished (``final_metrics.json``), resumed when it was interrupted.
+    Returns (its final metrics, the seconds it took here or None)."""
+    import sys
+    final = os.path.join(run_dir, 'final_metrics.json')
+    seconds = None
+    if not os.path.isfile(final):
+        resume = ['--resume'] if os.path.isfile(
+            os.path.join(run_dir, 'last_checkpoint')) else []
+        seconds = run_command([
+            sys.executable, 'tools/train.py', config, '--work-dir', run_dir,
+            *resume, '--cfg-options', f'randomness.seed={seed}'
+        ])
+    with open(final) as f:
+        return json.load(f), seconds
+
+
 SUPERNETS = 'work_dirs/benchmarks/supernets'
 
 

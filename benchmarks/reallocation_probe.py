@@ -23,7 +23,7 @@ import os
 import os.path as osp
 import sys
 
-from common import machine, run_command, write_result
+from common import machine, train_or_resume, write_result
 
 BASELINE = 'configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py'
 
@@ -158,19 +158,12 @@ def main():
             params_m=params,
             config=path)
         if not args.flops_only:
-            run_dir = osp.join(args.work_dir, name)
-            final = osp.join(run_dir, 'final_metrics.json')
-            if not osp.isfile(final):
-                resume = ['--resume'] if osp.isfile(
-                    osp.join(run_dir, 'last_checkpoint')) else []
-                row['train_seconds'] = round(
-                    run_command([
-                        sys.executable, 'tools/train.py', path, '--work-dir',
-                        run_dir, *resume, '--cfg-options',
-                        f'randomness.seed={args.seed}'
-                    ]), 1)
-            with open(final) as f:
-                row['bbox_mAP'] = json.load(f)['coco/bbox_mAP']
+            metrics, seconds = train_or_resume(path,
+                                               osp.join(args.work_dir, name),
+                                               args.seed)
+            row['bbox_mAP'] = metrics['coco/bbox_mAP']
+            if seconds is not None:
+                row['train_seconds'] = round(seconds, 1)
         rows.append(row)
         print(
             f'{name}: {gflops} GFLOPs, {params} M params, '

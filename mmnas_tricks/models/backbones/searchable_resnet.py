@@ -1,8 +1,7 @@
 """A ResNet of basic blocks with elastic depth per stage and elastic kernel
 size per block."""
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
-import torch
 import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_norm_layer
 
@@ -107,12 +106,3 @@ class SearchableResNet(BaseSearchableBackbone):
     @property
     def stages(self) -> List[nn.Module]:
         return [getattr(self, f'layer{i + 1}') for i in range(self.num_stages)]
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        outs = []
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
