@@ -134,9 +134,27 @@ def tiny_digits(tmp_path_factory):
         yield str(folder / 'digits')
 
 
+def seg_supernet_cfg(data_root, work_dir, name, max_epochs=2):
+    """SEG_SUPERNET shrunk to the tiny digits at ``data_root``, seed 0: a
+    segmentation supernet has BatchNorm in the searched heads (so BN
+    calibration matters) and a score that is not 0 after a few iterations
+    (a tiny detector's mAP is)."""
+    cfg = shrink_digits_cfg(
+        load_config(SEG_SUPERNET),
+        data_root,
+        TINY_SPEC,
+        work_dir=work_dir,
+        max_epochs=max_epochs,
+        experiment_name=name)
+    # a fixed supernet: an unseeded one sometimes left most candidates
+    # predicting background only, i.e. tied scores
+    cfg.randomness = dict(seed=0)
+    return cfg
+
+
 @pytest.fixture(scope='session')
 def tiny_seg_supernet(tiny_digits, tmp_path_factory):
-    """The digits segmentation supernet (SEG_SUPERNET: searched FPN and
+    """The digits segmentation supernet (seg_supernet_cfg: searched FPN and
     head, BatchNorm in the searched head) trained 2 epochs on tiny_digits
     with seed 0, a checkpoint after each: ``.config`` (its config file),
     ``.epoch_1`` and ``.epoch_2`` (mmengine checkpoints with message hub and
@@ -145,16 +163,7 @@ def tiny_seg_supernet(tiny_digits, tmp_path_factory):
 
     def build(folder):
         from mmengine.runner import Runner
-        cfg = shrink_digits_cfg(
-            load_config(SEG_SUPERNET),
-            tiny_digits,
-            TINY_SPEC,
-            work_dir=str(folder),
-            max_epochs=2,
-            experiment_name='tiny_seg_supernet')
-        # a fixed supernet: an unseeded one sometimes left most candidates
-        # predicting background only, i.e. tied scores
-        cfg.randomness = dict(seed=0)
+        cfg = seg_supernet_cfg(tiny_digits, str(folder), 'tiny_seg_supernet')
         cfg.default_hooks.checkpoint.interval = 1
         cfg.dump(str(folder / 'supernet.py'))
         # mmengine keeps one visualizer per name in a process, and later

@@ -14,41 +14,20 @@ from mmengine.runner import Runner
 
 from mmnas_tricks.engine.runner import EvolutionSearchLoop
 from mmnas_tricks.structures import read_subnet_file
-from mmnas_tricks.testing import shrink_digits_cfg
 from mmnas_tricks.utils import build_model, load_config
-from ..conftest import SEG_SUPERNET, TINY_SPEC
-
-# a segmentation supernet: BatchNorm in the searched scale heads (so BN
-# calibration matters) and a score that is not 0 after a few iterations
-# (a tiny detector's mAP is)
-SUPERNET = SEG_SUPERNET
-
-
-def supernet_cfg(tiny_digits, work_dir, name):
-    cfg = load_config(SUPERNET)
-    cfg = shrink_digits_cfg(
-        cfg,
-        tiny_digits,
-        TINY_SPEC,
-        work_dir=work_dir,
-        max_epochs=2,
-        experiment_name=name)
-    # a fixed supernet: an unseeded one sometimes left most candidates
-    # predicting background only, i.e. tied scores
-    cfg.randomness = dict(seed=0)
-    return cfg
+from ..conftest import seg_supernet_cfg
 
 
 @pytest.fixture
 def supernet_ckpt(tiny_seg_supernet):
-    """SUPERNET trained 2 epochs by mmengine (the session's shared
-    tiny_seg_supernet): a real checkpoint (message hub, HistoryBuffer),
-    loaded with weights_only=True."""
+    """conftest's segmentation supernet trained 2 epochs by mmengine (the
+    session's shared tiny_seg_supernet): a real checkpoint (message hub,
+    HistoryBuffer), loaded with weights_only=True."""
     return tiny_seg_supernet.epoch_2
 
 
 def search_cfg(tiny_digits, ckpt, work_dir, name, generations, **loop):
-    cfg = supernet_cfg(tiny_digits, work_dir, name)
+    cfg = seg_supernet_cfg(tiny_digits, work_dir, name)
     cfg.custom_hooks = []
     cfg.default_hooks.checkpoint = None
     cfg.retrain = dict(
