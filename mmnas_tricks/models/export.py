@@ -12,7 +12,7 @@ from mmnas_tricks.registry import MODELS
 from mmnas_tricks.structures.subnet_file import plain_choice
 from mmnas_tricks.utils.io import atomic_write
 from .mutables import (Subnet, SubnetError, export_static, get_subnet,
-                       static_copy)
+                       input_channels, set_subnet, static_copy)
 
 
 def save_static_checkpoint(model: nn.Module,
@@ -73,14 +73,19 @@ def inherit_weights(model: nn.Module,
     return result
 
 
+def _registered(type_: Any) -> Any:
+    """The class (or builder) of one of our config ``type`` names."""
+    if not isinstance(type_, str):
+        return None
+    name = type_.split('.', 1)[1] if type_.startswith('mmnas_tricks.') \
+        else type_
+    return MODELS.module_dict.get(name)
+
+
 def _searchable(type_: Any) -> bool:
     """Whether a config ``type`` is one of our modules with a
     ``fixed_subnet`` argument."""
-    if not isinstance(type_, str):
-        return False
-    name = type_.split('.', 1)[1] if type_.startswith('mmnas_tricks.') \
-        else type_
-    obj = MODELS.module_dict.get(name)
+    obj = _registered(type_)
     return obj is not None and 'fixed_subnet' in inspect.signature(
         obj).parameters
 
@@ -104,11 +109,24 @@ def _searchable_paths(cfg: Any, path: str = '') -> List[Tuple[str, dict]]:
     return found
 
 
-def export_config(cfg: Config, subnet: Subnet) -> Config:
+def export_config(cfg: Config,
+                  subnet: Subnet,
+                  model: Optional[nn.Module] = None) -> Config:
     """The config of the static model of ``subnet``: every searchable
     component of ``cfg.model`` gets ``fixed_subnet`` (its share of the
     subnet, names relative to it), so it builds plain modules of the chosen
-    candidates only; nothing else changes (data, schedule, hooks).
+    candidates only; a component fed by elastic widths gets the chosen
+    ``in_channels``; a searchable data preprocessor becomes mmdet's, with
+    the chosen input size written into the pipelines
+    (``to_plain_config``); nothing else changes (data, schedule, hooks).
+
+    Args:
+        cfg (Config): The supernet's config.
+        subnet (dict): The subnet (every mutable).
+        model (nn.Module, optional): The supernet built from ``cfg``, to
+            read the input channels that elastic widths give; built from
+            ``cfg`` when None and the model has widths (a ``widths`` or
+            ``width_ratios`` argument). Defaults to None.
 
     Raises:
         SubnetError: a subnet name lies outside every searchable component,
@@ -119,6 +137,7 @@ def export_config(cfg: Config, subnet: Subnet) -> Config:
     if not parts:
         raise SubnetError('the model config has no searchable component '
                           '(a type with a fixed_subnet argument)')
+    channels = _input_channels(cfg, parts, subnet, model)
     claimed = set()
     for path, part in parts:
         prefix = path + '.'
@@ -128,8 +147,47 @@ def export_config(cfg: Config, subnet: Subnet) -> Config:
         }
         claimed.update(prefix + name for name in own)
         part['fixed_subnet'] = ConfigDict(own) if own else None
+        to_plain = getattr(
+            _registered(part.get('type')), 'to_plain_config', None)
+        if to_plain is not None:
+            to_plain(cfg, part, own)
+    for name, value in channels.items():
+        part = cfg.model[name]
+        old = part.get('in_channels')
+        if isinstance(old, (list, tuple)):
+            part['in_channels'] = [
+                o if v is None else v for o, v in zip(old, value, strict=True)
+            ]
+        else:
+            part['in_channels'] = _one(
+                name, [old if v is None else v for v in value])
     stray = sorted(set(subnet) - claimed)
     if stray:
         raise SubnetError(f'subnet names outside every searchable component '
                           f'{[p for p, _ in parts]}: {stray[:5]}')
     return cfg
+
+
+def _one(name: str, widths: List[int]) -> int:
+    if len(set(widths)) != 1:
+        raise SubnetError(f'{name} takes one in_channels, its inputs have '
+                          f'{widths}')
+    return widths[0]
+
+
+def _input_channels(cfg: Config, parts, subnet: Subnet,
+                    model: Optional[nn.Module]) -> Dict[str, List[int]]:
+    """The input channels of the components fed by elastic widths, for
+    ``subnet``."""
+    if model is None:
+        if not any('widths' in part or 'width_ratios' in part
+                   for _, part in parts):
+            return {}
+        from mmnas_tricks.utils.launch import build_model
+        model = build_model(cfg)
+    previous = get_subnet(model)
+    set_subnet(model, subnet, strict=False)
+    try:
+        return input_channels(model)
+    finally:
+        set_subnet(model, previous)

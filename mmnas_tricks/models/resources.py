@@ -51,11 +51,7 @@ def _trace(model: nn.Module, subnet: Optional[Subnet], input_shape,
     from mmengine.analysis import FlopAnalyzer
     if is_model_wrapper(model):
         model = model.module
-    if inputs is None:
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else 'cpu'
-        inputs = (torch.zeros(1, *input_shape, device=device), )
-    elif isinstance(inputs, torch.Tensor):
+    if isinstance(inputs, torch.Tensor):
         inputs = (inputs, )
     mutables = named_mutables(model)
     previous = get_subnet(model)
@@ -64,6 +60,11 @@ def _trace(model: nn.Module, subnet: Optional[Subnet], input_shape,
     try:
         if subnet is not None:
             set_subnet(model, subnet)
+        if inputs is None:
+            param = next(model.parameters(), None)
+            device = param.device if param is not None else 'cpu'
+            inputs = (torch.zeros(
+                1, *traced_input_shape(model, input_shape), device=device), )
         for m in mutables.values():
             if m.mode != 'fixed':
                 m.set_mode('sampled')
@@ -87,6 +88,18 @@ def _trace(model: nn.Module, subnet: Optional[Subnet], input_shape,
             m.set_mode(modes[n])
         model.train(was_training)
     return flops, by_module
+
+
+def traced_input_shape(model: nn.Module,
+                       input_shape: Sequence[int]) -> Tuple[int, ...]:
+    """The shape the network sees for an input of ``input_shape``: resized
+    by a data preprocessor with an input-size choice
+    (:class:`~mmnas_tricks.models.SearchableDetDataPreprocessor`), so that
+    FLOPs are counted at the chosen size."""
+    pre = getattr(model, 'data_preprocessor', None)
+    if hasattr(pre, 'input_shape'):
+        return tuple(pre.input_shape(tuple(input_shape)))
+    return tuple(input_shape)
 
 
 class ResourceTable:

@@ -27,6 +27,13 @@ CASES = {
                         dict(backbone='SearchableShuffleNetV2'), 'det'),
     'resnet-backbone': ('fcos_r18w16-search_fpn_gn-head_12e_digits.py',
                         dict(backbone='SearchableResNet'), 'det'),
+    'whole-detector-elastic':
+    ('fcos_whole-elastic_r18w16_fpn_gn-head_12e_digits.py',
+     dict(
+         data_preprocessor='SearchableDetDataPreprocessor',
+         backbone='SearchableResNet',
+         neck='FPN',
+         bbox_head='FCOSHead'), 'det'),
     'nasfcos-neck-fcos-head':
     ('nasfcos_r18w16_fpn-cells-search_gn-head-search_12e_digits.py',
      dict(neck='NASFCOSSearchFPN', bbox_head='FCOSHead'), 'det'),

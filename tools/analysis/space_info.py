@@ -1,6 +1,8 @@
 """Describe the search space of a supernet config: its mutables, the size of
 the space per component, and FLOPs / parameters of the first and last
-subnets (every mutable at its first / last choice) at the config's input.
+subnets (every mutable at its first / last choice) and of the smallest and
+largest (every numeric choice at its minimum / maximum: the FLOPs range, as
+a ratio to the first subnet's) at the config's input.
 
 Example:
     python tools/analysis/space_info.py \
@@ -35,7 +37,7 @@ def parse_args(argv=None):
         '--write-subnet',
         nargs=2,
         metavar=('WHICH', 'PATH'),
-        help='write a subnet file: WHICH is first, min, max or random '
+        help='write a subnet file: WHICH is first, last, min, max or random '
         '(with --seed), PATH ends in .yaml / .yml / .json')
     parser.add_argument(
         '--seed', type=int, default=0, help='seed of --write-subnet random')
@@ -71,10 +73,14 @@ def main(argv=None):
             for p, n in per_part.items()
         })
     shape = input_shape(cfg, args.shape)
-    for which, index in (('first', 0), ('last', -1)):
-        subnet = {n: m.choices[index] for n, m in mutables.items()}
+    for which in ('first', 'last', 'min', 'max'):
         summary[f'{which}_subnet'] = subnet_resources(
-            model, subnet, input_shape=shape)
+            model, pick_subnet(model, which), input_shape=shape)
+    first = summary['first_subnet']['flops']
+    summary['flops_range_vs_first'] = [
+        summary['min_subnet']['flops'] / first,
+        summary['max_subnet']['flops'] / first
+    ]
     summary['input_shape'] = list(shape)
     if args.list:
         for name, m in mutables.items():
@@ -84,10 +90,12 @@ def main(argv=None):
     for part, info in summary['parts'].items():
         print(f"  {part}: {info['mutables']} mutables, "
               f"{info['space_size']:.2e} subnets")
-    for which in ('first', 'last'):
+    for which in ('first', 'last', 'min', 'max'):
         r = summary[f'{which}_subnet']
         print(f"  {which} subnet at {shape}: {r['flops'] / 1e9:.3f} GFLOPs, "
               f"{r['params'] / 1e6:.3f} M params")
+    low, high = summary['flops_range_vs_first']
+    print(f'  FLOPs range: {low:.2f}x to {high:.2f}x the first subnet\'s')
     if args.json:
         from mmnas_tricks.utils import dump_json_atomic
         dump_json_atomic(summary, args.json)
@@ -106,14 +114,15 @@ def main(argv=None):
 
 
 def pick_subnet(model, which: str, seed: int = 0) -> dict:
-    if which == 'first':
-        return {n: m.choices[0] for n, m in named_mutables(model).items()}
+    if which in ('first', 'last'):
+        index = 0 if which == 'first' else -1
+        return {n: m.choices[index] for n, m in named_mutables(model).items()}
     if which in ('min', 'max'):
         return extreme_subnet(model, which)
     if which == 'random':
         return sample_subnet(model, random.Random(seed), apply=False)
     raise SystemExit(f'--write-subnet {which!r}: WHICH must be one of '
-                     "['first', 'min', 'max', 'random']")
+                     "['first', 'last', 'min', 'max', 'random']")
 
 
 if __name__ == '__main__':

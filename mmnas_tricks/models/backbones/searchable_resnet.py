@@ -1,12 +1,13 @@
-"""A ResNet of basic blocks with elastic depth per stage and elastic kernel
-size per block."""
+"""A ResNet of basic blocks with elastic depth and width per stage and
+elastic kernel size per block."""
 from typing import List, Optional, Sequence
 
 import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_norm_layer
 
 from mmnas_tricks.registry import MODELS
-from ..mutables import DepthChoice, Subnet
+from ..mutables import (ChannelChoice, DepthChoice, Subnet, elastic_conv,
+                        elastic_norm)
 from .base import BaseSearchableBackbone
 
 
@@ -28,7 +29,15 @@ class SearchableResNet(BaseSearchableBackbone):
     first subnet by name (``InheritWeightsHook`` /
     :func:`~mmnas_tricks.models.inherit.inherit_plain`) and the exported static
     backbone has its state-dict keys. Mutable names: ``layer{i+1}`` (depth
-    of stage i) and ``layer{i+1}.{j}`` (kernel of block j).
+    of stage i), ``layer{i+1}.{j}`` (kernel of block j) and, with
+    ``width_ratios``, ``widths.{i}`` (channels of stage i; the stem follows
+    stage 0, whose first block has an identity shortcut).
+
+    With elastic widths the blocks hold weights for the largest width of
+    their stage and use the first channels (Once-for-All); ``out_channels``
+    are the largest widths (what the neck's ``in_channels`` must say) and
+    ``out_width_choices`` the width of each output, which the neck's
+    lateral convs follow (:func:`~mmnas_tricks.models.mutables.link_widths`).
 
     Args:
         base_channels (int): Channels of the stem and of stage 0. Defaults
@@ -37,6 +46,10 @@ class SearchableResNet(BaseSearchableBackbone):
             is the default. Defaults to ``((2, 1, 3),) * 4``.
         kernel_sizes (Sequence[int]): Kernel choices of every block; the
             first is the default. Defaults to (3, 5).
+        width_ratios (Sequence[float], optional): Elastic width: stage i
+            chooses from ``round(base_channels * 2**i * ratio)`` channels;
+            the first ratio should be 1.0 (the plain ResNet). Defaults to
+            None (fixed widths).
         out_indices (Sequence[int]): Stages whose outputs are returned.
             Defaults to (1, 2, 3) (strides 8, 16, 32).
         frozen_stages (int): Freeze the stem and the first ``frozen_stages``
@@ -61,6 +74,7 @@ class SearchableResNet(BaseSearchableBackbone):
                  base_channels: int = 64,
                  depths: Sequence[Sequence[int]] = ((2, 1, 3), ) * 4,
                  kernel_sizes: Sequence[int] = (3, 5),
+                 width_ratios: Optional[Sequence[float]] = None,
                  out_indices: Sequence[int] = (1, 2, 3),
                  frozen_stages: int = -1,
                  norm_cfg: dict = dict(type='BN'),
@@ -73,15 +87,20 @@ class SearchableResNet(BaseSearchableBackbone):
         if any(not d or min(d) < 1 for d in depths):
             raise ValueError(f'every stage needs depth choices >= 1, got '
                              f'depths={depths}')
+        widths = [
+            self._width_choices(base_channels * 2**i, width_ratios)
+            for i in range(len(depths))
+        ]
+        stem_c = max(widths[0])
         self.conv1 = build_conv_layer(
-            None, 3, base_channels, 7, stride=2, padding=3, bias=False)
-        self.bn1 = build_norm_layer(norm_cfg, base_channels)[1]
+            None, 3, stem_c, 7, stride=2, padding=3, bias=False)
+        self.bn1 = build_norm_layer(norm_cfg, stem_c)[1]
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.out_channels = []
-        in_c = base_channels
+        in_c = stem_c
         for i, stage_depths in enumerate(depths):
-            out_c = base_channels * 2**i
+            out_c = max(widths[i])
             blocks = [
                 dict(
                     type='ResBasicBlockChoice',
@@ -96,7 +115,50 @@ class SearchableResNet(BaseSearchableBackbone):
             self.out_channels.append(out_c)
             in_c = out_c
         self.num_stages = len(depths)
+        self.out_width_choices = None
+        if width_ratios is not None:
+            self._make_widths(widths)
         self.finish(fixed_subnet)
+        if fixed_subnet is not None:
+            self.out_width_choices = None
+
+    @staticmethod
+    def _width_choices(channels: int,
+                       ratios: Optional[Sequence[float]]) -> List[int]:
+        if ratios is None:
+            return [channels]
+        if not ratios or min(ratios) <= 0:
+            raise ValueError(f'width_ratios must be positive, got '
+                             f'{list(ratios)}')
+        out = []
+        for r in ratios:
+            c = max(1, int(round(channels * r)))
+            if c not in out:
+                out.append(c)
+        return out
+
+    def _make_widths(self, widths: List[List[int]]) -> None:
+        """A ChannelChoice per stage (``widths.{i}``), driving the stage's
+        blocks (and the next stage's first block's input); the stem is
+        elastic with stage 0's width."""
+        self.widths = nn.ModuleDict(
+            {str(i): ChannelChoice(c)
+             for i, c in enumerate(widths)})
+        first = self.widths['0']
+        self.conv1 = elastic_conv(self.conv1)
+        self.conv1.set_width_sources(out_width=first)
+        self.bn1 = elastic_norm(self.bn1)
+        self.bn1.set_width_sources(out_width=first)
+        previous = first
+        for i, stage in enumerate(self.stages):
+            width = self.widths[str(i)]
+            for j, block in enumerate(stage.blocks):
+                block.set_width_sources(
+                    in_width=previous if j == 0 else width, out_width=width)
+            previous = width
+        self.out_width_choices = [
+            self.widths[str(i)] for i in self.out_indices
+        ]
 
     # BaseSearchableBackbone's stem and stages, under mmdet's names
     @property

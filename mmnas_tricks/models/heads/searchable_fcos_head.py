@@ -12,6 +12,7 @@ from .towers import make_towers_searchable
 @MODELS.register_module(name='SearchableFCOSHead')
 def searchable_fcos_head(tower_ops: Optional[Dict[str, dict]] = None,
                          tower_depths: Optional[Sequence[int]] = None,
+                         widths: Optional[Sequence[int]] = None,
                          fixed_subnet: Optional[Subnet] = None,
                          **kwargs) -> FCOSHead:
     """An ``mmdet.FCOSHead`` whose classification and regression towers are
@@ -35,6 +36,11 @@ def searchable_fcos_head(tower_ops: Optional[Dict[str, dict]] = None,
             None (:data:`~mmnas_tricks.models.heads.towers.TOWER_OPS`).
         tower_depths (Sequence[int], optional): Depth choices (each <=
             ``stacked_convs``). Defaults to None (fixed depth).
+        widths (Sequence[int], optional): Tower width choices (``width``,
+            both towers; ``feat_channels`` must be the largest, GroupNorm's
+            group size stays and its groups follow the width); the towers'
+            input follows the neck's width. Needs ``tower_ops`` as conv
+            shapes. Defaults to None (``feat_channels``).
         fixed_subnet (dict, optional): Build the static head of this subnet
             (names relative to the head). Defaults to None.
         **kwargs: ``FCOSHead`` arguments.
@@ -45,4 +51,5 @@ def searchable_fcos_head(tower_ops: Optional[Dict[str, dict]] = None,
     """
     with DefaultScope.overwrite_default_scope('mmdet'):  # its losses, coders
         head = FCOSHead(**kwargs)
-    return make_towers_searchable(head, tower_ops, tower_depths, fixed_subnet)
+    return make_towers_searchable(head, tower_ops, tower_depths, fixed_subnet,
+                                  widths)

@@ -3,8 +3,8 @@ from typing import Dict, Optional, Sequence, Union
 
 import torch.nn as nn
 
-from ..mutables import (ConvShapeChoice, DepthChoice, OpChoice, Subnet,
-                        fix_in_place, with_norm_act)
+from ..mutables import (ChannelChoice, ConvShapeChoice, DepthChoice, OpChoice,
+                        Subnet, elastic_conv, fix_in_place, with_norm_act)
 from ..ops.candidates import DENSE_CONV_OPS
 
 #: Tower candidates (each op -> head norm, GN by default -> ReLU); conv3x3
@@ -67,13 +67,17 @@ def searchable_tower(in_channels: int,
     return DepthChoice(cfgs, depths=depths)
 
 
-def make_towers_searchable(head: nn.Module, candidates: Optional[Dict[str,
-                                                                      dict]],
-                           depths: Optional[Sequence[int]],
-                           fixed_subnet: Optional[Subnet]) -> nn.Module:
+def make_towers_searchable(
+        head: nn.Module,
+        candidates: Optional[Dict[str, dict]],
+        depths: Optional[Sequence[int]],
+        fixed_subnet: Optional[Subnet],
+        widths: Optional[Sequence[int]] = None) -> nn.Module:
     """Replace ``head.cls_convs`` and ``head.reg_convs`` (an mmdet dense
     head with ``stacked_convs`` ConvModules each) by searchable towers with
-    the head's norm, then apply ``fixed_subnet`` (the exported form)."""
+    the head's norm, make their width a choice (``widths``: ``head.width``,
+    shared by both towers and read by the predictor convs after them), then
+    apply ``fixed_subnet`` (the exported form)."""
     if head.stacked_convs < 1:
         raise ValueError('a searchable tower needs stacked_convs >= 1, got '
                          f'{head.stacked_convs}')
@@ -81,6 +85,10 @@ def make_towers_searchable(head: nn.Module, candidates: Optional[Dict[str,
         raise ValueError('dcn_on_last_conv is a fixed DCN layer; make '
                          'def_conv_3x3 a candidate instead')
     candidates = TOWER_OPS if candidates is None else candidates
+    if widths is not None and not isinstance(candidates, (list, tuple)):
+        raise ValueError('a head with widths needs tower_ops as a list of '
+                         '(kernel_size, dilation) pairs (weight-sharing conv '
+                         f'shapes), got the op dict {sorted(candidates)}')
     for tower in ('cls_convs', 'reg_convs'):
         setattr(
             head, tower,
@@ -92,6 +100,34 @@ def make_towers_searchable(head: nn.Module, candidates: Optional[Dict[str,
                 depths,
                 head.norm_cfg,
                 conv_bias=getattr(head, 'conv_bias', 'auto')))
+    if widths is not None:
+        _make_width(head, widths)
     if fixed_subnet is not None:
         fix_in_place(head, fixed_subnet)
     return head
+
+
+def _make_width(head: nn.Module, widths: Sequence[int]) -> None:
+    """``head.width`` over the towers' channels: the towers' first layers
+    read the neck's width (``upstream_index`` 0: every level has the same
+    channels), the predictor convs after the towers (every ``nn.Conv2d``
+    child of the head reading ``feat_channels``) this width."""
+    widths = [int(c) for c in widths]
+    if max(widths) != head.feat_channels:
+        raise ValueError(f'head widths {widths} must top out at '
+                         f'feat_channels={head.feat_channels} (the weights '
+                         'are allocated for the largest width)')
+    head.width = ChannelChoice(widths)
+    for tower in (head.cls_convs, head.reg_convs):
+        layers = tower.blocks if isinstance(tower, DepthChoice) else tower
+        for i, layer in enumerate(layers):
+            layer.set_width_sources(
+                in_width=None if i == 0 else head.width, out_width=head.width)
+            if i == 0:
+                layer.upstream_index = 0
+    for name, child in list(head.named_children()):
+        if type(child) is nn.Conv2d and \
+                child.in_channels == head.feat_channels:
+            conv = elastic_conv(child)
+            conv.set_width_sources(in_width=head.width)
+            setattr(head, name, conv)

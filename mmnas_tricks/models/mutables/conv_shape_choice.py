@@ -9,6 +9,8 @@ from mmcv.cnn import ConvModule
 
 from mmnas_tricks.registry import MODELS
 from .base import BaseMutable
+from .elastic import (WidthSources, check_norm_widths, copy_norm, group_size,
+                      sliced_norm)
 
 
 def _shape(choice) -> Tuple[int, int]:
@@ -19,7 +21,7 @@ def _shape(choice) -> Tuple[int, int]:
 
 
 @MODELS.register_module()
-class ConvShapeChoice(BaseMutable):
+class ConvShapeChoice(BaseMutable, WidthSources):
     """Conv -> norm -> act (an mmcv ``ConvModule``) whose ``(kernel_size,
     dilation)`` is the choice, with one weight shared by every choice: a
     k x k kernel is the centre of the largest kernel (Once-for-All's elastic
@@ -39,6 +41,12 @@ class ConvShapeChoice(BaseMutable):
     Exports to ``mmnas_tricks.ConvOp`` (a ``ConvModule``: parameters
     ``conv.weight``, ``gn.weight``, ...), so the default subnet of a layer
     built from a 3 x 3 ConvModule loads that module's weights.
+
+    Elastic width (:meth:`set_width_sources`): the first ``c_out`` filters
+    over the first ``c_in`` input channels, the norm on the first ``c_out``
+    channels (a GroupNorm keeps its group size, so its number of groups
+    follows the width); a single ``(kernel, dilation)`` choice makes it the
+    elastic form of a plain ``ConvModule``.
 
     Args:
         in_channels (int): Input channels.
@@ -101,18 +109,27 @@ class ConvShapeChoice(BaseMutable):
         return self.layer.conv.weight[:, :, start:start + kernel_size,
                                       start:start + kernel_size]
 
+    def set_width_sources(self, in_width=None, out_width=None) -> None:
+        if out_width is not None and self.layer.with_norm:
+            check_norm_widths(self.layer.norm, out_width)
+        super().set_width_sources(in_width, out_width)
+
     def _conv(self, x: torch.Tensor, shape) -> torch.Tensor:
         k, d = shape
-        return F.conv2d(x, self.cropped_weight(k), self.layer.conv.bias,
-                        self.stride,
+        c_in = self.input_channels(x)
+        c = self.active_channels()[1]
+        bias = self.layer.conv.bias
+        return F.conv2d(x,
+                        self.cropped_weight(k)[:c, :c_in],
+                        None if bias is None else bias[:c], self.stride,
                         d * (k - 1) // 2, d)
 
     def _norm_act(self, y: torch.Tensor) -> torch.Tensor:
         if self.layer.with_norm:
-            y = self.layer.norm(y)
+            y = sliced_norm(y, self.layer.norm, y.shape[1])
         if self.layer.with_activation:
             y = self.layer.activate(y)
-        return y
+        return self.mask_output(y)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mode = self.mode
@@ -129,16 +146,26 @@ class ConvShapeChoice(BaseMutable):
         return self._norm_act(y)
 
     # -- export -------------------------------------------------------------
+    def _active_norm_cfg(self, c: int) -> Optional[dict]:
+        """The norm config at ``c`` channels (a GroupNorm's groups scaled
+        with the width)."""
+        cfg = copy.deepcopy(self.norm_cfg)
+        if cfg is not None and self.layer.with_norm and isinstance(
+                self.layer.norm, nn.GroupNorm):
+            cfg['num_groups'] = c // group_size(self.layer.norm)
+        return cfg
+
     def export_cfg(self) -> dict:
         k, d = self.current_choice
+        c_in, c = self.active_channels()
         return dict(
             type='mmnas_tricks.ConvOp',
-            in_channels=self.in_channels,
-            out_channels=self.out_channels,
+            in_channels=c_in,
+            out_channels=c,
             stride=self.stride,
             kernel_size=k,
             dilation=d,
-            norm_cfg=copy.deepcopy(self.norm_cfg),
+            norm_cfg=self._active_norm_cfg(c),
             act_cfg=copy.deepcopy(self.act_cfg),
             bias=self.layer.conv.bias is not None)
 
@@ -146,30 +173,32 @@ class ConvShapeChoice(BaseMutable):
         """A ``ConvModule`` holding a copy of the chosen centre crop and the
         shared norm."""
         k, d = self.current_choice
+        c_in, c = self.active_channels()
         module = ConvModule(
-            self.in_channels,
-            self.out_channels,
+            c_in,
+            c,
             k,
             stride=self.stride,
             padding=d * (k - 1) // 2,
             dilation=d,
-            norm_cfg=self.norm_cfg,
+            norm_cfg=self._active_norm_cfg(c),
             act_cfg=self.act_cfg,
             bias=self.layer.conv.bias is not None)
         module.to(self.layer.conv.weight.device, self.layer.conv.weight.dtype)
         with torch.no_grad():
-            module.conv.weight.copy_(self.cropped_weight(k))
+            module.conv.weight.copy_(self.cropped_weight(k)[:c, :c_in])
             if module.conv.bias is not None:
-                module.conv.bias.copy_(self.layer.conv.bias)
+                module.conv.bias.copy_(self.layer.conv.bias[:c])
             if self.layer.with_norm:
-                module.norm.load_state_dict(self.layer.norm.state_dict())
+                copy_norm(self.layer.norm, module.norm, c)
         return module
 
     def import_module(self, module: nn.Module) -> None:
         k, _ = self.current_choice
+        c_in, c = self.active_channels()
         with torch.no_grad():
-            self.cropped_weight(k).copy_(module.conv.weight)
+            self.cropped_weight(k)[:c, :c_in].copy_(module.conv.weight)
             if module.conv.bias is not None:
-                self.layer.conv.bias.copy_(module.conv.bias)
+                self.layer.conv.bias[:c].copy_(module.conv.bias)
             if self.layer.with_norm:
-                self.layer.norm.load_state_dict(module.norm.state_dict())
+                copy_norm(module.norm, self.layer.norm, c)

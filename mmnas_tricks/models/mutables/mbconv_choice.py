@@ -11,19 +11,11 @@ from mmcv.cnn import build_activation_layer
 
 from mmnas_tricks.registry import MODELS
 from .base import BaseMutable, integral
-
-
-def _bn(x, bn: nn.BatchNorm2d, c: int):
-    """BatchNorm on the first ``c`` channels of ``bn`` (running statistics
-    are updated in place through the slices)."""
-    return F.batch_norm(x, bn.running_mean[:c], bn.running_var[:c],
-                        bn.weight[:c], bn.bias[:c], bn.training
-                        or not bn.track_running_stats,
-                        0.0 if bn.momentum is None else bn.momentum, bn.eps)
+from .elastic import WidthSources, copy_norm, sliced_norm
 
 
 @MODELS.register_module()
-class MBConvChoice(BaseMutable):
+class MBConvChoice(BaseMutable, WidthSources):
     """MBConv (MobileNetV2 inverted residual) whose kernel size and expansion
     ratio are one choice ``(kernel, expand)``, with shared weights as in
     Once-for-All (Cai et al., ICLR 2020): a smaller kernel is the centre of
@@ -98,33 +90,6 @@ class MBConvChoice(BaseMutable):
         for w in (self.expand_weight, self.dw_weight, self.project_weight):
             nn.init.kaiming_uniform_(w, a=math.sqrt(5))
 
-    def set_width_sources(self, in_width=None, out_width=None) -> None:
-        """Make the input and/or output width elastic: ``in_width`` /
-        ``out_width`` are the :class:`ChannelChoice` of the layers before /
-        of this block's group (kept as plain references, not submodules:
-        they are registered where they are owned)."""
-        for name, source in (('_in_width', in_width), ('_out_width',
-                                                       out_width)):
-            if source is not None:
-                limit = self.in_channels if name == '_in_width' else \
-                    self.out_channels
-                if source.max_channels != limit:
-                    raise ValueError(
-                        f'{name[1:]} choices {source.choices} do not top out '
-                        f'at this block\'s {limit} channels')
-            self.__dict__[name] = source
-
-    def active_channels(self) -> Tuple[int, int]:
-        """(input, output) channels of the current choices (the largest
-        where a width is mixed rather than sliced)."""
-        src_in = self.__dict__.get('_in_width')
-        src_out = self.__dict__.get('_out_width')
-        c_in = src_in.current_choice if src_in is not None and \
-            src_in.slicing else self.in_channels
-        c_out = src_out.current_choice if src_out is not None and \
-            src_out.slicing else self.out_channels
-        return c_in, c_out
-
     def hidden_channels(self,
                         expand_ratio: float,
                         in_channels: Optional[int] = None) -> int:
@@ -139,22 +104,17 @@ class MBConvChoice(BaseMutable):
 
     def _run(self, x: torch.Tensor, choice: Tuple[int, float]):
         k, e = choice
-        c_in, c_out = self.active_channels()
-        if x.shape[1] != c_in:
-            raise ValueError(f'MBConvChoice expected {c_in} input channels '
-                             f'(its input width), got {x.shape[1]}')
+        c_in = self.input_channels(x)
+        c_out = self.active_channels()[1]
         hid = self.hidden_channels(e, c_in)
         start = (self.max_kernel - k) // 2
         out = F.conv2d(x, self.expand_weight[:hid, :c_in])
-        out = self.act(_bn(out, self.expand_bn, hid))
+        out = self.act(sliced_norm(out, self.expand_bn, hid))
         dw = self.dw_weight[:hid, :, start:start + k, start:start + k]
         out = F.conv2d(out, dw, None, self.stride, (k - 1) // 2, 1, hid)
-        out = self.act(_bn(out, self.dw_bn, hid))
+        out = self.act(sliced_norm(out, self.dw_bn, hid))
         out = F.conv2d(out, self.project_weight[:c_out, :hid])
-        out = _bn(out, self.project_bn, c_out)
-        src_out = self.__dict__.get('_out_width')
-        if src_out is not None and not src_out.slicing:
-            out = out * src_out.channel_mask(out.shape[0], out.device)
+        out = self.mask_output(sliced_norm(out, self.project_bn, c_out))
         return out + x if self._residual(c_in, c_out) else out
 
     def _residual(self, c_in: int, c_out: int) -> bool:
@@ -211,9 +171,7 @@ class MBConvChoice(BaseMutable):
         with torch.no_grad():
             for module, weight, bn, c in self._pairs(block):
                 module.conv.weight.copy_(weight)
-                for name in ('weight', 'bias', 'running_mean', 'running_var'):
-                    getattr(module.bn, name).copy_(getattr(bn, name)[:c])
-                module.bn.num_batches_tracked.copy_(bn.num_batches_tracked)
+                copy_norm(bn, module.bn, c)
         return block.train(self.training)
 
     def import_module(self, module: nn.Module) -> None:
@@ -221,5 +179,4 @@ class MBConvChoice(BaseMutable):
         with torch.no_grad():
             for static, weight, bn, c in self._pairs(module):
                 weight.copy_(static.conv.weight)
-                for name in ('weight', 'bias', 'running_mean', 'running_var'):
-                    getattr(bn, name)[:c].copy_(getattr(static.bn, name))
+                copy_norm(static.bn, bn, c)

@@ -1,7 +1,7 @@
 """A ResNet basic block with an elastic kernel size and weights shared
 between the kernel sizes (Once-for-All)."""
 import math
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -9,16 +9,20 @@ import torch.nn.functional as F
 
 from mmnas_tricks.registry import MODELS
 from .base import BaseMutable, integral
-from .mbconv_choice import _bn
+from .elastic import WidthSources, copy_norm, sliced_norm
 
 
 @MODELS.register_module()
-class ResBasicBlockChoice(BaseMutable):
+class ResBasicBlockChoice(BaseMutable, WidthSources):
     """ResNet's basic block whose kernel size (of both 3x3 convs in the
     plain block) is the choice, with weights shared as in Once-for-All (Cai
     et al., ICLR 2020): a smaller kernel is the centre of the largest. The
     shortcut (identity, or the 1x1 projection when the stride or the
-    channels change) does not depend on the choice.
+    channels change) does not depend on the choice. With width sources
+    (:meth:`set_width_sources`: the stage's
+    :class:`~mmnas_tricks.models.mutables.ChannelChoice` as output width,
+    the previous stage's as input width) the block uses the first channels
+    of every weight, Once-for-All's elastic width.
 
     Modes: ``fixed`` / ``sampled`` run the chosen kernel; ``differentiable``
     and ``all_on`` mix the outputs of every kernel (softmax(alpha) weights
@@ -87,40 +91,61 @@ class ResBasicBlockChoice(BaseMutable):
         start = (self.max_kernel - k) // 2
         return weight[:, :, start:start + k, start:start + k]
 
-    def _run(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        pad = (k - 1) // 2
-        c = self.out_channels
-        out = F.conv2d(x, self._kernel(self.conv1_weight, k), None,
-                       self.stride, pad)
-        out = F.relu(_bn(out, self.bn1, c))
-        out = F.conv2d(out, self._kernel(self.conv2_weight, k), None, 1, pad)
-        return _bn(out, self.bn2, c)
+    def _widths(self, x: torch.Tensor, c_in: Optional[int],
+                c: Optional[int]) -> Tuple[int, int]:
+        return (self.input_channels(x) if c_in is None else c_in,
+                self.active_channels()[1] if c is None else c)
 
-    def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
+    def _run(self,
+             x: torch.Tensor,
+             k: int,
+             c_in: Optional[int] = None,
+             c: Optional[int] = None) -> torch.Tensor:
+        c_in, c = self._widths(x, c_in, c)
+        pad = (k - 1) // 2
+        out = F.conv2d(x, self._kernel(self.conv1_weight[:c, :c_in], k), None,
+                       self.stride, pad)
+        out = self.mask_output(F.relu(sliced_norm(out, self.bn1, c)))
+        out = F.conv2d(out, self._kernel(self.conv2_weight[:c, :c], k), None,
+                       1, pad)
+        return sliced_norm(out, self.bn2, c)
+
+    def _shortcut(self,
+                  x: torch.Tensor,
+                  c_in: Optional[int] = None,
+                  c: Optional[int] = None) -> torch.Tensor:
+        c_in, c = self._widths(x, c_in, c)
         if not self.projection:
+            if c_in != c:
+                raise ValueError(f'an identity shortcut needs the input '
+                                 f'width ({c_in}) to equal the output '
+                                 f'width ({c}): give both the same source')
             return x
-        out = F.conv2d(x, self.downsample_weight, None, self.stride)
-        return _bn(out, self.downsample_bn, self.out_channels)
+        out = F.conv2d(x, self.downsample_weight[:c, :c_in], None, self.stride)
+        return sliced_norm(out, self.downsample_bn, c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mode = self.mode
+        c_in = self.input_channels(x)
+        c = self.active_channels()[1]
         if mode in ('fixed', 'sampled'):
-            out = self._run(x, self.current_choice)
+            out = self._run(x, self.current_choice, c_in, c)
         else:
-            outs = [self._run(x, k) for k in self.choices]
+            outs = [self._run(x, k, c_in, c) for k in self.choices]
             if mode == 'differentiable':
                 out = sum(w * o for w, o in zip(self.arch_weights(), outs))
             else:
                 mask = self.path_mask(x.shape[0], x.device)
                 out = sum(mask[:, i].view(-1, 1, 1, 1) * o
                           for i, o in enumerate(outs))
-        return F.relu(out + self._shortcut(x))
+        return self.mask_output(F.relu(out + self._shortcut(x, c_in, c)))
 
     def export_cfg(self) -> dict:
+        c_in, c = self.active_channels()
         return dict(
             type='mmnas_tricks.ResBasicBlock',
-            in_channels=self.in_channels,
-            out_channels=self.out_channels,
+            in_channels=c_in,
+            out_channels=c,
             stride=self.stride,
             kernel_size=self.current_choice,
             norm_cfg=dict(self.norm_cfg))
@@ -130,9 +155,10 @@ class ResBasicBlockChoice(BaseMutable):
         ``block``, a ResBasicBlock (or mmdet's BasicBlock) of the current
         kernel."""
         k = self.current_choice
-        pairs = [(block.conv1, self._kernel(self.conv1_weight,
+        c_in, c = self.active_channels()
+        pairs = [(block.conv1, self._kernel(self.conv1_weight[:c, :c_in],
                                             k), block.bn1, self.bn1),
-                 (block.conv2, self._kernel(self.conv2_weight,
+                 (block.conv2, self._kernel(self.conv2_weight[:c, :c],
                                             k), block.bn2, self.bn2)]
         if (block.downsample is not None) != self.projection:
             have = 'a' if block.downsample is not None else 'no'
@@ -140,8 +166,9 @@ class ResBasicBlockChoice(BaseMutable):
             raise ValueError(f'{type(block).__name__} has {have} projection '
                              f'shortcut, this block has {want}')
         if self.projection:
-            pairs.append((block.downsample[0], self.downsample_weight,
-                          block.downsample[1], self.downsample_bn))
+            pairs.append(
+                (block.downsample[0], self.downsample_weight[:c, :c_in],
+                 block.downsample[1], self.downsample_bn))
         return pairs
 
     def export_module(self) -> nn.Module:
@@ -154,9 +181,7 @@ class ResBasicBlockChoice(BaseMutable):
         with torch.no_grad():
             for conv, weight, bn, source in self._pairs(block):
                 conv.weight.copy_(weight)
-                for name in ('weight', 'bias', 'running_mean', 'running_var',
-                             'num_batches_tracked'):
-                    getattr(bn, name).copy_(getattr(source, name))
+                copy_norm(source, bn, bn.num_features)
         return block.train(self.training)
 
     def import_module(self, module: nn.Module) -> None:
@@ -170,6 +195,4 @@ class ResBasicBlockChoice(BaseMutable):
                         f'the {tuple(weight.shape)} slice of kernel '
                         f'{self.current_choice}')
                 weight.copy_(conv.weight)
-                for name in ('weight', 'bias', 'running_mean', 'running_var',
-                             'num_batches_tracked'):
-                    getattr(target, name).copy_(getattr(bn, name))
+                copy_norm(bn, target, bn.num_features)

@@ -17,6 +17,7 @@ from mmengine.model import is_model_wrapper
 
 from mmnas_tricks.structures import SubnetFileError, read_subnet_file
 from .base import BaseMutable
+from .elastic import ElasticModule, link_widths
 from .input_choice import InputChoice
 
 Subnet = Dict[str, Any]
@@ -287,8 +288,9 @@ def fix_in_place(
         subnet: Optional[Subnet] = None
 ) -> List[Tuple[BaseMutable, nn.Module]]:
     """Replace every mutable inside ``module`` by the plain module of its
-    (current or given) choice, in place: no unused candidates and no
-    architecture parameters are left. Searchable backbones, necks and heads
+    (current or given) choice, and every elastic-width layer by the plain
+    layer of its current widths, in place: no unused candidates, channels
+    or architecture parameters are left. Searchable backbones, necks and heads
     call it with their ``fixed_subnet`` argument, so an exported config
     builds the static model directly.
 
@@ -309,7 +311,11 @@ def fix_in_place(
     # deepest first, so that a mutable inside a chosen candidate is replaced
     # before its parent hands the candidate over
     replaced = []
-    for name in sorted(named_mutables(module), key=lambda n: -n.count('.')):
+    names = [
+        n for n, m in module.named_modules()
+        if n and isinstance(m, (BaseMutable, ElasticModule))
+    ]
+    for name in sorted(names, key=lambda n: -n.count('.')):
         mutable = module.get_submodule(name)
         parent_name, _, attr = name.rpartition('.')
         replaced.append((mutable, mutable.export_module()))
@@ -345,6 +351,7 @@ def static_copy(
     static = copy.deepcopy(model, memo)
     if subnet is not None:
         set_subnet(static, subnet, strict=True)
+    link_widths(static)
     # a root mutable is replaced inside a holder
     holder = nn.Sequential(static) if isinstance(static,
                                                  BaseMutable) else static
@@ -367,7 +374,7 @@ def export_static(model: nn.Module,
 
 
 def _static_param_count(module: nn.Module) -> int:
-    if isinstance(module, BaseMutable):
+    if isinstance(module, (BaseMutable, ElasticModule)):
         return _static_param_count(module.export_module())
     return sum(p.numel() for p in module.parameters(recurse=False)) + sum(
         _static_param_count(child) for child in module.children())
@@ -379,6 +386,7 @@ def subnet_param_count(model: nn.Module,
     choices), counted without copying the model: each mutable counts what its
     exported module holds, recursively (nested mutables included)."""
     model = _unwrap(model)
+    link_widths(model)
     if subnet is None:
         return _static_param_count(model)
     previous = get_subnet(model)

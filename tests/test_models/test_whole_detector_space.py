@@ -1,0 +1,121 @@
+"""The whole-detector elastic space of FCOS on digits: its first subnet is
+the baseline FCOS (a trained baseline's weights load into it and it computes
+the same), its FLOPs span at least 0.3x to 2x the baseline's, and the input
+size is a choice that resizes the batch with its boxes, is counted in the
+FLOPs and is written into the exported config's pipelines."""
+import os.path as osp
+
+import pytest
+import torch
+
+from mmnas_tricks.models import export_config
+from mmnas_tricks.models.data_preprocessors import \
+    SearchableDetDataPreprocessor
+from mmnas_tricks.models.inherit import inherit_plain
+from mmnas_tricks.models.mutables import (extreme_subnet, named_mutables,
+                                          set_subnet)
+from mmnas_tricks.models.resources import subnet_resources
+from mmnas_tricks.testing import config_dir, demo_det_batch
+from mmnas_tricks.utils import build_model, load_config
+
+SPACE = osp.join(config_dir(), 'supernets',
+                 'fcos_whole-elastic_r18w16_fpn_gn-head_12e_digits.py')
+BASELINE = osp.join(config_dir(), 'baselines',
+                    'fcos_r18w16_fpn_gn-head_12e_digits.py')
+
+
+def _trained_looking(module, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in module.state_dict().items():
+            if t.is_floating_point():
+                t.copy_(
+                    torch.rand(t.shape, generator=g) * 0.2 +
+                    (0.5 if 'running_var' in name else -0.1))
+    return module
+
+
+@pytest.fixture(scope='module')
+def space():
+    torch.manual_seed(0)
+    return build_model(load_config(SPACE))
+
+
+def _first(model):
+    return {n: m.choices[0] for n, m in named_mutables(model).items()}
+
+
+def test_first_subnet_is_the_trained_baseline(space):
+    baseline = _trained_looking(build_model(load_config(BASELINE))).eval()
+    set_subnet(space, _first(space))
+    report = inherit_plain(space, baseline.state_dict())
+    assert report['unused'] == []
+    assert set(report['loaded']) == set(baseline.state_dict())
+    space.eval()
+    data = demo_det_batch(space, training=False, size=128)
+    with torch.no_grad():
+        got, want = space._forward(data['inputs']), baseline._forward(
+            data['inputs'])
+    for a_level, b_level in zip(got, want, strict=True):
+        for a, b in zip(a_level, b_level, strict=True):
+            assert a.shape == b.shape
+            assert (a - b).abs().max().item() <= 1e-4
+    # and its exported config builds the baseline's parameters
+    rebuilt = build_model(export_config(load_config(SPACE), _first(space)))
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == \
+        {k: v.shape for k, v in baseline.state_dict().items()}
+    base = subnet_resources(baseline)
+    assert subnet_resources(space, _first(space)) == base
+    # the FLOPs range of the space (the smallest and largest subnets)
+    low = subnet_resources(space, extreme_subnet(space, 'min'))['flops']
+    high = subnet_resources(space, extreme_subnet(space, 'max'))['flops']
+    assert low <= 0.3 * base['flops'] and high >= 2 * base['flops']
+
+
+def test_input_size_is_counted_and_written_into_the_pipelines(space):
+    subnet = dict(_first(space), **{'data_preprocessor.size': 160})
+    at_128 = subnet_resources(space, _first(space))['flops']
+    at_160 = subnet_resources(space, subnet)['flops']
+    assert 1.4 < at_160 / at_128 < 1.7  # (160 / 128) ** 2 = 1.5625
+    cfg = export_config(load_config(SPACE), subnet)
+    pre = cfg.model.data_preprocessor
+    assert pre.type == 'mmdet.DetDataPreprocessor'
+    assert 'sizes' not in pre and 'base_size' not in pre
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        resizes = [
+            t for t in cfg[loader].dataset.pipeline if t.type == 'Resize'
+        ]
+        assert [tuple(t.scale) for t in resizes] == [(160, 160)]
+    plain = build_model(cfg)
+    assert type(plain.data_preprocessor).__name__ == 'DetDataPreprocessor'
+    assert subnet_resources(plain)['flops'] == at_128  # its input is 128
+    assert subnet_resources(plain, input_shape=(3, 160, 160))['flops'] == \
+        at_160
+
+
+@pytest.mark.parametrize('size,padded', [(160, 160), (112, 128), (96, 96)])
+def test_preprocessor_resizes_the_batch_with_its_boxes(size, padded):
+    pre = SearchableDetDataPreprocessor(
+        sizes=[128, size], base_size=128, pad_size_divisor=32)
+    pre.size.current_choice = size
+    from mmdet.testing import demo_mm_inputs
+    packed = demo_mm_inputs(2, [[3, 128, 128]] * 2, num_classes=10)
+    boxes = [s.gt_instances.bboxes.clone() for s in packed['data_samples']]
+    out = pre(packed, training=True)
+    assert out['inputs'].shape[-2:] == (padded, padded)
+    r = size / 128
+    for sample, before in zip(out['data_samples'], boxes):
+        after = sample.gt_instances.bboxes
+        after = getattr(after, 'tensor', after)
+        before = getattr(before, 'tensor', before)
+        assert torch.allclose(after, before * r, atol=1e-4)
+        assert sample.img_shape == (size, size)
+        assert sample.batch_input_shape == (padded, padded)
+    packed = demo_mm_inputs(2, [[3, 128, 128]] * 2, num_classes=10)
+    factors = [s.scale_factor for s in packed['data_samples']]
+    out = pre(packed, training=False)
+    for sample, (fx, fy) in zip(out['data_samples'], factors):
+        # predictions at the new size map back through the scale factor
+        assert sample.scale_factor == pytest.approx((fx * r, fy * r))
+    with pytest.raises(ValueError, match='cannot be mixed'):
+        pre.size.set_mode('differentiable')
