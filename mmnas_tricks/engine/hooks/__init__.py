@@ -8,6 +8,7 @@ from .darts_hook import DartsHook
 from .drop_path_hook import DropPathHook
 from .feature_cache_hook import FeatureCacheHook, random_transforms
 from .inherit_weights_hook import InheritWeightsHook
+from .inplace_distill_hook import InplaceDistillHook
 from .path_dropout_hook import PathDropoutHook
 from .sample_subnet_hook import SampleSubnetHook
 from .sequential_search_hook import SequentialSearchHook
@@ -16,6 +17,6 @@ __all__ = [
     'AllOpsWarmupHook', 'ArchPerturbHook', 'ArchWarmupHook', 'AuxSkipHook',
     'BNCalibrationHook', 'ConvertNormHook', 'DartsHook', 'DropPathHook',
     'FeatureCacheHook', 'random_transforms', 'InheritWeightsHook',
-    'PathDropoutHook', 'SampleSubnetHook', 'SequentialSearchHook',
-    'project_to_simplex'
+    'InplaceDistillHook', 'InplaceDistillHook', 'PathDropoutHook',
+    'SampleSubnetHook', 'SequentialSearchHook', 'project_to_simplex'
 ]
