@@ -9,6 +9,22 @@ from mmnas_tricks.models.mutables import (DepthChoice, MBConvChoice, OpChoice,
                                           named_mutables)
 
 
+def trained_looking(module: nn.Module,
+                    seed: int = 0,
+                    spread: float = 0.5) -> nn.Module:
+    """Fill every floating-point tensor of ``module``'s state with random
+    values, as a trained network has (weights and means around 0 within
+    ``spread``, variances above 0.5), in place; returns ``module``."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in module.state_dict().items():
+            if t.is_floating_point():
+                t.copy_(
+                    torch.rand(t.shape, generator=g) * spread +
+                    (0.5 if 'running_var' in name else -spread / 2))
+    return module
+
+
 def demo_det_batch(model: nn.Module,
                    training: bool,
                    batch: int = 2,

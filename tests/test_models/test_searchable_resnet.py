@@ -14,25 +14,15 @@ from mmnas_tricks.models.mutables import (ResBasicBlockChoice, export_static,
                                           named_mutables, sample_subnet,
                                           set_subnet, subnet_param_count)
 from mmnas_tricks.models.ops import ResBasicBlock
+from mmnas_tricks.testing import trained_looking
 
 
-def _trained_looking(module, seed=0):
-    """Random weights and BN statistics, as a trained network has."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in module.state_dict().items():
-            if t.is_floating_point():
-                t.copy_(
-                    torch.rand(t.shape, generator=g) * 0.5 +
-                    (0.5 if 'running_var' in name else -0.25))
-    return module
-
-
-def test_first_subnet_is_mmdets_resnet18_with_its_weights():
-    resnet = _trained_looking(
+@pytest.mark.parametrize('width_ratios', [None, (1.0, 0.5, 0.75, 1.25, 1.5)])
+def test_first_subnet_is_mmdets_resnet18_with_its_weights(width_ratios):
+    resnet = trained_looking(
         ResNet(18, base_channels=16, out_indices=(1, 2, 3)))
     resnet.eval()  # (mmdet's ResNet.train returns None)
-    supernet = SearchableResNet(base_channels=16)
+    supernet = SearchableResNet(base_channels=16, width_ratios=width_ratios)
     # mmdet's checkpoint loads by name into the first subnet (what
     # InheritWeightsHook does with a trained baseline), every key used
     report = inherit_plain(supernet, resnet.state_dict())
@@ -85,17 +75,21 @@ def test_smaller_kernel_is_the_centre_and_depth_runs_the_first_blocks():
                    for n in names})
 
 
+@pytest.mark.parametrize('width_ratios', [None, (1.0, 0.5, 1.5)])
 @pytest.mark.parametrize('seed', [0, 1, 2])
-def test_static_export_of_random_subnets(seed):
+def test_static_export_of_random_subnets(seed, width_ratios):
     torch.manual_seed(seed)
-    supernet = _trained_looking(SearchableResNet(base_channels=8), seed)
+    supernet = trained_looking(
+        SearchableResNet(base_channels=8, width_ratios=width_ratios), seed)
     subnet = sample_subnet(supernet, random.Random(seed))
     supernet.eval()
     x = torch.rand(2, 3, 48, 48)
     with torch.no_grad():
         want = supernet(x)
     static = export_static(supernet).eval()
-    rebuilt = SearchableResNet(base_channels=8, fixed_subnet=subnet).eval()
+    rebuilt = SearchableResNet(
+        base_channels=8, width_ratios=width_ratios,
+        fixed_subnet=subnet).eval()
     rebuilt.load_state_dict(static.state_dict(), strict=True)
     assert not named_mutables(rebuilt)
     assert sum(p.numel() for p in rebuilt.parameters()) == \

@@ -15,24 +15,13 @@ from mmnas_tricks.models.inherit import inherit_plain
 from mmnas_tricks.models.mutables import (extreme_subnet, named_mutables,
                                           set_subnet)
 from mmnas_tricks.models.resources import subnet_resources
-from mmnas_tricks.testing import config_dir, demo_det_batch
+from mmnas_tricks.testing import config_dir, demo_det_batch, trained_looking
 from mmnas_tricks.utils import build_model, load_config
 
 SPACE = osp.join(config_dir(), 'supernets',
                  'fcos_whole-elastic_r18w16_fpn_gn-head_12e_digits.py')
 BASELINE = osp.join(config_dir(), 'baselines',
                     'fcos_r18w16_fpn_gn-head_12e_digits.py')
-
-
-def _trained_looking(module, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in module.state_dict().items():
-            if t.is_floating_point():
-                t.copy_(
-                    torch.rand(t.shape, generator=g) * 0.2 +
-                    (0.5 if 'running_var' in name else -0.1))
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -46,7 +35,8 @@ def _first(model):
 
 
 def test_first_subnet_is_the_trained_baseline(space):
-    baseline = _trained_looking(build_model(load_config(BASELINE))).eval()
+    baseline = trained_looking(
+        build_model(load_config(BASELINE)), spread=0.2).eval()
     set_subnet(space, _first(space))
     report = inherit_plain(space, baseline.state_dict())
     assert report['unused'] == []

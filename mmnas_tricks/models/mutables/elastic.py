@@ -259,7 +259,14 @@ class ElasticConv2d(nn.Conv2d, ElasticModule):
 
 
 class _ElasticNorm(ElasticModule):
-    """A norm whose width is its ``out_width`` (input = output)."""
+    """A norm whose width is its ``out_width`` (input = output); first base
+    of the elastic norms, so its ``forward`` is theirs."""
+
+    @property
+    def in_channels(self) -> int:
+        return getattr(self, 'num_features', None) or self.num_channels
+
+    out_channels = in_channels
 
     def _check_source(self, source) -> None:
         if source is not None:
@@ -285,33 +292,15 @@ class _ElasticNorm(ElasticModule):
         return self
 
 
-class ElasticBatchNorm2d(nn.BatchNorm2d, _ElasticNorm):
+class ElasticBatchNorm2d(_ElasticNorm, nn.BatchNorm2d):
     """``nn.BatchNorm2d`` on the first ``c`` channels of the current width
     (running statistics updated through the slices)."""
 
-    @property
-    def in_channels(self) -> int:
-        return self.num_features
 
-    out_channels = in_channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _ElasticNorm.forward(self, x)
-
-
-class ElasticGroupNorm(nn.GroupNorm, _ElasticNorm):
+class ElasticGroupNorm(_ElasticNorm, nn.GroupNorm):
     """``nn.GroupNorm`` whose group size stays and whose number of groups
     follows the width (``c / size`` groups of the first ``c`` channels):
     the GroupNorm-compatible elastic width of a detection head."""
-
-    @property
-    def in_channels(self) -> int:
-        return self.num_channels
-
-    out_channels = in_channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _ElasticNorm.forward(self, x)
 
 
 def elastic_norm(norm: nn.Module) -> nn.Module:
