@@ -85,7 +85,7 @@ def export_subnet_files(cfg: Config,
     """
     set_subnet(model, subnet)
     model.eval()
-    exported = export_config(cfg, subnet)
+    exported = export_config(cfg, subnet, model)
     strip_search_settings(exported)
     exported.load_from = None
     exported.resume = False
