@@ -68,8 +68,14 @@ def build_pair(config: str, subnet=None, seed: int = 0):
             for name, m in named_mutables(supernet).items()
         }
     set_subnet(supernet, subnet)
-    static = build_model(export_config(cfg, subnet))
+    static = build_model(export_config(cfg, subnet, supernet))
     static.load_state_dict(export_static(supernet, subnet).state_dict())
+    if hasattr(supernet.data_preprocessor, 'input_shape'):
+        # an input-size choice: the exported config resizes in its pipeline
+        # (the raw batches here are at the base size), so the static model
+        # gets the same batch resize, at the chosen size
+        import copy
+        static.data_preprocessor = copy.deepcopy(supernet.data_preprocessor)
     return cfg, supernet, static, subnet
 
 
