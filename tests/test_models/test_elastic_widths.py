@@ -160,3 +160,21 @@ def test_fpn_follows_the_backbone_widths():
             num_outs=3,
             widths=[16, 8],
             output_ops=dict(conv3x3=dict(type='ConvOp')))
+
+
+def test_head_widths_are_checked():
+    from mmnas_tricks.models.heads import searchable_fcos_head
+    kwargs = dict(
+        num_classes=10,
+        in_channels=32,
+        feat_channels=32,
+        stacked_convs=2,
+        norm_cfg=dict(type='GN', num_groups=8))
+    with pytest.raises(
+            ValueError, match=r'head widths \[64, 32\].*feat_channels=32'):
+        searchable_fcos_head(widths=[64, 32], tower_ops=[(3, 1)], **kwargs)
+    with pytest.raises(ValueError, match='tower_ops as a list'):
+        searchable_fcos_head(widths=[32, 16], **kwargs)
+    head = searchable_fcos_head(widths=[32, 16], tower_ops=[(3, 1)], **kwargs)
+    assert head.width.choices == [32, 16]
+    assert isinstance(head.conv_cls, ElasticConv2d)

@@ -17,6 +17,6 @@ __all__ = [
     'AllOpsWarmupHook', 'ArchPerturbHook', 'ArchWarmupHook', 'AuxSkipHook',
     'BNCalibrationHook', 'ConvertNormHook', 'DartsHook', 'DropPathHook',
     'FeatureCacheHook', 'random_transforms', 'InheritWeightsHook',
-    'InplaceDistillHook', 'InplaceDistillHook', 'PathDropoutHook',
-    'SampleSubnetHook', 'SequentialSearchHook', 'project_to_simplex'
+    'InplaceDistillHook', 'PathDropoutHook', 'SampleSubnetHook',
+    'SequentialSearchHook', 'project_to_simplex'
 ]

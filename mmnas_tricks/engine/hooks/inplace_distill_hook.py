@@ -18,6 +18,12 @@ def _levels(out) -> List[torch.Tensor]:
     return [t for t in out if torch.is_tensor(t)]
 
 
+def _logits(out) -> List[torch.Tensor]:
+    """The classification logits per level of a head's output: a dense
+    head's first output (one tensor per level), a decode head's tensor."""
+    return _levels(out[0] if isinstance(out, (tuple, list)) else out)
+
+
 @HOOKS.register_module()
 class InplaceDistillHook(Hook):
     """In-place distillation (Yu et al., "BigNAS", ECCV 2020; the knowledge
@@ -75,7 +81,6 @@ class InplaceDistillHook(Hook):
         self.cls_weight = float(cls_weight)
         self.feat_weight = float(feat_weight)
         self._teacher: Optional[dict] = None
-        self._student: dict = {}
         self._model = None
         self._softmax = False
 
@@ -143,12 +148,9 @@ class InplaceDistillHook(Hook):
 
     def _forward(self, model, inputs):
         feats = model.extract_feat(inputs)
-        head = self._head(model)
-        outs = head(feats)
-        logits = outs[0] if isinstance(outs, (tuple, list)) and \
-            not torch.is_tensor(outs) else outs
+        logits = _logits(self._head(model)(feats))
         return [t.detach() for t in _levels(feats)], \
-            [t.detach() for t in _levels(logits)]
+            [t.detach() for t in logits]
 
     # -- the loss -----------------------------------------------------------
     def _loss(self, original, *args, **kwargs):
@@ -173,10 +175,8 @@ class InplaceDistillHook(Hook):
             for h in handles:
                 h.remove()
         if self.cls_weight > 0 and 'head' in captured:
-            out = captured['head']
-            logits = out[0] if isinstance(out, (tuple, list)) else out
             losses['loss_distill_cls'] = self.cls_weight * self._logit_loss(
-                _levels(logits), self._teacher['logits'])
+                _logits(captured['head']), self._teacher['logits'])
         if self.feat_weight > 0 and 'neck' in captured:
             losses['loss_distill_feat'] = self.feat_weight * \
                 self._feat_loss(_levels(captured['neck']),

@@ -60,9 +60,7 @@ class SearchableDetDataPreprocessor(DetDataPreprocessor):
 
     @property
     def current_size(self) -> int:
-        return int(
-            getattr(self.size, 'current_choice',
-                    getattr(self.size, 'size', self.base_size)))
+        return int(self.size.current_choice)  # the choice or, fixed, its op
 
     def _padded(self, h: int, w: int) -> Tuple[int, int]:
         d = self.pad_size_divisor

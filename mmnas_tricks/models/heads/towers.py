@@ -3,8 +3,9 @@ from typing import Dict, Optional, Sequence, Union
 
 import torch.nn as nn
 
-from ..mutables import (ChannelChoice, ConvShapeChoice, DepthChoice, OpChoice,
-                        Subnet, elastic_conv, fix_in_place, with_norm_act)
+from ..mutables import (ConvShapeChoice, DepthChoice, OpChoice, Subnet,
+                        elastic_conv, fix_in_place, with_norm_act)
+from ..mutables.elastic import width_choice
 from ..ops.candidates import DENSE_CONV_OPS
 
 #: Tower candidates (each op -> head norm, GN by default -> ReLU); conv3x3
@@ -112,12 +113,8 @@ def _make_width(head: nn.Module, widths: Sequence[int]) -> None:
     read the neck's width (``upstream_index`` 0: every level has the same
     channels), the predictor convs after the towers (every ``nn.Conv2d``
     child of the head reading ``feat_channels``) this width."""
-    widths = [int(c) for c in widths]
-    if max(widths) != head.feat_channels:
-        raise ValueError(f'head widths {widths} must top out at '
-                         f'feat_channels={head.feat_channels} (the weights '
-                         'are allocated for the largest width)')
-    head.width = ChannelChoice(widths)
+    head.width = width_choice(widths, head.feat_channels, 'head',
+                              'feat_channels')
     for tower in (head.cls_convs, head.reg_convs):
         layers = tower.blocks if isinstance(tower, DepthChoice) else tower
         for i, layer in enumerate(layers):

@@ -91,6 +91,18 @@ class WidthSources:
         return out
 
 
+def width_choice(widths, limit: int, owner: str, where: str) -> ChannelChoice:
+    """The :class:`ChannelChoice` of ``widths`` for the layers of ``owner``
+    allocated at ``limit`` channels (its argument ``where``), which must be
+    the largest width."""
+    widths = [int(c) for c in widths]
+    if max(widths) != limit:
+        raise ValueError(f'{owner} widths {widths} must top out at {where}='
+                         f'{limit} (the weights are allocated for the '
+                         'largest width)')
+    return ChannelChoice(widths)
+
+
 def _active(source: Optional[ChannelChoice], limit: int) -> int:
     if source is not None and source.slicing:
         return int(source.current_choice)

@@ -20,6 +20,11 @@ class InputSize(nn.Module):
         super().__init__()
         self.size = int(size)
 
+    @property
+    def current_choice(self) -> int:
+        """The size (as the choice it was: read like the mutable's)."""
+        return self.size
+
     def extra_repr(self) -> str:
         return f'size={self.size}'
 

@@ -5,8 +5,8 @@ from mmdet.models.necks import FPN
 from mmengine.registry import DefaultScope
 
 from mmnas_tricks.registry import MODELS
-from ..mutables import (ChannelChoice, ConvShapeChoice, Subnet, conv_choices,
-                        fix_in_place)
+from ..mutables import ConvShapeChoice, Subnet, conv_choices, fix_in_place
+from ..mutables.elastic import width_choice
 from ..ops.candidates import DENSE_CONV_OPS
 
 #: Output (3x3) connection candidates; ``conv3x3`` first = mmdet's FPN.
@@ -69,10 +69,10 @@ def searchable_fpn(output_ops: Optional[Dict[str, dict]] = None,
     if widths is None:
         output_ops = FPN_OUTPUT_OPS if output_ops is None else output_ops
         lateral_ops = FPN_LATERAL_OPS if lateral_ops is None else lateral_ops
+    else:
+        output_ops, lateral_ops = _shape_lists(output_ops, lateral_ops)
     num_outputs = len(fpn.fpn_convs) if search_extra_convs else len(
         fpn.lateral_convs)
-    if widths is not None:
-        output_ops, lateral_ops = _shape_lists(output_ops, lateral_ops)
     if output_ops:
         conv_choices(fpn, [f'fpn_convs.{i}' for i in range(num_outputs)],
                      output_ops)
@@ -105,14 +105,9 @@ def _shape_lists(output_ops, lateral_ops):
 def _make_width(fpn: FPN, widths: Sequence[int], num_outputs: int) -> None:
     """The FPN's ``width`` choice, wired into every conv; the laterals (and
     an extra conv on the input) read the backbone's widths."""
-    widths = [int(c) for c in widths]
-    if max(widths) != fpn.out_channels:
-        raise ValueError(f'FPN widths {widths} must top out at out_channels='
-                         f'{fpn.out_channels} (the weights are allocated '
-                         f'for the largest width)')
+    fpn.width = width_choice(widths, fpn.out_channels, 'FPN', 'out_channels')
     for i in range(num_outputs, len(fpn.fpn_convs)):
         conv_choices(fpn, [f'fpn_convs.{i}'], [(3, 1)])
-    fpn.width = ChannelChoice(widths)
     for i, conv in enumerate(fpn.lateral_convs):
         conv.set_width_sources(out_width=fpn.width)
         conv.upstream_index = i + fpn.start_level
