@@ -105,6 +105,7 @@ def search_config(setting: dict, ckpt: str, args) -> str:
         calibrate_bn=math.ceil(args.calib_images / args.batch_size),
         supernet_checkpoint=ckpt,
         export_best=False,
+        reference=None,  # MMRazor's loop scores no reference subnet
         seed=0,
         val_dataloader=heldout_dataloader(cfg, args.val_images,
                                           args.batch_size),

@@ -1,15 +1,22 @@
-"""The whole NAS job in one command: supernet training -> search (with the
-best subnet exported) -> retraining of the found architecture -> the
-baseline of the same budget -> a table comparing the two.
+"""The whole NAS job in one command: the baseline -> supernet training (from
+the baseline's weights, when asked) -> search (the found subnets exported)
+-> retraining of each found architecture -> a table comparing them with the
+baseline.
 
 A pipeline config is a supernet config (it trains the supernet as it is)
 with a ``nas`` dict:
 
     nas = dict(
-        search=dict(type='mmnas_tricks.EvolutionSearchLoop', ...),  # train_cfg
+        search=dict(type='mmnas_tricks.NSGA2SearchLoop', ...),  # train_cfg
         retrain=dict(train_dataloader=..., train_cfg=...),  # exported config
         baseline='../baselines/fcos_r18w16_fpn_gn-head_12e_digits.py',
+        inherit='baseline',  # optional: the supernet starts from it
         score_key='coco/bbox_mAP')
+
+The found architectures are the search's exports: ``best_subnet`` (with
+``export_best``, retrained in ``retrain/``) and, for each fraction ``f`` of
+its ``export_flops``, ``best_subnet_<f>x`` (the best subnet of at most
+``f`` x the baseline's FLOPs, retrained in ``retrain_<f>x/``).
 
 Each stage runs ``tools/train.py`` (``tools/dist_train.sh`` with ``--gpus``,
 ``tools/slurm_train.sh`` with ``--slurm PARTITION``)
@@ -20,7 +27,7 @@ run again. Results: ``<work_dir>/results.{md,csv,json,png}``.
 
 Example:
     python tools/nas.py \
-        configs/nas/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py
+        configs/nas/nsga2_fcos_whole-elastic_r18w16_digits.py
     python tools/nas.py CONFIG --stages supernet search   # only these
 """
 import argparse
@@ -33,9 +40,13 @@ import subprocess
 import sys
 import time
 
-STAGES = ('supernet', 'search', 'retrain', 'baseline', 'report')
-#: the stages that use a stage's product (rerun when it is rerun)
-DEPENDENTS = dict(supernet=('search', 'retrain'), search=('retrain', ))
+STAGES = ('baseline', 'supernet', 'search', 'retrain', 'report')
+#: the stages that use a stage's product (rerun when it is rerun); the
+#: supernet uses the baseline's only when it inherits it
+DEPENDENTS = dict(
+    baseline=('supernet', 'search', 'retrain'),
+    supernet=('search', 'retrain'),
+    search=('retrain', ))
 HERE = osp.dirname(osp.abspath(__file__))
 
 
@@ -114,24 +125,45 @@ class Pipeline:
             atomic_write_text(path, self.stages[name].pretty_text)
             paths[name] = path
         paths['baseline'] = self.stages['baseline']
-        paths['retrain'] = osp.join(
-            self.dir('search'), 'search', 'best_subnet.py')
+        for name, stage in self.found():
+            paths[stage] = osp.join(self.dir('search'), 'search', f'{name}.py')
         return paths
+
+    def found(self) -> list:
+        """(export name, retrain stage) of each architecture the search
+        exports: ``best_subnet`` -> ``retrain``, ``best_subnet_0.5x`` ->
+        ``retrain_0.5x``."""
+        search = self.stages['search'].train_cfg
+        out = []
+        if search.get('export_best', True):
+            out.append(('best_subnet', 'retrain'))
+        for fraction in search.get('export_flops') or ():
+            out.append(
+                (f'best_subnet_{fraction:g}x', f'retrain_{fraction:g}x'))
+        return out
+
+    def substages(self, stage: str) -> list:
+        """The runs a stage of STAGES stands for (a retrain per found
+        architecture)."""
+        if stage == 'retrain':
+            return [s for _, s in self.found()]
+        return [stage]
 
     def done(self, stage: str) -> bool:
         return bool(self.state.get(stage, {}).get('done')) and osp.exists(
             self.product(stage))
 
     def product(self, stage: str) -> str:
-        if stage == 'search':
-            return osp.join(self.dir('search'), 'search', 'best_subnet.pth')
+        if stage == 'search':  # written when the search ends
+            return osp.join(self.dir('search'), 'search', 'candidates.json')
         return osp.join(self.dir(stage), 'final_metrics.json')
 
-    def supernet_checkpoint(self) -> str:
-        last = osp.join(self.dir('supernet'), 'last_checkpoint')
+    def checkpoint(self, stage: str) -> str:
+        """The latest checkpoint a stage wrote."""
+        last = osp.join(self.dir(stage), 'last_checkpoint')
         if not osp.isfile(last):
             raise FileNotFoundError(
-                f'no trained supernet: {last} is missing; run the supernet '
+                f'no trained {stage}: {last} is missing; run the {stage} '
                 'stage first')
         with open(last) as f:
             return f.read().strip()
@@ -184,29 +216,43 @@ class Pipeline:
             if stage == 'report':
                 self.report(paths)
                 continue
-            if self.done(stage) and not self.args.fresh:
+            for sub in self.substages(stage):
+                self._run_stage(stage, sub, paths[sub])
+
+    def _run_stage(self, stage: str, sub: str, config: str) -> None:
+        if self.done(sub) and not self.args.fresh:
+            print(
+                f'[nas] stage {sub}: done, skipped ({self.product(sub)})',
+                flush=True)
+            return
+        if self.args.fresh:
+            self.state.pop(sub, None)
+        options = []
+        if stage == 'supernet' and self.stages['inherit'] == 'baseline':
+            options = [f'load_from={self.checkpoint("baseline")}']
+        elif stage == 'search':
+            options = [
+                'train_cfg.supernet_checkpoint='
+                f'{self.checkpoint("supernet")}'
+            ]
+        elif stage == 'retrain' and not osp.isfile(config):
+            if self.done('search'):  # none within that FLOPs budget
                 print(
-                    f'[nas] stage {stage}: done, skipped '
-                    f'({self.product(stage)})',
+                    f'[nas] stage {sub}: the search exported no {config} '
+                    '(no scored subnet within its FLOPs budget), skipped',
                     flush=True)
-                continue
-            if self.args.fresh:
-                self.state.pop(stage, None)
-            options = []
-            config = paths[stage]
-            if stage == 'search':
-                options = [
-                    f'train_cfg.supernet_checkpoint='
-                    f'{self.supernet_checkpoint()}'
-                ]
-            elif stage == 'retrain' and not osp.isfile(config):
-                raise FileNotFoundError(
-                    f'{config} is missing: run the search stage first')
-            self.run_train(stage, config, options)
-            self.state[stage]['done'] = True
-            for later in DEPENDENTS.get(stage, ()):  # now out of date
-                self.state.get(later, {}).pop('done', None)
-            self._save_state()
+                return
+            raise FileNotFoundError(
+                f'{config} is missing: run the search stage first')
+        self.run_train(sub, config, options)
+        self.state[sub]['done'] = True
+        later = DEPENDENTS.get(stage, ())
+        if stage == 'baseline' and self.stages['inherit'] != 'baseline':
+            later = ()
+        for dependent in later:  # now out of date
+            for name in self.substages(dependent):
+                self.state.get(name, {}).pop('done', None)
+        self._save_state()
 
     # -- report ---------------------------------------------------------------
     def _metrics(self, stage: str) -> dict:
@@ -217,66 +263,102 @@ class Pipeline:
         with open(path) as f:
             return json.load(f)
 
-    @staticmethod
-    def _resources(config: str) -> dict:
-        from mmnas_tricks.models.resources import subnet_resources
+    def _resources(self, config: str) -> dict:
+        """FLOPs, params and the measured latency (batch 1, this machine)
+        of the model a config builds, at its input size. The latency is
+        measured once per config text and kept in the state, so that the
+        report of a rerun is the same."""
+        import hashlib
+
+        from mmnas_tricks.models.resources import (config_input_shape,
+                                                   measure_latency,
+                                                   subnet_resources)
         from mmnas_tricks.utils import build_model
         cfg = _load(config)
-        size = cfg.model.get('data_preprocessor', {}).get('size') or (128, 128)
-        return subnet_resources(build_model(cfg), input_shape=(3, *size))
+        shape = config_input_shape(cfg)
+        model = build_model(cfg)
+        res = subnet_resources(model, input_shape=shape)
+        with open(config, 'rb') as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:16]
+        measured = self.state.setdefault('latency_ms', {})
+        if digest not in measured:
+            measured[digest] = measure_latency(model, input_shape=shape)
+            self._save_state()
+        res['latency_ms'] = measured[digest]
+        return res
 
     def report(self, paths: dict) -> list:
         from mmnas_tricks.structures import read_subnet_file
         from mmnas_tricks.utils import atomic_write_text, dump_json_atomic
         key = self.stages['score_key']
-        minutes = {
-            s: self.state.get(s, {}).get('seconds', 0.0) / 60
-            for s in STAGES
+        seconds = {
+            s: v.get('seconds', 0.0)
+            for s, v in self.state.items() if 'seconds' in v
         }
-        _, meta = read_subnet_file(
-            osp.join(self.dir('search'), 'search', 'best_subnet.yaml'))
+        search_min = (seconds.get('supernet', 0.0) +
+                      seconds.get('search', 0.0)) / 60
+        models = [('baseline', 'baseline', None)] + [
+            ('found' if name == 'best_subnet' else
+             f'found (<= {name[len("best_subnet_"):]} FLOPs)', stage, name)
+            for name, stage in self.found()
+        ]
         rows = []
-        for name, stage, config in (('found', 'retrain', paths['retrain']),
-                                    ('baseline', 'baseline',
-                                     paths['baseline'])):
+        for model, stage, name in models:
+            if name is not None and not osp.isfile(paths[stage]):
+                continue  # none within its FLOPs budget
             metrics = self._metrics(stage)
             if key not in metrics:
                 raise KeyError(f'{key} is not among the {stage} metrics '
                                f'{sorted(metrics)}')
-            res = self._resources(config)
+            res = self._resources(paths[stage])
+            estimate = None
+            if name is not None:
+                _, meta = read_subnet_file(
+                    osp.join(self.dir('search'), 'search', f'{name}.yaml'))
+                estimate = round(float(meta['score']), 4)
             rows.append(
                 dict(
-                    model=name,
-                    config=config,
+                    model=model,
+                    config=paths[stage],
                     score_key=key,
                     score=round(float(metrics[key]), 4),
                     gflops=round(res['flops'] / 1e9, 4),
                     params_m=round(res['params'] / 1e6, 4),
-                    train_min=round(minutes[stage], 2),
-                    search_min=round(minutes['supernet'] + minutes['search'],
-                                     2) if name == 'found' else 0.0,
-                    supernet_score=round(float(meta['score']), 4)
-                    if name == 'found' else None))
-        found, base = rows
-        verdict = ('found >= baseline at <= FLOPs'
-                   if found['score'] >= base['score']
-                   and found['gflops'] <= base['gflops'] else
-                   'found does NOT match the baseline at <= FLOPs')
+                    latency_ms=round(res['latency_ms'], 2),
+                    train_min=round(seconds.get(stage, 0.0) / 60, 2),
+                    search_min=round(search_min, 2) if name else 0.0,
+                    supernet_score=estimate))
+        base, found = rows[0], rows[1:]
+        # found first (the table's subject), the baseline last
+        rows = found + [base]
+        within = [r for r in found if r['gflops'] <= base['gflops']]
+        best = max(within, key=lambda r: r['score']) if within else None
+        if best is None:
+            verdict = 'no found architecture within the baseline\'s FLOPs'
+        elif best['score'] > base['score']:
+            verdict = f"{best['model']} beats the baseline at <= its FLOPs " \
+                f"({best['score']:.4f} > {base['score']:.4f})"
+        else:
+            verdict = f'found does NOT beat the baseline at <= its FLOPs ' \
+                f"({best['score']:.4f} <= {base['score']:.4f})"
         header = [
-            'model', key, 'GFLOPs', 'params (M)', 'train (min)',
-            'search (min)', 'supernet estimate'
+            'model', key, 'GFLOPs', 'params (M)', 'latency (ms)',
+            'train (min)', 'search (min)', 'supernet estimate'
         ]
         lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
         for r in rows:
             lines.append('| ' + ' | '.join(
-                str(v) for v in (r['model'], f"{r['score']:.4f}",
-                                 f"{r['gflops']:.4f}", f"{r['params_m']:.4f}",
-                                 r['train_min'], r['search_min'],
-                                 '' if r['supernet_score'] is None else
-                                 f"{r['supernet_score']:.4f}")) + ' |')
-        total = sum(minutes[s] for s in STAGES)
+                str(v)
+                for v in (r['model'], f"{r['score']:.4f}",
+                          f"{r['gflops']:.4f}", f"{r['params_m']:.4f}",
+                          r['latency_ms'], r['train_min'], r['search_min'],
+                          '' if r['supernet_score'] is None else
+                          f"{r['supernet_score']:.4f}")) + ' |')
+        minutes = {s: round(v / 60, 2) for s, v in seconds.items()}
+        total = sum(seconds.values()) / 60
         text = '\n'.join(lines) + f'\n\n{verdict}; whole pipeline ' \
-            f'{total:.1f} min (seed {self.args.seed})\n'
+            f'{total:.1f} min (seed {self.args.seed}; stages: ' + ', '.join(
+                f'{s} {m} min' for s, m in minutes.items()) + ')\n'
         print('\n' + text, flush=True)
         atomic_write_text(osp.join(self.work_dir, 'results.md'), text)
         dump_json_atomic(
@@ -289,31 +371,38 @@ class Pipeline:
         atomic_write_text(
             osp.join(self.work_dir, 'results.csv'), buf.getvalue())
         self._plot(rows, key)
-        self._zoo_entry(found, paths)
+        for row in found:
+            name, stage = next(
+                (n, s) for n, s in self.found() if paths[s] == row['config'])
+            self._zoo_entry(row, paths, name, stage)
         return rows
 
-    def _zoo_entry(self, found: dict, paths: dict) -> None:
-        """``<work_dir>/model_zoo.yml``: the found architecture as a
+    def _zoo_entry(self, found: dict, paths: dict, name: str,
+                   stage: str) -> None:
+        """``<work_dir>/model_zoo.yml`` (``model_zoo_<f>x.yml`` for the
+        best subnet at a FLOPs fraction): the found architecture as a
         model-zoo entry (exported config, retrained checkpoint, retrained
         metrics, FLOPs, params, subnet file)."""
         from mmnas_tricks.engine.zoo import write_zoo_entry
-        last = osp.join(self.dir('retrain'), 'last_checkpoint')
+        last = osp.join(self.dir(stage), 'last_checkpoint')
         if not osp.isfile(last):
             return
         with open(last) as f:
             weights = f.read().strip()
         metrics = {
             k: v
-            for k, v in self._metrics('retrain').items()
+            for k, v in self._metrics(stage).items()
             if isinstance(v, (int, float))
         }
-        cfg = _load(paths['retrain'])
+        cfg = _load(paths[stage])
+        suffix = stage[len('retrain'):]
         write_zoo_entry(
-            osp.join(self.work_dir, 'model_zoo.yml'),
-            osp.splitext(osp.basename(self.config_path))[0] + '_found',
-            paths['retrain'],
+            osp.join(self.work_dir, f'model_zoo{suffix}.yml'),
+            osp.splitext(osp.basename(self.config_path))[0] + '_found' +
+            suffix,
+            paths[stage],
             weights,
-            osp.join(self.dir('search'), 'search', 'best_subnet.yaml'),
+            osp.join(self.dir('search'), 'search', f'{name}.yaml'),
             int(found['gflops'] * 1e9),
             int(found['params_m'] * 1e6),
             metrics,
@@ -331,9 +420,13 @@ class Pipeline:
 
         from mmnas_tricks.utils.io import atomic_write
         fig, ax = plt.subplots(figsize=(5, 4))
-        for r, colour in zip(rows, ('tab:red', 'tab:blue')):
+        for r in rows:
             ax.scatter(
-                r['gflops'], r['score'], s=60, c=colour, label=r['model'])
+                r['gflops'],
+                r['score'],
+                s=60,
+                marker='s' if r['model'] == 'baseline' else 'o',
+                label=r['model'])
             ax.annotate(
                 f"{r['score']:.3f}", (r['gflops'], r['score']),
                 textcoords='offset points',

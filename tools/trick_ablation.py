@@ -215,7 +215,7 @@ def main(argv=None):
                 runner.train()
             loop = runner.train_loop
             best = loop.best_subnet()
-            top = loop.records[loop.top[0]]
+            top = loop.records[loop.best_key()]
             var.update(
                 best=best,
                 best_estimate=top['score'],

@@ -8,22 +8,42 @@ def stage_configs(cfg, config_path: str) -> dict:
     """The stage configs a pipeline config stands for: ``supernet`` (the
     config without ``nas``), ``search`` (``nas.search`` as ``train_cfg``,
     no custom hooks, no checkpoints, ``retrain`` set), ``baseline`` (the
-    path) and ``score_key``.
+    path), ``inherit`` and ``score_key``.
+
+    With ``nas.inherit='baseline'`` the supernet starts from the trained
+    baseline's weights (``tools/nas.py`` passes them as ``load_from``): an
+    ``InheritWeightsHook`` is added to its hooks unless it has one.
 
     Raises:
         KeyError: no ``nas`` dict, or one without search / retrain /
-            baseline.
+            baseline, or with a key not among them.
+        ValueError: ``nas.inherit`` is not None or ``'baseline'``.
         FileNotFoundError: the baseline config does not exist.
     """
     if 'nas' not in cfg:
         raise KeyError(f'{config_path} has no nas dict; see tools/nas.py')
     nas = copy.deepcopy(cfg.nas)
+    valid = ('search', 'retrain', 'baseline', 'inherit', 'score_key')
     for key in ('search', 'retrain', 'baseline'):
         if key not in nas:
             raise KeyError(f'nas.{key} is missing in {config_path}; valid '
-                           'keys: search, retrain, baseline, score_key')
+                           f'keys: {", ".join(valid)}')
+    unknown = sorted(set(nas) - set(valid))
+    if unknown:
+        raise KeyError(f'nas keys {unknown} in {config_path} are not among '
+                       f'{list(valid)}')
+    inherit = nas.get('inherit')
+    if inherit not in (None, 'baseline'):
+        raise ValueError(f'nas.inherit={inherit!r} in {config_path} must be '
+                         "None or 'baseline'")
     supernet = cfg.copy()
     supernet.pop('nas')
+    hooks = list(supernet.get('custom_hooks', []))
+    if inherit and not any(
+            str(h.get('type', '')).split('.')[-1] == 'InheritWeightsHook'
+            for h in hooks):
+        hooks.insert(0, dict(type='mmnas_tricks.InheritWeightsHook'))
+        supernet.custom_hooks = hooks
     search = supernet.copy()
     search.train_cfg = nas['search']
     search.custom_hooks = []  # the loop sets the candidates
@@ -38,4 +58,5 @@ def stage_configs(cfg, config_path: str) -> dict:
         supernet=supernet,
         search=search,
         baseline=baseline,
+        inherit=inherit,
         score_key=nas.get('score_key', 'coco/bbox_mAP'))

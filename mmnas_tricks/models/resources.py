@@ -1,5 +1,8 @@
 """FLOPs and parameters of a subnet of a whole model (backbone + neck +
-head), counted by mmengine's analysis tools at a given input size."""
+head), counted by mmengine's analysis tools at a given input size, and its
+latency, measured."""
+import statistics
+import time
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
@@ -9,7 +12,8 @@ from mmengine.model import is_model_wrapper
 from mmnas_tricks.structures import subnet_key
 from .mutables import (ConvShapeChoice, DepthChoice, KernelSizeChoice,
                        MBConvChoice, OpChoice, Subnet, get_subnet,
-                       named_mutables, set_subnet, subnet_param_count)
+                       named_mutables, set_subnet, static_copy,
+                       subnet_param_count)
 
 
 def subnet_resources(
@@ -100,6 +104,81 @@ def traced_input_shape(model: nn.Module,
     if hasattr(pre, 'input_shape'):
         return tuple(pre.input_shape(tuple(input_shape)))
     return tuple(input_shape)
+
+
+def config_input_shape(cfg) -> Tuple[int, int, int]:
+    """(C, H, W) of one input of the model a config builds: its data
+    preprocessor's ``size`` (mmseg), else the ``scale`` (w, h) of the first
+    resize of its test pipeline (mmdet), else (3, 128, 128)."""
+    size = cfg.model.get('data_preprocessor', {}).get('size')
+    if size:
+        return (3, *size)
+    loader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
+    dataset = loader.get('dataset', {})
+    while 'pipeline' not in dataset and 'dataset' in dataset:  # wrappers
+        dataset = dataset['dataset']
+    for step in dataset.get('pipeline', []):
+        scale = step.get('scale') if 'Resize' in str(step.get('type')) \
+            else None
+        if isinstance(scale, int):
+            return (3, scale, scale)
+        if isinstance(scale, (list, tuple)) and len(scale) == 2 and all(
+                isinstance(v, int) for v in scale):
+            return (3, scale[1], scale[0])
+    return (3, 128, 128)
+
+
+def measure_latency(model: nn.Module,
+                    subnet: Optional[Subnet] = None,
+                    input_shape: Sequence[int] = (3, 128, 128),
+                    repeats: int = 10,
+                    warmup: int = 2) -> float:
+    """Median milliseconds of one forward (batch 1, ``tensor`` mode, no
+    autograd) of ``subnet`` (default: the current choices) built as the
+    plain model it exports to (:func:`static_copy`: no supernet overhead),
+    on the device of ``model``'s parameters, at the input size the subnet
+    sees (:func:`traced_input_shape`). Measured, so it moves with the load
+    of the machine: compare latencies taken in one run.
+
+    Args:
+        model (nn.Module): The supernet (DDP wrappers are unwrapped).
+        subnet (dict, optional): The subnet. Defaults to None.
+        input_shape (Sequence[int]): (C, H, W) of one input image.
+            Defaults to (3, 128, 128).
+        repeats (int): Timed forwards (the median is returned). Defaults
+            to 10.
+        warmup (int): Untimed forwards first. Defaults to 2.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f'repeats={repeats} must be >= 1 and warmup='
+                         f'{warmup} >= 0')
+    if is_model_wrapper(model):
+        model = model.module
+    previous = get_subnet(model)
+    try:
+        if subnet is not None:
+            set_subnet(model, subnet)
+        shape = traced_input_shape(model, input_shape)
+        static, _ = static_copy(model)
+    finally:
+        set_subnet(model, previous)
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device('cpu')
+    static.to(device).eval()
+    run = _WithImageShape(static) if hasattr(static, 'rpn_head') else static
+    inputs = torch.zeros(1, *shape, device=device)
+    times = []
+    with torch.no_grad():
+        for i in range(warmup + repeats):
+            if device.type == 'cuda':
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            run(inputs)
+            if device.type == 'cuda':
+                torch.cuda.synchronize(device)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return 1000.0 * statistics.median(times)
 
 
 class ResourceTable:

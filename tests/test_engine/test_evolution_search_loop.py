@@ -196,8 +196,8 @@ def test_constraints_reject_and_bad_arguments(tiny_digits, tmp_path):
         str(tmp_path / 'b'),
         'evo_b',
         1,
-        constraints=dict(latency=(0, 1)))
-    with pytest.raises(ValueError, match=r"constraints \['latency'\]"):
+        constraints=dict(energy=(0, 1)))
+    with pytest.raises(ValueError, match=r"constraints \['energy'\]"):
         run(cfg)
     cfg = search_cfg(
         tiny_digits,

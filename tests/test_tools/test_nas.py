@@ -1,5 +1,5 @@
-"""tools/nas.py: the whole pipeline (supernet -> search -> export ->
-retrain -> baseline -> table) on tiny digits, skipping finished stages when
+"""tools/nas.py: the whole pipeline (baseline -> supernet -> search ->
+export -> retrain -> table) on tiny digits, skipping finished stages when
 run again; the stage configs it writes run alone."""
 import json
 import os
@@ -13,6 +13,7 @@ from ..conftest import TINY_SPEC
 from .test_train_test import _run
 
 DET = 'configs/nas/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py'
+MAIN = 'configs/nas/nsga2_fcos_whole-elastic_r18w16_digits.py'
 SEG = 'configs/nas/spos_fpn_r18w16_fpn-search_head-search_digits-seg.py'
 
 
@@ -24,14 +25,12 @@ def tiny_pipeline(repo_root, tiny_digits, tmp_path, config, name):
         work_dir=str(tmp_path / 'unused'),
         experiment_name=name)
     nas = cfg.nas
-    nas.search.update(
-        max_generations=2,
-        population_size=3,
-        top_k=2,
-        num_mutation=1,
-        num_crossover=1,
-        calibrate_bn=2,
-        constraints=None)
+    nas.search.update(max_generations=2, population_size=3, calibrate_bn=2)
+    if 'NSGA2' in nas.search.type:
+        nas.search.update(num_offspring=2)  # the config's FLOPs window kept
+    else:
+        nas.search.update(
+            top_k=2, num_mutation=1, num_crossover=1, constraints=None)
     nas.retrain.train_cfg.max_epochs = 1
     nas.retrain.train_cfg.val_interval = 1
     nas.retrain.param_scheduler = cfg.param_scheduler
@@ -63,10 +62,10 @@ def tiny_pipeline(repo_root, tiny_digits, tmp_path, config, name):
 # in-process too
 @pytest.mark.heavy
 @pytest.mark.parametrize('config,key,in_process',
-                         [(DET, 'coco/bbox_mAP', False), (SEG, 'mIoU', True)])
+                         [(MAIN, 'coco/bbox_mAP', False), (SEG, 'mIoU', True)])
 def test_pipeline_runs_every_stage_and_skips_finished_ones(
         repo_root, tiny_digits, tmp_path, config, key, in_process, run_tool):
-    name = 'nas_det' if config == DET else 'nas_seg'
+    name = 'nas_det' if config == MAIN else 'nas_seg'
     path = tiny_pipeline(repo_root, tiny_digits, tmp_path, config, name)
     work = str(tmp_path / 'nas')
 
@@ -74,29 +73,47 @@ def test_pipeline_runs_every_stage_and_skips_finished_ones(
         return run_tool('tools/nas.py', *args, stages_in_process=in_process)
 
     log = nas(path, '--work-dir', work)
-    for stage in ('supernet', 'search', 'retrain', 'baseline'):
-        assert f'[nas] stage {stage}: ' in log
+    stages = ('baseline', 'supernet', 'search')
+    assert [log.index(f'[nas] stage {s}: ') for s in stages
+            ] == sorted(log.index(f'[nas] stage {s}: ')
+                        for s in stages)  # in this order
     search = osp.join(work, 'search', 'search')
-    for f in ('best_subnet.yaml', 'best_subnet.py', 'best_subnet.pth',
-              'candidates.csv', 'score_vs_flops.png'):
+    # the main job exports the best subnet at <= 0.5x and <= 1x the
+    # baseline's FLOPs, the segmentation one the best subnet
+    names = ['best_subnet_0.5x', 'best_subnet_1x'] if config == MAIN else \
+        ['best_subnet']
+    exported = [n for n in names if osp.isfile(osp.join(search, f'{n}.py'))]
+    assert exported and (config != MAIN or 'best_subnet_1x' in exported)
+    for n in exported:
+        for f in (f'{n}.yaml', f'{n}.py', f'{n}.pth'):
+            assert osp.isfile(osp.join(search, f)), f
+    for f in ('candidates.csv', 'score_vs_flops.png', 'reference.json',
+              'pareto_front.json'):
         assert osp.isfile(osp.join(search, f)), f
     results = json.load(open(osp.join(work, 'results.json')))
-    found, base = results['rows']
-    assert found['model'] == 'found' and base['model'] == 'baseline'
+    *founds, base = results['rows']
+    assert base['model'] == 'baseline' and len(founds) == len(exported)
+    found = founds[-1]  # best_subnet (seg) or best_subnet_1x (main job)
+    assert found['model'] == ('found'
+                              if config == SEG else 'found (<= 1x FLOPs)')
     assert found['score_key'] == key
     assert found['gflops'] > 0 and base['gflops'] > 0
+    assert found['latency_ms'] > 0 and base['latency_ms'] > 0
     assert found['search_min'] > 0 and found['train_min'] > 0
+    assert found['gflops'] <= base['gflops'] * 1.0001 or config == SEG
     for f in ('results.md', 'results.csv', 'results.png'):
         assert osp.isfile(osp.join(work, f))
     # model-zoo entries: the exported subnet, and the retrained found model
     import yaml
-    exported = yaml.safe_load(
-        open(osp.join(search, 'best_subnet.metafile.yml')))
-    entry = exported['Models'][0]
-    assert entry['Config'] == 'best_subnet.py'
-    assert entry['Weights'] == 'best_subnet.pth'
-    assert entry['Metadata']['Subnet'] == 'best_subnet.yaml'
-    zoo = yaml.safe_load(open(osp.join(work, 'model_zoo.yml')))['Models'][0]
+    last = exported[-1]
+    metafile = yaml.safe_load(open(osp.join(search, f'{last}.metafile.yml')))
+    entry = metafile['Models'][0]
+    assert entry['Config'] == f'{last}.py'
+    assert entry['Weights'] == f'{last}.pth'
+    assert entry['Metadata']['Subnet'] == f'{last}.yaml'
+    suffix = last[len('best_subnet'):]
+    zoo = yaml.safe_load(open(osp.join(work,
+                                       f'model_zoo{suffix}.yml')))['Models'][0]
     assert osp.isfile(osp.join(work, zoo['Weights']))
     assert osp.isfile(osp.join(work, zoo['Config']))
     assert zoo['Results'][0]['Metrics'][key] == pytest.approx(
@@ -108,19 +125,19 @@ def test_pipeline_runs_every_stage_and_skips_finished_ones(
         from mmengine.utils import get_installed_path
         mmseg_test = osp.join(
             get_installed_path('mmseg'), '.mim', 'tools', 'test.py')
-        log = _run(repo_root, mmseg_test, osp.join(search, 'best_subnet.py'),
-                   osp.join(search, 'best_subnet.pth'), '--work-dir',
+        log = _run(repo_root, mmseg_test, osp.join(search, f'{last}.py'),
+                   osp.join(search, f'{last}.pth'), '--work-dir',
                    str(tmp_path / 'mmseg_test'))
         assert 'mIoU' in log
     # the exported config trains the full training split, not the supernet's
-    retrain = load_config(osp.join(search, 'best_subnet.py'))
+    retrain = load_config(osp.join(search, f'{last}.py'))
     assert retrain.train_dataloader.dataset.get('subset') is None
     assert retrain.train_cfg.type == 'EpochBasedTrainLoop'
     assert not retrain.get('custom_hooks')
 
     # run again: every stage is skipped, the report is rewritten
     log = nas(path, '--work-dir', work)
-    assert log.count(': done, skipped') == 4
+    assert log.count(': done, skipped') == 3 + len(exported)
     assert json.load(open(osp.join(work, 'results.json')))['rows'] == \
         results['rows']
 
@@ -172,7 +189,7 @@ def test_stage_bookkeeping(repo_root, tmp_path, monkeypatch):
             ])).run()
         return [c[0] for c in calls]
 
-    assert run() == ['supernet', 'search', 'retrain', 'baseline']
+    assert run() == ['baseline', 'supernet', 'search', 'retrain']
     assert run() == []
     calls.clear()
     nas.Pipeline(

@@ -1,8 +1,9 @@
-from .evolution_search_loop import (EvolutionSearchLoop, RandomSearchLoop,
-                                    subnet_key)
+from .evolution_search_loop import EvolutionSearchLoop, RandomSearchLoop
+from .nsga2_search_loop import NSGA2SearchLoop
 from .perturbation_selection_loop import PerturbationSelectionLoop
+from .search_loop import SearchLoop, subnet_key
 
 __all__ = [
-    'EvolutionSearchLoop', 'RandomSearchLoop', 'PerturbationSelectionLoop',
-    'subnet_key'
+    'SearchLoop', 'EvolutionSearchLoop', 'RandomSearchLoop', 'NSGA2SearchLoop',
+    'PerturbationSelectionLoop', 'subnet_key'
 ]

@@ -1,0 +1,64 @@
+# The main job: a whole-detector NAS run on digits in one command:
+#   python tools/nas.py configs/nas/nsga2_fcos_whole-elastic_r18w16_digits.py
+# 1. baseline: configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py,
+#    trained first (12 epochs, all 2,000 training canvases);
+# 2. supernet: the whole-detector elastic space (input size, backbone depth /
+#    width / kernel per stage, FPN width, tower width / depth, conv shapes;
+#    the first subnet is the baseline) starting from the trained baseline's
+#    weights (InheritWeightsHook, added by tools/nas.py for
+#    nas.inherit='baseline'), trained with the sandwich rule (largest,
+#    smallest, random subnet in turn) and in-place distillation from the
+#    largest subnet, on the first 7/8 of the training canvases;
+# 3. search: NSGA-II over (held-out bbox mAP, FLOPs) between 0.3x and 1.0x
+#    the baseline's FLOPs, BN calibration before every score, the baseline
+#    subnet scored as the reference; the best subnet at <= 0.5x and at
+#    <= 1.0x the baseline's FLOPs exported as plain mmdet configs;
+# 4. retrain: each from scratch with the baseline's recipe, evaluated on
+#    the val canvases;
+# 5. report: <work_dir>/results.{md,csv,json,png}.
+_base_ = ['../supernets/fcos_whole-elastic_r18w16_fpn_gn-head_12e_digits.py']
+
+SUPERNET_EPOCHS = 6
+
+train_dataloader = dict(dataset=dict(subset=_base_.digits_supernet_subset))
+train_cfg = dict(max_epochs=SUPERNET_EPOCHS, val_interval=SUPERNET_EPOCHS)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=SUPERNET_EPOCHS,
+        eta_min=0.0,
+        by_epoch=True,
+        begin=0,
+        end=SUPERNET_EPOCHS,
+        convert_to_iter_based=True),
+]
+default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=1))
+custom_hooks = [
+    dict(type='mmnas_tricks.SampleSubnetHook', seed=0, strategy='sandwich'),
+    dict(type='mmnas_tricks.InplaceDistillHook', cls_weight=1.0),
+]
+
+nas = dict(
+    score_key='coco/bbox_mAP',
+    inherit='baseline',
+    search=dict(
+        type='mmnas_tricks.NSGA2SearchLoop',
+        max_generations=5,
+        population_size=12,
+        mutate_prob=0.1,
+        calibrate_bn=10,
+        constraints=dict(flops=('0.3*first', 'first')),
+        export_best=False,
+        export_flops=(0.5, 1.0),
+        val_dataloader=_base_.digits_heldout_dataloader,
+        evaluator=_base_.digits_heldout_evaluator,
+        score_key='coco/bbox_mAP',
+        seed=0),
+    # what the exported subnets train with: the baseline's recipe
+    retrain=dict(
+        train_dataloader=_base_.digits_train_dataloader,
+        train_cfg=_base_.digits_train_cfg,
+        param_scheduler=_base_.digits_param_scheduler,
+        default_hooks=_base_.default_hooks),
+    baseline='../baselines/fcos_r18w16_fpn_gn-head_12e_digits.py')
