@@ -59,3 +59,35 @@ def test_shim_focal_loss_equals_mmdets_pure_torch_one(shim):
 def test_shim_names_an_op_it_lacks(shim):
     with pytest.raises(NotImplementedError, match='roi_align_forward'):
         shim.roi_align_forward(None)
+
+
+def test_main_job_scaled_baselines_shrink_the_baseline(repo_root, monkeypatch):
+    """benchmarks/main_job.py's hand-scaled baselines build, and each costs
+    less than the baseline: width x0.5 about a quarter (FLOPs go with the
+    square of the width), 96 px about (96 / 128)^2."""
+    import sys
+
+    from mmnas_tricks.models.resources import (config_input_shape,
+                                               subnet_resources)
+    from mmnas_tricks.utils import build_model, load_config
+    monkeypatch.chdir(repo_root)
+    monkeypatch.syspath_prepend(osp.join(repo_root, 'benchmarks'))
+    spec = importlib.util.spec_from_file_location(
+        'main_job', osp.join(repo_root, 'benchmarks', 'main_job.py'))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sys.modules.pop('common', None)
+
+    def gflops(cfg):
+        return subnet_resources(
+            build_model(cfg),
+            input_shape=config_input_shape(cfg))['flops'] / 1e9
+
+    base = gflops(load_config(osp.join(repo_root, bench.BASELINE)))
+    ratios = {n: gflops(bench.scaled_config(n)) / base for n in bench.SCALED}
+    assert 0.2 < ratios['width_x0.5'] < 0.35
+    assert ratios['width_x0.5'] < ratios['width_x0.75'] < 0.65
+    assert ratios['res96'] == pytest.approx((96 / 128)**2, rel=0.15)
+    assert ratios['res96'] < ratios['res112'] < 1
+    with pytest.raises(KeyError, match='not among'):
+        bench.scaled_config('depth_x2')

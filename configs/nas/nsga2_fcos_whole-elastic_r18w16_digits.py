@@ -5,10 +5,12 @@
 # 2. supernet: the whole-detector elastic space (input size, backbone depth /
 #    width / kernel per stage, FPN width, tower width / depth, conv shapes;
 #    the first subnet is the baseline) starting from the trained baseline's
-#    weights (InheritWeightsHook, added by tools/nas.py for
-#    nas.inherit='baseline'), trained with the sandwich rule (largest,
-#    smallest, random subnet in turn) and in-place distillation from the
-#    largest subnet, on the first 7/8 of the training canvases;
+#    weights (tools/nas.py passes them for nas.inherit='baseline') with the
+#    function preserved (every subnet that only grows the baseline starts
+#    as the baseline), fine-tuned at half the baseline's learning rate with
+#    the sandwich rule (largest, smallest, random subnet in turn) and
+#    in-place distillation from the largest subnet, on the first 7/8 of the
+#    training canvases;
 # 3. search: NSGA-II over (held-out bbox mAP, FLOPs) between 0.3x and 1.0x
 #    the baseline's FLOPs, BN calibration before every score, the baseline
 #    subnet scored as the reference; the best subnet at <= 0.5x and at
@@ -33,8 +35,10 @@ param_scheduler = [
         end=SUPERNET_EPOCHS,
         convert_to_iter_based=True),
 ]
+optim_wrapper = dict(optimizer=dict(lr=0.005))
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=1))
 custom_hooks = [
+    dict(type='mmnas_tricks.InheritWeightsHook', preserve_function=True),
     dict(type='mmnas_tricks.SampleSubnetHook', seed=0, strategy='sandwich'),
     dict(type='mmnas_tricks.InplaceDistillHook', cls_weight=1.0),
 ]

@@ -10,7 +10,15 @@ the centre of a larger kernel where its own kernel is smaller (a 1x1
 candidate from a 3x3 conv). Mutables that share one weight among their
 choices (kernel-size / conv-shape / channel choices) already read the
 inherited weight for every choice; the outer ring of a larger kernel and
-extra channels keep their initialisation.
+extra channels keep their initialisation, unless ``preserve_function``:
+then every conv weight is zeroed where it reads what the plain network does
+not have (input channels beyond the plain width, the outer ring of a larger
+kernel) and each block a deeper stage adds starts as the identity (its last
+norm's scale zeroed), so that every subnet that only grows the plain network
+(wider, deeper, larger kernels) computes what the plain network computes
+(Net2Net's function-preserving growth, Chen et al., ICLR 2016, with zeros);
+the new channels' own weights keep their initialisation, so gradients reach
+the zeroed ones.
 """
 from typing import Dict, List, Optional, Union
 
@@ -70,10 +78,46 @@ def _spread(src: nn.Module, dst: nn.Module) -> tuple:
     return how, None
 
 
+def _zero_unread(param: torch.Tensor, written: torch.Tensor) -> bool:
+    """Zero a conv weight (out, in, kh, kw) where it reads an input channel
+    or a kernel position the inherited region (``written``) lacks; True when
+    it zeroed anything."""
+    keep_in = written.any(dim=(0, 2, 3))
+    keep_k = written.any(dim=(0, 1))
+    keep = keep_in[None, :, None, None] & keep_k[None, None]
+    if bool(keep.all()):
+        return False
+    with torch.no_grad():
+        param.masked_fill_(~keep.expand_as(param), 0.0)
+    return True
+
+
+def _identity_blocks(model: nn.Module, plain: Subnet) -> List[str]:
+    """Make each block a :class:`DepthChoice` has beyond its plain depth
+    the identity (the last norm's scale and shift zeroed, so the residual
+    branch adds nothing); the names of the blocks changed."""
+    from .mutables import DepthChoice
+    changed = []
+    for name, m in named_mutables(model).items():
+        if not isinstance(m, DepthChoice):
+            continue
+        for i, block in enumerate(
+                m.blocks[int(plain[name]):], start=int(plain[name])):
+            norm = getattr(block, 'last_norm', None)
+            if norm is None:
+                continue
+            with torch.no_grad():
+                norm.weight.zero_()
+                norm.bias.zero_()
+            changed.append(f'{name}.{i}')
+    return changed
+
+
 def inherit_plain(model: nn.Module,
                   state_dict: Dict[str, torch.Tensor],
                   subnet: Optional[Union[str, Subnet]] = None,
-                  spread: bool = True) -> dict:
+                  spread: bool = True,
+                  preserve_function: bool = False) -> dict:
     """Load a plain model's ``state_dict`` into the supernet ``model``.
 
     Args:
@@ -85,13 +129,18 @@ def inherit_plain(model: nn.Module,
         spread (bool): Also seed the other candidates of ``OpChoice``
             mutables (same type and shapes, or the centre of a larger
             kernel). Defaults to True.
+        preserve_function (bool): Zero what reads beyond the inherited
+            weights and start added blocks as the identity (module
+            docstring). Defaults to False.
 
     Returns:
         dict: The report: ``loaded`` (plain keys loaded), ``into`` (mutable
         -> the choice that took the plain weights), ``spread`` (candidates
         seeded from it and how), ``left_at_init`` (supernet places that got
-        nothing, and why) and ``unused`` (plain keys with no place, and
-        why).
+        nothing, and why), ``unused`` (plain keys with no place, and
+        why) and, with ``preserve_function``, ``zeroed`` (conv weights
+        zeroed beyond the inherited region) and ``identity`` (blocks made
+        the identity).
     """
     state_dict = {
         k[len('module.'):] if k.startswith('module.') else k: v
@@ -99,11 +148,26 @@ def inherit_plain(model: nn.Module,
     }
     plain = plain_subnet(model, subnet)
     current = {n: m.current_choice for n, m in named_mutables(model).items()}
+    params = dict(model.named_parameters())
+    if preserve_function:  # NaN marks what the plain weights do not reach
+        before = {k: p.detach().clone() for k, p in params.items()}
+        with torch.no_grad():
+            for p in params.values():
+                p.fill_(float('nan'))
     static, pairs = static_copy(model, plain, share_weights=True)
     static_keys = set(static.state_dict())
     result = static.load_state_dict(state_dict, strict=False)
     for mutable, exported in reversed(pairs):
         mutable.import_module(exported)
+    zeroed = []
+    if preserve_function:
+        with torch.no_grad():
+            for k, p in params.items():
+                written = ~torch.isnan(p)
+                p.copy_(torch.where(written, p, before[k]))
+                if p.dim() == 4 and bool(written.any()) and \
+                        _zero_unread(p, written):
+                    zeroed.append(k)
     mutables = named_mutables(model)
     report = dict(
         loaded=sorted(static_keys & set(state_dict)),
@@ -156,6 +220,9 @@ def inherit_plain(model: nn.Module,
                         candidate=cand_name,
                         how=how,
                         source=str(plain[name])))
+    if preserve_function:
+        report['zeroed'] = zeroed
+        report['identity'] = _identity_blocks(model, plain)
     set_subnet(model, current, strict=False)
     return report
 
@@ -169,6 +236,11 @@ def report_lines(report: dict) -> List[str]:
         f'{len(report["left_at_init"])} places left at init, '
         f'{len(report["unused"])} plain weights unused'
     ]
+    if 'zeroed' in report:
+        lines.append(
+            f'function preserved: {len(report["zeroed"])} conv weights '
+            'zeroed where they read beyond the inherited ones, '
+            f'{len(report["identity"])} added blocks made the identity')
     for item in report['left_at_init']:
         lines.append(f'  left at init: {item["where"]}: {item["why"]}')
     for item in report['unused']:

@@ -109,3 +109,60 @@ def test_preprocessor_resizes_the_batch_with_its_boxes(size, padded):
         assert sample.scale_factor == pytest.approx((fx * r, fy * r))
     with pytest.raises(ValueError, match='cannot be mixed'):
         pre.size.set_mode('differentiable')
+
+
+def _grown(model, rng=None):
+    """A random subnet (``rng`` None: the largest) that only grows the
+    baseline: backbone / FPN / tower widths, depths and kernels at or above
+    its own, conv shapes its own or a larger undilated kernel, at its input
+    size."""
+    grown = {}
+    for name, m in named_mutables(model).items():
+        first = m.choices[0]
+        if name == 'data_preprocessor.size':
+            bigger = [first]
+        elif isinstance(first, tuple):  # (kernel size, dilation)
+            bigger = [c for c in m.choices if c[1] == 1 and c[0] >= first[0]]
+        else:
+            bigger = [c for c in m.choices if c >= first]
+        grown[name] = max(bigger) if rng is None else rng.choice(bigger)
+    return grown
+
+
+def test_function_preserving_inheritance_starts_grown_subnets_as_baseline(
+        space):
+    """With preserve_function, every subnet that only grows the baseline
+    (wider, deeper, larger kernels) computes what the trained baseline
+    computes before any training; without it, they do not."""
+    import random
+    baseline = trained_looking(
+        build_model(load_config(BASELINE)), seed=1, spread=0.2).eval()
+    data = demo_det_batch(space, training=False, size=128)
+    with torch.no_grad():
+        want = baseline._forward(data['inputs'])
+    rng = random.Random(0)
+    subnets = [_grown(space)] + [_grown(space, rng) for _ in range(4)]
+    assert all(s != _first(space) for s in subnets)
+
+    def max_diff(subnet):
+        set_subnet(space, subnet)
+        with torch.no_grad():
+            got = space._forward(data['inputs'])
+        return max((a - b).abs().max().item()
+                   for a_level, b_level in zip(got, want, strict=True)
+                   for a, b in zip(a_level, b_level, strict=True))
+
+    for preserve in (False, True):
+        trained_looking(space, seed=2, spread=0.2)  # init elsewhere
+        set_subnet(space, _first(space))
+        report = inherit_plain(
+            space, baseline.state_dict(), preserve_function=preserve)
+        space.eval()
+        diffs = [max_diff(s) for s in subnets]
+        if preserve:
+            assert report['zeroed'] and len(report['identity']) == 4
+            assert max(diffs) <= 1e-4, diffs
+        else:
+            assert 'zeroed' not in report and min(diffs) > 1e-2, diffs
+    # the baseline subnet itself is unchanged by it
+    assert max_diff(_first(space)) <= 1e-4

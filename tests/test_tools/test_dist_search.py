@@ -1,6 +1,7 @@
-"""A short evolutionary search on two processes (torchrun, gloo on CPU,
-tools/dist_train.sh): every generation is scored across the ranks and the
-result is the single-process search's with the same seed."""
+"""Short searches on two processes (torchrun, gloo on CPU,
+tools/dist_train.sh), evolution and NSGA-II: every generation is scored
+across the ranks, the ranks agree on the result (the loop checks it) and it
+is the single-process search's with the same seed, Pareto front included."""
 import json
 import os.path as osp
 
@@ -11,21 +12,27 @@ from mmnas_tricks.structures import read_subnet_file
 from mmnas_tricks.utils import load_config
 from .test_supernets import _launch
 
+STRATEGIES = dict(
+    evolution=dict(
+        type='mmnas_tricks.EvolutionSearchLoop',
+        top_k=2,
+        num_mutation=2,
+        num_crossover=1),
+    nsga2=dict(type='mmnas_tricks.NSGA2SearchLoop', num_offspring=2))
+
 
 @pytest.mark.heavy
+@pytest.mark.parametrize('strategy', list(STRATEGIES))
 def test_two_process_search_equals_the_single_process_one(
-        repo_root, tiny_seg_supernet, tmp_path):
+        repo_root, tiny_seg_supernet, tmp_path, strategy):
     # the supernet: the session's shared tiny segmentation supernet
     search = load_config(tiny_seg_supernet.config)
     search.custom_hooks = []
     search.default_hooks.checkpoint = None
     search.train_cfg = dict(
-        type='mmnas_tricks.EvolutionSearchLoop',
+        **STRATEGIES[strategy],
         max_generations=2,
         population_size=3,
-        top_k=2,
-        num_mutation=2,
-        num_crossover=1,
         mutate_prob=0.5,
         seed=3,
         score_key='mIoU',
@@ -41,10 +48,10 @@ def test_two_process_search_equals_the_single_process_one(
     one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
     single = search.copy()
     single.work_dir = one
-    single.experiment_name = 'dist_search_single'
+    single.experiment_name = f'dist_search_single_{strategy}'
     Runner.from_cfg(single).train()
-    _launch(repo_root, 29537, 'tools/dist_train.sh', search_path, '2',
-            '--work-dir', two)
+    _launch(repo_root, 29537 + list(STRATEGIES).index(strategy),
+            'tools/dist_train.sh', search_path, '2', '--work-dir', two)
 
     rows = []
     for work in (one, two):
@@ -58,3 +65,10 @@ def test_two_process_search_equals_the_single_process_one(
         for w in (one, two)
     ]
     assert best[0] == best[1]
+    fronts = [
+        json.load(open(osp.join(w, 'search', 'pareto_front.json')))
+        for w in (one, two)
+    ]
+    assert [r['subnet'] for r in fronts[0]['subnets']
+            ] == [r['subnet'] for r in fronts[1]['subnets']]
+    assert fronts[0]['subnets']

@@ -33,6 +33,12 @@ class InheritWeightsHook(Hook):
             package's searchable parts), a subnet file or a dict. Defaults
             to ``'first'``.
         spread (bool): Seed the other candidates too. Defaults to True.
+        preserve_function (bool): Zero what reads beyond the inherited
+            weights and start added blocks as the identity, so that every
+            subnet that only grows the plain network (wider, deeper, larger
+            kernels) starts as the plain network
+            (:func:`~mmnas_tricks.models.inherit.inherit_plain`). Defaults
+            to False.
 
     Example:
         >>> load_from = 'fcos_r50-caffe_fpn_gn-head_1x_coco.pth'
@@ -44,9 +50,11 @@ class InheritWeightsHook(Hook):
 
     def __init__(self,
                  subnet: Union[str, dict] = 'first',
-                 spread: bool = True) -> None:
+                 spread: bool = True,
+                 preserve_function: bool = False) -> None:
         self.subnet = subnet
         self.spread = spread
+        self.preserve_function = preserve_function
         self.report: Optional[dict] = None
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -59,7 +67,8 @@ class InheritWeightsHook(Hook):
         }
         if keys == own:
             return  # the supernet's own checkpoint
-        self.report = inherit_plain(model, state, self.subnet, self.spread)
+        self.report = inherit_plain(model, state, self.subnet, self.spread,
+                                    self.preserve_function)
         for line in report_lines(self.report):
             print_log(line, logger='current')
         if is_main_process():

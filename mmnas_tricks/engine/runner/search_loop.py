@@ -314,6 +314,7 @@ class SearchLoop(SupernetLoop):
         self.latencies = state.get('latencies', {})
         version, internal, gauss = state['rng']
         self.rng.setstate((version, tuple(internal), gauss))
+        self._rng_at_start = self.rng.getstate()
         self.load_strategy_state(state)
 
     def _save_state(self, rng_state=None) -> None:

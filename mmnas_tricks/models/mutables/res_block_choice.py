@@ -87,6 +87,12 @@ class ResBasicBlockChoice(BaseMutable, WidthSources):
     def _normalise(self, choice):
         return integral(choice)
 
+    @property
+    def last_norm(self) -> nn.BatchNorm2d:
+        """The norm that ends the residual branch: zeroed, the block is the
+        identity (its input is a ReLU's output)."""
+        return self.bn2
+
     def _kernel(self, weight: torch.Tensor, k: int) -> torch.Tensor:
         start = (self.max_kernel - k) // 2
         return weight[:, :, start:start + k, start:start + k]

@@ -1,0 +1,256 @@
+"""The main job's full comparison: the baseline FCOS, the baseline scaled by
+hand (width x0.5 and x0.75, input 96 and 112 px: how a person shrinks a
+model, the comparison Once-for-All and EfficientNet make) and the subnets
+the main job's search found near 0.5x, 0.75x and 1.0x the baseline's FLOPs,
+each trained from scratch with the baseline's recipe and 3 seeds.
+
+The found subnets are read from the main job's search (``--nas-dir``, the
+work dir of ``tools/nas.py configs/nas/nsga2_fcos_whole-elastic_r18w16_
+digits.py``): for each fraction, the best scored candidate of at most that
+fraction of the reference subnet's FLOPs (``candidates.json``,
+``reference.json``), exported as a plain config the way the search exports
+(``export_config`` + the retrain recipe). Every training runs through
+``tools/train.py`` in ``<work-dir>/<model>/seed<k>``, is recorded as it
+finishes and skipped when the command is run again (an interrupted one
+resumes); the latency of every model is measured side by side in the run
+that writes the results (batch 1, this machine).
+
+Example:
+    python benchmarks/main_job.py \
+        --nas-dir work_dirs/nsga2_fcos_whole-elastic_r18w16_digits
+    python benchmarks/main_job.py --nas-dir ... --seeds 0 --models baseline
+Writes benchmarks/results/main_job/results.{json,csv,png}.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+
+from common import machine, train_or_resume, write_result
+
+BASELINE = 'configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py'
+NAS_CONFIG = 'configs/nas/nsga2_fcos_whole-elastic_r18w16_digits.py'
+FRACTIONS = (0.5, 0.75, 1.0)
+#: name -> (role, description)
+SCALED = {
+    'width_x0.5': 'every width x0.5 (backbone 8/16/32/64, FPN and towers 32)',
+    'width_x0.75': 'every width x0.75 (backbone 12/24/48/96, FPN and '
+    'towers 48)',
+    'res96': 'input 96 px',
+    'res112': 'input 112 px',
+}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument(
+        '--nas-dir',
+        required=True,
+        help="the main job's work dir (its search/search/ is read)")
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument(
+        '--models',
+        nargs='+',
+        default=None,
+        help='only these rows (default: all): baseline, ' + ', '.join(SCALED) +
+        ', found_0.5x, found_0.75x, found_1x')
+    parser.add_argument('--work-dir', default='work_dirs/main_job_benchmark')
+    parser.add_argument(
+        '--out', default='benchmarks/results/main_job/results.json')
+    return parser.parse_args()
+
+
+def _load(path):
+    from mmnas_tricks.utils import load_config
+    return load_config(path)
+
+
+def scaled_config(name: str):
+    """The baseline config scaled by hand as ``name`` says."""
+    cfg = _load(BASELINE)
+    if name.startswith('width_x'):
+        r = float(name[len('width_x'):])
+        base = int(16 * r)
+        feat = int(64 * r)
+        cfg.model.backbone.base_channels = base
+        cfg.model.neck.in_channels = [2 * base, 4 * base, 8 * base]
+        cfg.model.neck.out_channels = feat
+        cfg.model.bbox_head.in_channels = feat
+        cfg.model.bbox_head.feat_channels = feat
+        # GroupNorm keeps its 4 channels per group
+        cfg.model.bbox_head.norm_cfg.num_groups = feat // 4
+    elif name.startswith('res'):
+        size = int(name[len('res'):])
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader'):
+            for step in cfg[loader].dataset.pipeline:
+                if step.type == 'Resize':
+                    step.scale = (size, size)
+    else:
+        raise KeyError(f'{name!r} is not among {list(SCALED)}')
+    return cfg
+
+
+def found_configs(nas_dir: str) -> dict:
+    """``found_<f>x`` -> (plain config, the candidate's record) for each
+    fraction with a candidate within it."""
+    from mmnas_tricks.engine.export import apply_retrain
+    from mmnas_tricks.engine.pipeline import stage_configs
+    from mmnas_tricks.models.export import export_config
+    from mmnas_tricks.models.mutables import set_subnet, validate_subnet
+    from mmnas_tricks.utils import build_model
+    search_dir = osp.join(nas_dir, 'search', 'search')
+    with open(osp.join(search_dir, 'candidates.json')) as f:
+        rows = json.load(f)  # best first
+    with open(osp.join(search_dir, 'reference.json')) as f:
+        reference = json.load(f)
+    search = stage_configs(_load(NAS_CONFIG), NAS_CONFIG)['search']
+    model = build_model(search)
+    out = {}
+    for fraction in FRACTIONS:
+        row = next(
+            (r for r in rows if r['flops'] <= fraction * reference['flops']),
+            None)
+        if row is None:
+            continue
+        subnet = validate_subnet(model, json.loads(row['subnet']))
+        set_subnet(model, subnet)
+        cfg = export_config(apply_retrain(search), subnet, model)
+        out[f'found_{fraction:g}x'] = (cfg, row)
+    return out
+
+
+def resources(cfg) -> dict:
+    from mmnas_tricks.models.resources import (config_input_shape,
+                                               measure_latency,
+                                               subnet_resources)
+    from mmnas_tricks.utils import build_model
+    shape = config_input_shape(cfg)
+    model = build_model(cfg)
+    res = subnet_resources(model, input_shape=shape)
+    return dict(
+        gflops=round(res['flops'] / 1e9, 4),
+        params_m=round(res['params'] / 1e6, 4),
+        latency_ms=round(measure_latency(model, input_shape=shape), 2),
+        input_size=shape[1])
+
+
+def main():
+    from mmnas_tricks.utils import atomic_write_text
+    args = parse_args()
+    models = [('baseline', 'baseline', _load(BASELINE), 'the baseline FCOS')]
+    models += [(n, 'scaled-baseline', scaled_config(n), d)
+               for n, d in SCALED.items()]
+    for name, (cfg, row) in found_configs(args.nas_dir).items():
+        models.append((name, 'found', cfg,
+                       f'searched, supernet estimate {row["score"]:.4f}'))
+    if args.models:
+        models = [m for m in models if m[0] in args.models]
+    os.makedirs(args.work_dir, exist_ok=True)
+    rows = []
+    for name, role, cfg, what in models:
+        path = osp.join(args.work_dir, f'{name}.py')
+        atomic_write_text(path, cfg.pretty_text)
+        row = dict(
+            model=name,
+            role=role,
+            what=what,
+            config=path,
+            scores=[],
+            train_seconds=[])
+        rows.append(row)
+        for seed in args.seeds:
+            metrics, seconds = train_or_resume(
+                path, osp.join(args.work_dir, name, f'seed{seed}'), seed)
+            row['scores'].append(round(float(metrics['coco/bbox_mAP']), 4))
+            if seconds is not None:
+                row['train_seconds'].append(round(seconds, 1))
+            print(
+                f'{name} seed {seed}: bbox mAP {row["scores"][-1]}',
+                flush=True)
+            write_all(rows, args, measured=False)
+    for (name, role, cfg, what), row in zip(models, rows):
+        row.update(resources(cfg))  # side by side, in this one run
+    write_all(rows, args, measured=True)
+
+
+def write_all(rows, args, measured: bool) -> None:
+    """results.json / .csv / .png; resources only once they are measured
+    (the last write)."""
+    import csv
+    import io
+
+    from mmnas_tricks.utils import atomic_write_text
+    for row in rows:
+        s = row['scores']
+        row['mean'] = round(sum(s) / len(s), 4) if s else None
+        row['range'] = [min(s), max(s)] if s else None
+    stem = args.out[:-len('.json')]
+    os.makedirs(osp.dirname(args.out), exist_ok=True)
+    if measured:
+        buf = io.StringIO()
+        keys = [
+            'model', 'role', 'gflops', 'params_m', 'latency_ms', 'input_size',
+            'mean', 'range', 'scores', 'what'
+        ]
+        writer = csv.DictWriter(buf, keys, extrasaction='ignore')
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(stem + '.csv', buf.getvalue())
+        plot(rows, stem + '.png')
+    write_result(
+        dict(
+            machine('cpu'),
+            benchmark='main_job',
+            nas_dir=args.nas_dir,
+            seeds=args.seeds,
+            score_key='coco/bbox_mAP',
+            rows=rows), args.out)
+
+
+def plot(rows, path) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from mmnas_tricks.utils.io import atomic_write
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    style = {
+        'baseline': ('k', 's'),
+        'scaled-baseline': ('tab:blue', 'o'),
+        'found': ('tab:red', '*')
+    }
+    for role, (colour, marker) in style.items():
+        mine = sorted((r for r in rows if r['role'] == role and r['scores']),
+                      key=lambda r: r['gflops'])
+        if not mine:
+            continue
+        xs = [r['gflops'] for r in mine]
+        ys = [r['mean'] for r in mine]
+        err = [[r['mean'] - r['range'][0] for r in mine],
+               [r['range'][1] - r['mean'] for r in mine]]
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=err,
+            fmt=marker + ('-' if role == 'found' else ''),
+            color=colour,
+            capsize=3,
+            label=role)
+        for r in mine:
+            ax.annotate(
+                r['model'], (r['gflops'], r['mean']),
+                fontsize=7,
+                xytext=(4, -8),
+                textcoords='offset points')
+    ax.set_xlabel('GFLOPs (at the model\'s input size)')
+    ax.set_ylabel('bbox mAP, digits val (mean and range over seeds)')
+    ax.set_title('Found subnets against the baseline scaled by hand')
+    ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=120))
+    plt.close(fig)
+
+
+if __name__ == '__main__':
+    main()
