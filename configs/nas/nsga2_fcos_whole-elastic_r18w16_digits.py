@@ -7,7 +7,9 @@
 #    the first subnet is the baseline) starting from the trained baseline's
 #    weights (tools/nas.py passes them for nas.inherit='baseline') with the
 #    function preserved (every subnet that only grows the baseline starts
-#    as the baseline), fine-tuned at half the baseline's learning rate with
+#    as the baseline), fine-tuned at a tenth of the baseline's learning rate
+#    (0.005 wrecked the shared weights within an epoch: docs/benchmarks.md,
+#    "Whole-detector supernet recipe") with
 #    the sandwich rule (largest, smallest, random subnet in turn) and
 #    in-place distillation from the largest subnet, on the first 7/8 of the
 #    training canvases;
@@ -35,7 +37,7 @@ param_scheduler = [
         end=SUPERNET_EPOCHS,
         convert_to_iter_based=True),
 ]
-optim_wrapper = dict(optimizer=dict(lr=0.005))
+optim_wrapper = dict(optimizer=dict(lr=0.001))
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=1))
 custom_hooks = [
     dict(type='mmnas_tricks.InheritWeightsHook', preserve_function=True),
