@@ -37,6 +37,13 @@ param_scheduler = [
         end=SUPERNET_EPOCHS,
         convert_to_iter_based=True),
 ]
+# towers at the baseline's depth 4 and FPN / tower convs of kernel 3 or 5
+# only: cut plain conv towers and one 3x3 weight read dilated and as 1x1
+# broke the shared weights (docs/benchmarks.md, "Whole-detector supernet
+# recipe", runs I and J)
+model = dict(
+    neck=dict(output_ops=[(3, 1), (5, 1)]),
+    bbox_head=dict(tower_depths=None, tower_ops=[(3, 1), (5, 1)]))
 optim_wrapper = dict(optimizer=dict(lr=0.001))
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=1))
 custom_hooks = [
