@@ -122,17 +122,13 @@ def found_configs(nas_dir: str) -> dict:
 
 def resources(cfg) -> dict:
     from mmnas_tricks.models.resources import (config_input_shape,
-                                               measure_latency,
-                                               subnet_resources)
-    from mmnas_tricks.utils import build_model
-    shape = config_input_shape(cfg)
-    model = build_model(cfg)
-    res = subnet_resources(model, input_shape=shape)
+                                               config_resources)
+    res = config_resources(cfg)
     return dict(
         gflops=round(res['flops'] / 1e9, 4),
         params_m=round(res['params'] / 1e6, 4),
-        latency_ms=round(measure_latency(model, input_shape=shape), 2),
-        input_size=shape[1])
+        latency_ms=round(res['latency_ms'], 2),
+        input_size=config_input_shape(cfg)[1])
 
 
 def main():

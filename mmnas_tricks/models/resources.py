@@ -128,6 +128,19 @@ def config_input_shape(cfg) -> Tuple[int, int, int]:
     return (3, 128, 128)
 
 
+def config_resources(cfg, latency: bool = True) -> Dict[str, float]:
+    """``flops``, ``params`` and, with ``latency``, ``latency_ms``
+    (:func:`measure_latency`) of the model a plain config builds, at its
+    input size (:func:`config_input_shape`)."""
+    from mmnas_tricks.utils import build_model
+    shape = config_input_shape(cfg)
+    model = build_model(cfg)
+    res = subnet_resources(model, input_shape=shape)
+    if latency:
+        res['latency_ms'] = measure_latency(model, input_shape=shape)
+    return res
+
+
 def measure_latency(model: nn.Module,
                     subnet: Optional[Subnet] = None,
                     input_shape: Sequence[int] = (3, 128, 128),
@@ -159,7 +172,8 @@ def measure_latency(model: nn.Module,
         if subnet is not None:
             set_subnet(model, subnet)
         shape = traced_input_shape(model, input_shape)
-        static, _ = static_copy(model)
+        # a structural view: the supernet's tensors are not copied
+        static, _ = static_copy(model, share_weights=True)
     finally:
         set_subnet(model, previous)
     param = next(model.parameters(), None)
