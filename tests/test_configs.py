@@ -139,3 +139,29 @@ def test_config_builds_its_model(path):
         pytest.skip('no model (a pipeline overlay)')
     model = build_model(cfg)
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def _pipeline_configs_with_baseline():
+    out = []
+    for path in list_configs():
+        cfg = Config.fromfile(path)
+        if (cfg.get('nas') or {}).get('baseline'):
+            out.append(path)
+    return out
+
+
+@pytest.mark.parametrize('path', _pipeline_configs_with_baseline())
+def test_retrain_recipe_is_the_baselines(path):
+    """An exported subnet of a pipeline config that names a baseline
+    trains with the baseline's recipe (its optimizer, schedule, loop and
+    data), not the supernet's fine-tuning one: else the found subnets and
+    the hand-designed baseline are not compared on equal terms."""
+    from mmnas_tricks.engine.export import apply_retrain
+    cfg = Config.fromfile(path)
+    baseline = Config.fromfile(osp.join(osp.dirname(path), cfg.nas.baseline))
+    retrain = cfg.copy()
+    retrain['retrain'] = cfg.nas.get('retrain')
+    retrain = apply_retrain(retrain)
+    for key in ('optim_wrapper', 'param_scheduler', 'train_cfg',
+                'train_dataloader'):
+        assert retrain.get(key) == baseline.get(key), (path, key)

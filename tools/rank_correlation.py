@@ -9,11 +9,21 @@ calibration.
 CONFIG is the supernet config (or a tools/nas.py pipeline config: then its
 search stage's held-out split, evaluator and score key are used, and its
 ``retrain`` recipe trains the subnets alone) and CHECKPOINT the trained
-supernet. The subnets are the baseline (first choices) and random distinct
-ones (``--num-subnets``, ``--seed``). Each estimate and each stand-alone
-score is recorded in ``<work_dir>/rank_correlation.json`` as soon as it
-exists; a rerun computes only what is missing (an interrupted stand-alone
-training starts again). Results: ``rank_correlation.{json,csv,png}``.
+supernet. The subnets are the baseline (first choices) and random distinct ones
+(``--num-subnets``, ``--seed``), or the fixed list of a rank-set file
+(``--rank-set``: named subnets and random ones within FLOPs windows,
+``mmnas_tricks.engine.rank.read_rank_set``), so that every supernet recipe is
+measured against the same subnets; ``--truth`` takes the stand-alone scores of
+subnets an earlier study trained (another supernet, the same subnets and
+stand-alone config) instead of training them again. Besides the estimates,
+FLOPs alone are ranked against the stand-alone scores (a strong baseline every
+estimator must beat), over all subnets and, with ``--window LO HI``, over those
+within LO-HI x the first subnet's FLOPs. Each estimate and each stand-alone
+score is recorded in ``<work_dir>/rank_correlation.json`` as soon as it exists;
+a rerun computes only what is missing (an interrupted stand-alone training
+starts again; a stand-alone score whose config changed since, e.g. a changed
+``retrain`` recipe, is trained again). Results:
+``rank_correlation.{json,csv,png}``.
 
 Example:
     WORK_DIR=work_dirs/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits
@@ -60,10 +70,36 @@ def parse_args(argv=None):
         help='a few-shot split (tools/few_shot.py): also '
         'rank with the matching sub-supernets')
     parser.add_argument(
+        '--rank-set',
+        metavar='FILE',
+        default=None,
+        help='the subnets to compare (YAML rank set) instead of '
+        '--num-subnets random ones')
+    parser.add_argument(
+        '--truth',
+        metavar='JSON',
+        default=None,
+        help="an earlier study's rank_correlation.json: its stand-alone "
+        'scores of the same subnets (same recipe) are reused')
+    parser.add_argument(
+        '--window',
+        nargs=2,
+        type=float,
+        metavar=('LO', 'HI'),
+        default=None,
+        help="also rank the subnets within LO-HI x the first subnet's "
+        'FLOPs (e.g. 0.85 1.0)')
+    parser.add_argument(
         '--work-dir',
         help='default: work_dirs/'
         'rank_correlation/<config name>')
     args = parser.parse_args(argv)
+    if args.window and not 0 <= args.window[0] < args.window[1]:
+        parser.error(f'--window {args.window}: need 0 <= LO < HI')
+    if args.truth and not osp.isfile(args.truth):
+        parser.error(f'--truth {args.truth!r} does not exist')
+    if args.rank_set and not osp.isfile(args.rank_set):
+        parser.error(f'--rank-set {args.rank_set!r} does not exist')
     if args.num_subnets < 2:
         parser.error(f'--num-subnets {args.num_subnets}: need >= 2')
     if not osp.isfile(args.checkpoint):
@@ -107,12 +143,14 @@ def estimates(cfg, args, subnets, work: str, done: dict) -> None:
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, osp.dirname(HERE))
-    from mmnas_tricks.engine.rank import (distinct_subnets, load_records,
+    from mmnas_tricks.engine.rank import (config_fingerprint, distinct_subnets,
+                                          load_records, rank_set_subnets,
                                           scatter_png, standalone_config,
                                           train_standalone)
+    from mmnas_tricks.models.resources import (config_input_shape,
+                                               subnet_resources)
     from mmnas_tricks.structures import subnet_key
-    from mmnas_tricks.utils import (build_model, dump_json_atomic, load_config,
-                                    rank_consistency)
+    from mmnas_tricks.utils import build_model, dump_json_atomic, load_config
     from mmnas_tricks.utils.io import atomic_write_text
     cfg = load_config(args.config)
     nas = cfg.get('nas') or {}
@@ -139,55 +177,93 @@ def main(argv=None):
         seed=args.seed,
         calibrate_bn=args.calibrate_bn,
         standalone_epochs=args.standalone_epochs)
-    subnets = distinct_subnets(build_model(cfg), args.num_subnets, args.seed)
-    keyed = [(subnet_key(s), s) for s in subnets]
-    for i, (key, subnet) in enumerate(keyed):
-        state['records'].setdefault(key, dict(index=i, subnet=subnet))
+    state['rank_set'] = args.rank_set
+    model = build_model(cfg)
+    shape = config_input_shape(cfg)
+    if args.rank_set:
+        chosen = rank_set_subnets(model, args.rank_set, shape)
+    else:
+        subnets = distinct_subnets(model, args.num_subnets, args.seed)
+        base = subnet_resources(model, subnets[0], shape)['flops']
+        chosen = [(f'subnet{i}', s,
+                   subnet_resources(model, s, shape)['flops'] / base)
+                  for i, s in enumerate(subnets)]
+    keyed = [(subnet_key(s), s) for _, s, _ in chosen]
+    if state.get('checkpoint_estimated') not in (None, args.checkpoint):
+        for rec in state['records'].values():  # another supernet's
+            for field in ('estimate', 'estimate_calibrated'):
+                rec.pop(field, None)
+    state['checkpoint_estimated'] = args.checkpoint
+    for i, ((key, subnet), (label, _, ratio)) in enumerate(zip(keyed, chosen)):
+        rec = state['records'].setdefault(key, dict(subnet=subnet))
+        rec.update(index=i, name=label, flops_ratio=round(ratio, 4))
     records = state['records']
+    retrain_src = cfg.copy()
+    if nas.get('retrain'):
+        retrain_src['retrain'] = nas['retrain']
+    retrain_src.pop('nas', None)
+    statics = {
+        key: standalone_config(
+            retrain_src, subnet,
+            **({} if args.standalone_epochs is None else dict(
+                max_epochs=args.standalone_epochs)))
+        for key, subnet in keyed
+    }
+    recipes = {key: config_fingerprint(c) for key, c in statics.items()}
+    if args.truth:
+        reused = reuse_truth(args, records, recipes)
+        print(f'{reused} stand-alone scores taken from {args.truth}')
 
     for _ in estimates(cfg, args, keyed, work, records):
         dump_json_atomic(state, path)
     print('supernet estimates done', flush=True)
 
-    retrain_src = cfg.copy()
-    if nas.get('retrain'):
-        retrain_src['retrain'] = nas['retrain']
-    retrain_src.pop('nas', None)
-    for key, subnet in keyed:
+    # cheapest first: more results sooner from a study stopped early
+    for key, _ in sorted(keyed, key=lambda k: records[k[0]]['flops_ratio']):
         rec = records[key]
-        if 'standalone' in rec:
+        if 'standalone' in rec and rec.get(
+                'standalone_recipe') == recipes[key]:
             print(f'subnet {rec["index"]}: stand-alone {rec["standalone"]:.4f}'
                   ' (done)')
             continue
-        static = standalone_config(
-            retrain_src, subnet,
-            **({} if args.standalone_epochs is None else dict(
-                max_epochs=args.standalone_epochs)))
+        if 'standalone' in rec:
+            print(f'subnet {rec["index"]}: its stand-alone config changed '
+                  'since it was trained (a changed retrain recipe): '
+                  'training it again')
         start = time.time()
         rec['standalone'] = train_standalone(
-            static, osp.join(work, 'standalone', f'subnet{rec["index"]}'),
+            statics[key], osp.join(work, 'standalone',
+                                   f'subnet{rec["index"]}'),
             f'rank_standalone{rec["index"]}', args.score_key)
         rec['standalone_seconds'] = round(time.time() - start, 1)
+        rec['standalone_recipe'] = recipes[key]
+        rec.pop('standalone_from', None)
         dump_json_atomic(state, path)
         print(
             f'subnet {rec["index"]}: stand-alone {rec["standalone"]:.4f}',
             flush=True)
 
     rows = sorted((records[k] for k, _ in keyed), key=lambda r: r['index'])
-    truth = [r['standalone'] for r in rows]
     fields = [f for f, _ in estimate_fields(args)]
-    state['rank'] = {
-        field: rank_consistency([r[field] for r in rows], truth)
-        for field in fields
-    }
+    state['rank'] = rank_fields(rows, fields)
+    if args.window:
+        lo, hi = args.window
+        inside = [r for r in rows if lo <= r['flops_ratio'] <= hi]
+        state['rank_window'] = dict(
+            window=[lo, hi],
+            n=len(inside),
+            **(rank_fields(inside, fields) if len(inside) >= 2 else {}))
     dump_json_atomic(state, path)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(['index'] + fields + ['standalone', 'standalone_seconds'])
+    writer.writerow(['index', 'name', 'flops_ratio'] + fields +
+                    ['standalone', 'standalone_seconds'])
     for r in rows:
         writer.writerow(
-            [r['index']] + [r[f] for f in fields] +
+            [r['index'], r['name'], r['flops_ratio']] + [r[f]
+                                                         for f in fields] +
             [r['standalone'], r.get('standalone_seconds')])
+    truth = [r['standalone'] for r in rows]
     atomic_write_text(osp.join(work, 'rank_correlation.csv'), out.getvalue())
     tau = state['rank']['estimate_calibrated']['kendall_tau']
     scatter_png(truth, [r['estimate_calibrated'] for r in rows],
@@ -207,12 +283,55 @@ def main(argv=None):
         estimate_calibrated='with BN calibration',
         estimate_few_shot='few-shot, without BN calibration',
         estimate_few_shot_calibrated='few-shot, with BN calibration')
-    for field in fields:
-        r = state['rank'][field]
-        print(f'{labels[field]}, {r["n"]} subnets: Kendall tau '
-              f'{r["kendall_tau"]:.3f}, Spearman rho {r["spearman_rho"]:.3f},'
-              f' top-{r["top_k"]} overlap {r["top_k_overlap"]:.2f}')
+    labels['flops'] = 'FLOPs alone'
+    blocks = [('', state['rank'])]
+    if state.get('rank_window', {}).get('flops'):
+        lo, hi = args.window
+        blocks.append(
+            (f'within {lo:g}x-{hi:g}x FLOPs: ', state['rank_window']))
+    for prefix, ranks in blocks:
+        for field in fields + ['flops']:
+            r = ranks[field]
+            print(f'{prefix}{labels[field]}, {r["n"]} subnets: Kendall tau '
+                  f'{r["kendall_tau"]:.3f}, Spearman rho '
+                  f'{r["spearman_rho"]:.3f}, top-{r["top_k"]} overlap '
+                  f'{r["top_k_overlap"]:.2f}')
     return state
+
+
+def rank_fields(rows: list, fields: list) -> dict:
+    """Rank consistency with the stand-alone scores of each estimate field
+    and of FLOPs alone (``flops``), over ``rows``."""
+    from mmnas_tricks.utils import rank_consistency
+    truth = [r['standalone'] for r in rows]
+    out = {f: rank_consistency([r[f] for r in rows], truth) for f in fields}
+    out['flops'] = rank_consistency([r['flops_ratio'] for r in rows], truth)
+    return out
+
+
+def reuse_truth(args, records: dict, recipes: dict) -> int:
+    """Copy into ``records`` the stand-alone scores that the study at
+    ``args.truth`` has for the same subnets (the keys of ``recipes``),
+    score key and stand-alone config (``recipes``: key -> fingerprint of
+    the config that trains it); returns how many."""
+    import json
+    with open(args.truth) as f:
+        other = json.load(f)
+    if other.get('score_key') != args.score_key:
+        raise SystemExit(
+            f'--truth {args.truth}: its score_key {other.get("score_key")!r} '
+            f'is not this study\'s {args.score_key!r}')
+    n = 0
+    for key, recipe in recipes.items():
+        theirs = other.get('records', {}).get(key, {})
+        if ('standalone' in theirs and 'standalone' not in records[key]
+                and theirs.get('standalone_recipe') == recipe):
+            for field in ('standalone', 'standalone_seconds',
+                          'standalone_recipe'):
+                records[key][field] = theirs.get(field)
+            records[key]['standalone_from'] = args.truth
+            n += 1
+    return n
 
 
 if __name__ == '__main__':

@@ -68,8 +68,10 @@ nas = dict(
         evaluator=_base_.digits_heldout_evaluator,
         score_key='coco/bbox_mAP',
         seed=0),
-    # what the exported subnets train with: the baseline's recipe
+    # what the exported subnets train with: the baseline's recipe (its
+    # optimizer too: the supernet fine-tunes at a tenth of its lr)
     retrain=dict(
+        optim_wrapper=_base_.digits_optim_wrapper,
         train_dataloader=_base_.digits_train_dataloader,
         train_cfg=_base_.digits_train_cfg,
         param_scheduler=_base_.digits_param_scheduler,

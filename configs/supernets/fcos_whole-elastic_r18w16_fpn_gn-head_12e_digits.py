@@ -20,7 +20,7 @@ WIDTHS = [64, 32, 48, 80, 96]  # FPN and towers; 96 = the largest
 model = dict(
     data_preprocessor=dict(
         type='mmnas_tricks.SearchableDetDataPreprocessor',
-        sizes=[128, 96, 112, 144, 160],
+        sizes=[128, 96, 160],  # multiples of the pad divisor 32
         base_size=128),
     backbone=dict(
         _delete_=True,

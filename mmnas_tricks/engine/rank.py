@@ -4,7 +4,7 @@ one subnet, and the scatter plot (TRICKS.md T5.3)."""
 import os
 import random
 import time
-from typing import List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 from mmengine.config import Config
 
@@ -26,6 +26,148 @@ def distinct_subnets(model, num: int, seed: int = 0) -> List[dict]:
         subnet = sample_subnet(model, rng, apply=False)
         found.setdefault(subnet_key(subnet), subnet)
     return list(found.values())
+
+
+#: top-level keys of a rank-set file and of one of its ``random`` entries
+RANK_SET_KEYS = ('named', 'random')
+RANDOM_KEYS = ('flops', 'num', 'seed')
+
+
+class RankSetError(ValueError):
+    """A rank-set file that does not describe subnets of the model."""
+
+
+def read_rank_set(path: str) -> dict:
+    """Read and shape-check a rank-set file (YAML; no model needed).
+
+    A rank set is the fixed list of subnets a rank study compares, so that
+    every supernet recipe is measured against the same stand-alone
+    trainings::
+
+        named:            # name -> overrides of the first subnet
+          baseline: {}
+          res160: {data_preprocessor.size: 160}
+        random:           # random subnets within FLOPs windows, as
+          - {flops: [0.85, 1.0], num: 5, seed: 0}   # fractions of the
+                                                    # first subnet's FLOPs
+    """
+    import yaml
+    try:
+        with open(path, encoding='utf-8') as f:
+            doc = yaml.safe_load(f)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise RankSetError(f'{path}: cannot read the rank set: '
+                           f'{type(e).__name__}: {str(e)[:200]}') from e
+    if not isinstance(doc, dict) or not doc:
+        raise RankSetError(f'{path}: expected a mapping with keys '
+                           f'{list(RANK_SET_KEYS)}, got '
+                           f'{type(doc).__name__}')
+    unknown = sorted(str(k)[:40] for k in doc if k not in RANK_SET_KEYS)
+    if unknown:
+        raise RankSetError(f'{path}: unknown keys {unknown}; valid: '
+                           f'{list(RANK_SET_KEYS)}')
+    named = doc.get('named') or {}
+    if not isinstance(named, dict):
+        raise RankSetError(f"{path}: 'named' must map a name to a dict of "
+                           f'overrides, got {type(named).__name__}')
+    for name, overrides in named.items():
+        if not isinstance(name, str) or not isinstance(overrides, dict):
+            raise RankSetError(
+                f'{path}: named.{str(name)[:40]}: expected a name and a dict '
+                f'mutable -> choice, got {type(overrides).__name__}')
+    windows = doc.get('random') or []
+    if not isinstance(windows, list):
+        raise RankSetError(f"{path}: 'random' must be a list of "
+                           f'{list(RANDOM_KEYS)} dicts')
+    for i, w in enumerate(windows):
+        where = f'{path}: random[{i}]'
+        if not isinstance(w, dict) or sorted(w) != sorted(RANDOM_KEYS):
+            got = sorted(map(str, w)) if isinstance(w, dict) else \
+                type(w).__name__
+            raise RankSetError(f'{where}: expected exactly the keys '
+                               f'{list(RANDOM_KEYS)}, got {got}')
+        lo_hi = w['flops']
+        if (not isinstance(lo_hi, list) or len(lo_hi) != 2 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool)
+                for v in lo_hi) or not 0 < lo_hi[0] < lo_hi[1]):
+            raise RankSetError(f'{where}.flops: expected [low, high] with '
+                               f'0 < low < high (fractions of the first '
+                               f"subnet's FLOPs), got {str(lo_hi)[:60]}")
+        for key in ('num', 'seed'):
+            if not isinstance(w[key], int) or isinstance(w[key], bool) \
+                    or w[key] < (1 if key == 'num' else 0):
+                raise RankSetError(f'{where}.{key}: expected an integer >= '
+                                   f'{1 if key == "num" else 0}, got '
+                                   f'{str(w[key])[:40]}')
+    return dict(named=named, random=windows)
+
+
+def rank_set_subnets(model,
+                     path: str,
+                     input_shape: Sequence[int],
+                     max_tries: int = 2000) -> List[Tuple[str, dict, float]]:
+    """``(name, subnet, FLOPs / first subnet's FLOPs)`` of every subnet of
+    the rank set at ``path`` (:func:`read_rank_set`), named ones first,
+    then ``random`` ones (named ``random<i>``; drawn from a seeded
+    :func:`sample_subnet`, kept while their FLOPs lie in the window, with
+    no subnet twice).
+
+    Raises:
+        RankSetError: an override that is not a mutable or a choice of
+            ``model`` (naming the file and the entry), or a window with
+            fewer than ``num`` subnets in ``max_tries`` draws.
+    """
+    from mmnas_tricks.models.mutables import SubnetError, validate_subnet
+    from mmnas_tricks.models.resources import subnet_resources
+    spec = read_rank_set(path)
+    first = {n: m.choices[0] for n, m in named_mutables(model).items()}
+
+    def flops(subnet):
+        return subnet_resources(model, subnet, input_shape)['flops']
+
+    named = []
+    seen: Dict[str, str] = {}
+    for name, overrides in spec['named'].items():  # all checked first
+        try:
+            subnet = dict(first,
+                          **validate_subnet(model, overrides, strict=False))
+        except SubnetError as e:
+            raise RankSetError(f'{path}: named.{name}: {e}') from e
+        key = subnet_key(subnet)
+        if key in seen:
+            raise RankSetError(f'{path}: named.{name} is the same subnet as '
+                               f'named.{seen[key]}')
+        seen[key] = name
+        named.append((name, subnet))
+    base = flops(first)
+    out: List[Tuple[str, dict, float]] = [
+        (name, subnet, 1.0 if subnet == first else flops(subnet) / base)
+        for name, subnet in named
+    ]
+    index = 0
+    for i, w in enumerate(spec['random']):
+        lo, hi = w['flops']
+        rng = random.Random(w['seed'])
+        kept = 0
+        for _ in range(max_tries):
+            if kept == w['num']:
+                break
+            subnet = sample_subnet(model, rng, apply=False)
+            key = subnet_key(subnet)
+            if key in seen:
+                continue
+            ratio = flops(subnet) / base
+            if not lo <= ratio <= hi:
+                continue
+            seen[key] = f'random{index}'
+            out.append((f'random{index}', subnet, ratio))
+            index += 1
+            kept += 1
+        if kept < w['num']:
+            raise RankSetError(
+                f'{path}: random[{i}]: {kept} of {w["num"]} subnets within '
+                f'{lo}x-{hi}x FLOPs in {max_tries} draws; widen the window')
+    return out
 
 
 def train_resumable(cfg: Config, work_dir: str, name: str) -> tuple:
@@ -113,6 +255,17 @@ def standalone_config(cfg: Config, subnet: dict, **proxy) -> Config:
     static = apply_retrain(export_config(cfg, subnet))
     strip_search_settings(static)
     return proxy_config(static, **proxy) if proxy else static
+
+
+def config_fingerprint(cfg: Config) -> str:
+    """A short digest of everything in ``cfg``: two configs with the same
+    fingerprint train the same way, so a result of one stands for the
+    other (a resumed study keeps a stand-alone score only while its
+    config's fingerprint is unchanged)."""
+    import hashlib
+    import json
+    text = json.dumps(cfg.to_dict(), sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class SupernetScorer:

@@ -109,22 +109,26 @@ def traced_input_shape(model: nn.Module,
 def config_input_shape(cfg) -> Tuple[int, int, int]:
     """(C, H, W) of one input of the model a config builds: its data
     preprocessor's ``size`` (mmseg), else the ``scale`` (w, h) of the first
-    resize of its test pipeline (mmdet), else (3, 128, 128)."""
-    size = cfg.model.get('data_preprocessor', {}).get('size')
+    resize of its test pipeline (mmdet) padded up to the data
+    preprocessor's ``pad_size_divisor`` (what the network sees), else
+    (3, 128, 128)."""
+    pre = cfg.model.get('data_preprocessor', {})
+    size = pre.get('size')
     if size:
         return (3, *size)
     loader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
     dataset = loader.get('dataset', {})
     while 'pipeline' not in dataset and 'dataset' in dataset:  # wrappers
         dataset = dataset['dataset']
+    d = int(pre.get('pad_size_divisor') or 1)
     for step in dataset.get('pipeline', []):
         scale = step.get('scale') if 'Resize' in str(step.get('type')) \
             else None
         if isinstance(scale, int):
-            return (3, scale, scale)
+            scale = (scale, scale)
         if isinstance(scale, (list, tuple)) and len(scale) == 2 and all(
                 isinstance(v, int) for v in scale):
-            return (3, scale[1], scale[0])
+            return (3, -(-scale[1] // d) * d, -(-scale[0] // d) * d)
     return (3, 128, 128)
 
 

@@ -113,3 +113,27 @@ def test_resources_of_a_two_stage_detector():
     a = subnet_resources(model, small, (3, 128, 128))
     b = subnet_resources(model, large, (3, 128, 128))
     assert 0 < a['flops'] != b['flops'] and a['params'] < b['params']
+
+
+def test_config_input_shape_is_the_padded_input():
+    """A plain mmdet config's input is its test resize padded up to the
+    data preprocessor's pad divisor (112 px pads to 128: what the network
+    sees and pays for)."""
+    from mmengine.config import Config
+
+    from mmnas_tricks.models.resources import config_input_shape
+
+    def cfg(scale, divisor):
+        return Config(
+            dict(
+                model=dict(data_preprocessor=dict(pad_size_divisor=divisor)),
+                test_dataloader=dict(
+                    dataset=dict(pipeline=[
+                        dict(type='LoadImageFromFile'),
+                        dict(type='Resize', scale=scale, keep_ratio=True)
+                    ]))))
+
+    assert config_input_shape(cfg((112, 112), 32)) == (3, 128, 128)
+    assert config_input_shape(cfg((100, 60), 32)) == (3, 64, 128)
+    assert config_input_shape(cfg(96, 32)) == (3, 96, 96)
+    assert config_input_shape(cfg((100, 60), 1)) == (3, 60, 100)

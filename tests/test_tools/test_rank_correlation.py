@@ -70,3 +70,33 @@ def test_rank_correlation_tool_reports_tau_and_resumes(repo_root, tiny_digits,
     with open(osp.join(work, 'rank_correlation.json')) as f:
         again = json.load(f)
     assert again['records'] == state['records']
+
+    # the same subnets as a rank set, their stand-alone scores taken from
+    # the study above (same stand-alone config): nothing is trained, and
+    # FLOPs alone and a FLOPs window are ranked too
+    first = rows[0]['subnet']
+    named = {
+        f'n{r["index"]}':
+        {k: v
+         for k, v in r['subnet'].items() if v != first[k]}
+        for r in rows
+    }
+    rank_set = tmp_path / 'rank_set.yaml'
+    rank_set.write_text(json.dumps(dict(named=named)))
+    work2 = str(tmp_path / 'rank2')
+    log = run_tool('tools/rank_correlation.py', path, ckpt, '--rank-set',
+                   str(rank_set), '--truth',
+                   osp.join(work, 'rank_correlation.json'), '--window', '0',
+                   '10', '--calibrate-bn', '1', '--standalone-epochs', '1',
+                   '--work-dir', work2)
+    assert '3 stand-alone scores taken from' in log
+    assert not osp.exists(osp.join(work2, 'standalone'))
+    with open(osp.join(work2, 'rank_correlation.json')) as f:
+        reused = json.load(f)
+    got = sorted(reused['records'].values(), key=lambda r: r['index'])
+    assert [r['name'] for r in got] == ['n0', 'n1', 'n2']
+    assert [r['standalone'] for r in got] == truth
+    assert reused['rank']['flops'] == pytest.approx(
+        rank_consistency([r['flops_ratio'] for r in got], truth), nan_ok=True)
+    assert reused['rank_window']['n'] == 3
+    assert 'within 0x-10x FLOPs: FLOPs alone, 3 subnets' in log

@@ -24,7 +24,7 @@ class SearchableDetDataPreprocessor(DetDataPreprocessor):
     is resized bilinearly and the ground-truth boxes scaled with it; here in
     test mode too, with ``img_shape`` and ``scale_factor`` updated so that
     predictions map back to the original image; the batch is padded again
-    to ``pad_size_divisor``.
+    to ``pad_size_divisor``, of which every size must be a multiple.
 
     The pipelines resize images to ``base_size`` (the plain model's size);
     :meth:`to_plain_config` writes the chosen size into them instead, with
@@ -54,7 +54,17 @@ class SearchableDetDataPreprocessor(DetDataPreprocessor):
             raise ValueError(f'base_size={base_size!r} must be a positive '
                              'int')
         self.base_size = int(base_size)
+        d = self.pad_size_divisor
         self.size = InputSizeChoice(sizes)
+        off = [
+            s for s in [self.base_size, *self.size.choices] if d > 1 and s % d
+        ]
+        if off:
+            raise ValueError(
+                f'sizes {sorted(set(off))} (base_size {self.base_size}) are '
+                f'not multiples of pad_size_divisor={d}: the batch is padded '
+                'up to the next multiple, so such a size costs what that '
+                f'one costs and sees fewer pixels; use multiples of {d}')
         if fixed_subnet is not None:
             fix_in_place(self, fixed_subnet)
 

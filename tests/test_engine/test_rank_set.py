@@ -1,0 +1,90 @@
+"""Rank-set files (tools/rank_correlation.py --rank-set): the fixed list of
+subnets a rank study compares, read and checked with errors that name the
+file and the entry, then resolved on the model (named overrides of the
+first subnet, seeded random subnets within FLOPs windows)."""
+import os.path as osp
+
+import pytest
+import torch
+
+from mmnas_tricks.engine.rank import (RankSetError, rank_set_subnets,
+                                      read_rank_set)
+from mmnas_tricks.models.mutables import named_mutables
+from mmnas_tricks.structures import subnet_key
+from mmnas_tricks.testing import config_dir
+from mmnas_tricks.utils import build_model, load_config
+
+SPACE = osp.join(config_dir(), 'supernets',
+                 'fcos_whole-elastic_r18w16_fpn_gn-head_12e_digits.py')
+SHIPPED = osp.join(
+    osp.dirname(config_dir()), 'configs', 'nas', 'rank_sets',
+    'fcos_whole-elastic_digits.yaml')
+
+
+@pytest.fixture(scope='module')
+def space():
+    torch.manual_seed(0)
+    return build_model(load_config(SPACE))
+
+
+def _write(tmp_path, text, name='set.yaml'):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    'text,match', [('- a\n', 'expected a mapping'),
+                   ('named: {}\nwindows: []\n', r"unknown keys \['windows'\]"),
+                   ('named: [a]\n', "'named' must map"),
+                   ('random:\n  - {flops: [0.5, 1.0], num: 2}\n',
+                    r'random\[0\]: expected exactly the keys'),
+                   ('random:\n  - {flops: [1.0, 0.5], num: 2, seed: 0}\n',
+                    r'random\[0\]\.flops: expected \[low, high\]'),
+                   ('random:\n  - {flops: [0.5, 1.0], num: 0, seed: 0}\n',
+                    r'random\[0\]\.num: expected an integer >= 1'),
+                   ('named: {a: {x: 1}\n', 'cannot read the rank set')])
+def test_read_rank_set_names_the_file_and_entry(tmp_path, text, match):
+    path = _write(tmp_path, text)
+    with pytest.raises(RankSetError, match=match) as info:
+        read_rank_set(path)
+    assert str(info.value).startswith(path)
+
+
+def test_the_shipped_rank_set_reads():
+    spec = read_rank_set(SHIPPED)
+    assert spec['named']['baseline'] == {}
+    assert sum(w['num'] for w in spec['random']) == 9
+
+
+def test_rank_set_subnets_resolve_on_the_model(space, tmp_path):
+    path = _write(
+        tmp_path, 'named:\n  baseline: {}\n'
+        '  res160: {data_preprocessor.size: 160}\n'
+        'random:\n  - {flops: [0.01, 20.0], num: 2, seed: 0}\n')
+    got = rank_set_subnets(space, path, (3, 128, 128))
+    assert [n for n, _, _ in got
+            ] == ['baseline', 'res160', 'random0', 'random1']
+    (_, first, one), (_, res160, ratio) = got[:2]
+    assert one == 1.0
+    assert first == {n: m.choices[0] for n, m in named_mutables(space).items()}
+    assert res160 == dict(first, **{'data_preprocessor.size': 160})
+    assert ratio == pytest.approx((160 / 128)**2, rel=0.02)
+    assert all(r > 0 and r != 1.0 for _, _, r in got[2:])
+    assert len({subnet_key(s) for _, s, _ in got}) == 4
+
+
+@pytest.mark.parametrize(
+    'text,match',
+    [('named:\n  typo: {neck.widht: 32}\n', r'named\.typo: .*neck\.widht'),
+     ('named:\n  odd: {neck.width: 33}\n', r'named\.odd: .*33'),
+     ('named:\n  a: {}\n  b: {neck.width: 64}\n',
+      r'named\.b is the same subnet as named\.a'),
+     ('random:\n  - {flops: [50, 60], num: 1, seed: 0}\n',
+      r'random\[0\]: 0 of 1 subnets within 50x-60x FLOPs in 1 draws')])
+def test_rank_set_subnets_refuse_what_the_model_lacks(space, tmp_path, text,
+                                                      match):
+    path = _write(tmp_path, text)
+    with pytest.raises(RankSetError, match=match) as info:
+        rank_set_subnets(space, path, (3, 128, 128), max_tries=1)
+    assert str(info.value).startswith(path)
