@@ -88,5 +88,7 @@ def test_main_job_scaled_baselines_shrink_the_baseline(repo_root, monkeypatch):
     assert 0.2 < ratios['width_x0.5'] < 0.35
     assert ratios['width_x0.5'] < ratios['width_x0.75'] < 0.65
     assert ratios['res96'] == pytest.approx((96 / 128)**2, rel=0.15)
+    # counted as the network sees it: 112 px padded to 128 by the divisor 32
+    assert ratios['res112'] == pytest.approx(1.0)
     with pytest.raises(KeyError, match='not among'):
         bench.scaled_config('depth_x2')
