@@ -7,6 +7,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from mmnas_tricks.models.channel_sort import sort_fcos_checkpoint
 from mmnas_tricks.models.inherit import inherit_plain, report_lines
 from mmnas_tricks.registry import HOOKS
 from mmnas_tricks.utils.io import dump_json_atomic
@@ -39,6 +40,13 @@ class InheritWeightsHook(Hook):
             kernels) starts as the plain network
             (:func:`~mmnas_tricks.models.inherit.inherit_plain`). Defaults
             to False.
+        sort_channels (bool): Before inheriting, sort every channel space
+            of the plain FCOS checkpoint by importance, most important
+            first, without changing its function
+            (:func:`~mmnas_tricks.models.channel_sort.sort_fcos_checkpoint`,
+            Once-for-All's channel re-organisation): a narrower width, which
+            takes the first channels, then takes the ones that matter most.
+            FCOS with a ResNet of basic blocks only. Defaults to False.
 
     Example:
         >>> load_from = 'fcos_r50-caffe_fpn_gn-head_1x_coco.pth'
@@ -51,10 +59,12 @@ class InheritWeightsHook(Hook):
     def __init__(self,
                  subnet: Union[str, dict] = 'first',
                  spread: bool = True,
-                 preserve_function: bool = False) -> None:
+                 preserve_function: bool = False,
+                 sort_channels: bool = False) -> None:
         self.subnet = subnet
         self.spread = spread
         self.preserve_function = preserve_function
+        self.sort_channels = sort_channels
         self.report: Optional[dict] = None
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -67,8 +77,22 @@ class InheritWeightsHook(Hook):
         }
         if keys == own:
             return  # the supernet's own checkpoint
+        sorted_spaces = None
+        if self.sort_channels:
+            state = {
+                k[len('module.'):] if k.startswith('module.') else k: v
+                for k, v in state.items()
+            }
+            orders = sort_fcos_checkpoint(state, model)
+            sorted_spaces = sum(o != sorted(o) for o in orders.values())
+            print_log(
+                f'channel sorting: {sorted_spaces} of {len(orders)} channel '
+                'spaces of the plain checkpoint reordered by importance',
+                logger='current')
         self.report = inherit_plain(model, state, self.subnet, self.spread,
                                     self.preserve_function)
+        if sorted_spaces is not None:
+            self.report['sorted_channel_spaces'] = sorted_spaces
         for line in report_lines(self.report):
             print_log(line, logger='current')
         if is_main_process():
