@@ -138,3 +138,80 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ['best.yaml']
     with pytest.raises(SubnetFileError, match='str keys'):
         dump_subnet({1: 'a'}, str(tmp_path / 'x.yaml'))
+
+
+GOOD = 'format_version: 1\nsubnet: {block1: skip, block2: conv, pick: 0}\n'
+
+
+@pytest.mark.parametrize('data,match', [
+    (b'\xff\xfe\x00junk' * 8, 'not UTF-8 text .*seems to be UTF-16'),
+    ('format_version: 1\nsubnet: {block1: \u00e9t\u00e9}\n'.encode('latin-1'),
+     'not UTF-8 .*position 35.*single-byte encoding such as latin-1'),
+    (GOOD.encode('utf-16'), 'seems to be UTF-16 \\(little-endian BOM\\)'),
+    (bytes(range(256)), 'not UTF-8 text .*binary data'),
+    (GOOD.encode() + '\u00e9'.encode()[:1],
+     'UTF-8 cut off in the middle of a character'),
+])
+def test_files_that_are_not_utf8_are_named(tmp_path, data, match):
+    path = tmp_path / 's.yaml'
+    path.write_bytes(data)
+    with pytest.raises(SubnetFileError, match=match) as e:
+        read_subnet_file(str(path))
+    assert 's.yaml' in str(e.value)
+
+
+def test_utf8_with_a_byte_order_mark_reads(tmp_path):
+    path = tmp_path / 's.yaml'
+    path.write_bytes(GOOD.encode('utf-8-sig'))
+    assert load_subnet(str(path), Toy())[0]['block1'] == 'skip'
+
+
+@pytest.mark.parametrize('name,text,match', [
+    ('alias.yaml', 'format_version: 1\nsubnet: {block1: &a skip, block2: *a'
+     ', pick: 0}\n', r'alias \*a refused'),
+    ('laughs.yaml', 'a: &a [x, x, x, x, x, x, x, x, x]\n' +
+     ''.join(f'{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n'
+             for p, c in zip('abcdefgh', 'bcdefghi')) + 'format_version: 1\n'
+     'subnet: {block1: *i}\n', r'alias \*a refused'),
+    ('dup.yaml', 'format_version: 1\nsubnet: {block1: skip, block1: conv, '
+     'pick: 0}\n', "duplicate key 'block1' \\(first at line 2\\)"),
+    ('dupver.yaml', 'format_version: 2\nformat_version: 1\nsubnet: {a: 0}\n',
+     "duplicate key 'format_version'"),
+    ('dup.json', '{"format_version": 1, "subnet": {"pick": 0, "pick": 1}}',
+     "not valid JSON: duplicate key 'pick'"),
+    ('true.yaml', 'format_version: true\nsubnet: {block1: skip}\n',
+     'format_version True is not supported'),
+    ('float.yaml', 'format_version: 1.0\nsubnet: {block1: skip}\n',
+     'format_version 1.0 is not supported'),
+    ('deep.yaml', 'format_version: 1\nsubnet: {block1: ' + '[' * 5000 +
+     ']' * 5000 + '}\n', 'not valid YAML'),
+])
+def test_dangerous_yaml_is_refused(tmp_path, name, text, match):
+    path = _write(tmp_path, name, text)
+    with pytest.raises(SubnetFileError, match=match) as e:
+        read_subnet_file(path)
+    assert name in str(e.value)
+    assert len(str(e.value)) < 1000
+
+
+def test_huge_files_and_values_give_short_messages(tmp_path, monkeypatch):
+    from mmnas_tricks.structures import subnet_file
+    big = 'x' * 100_000
+    path = _write(tmp_path, 'big.yaml',
+                  f'format_version: 1\nsubnet: {{block1: {{a: {big}}}}}\n')
+    with pytest.raises(SubnetFileError, match='wrong type dict') as e:
+        read_subnet_file(path)
+    assert len(str(e.value)) < 1000
+    path = _write(
+        tmp_path, 'keys.yaml', 'format_version: 1\nsubnet: {' +
+        ', '.join(f'{big[:50]}{i}: [{i}, a]' for i in range(2000)) + '}\n')
+    with pytest.raises(SubnetFileError, match='wrong type list') as e:
+        read_subnet_file(path)
+    assert len(str(e.value)) < 1000
+    monkeypatch.setattr(subnet_file, 'MAX_BYTES', 1000)
+    path = _write(tmp_path, 'long.yaml', GOOD + '#' * 1000 + '\n')
+    with pytest.raises(
+            SubnetFileError,
+            match=r'long.yaml: 1\d{3} bytes is more than a subnet '
+            'file holds \\(at most 1000 bytes\\)'):
+        read_subnet_file(path)
