@@ -5,7 +5,6 @@ groups whole), and the supernet that inherits the sorted checkpoint still
 starts its first subnet as the baseline while its narrower widths take
 the most important channels."""
 import copy
-import os.path as osp
 from types import SimpleNamespace
 
 import pytest
@@ -16,13 +15,9 @@ from mmnas_tricks.models.channel_sort import (fcos_channel_spaces, fcos_layout,
                                               importance, sort_fcos_checkpoint,
                                               sort_order)
 from mmnas_tricks.models.mutables import named_mutables, set_subnet
-from mmnas_tricks.testing import config_dir, demo_det_batch, trained_looking
+from mmnas_tricks.testing import demo_det_batch, trained_looking
 from mmnas_tricks.utils import build_model, load_config
-
-BASELINE = osp.join(config_dir(), 'baselines',
-                    'fcos_r18w16_fpn_gn-head_12e_digits.py')
-SPACE = osp.join(config_dir(), 'supernets',
-                 'fcos_whole-elastic_r18w16_fpn_gn-head_12e_digits.py')
+from .test_whole_detector_space import BASELINE, SPACE
 
 
 @pytest.fixture(scope='module')

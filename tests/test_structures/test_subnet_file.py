@@ -215,3 +215,64 @@ def test_huge_files_and_values_give_short_messages(tmp_path, monkeypatch):
             match=r'long.yaml: 1\d{3} bytes is more than a subnet '
             'file holds \\(at most 1000 bytes\\)'):
         read_subnet_file(path)
+
+
+class NumberSpace(Toy):
+    """Toy plus the number-valued mutables of the whole-detector space: a
+    conv shape, a depth and an input size."""
+
+    def __init__(self):
+        super().__init__()
+        from mmnas_tricks.models.mutables import (ConvShapeChoice, DepthChoice,
+                                                  InputSizeChoice)
+        self.shape = ConvShapeChoice(4, 4, [(3, 1), (5, 1), (3, 2)])
+        self.depth = DepthChoice(
+            [dict(type='ConvOp', in_channels=4, out_channels=4)] * 3,
+            [3, 1, 2])
+        self.size = InputSizeChoice([128, 96, 160])
+
+
+NUMBERS = dict(
+    block1='skip', block2='conv', pick=0, shape=[3, 1], depth=3, size=128)
+
+
+@pytest.mark.parametrize('name,value,match', [
+    ('shape', 3, r'shape: 3 is not a choice \(a conv shape is a '
+     r'\(kernel_size, dilation\) pair\); valid: \[\(3, 1\), \(5, 1\)'),
+    ('shape', [float('inf'), 1], r'shape: \[inf, 1\] is not a choice'),
+    ('shape', [3.7, 1], r'shape: \[3.7, 1\] is not a choice'),
+    ('shape', [3, 1.5], r'shape: \[3, 1.5\] is not a choice'),
+    ('shape', [3, 1, 1], r'shape: \[3, 1, 1\] is not a choice'),
+    ('pick', 1.5, r'pick: 1.5 is not a choice; valid: \[0, 1, 2\]'),
+    ('pick', float('nan'), r'pick: nan is not a choice'),
+    ('depth', 2.5, r'depth: 2.5 is not a choice; valid: \[3, 1, 2\]'),
+    ('depth', True,
+     r'depth: (choice )?True (is not a choice|has the wrong type bool)'),
+    ('size', float('-inf'), r'size: -inf is not a choice'),
+    ('size', 'x' * 10**6, r"size: 'x+\.\.\.x+' is not a choice"),
+])
+def test_number_choices_follow_one_rule(tmp_path, name, value, match):
+    model = NumberSpace()
+    before = get_subnet(model)
+    path = str(tmp_path / 's.json')
+    dump_subnet(dict(NUMBERS, **{name: value}), path)
+    with pytest.raises(SubnetFileError, match=match) as e:
+        set_subnet(model, load_subnet(path, model)[0])
+    assert 's.json' in str(e.value) and len(str(e.value)) < 1000
+    with pytest.raises(ValueError, match=match.split(': ', 1)[1]):
+        set_subnet(model, dict(NUMBERS, **{name: value}))
+    assert get_subnet(model) == before
+
+
+def test_whole_numbers_read_as_floats_are_the_int_choices(tmp_path):
+    model = NumberSpace()
+    path = str(tmp_path / 's.json')
+    dump_subnet(
+        dict(NUMBERS, pick=2.0, shape=[5.0, 1.0], depth=2.0, size=96.0), path)
+    subnet = load_subnet(path, model)[0]
+    set_subnet(model, subnet)
+    got = get_subnet(model)
+    assert got['shape'] == (5, 1) and got['depth'] == 2 and got['pick'] == 2
+    assert all(
+        type(v) is int
+        for v in (got['pick'], got['depth'], got['size'], *got['shape']))

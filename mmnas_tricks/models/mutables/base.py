@@ -51,10 +51,27 @@ def _regularise_output(module: 'BaseMutable', args: tuple, output):
 
 def integral(value: Any) -> Any:
     """``3.0 -> 3``: a number read from YAML/JSON as a float that is a whole
-    number, as the int choice it stands for; anything else unchanged."""
+    number, as the int choice it stands for; anything else unchanged (so
+    ``3.7``, ``inf`` or ``nan`` then match no int choice and are refused,
+    never truncated). The one rule for numbers of every mutable."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def same_choice(candidate: Any, value: Any) -> bool:
+    """Whether ``value`` (normalised) is the choice ``candidate``: equal, and
+    a bool only where the candidate is one (``True == 1`` in Python), element
+    by element in tuples."""
+    if isinstance(candidate, tuple):
+        return (isinstance(value, tuple) and len(value) == len(candidate)
+                and all(map(same_choice, candidate, value)))
+    if isinstance(candidate, bool) != isinstance(value, bool):
+        return False
+    try:
+        return bool(candidate == value)
+    except Exception:  # e.g. an array's ambiguous truth value
+        return False
 
 
 class BaseMutable(BaseModule):
@@ -110,11 +127,29 @@ class BaseMutable(BaseModule):
 
     @current_choice.setter
     def current_choice(self, choice: Any) -> None:
-        choice = self._normalise(choice)
-        if choice not in self._choices:
-            raise ValueError(f'{choice!r} is not a choice of this '
-                             f'{type(self).__name__}; valid: {self._choices}')
-        self._current = choice
+        self._current = self.canonical_choice(choice)
+
+    def canonical_choice(self, choice: Any) -> Any:
+        """The element of :attr:`choices` that ``choice`` (e.g. read from a
+        file: lists for tuples, ``3.0`` for ``3``) stands for.
+
+        Raises:
+            ValueError: ``choice`` is none of the choices (the message quotes
+                at most a few hundred characters of it and lists the valid
+                ones).
+        """
+        from mmnas_tricks.structures.subnet_file import short_repr
+        reason = ''
+        try:
+            value = self._normalise(choice)
+        except (TypeError, ValueError, OverflowError) as e:
+            value, reason = None, f' ({short_repr(str(e))[1:-1]})'
+        if not reason:
+            for candidate in self._choices:
+                if same_choice(candidate, value):
+                    return candidate
+        raise ValueError(f'{short_repr(choice)} is not a choice{reason}; '
+                         f'valid: {short_repr(self._choices, 400)}')
 
     def _normalise(self, choice: Any) -> Any:
         """Map a choice read from a file (e.g. a list) to its canonical
@@ -123,7 +158,8 @@ class BaseMutable(BaseModule):
 
     def choice_index(self, choice: Any = None) -> int:
         """Index of ``choice`` (default: current one) in :attr:`choices`."""
-        choice = self._current if choice is None else self._normalise(choice)
+        choice = self._current if choice is None else self.canonical_choice(
+            choice)
         return self._choices.index(choice)
 
     # -- modes --------------------------------------------------------------

@@ -8,16 +8,15 @@ import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 
 from mmnas_tricks.registry import MODELS
-from .base import BaseMutable
+from .base import BaseMutable, integral
 from .elastic import (WidthSources, check_norm_widths, copy_norm, group_size,
                       sliced_norm)
 
 
 def _shape(choice) -> Tuple[int, int]:
     if isinstance(choice, (list, tuple)) and len(choice) == 2:
-        return int(choice[0]), int(choice[1])
-    raise ValueError(f'a conv shape is a (kernel_size, dilation) pair, got '
-                     f'{choice!r}')
+        return integral(choice[0]), integral(choice[1])
+    raise ValueError('a conv shape is a (kernel_size, dilation) pair')
 
 
 @MODELS.register_module()
@@ -77,11 +76,18 @@ class ConvShapeChoice(BaseMutable, WidthSources):
                  act_cfg: Optional[dict] = dict(type='ReLU'),
                  bias: Union[bool, str] = 'auto',
                  init_cfg: Optional[dict] = None) -> None:
-        shapes = [_shape(c) for c in choices]
-        bad = [s for s in shapes if s[0] < 1 or s[0] % 2 == 0 or s[1] < 1]
+        try:
+            shapes = [_shape(c) for c in choices]
+        except ValueError as e:
+            raise ValueError(f'{e}, got choices {list(choices)!r}') from None
+        bad = [
+            s for s in shapes
+            if not all(type(v) is int
+                       for v in s) or s[0] < 1 or s[0] % 2 == 0 or s[1] < 1
+        ]
         if bad:
-            raise ValueError(f'kernel sizes must be odd and >= 1 and '
-                             f'dilations >= 1, got {bad}')
+            raise ValueError(f'kernel sizes must be odd ints >= 1 and '
+                             f'dilations ints >= 1, got {bad}')
         super().__init__(shapes, init_cfg)
         self.in_channels = in_channels
         self.out_channels = out_channels

@@ -69,10 +69,13 @@ class DepthChoice(BaseMutable):
                  blocks: Sequence[dict],
                  depths: Sequence[int],
                  init_cfg=None) -> None:
-        depths = [int(d) for d in depths]
+        depths = [integral(d) for d in depths]
         if not blocks:
             raise ValueError('DepthChoice needs at least one block config')
-        bad = [d for d in depths if not 1 <= d <= len(blocks)]
+        bad = [
+            d for d in depths
+            if type(d) is not int or not 1 <= d <= len(blocks)
+        ]
         if bad:
             raise ValueError(f'depths {bad} are not in [1, number of blocks='
                              f'{len(blocks)}]')

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from mmnas_tricks.registry import MODELS
-from .base import BaseMutable
+from .base import BaseMutable, integral
 
 
 @MODELS.register_module()
@@ -47,8 +47,8 @@ class InputChoice(BaseMutable):
 
     def _normalise(self, choice):
         if self.num_chosen > 1 and isinstance(choice, (list, tuple)):
-            return tuple(sorted(int(c) for c in choice))
-        return choice
+            return tuple(sorted(integral(c) for c in choice))
+        return integral(choice)
 
     def export_module(self) -> nn.Module:
         return SelectInputs(self.current_choice)

@@ -99,7 +99,7 @@ class MBConvChoice(BaseMutable, WidthSources):
     def _normalise(self, choice):
         if isinstance(choice, list) and len(choice) == 2:
             k, e = choice
-            return (int(k), integral(e))
+            return (integral(k), integral(e))
         return choice
 
     def _run(self, x: torch.Tensor, choice: Tuple[int, float]):

@@ -16,6 +16,7 @@ import torch.nn as nn
 from mmengine.model import is_model_wrapper
 
 from mmnas_tricks.structures import SubnetFileError, read_subnet_file
+from mmnas_tricks.structures.subnet_file import short_repr
 from .base import BaseMutable
 from .elastic import ElasticModule, link_widths
 from .input_choice import InputChoice
@@ -103,25 +104,23 @@ def validate_subnet(model: nn.Module,
     canonical = {}
     for name, choice in subnet.items():
         if name not in mutables:
-            close = difflib.get_close_matches(str(name), list(mutables), n=3)
+            close = difflib.get_close_matches(
+                str(name), list(mutables),
+                n=3) if len(str(name)) <= 200 else []
             hint = f' (did you mean {close}?)' if close else ''
-            problems.append(f'unknown mutable {name!r}{hint}')
+            problems.append(f'unknown mutable {short_repr(name)}{hint}')
+            if len(problems) > 10:
+                problems.append('...')
+                break
             continue
-        mutable = mutables[name]
-        value = mutable._normalise(choice)
         try:
-            hashable = value in mutable.choices
-        except TypeError:
-            hashable = False
-        if not hashable:
-            problems.append(f'{name}: {choice!r} is not a choice; valid: '
-                            f'{mutable.choices}')
-            continue
-        canonical[name] = value
+            canonical[name] = mutables[name].canonical_choice(choice)
+        except ValueError as e:
+            problems.append(f'{name}: {e}')
     if strict:
         missing = [n for n in mutables if n not in subnet]
         if missing:
-            problems.append(f'missing mutables {missing}')
+            problems.append(f'missing mutables {short_repr(missing, 600)}')
     if problems:
         raise SubnetError('subnet does not fit the model: ' +
                           '; '.join(problems))
