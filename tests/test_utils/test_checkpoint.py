@@ -47,10 +47,15 @@ def test_allow_list_is_exact():
     } <= dtypes
     assert 'numpy.dtypes.ObjectDType' not in dtypes
     assert names - dtypes == {
-        'mmengine.logging.history_buffer.HistoryBuffer', 'numpy.ndarray',
-        'numpy.dtype', 'numpy._core.multiarray._reconstruct',
-        'numpy._core.multiarray.scalar', 'numpy.core.multiarray._reconstruct',
-        'numpy.core.multiarray.scalar', 'builtins.getattr'
+        'mmengine.logging.history_buffer.HistoryBuffer',
+        'numpy.ndarray',
+        'numpy.dtype',
+        'numpy._core.multiarray._reconstruct',
+        'numpy._core.multiarray.scalar',
+        'numpy.core.multiarray._reconstruct',
+        'numpy.core.multiarray.scalar',
+        'builtins.getattr',
+        'builtins.bytes'  # narrowed to bytes(): see the empty-bytes test
     }
 
 
@@ -105,3 +110,64 @@ def test_resolve_global_errors():
         resolve_global('Nope')
     with pytest.raises(ValueError, match='cannot import'):
         resolve_global('no_such_module_x.Thing')
+
+
+class _Call:
+    """A pickle that calls ``fn(*args)`` when loaded."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+@pytest.mark.parametrize('fn,args,name', [
+    (__import__('os').system, ('echo PWNED', ), 'posix.system'),
+    (eval, ('1+1', ), 'builtins.eval'),
+    (exec, ('x = 1', ), 'builtins.exec'),
+    (__import__, ('os', ), 'builtins.__import__'),
+    (__import__('subprocess').check_output,
+     (['true'], ), 'subprocess.check_output'),
+])
+def test_code_running_globals_are_refused_and_never_trusted(
+        tmp_path, fn, args, name):
+    register_checkpoint_safe_globals()
+    path = tmp_path / 'evil.pth'
+    torch.save(dict(meta=_Call(fn, *args)), path)
+    with pytest.raises(UnsafeCheckpointError) as e:
+        with explain_unsafe_checkpoint():
+            torch.load(path)
+    message = str(e.value)
+    assert name in message and 'can run code' in message
+    assert '--trust-global' not in message
+    assert 'weights_only=False' not in message
+    with pytest.raises(ValueError, match=f"'{name}' refused"):
+        resolve_global(name)
+    with pytest.raises(ValueError, match='refused'):
+        register_checkpoint_safe_globals([name])
+
+
+def test_trust_global_admits_classes_only():
+    with pytest.raises(ValueError, match='not a class'):
+        resolve_global('json.dumps')
+    with pytest.raises(ValueError, match='refused'):
+        resolve_global('functools.partial')
+    assert resolve_global(f'{__name__}.Payload') is Payload
+
+
+def test_empty_bytes_of_genuine_checkpoints_load(tmp_path):
+    """torch's protocol-2 pickles write an empty array's data and a fresh
+    HistoryBuffer's as a call of builtins.bytes with no argument: that
+    loads; any call of bytes with arguments (what could allocate or convert
+    anything) is refused."""
+    register_checkpoint_safe_globals()
+    path = tmp_path / 'ok.pth'
+    torch.save(dict(a=np.zeros(0), h=HistoryBuffer(), b=b''), path)
+    got = torch.load(path)
+    assert got['a'].shape == (0, ) and got['b'] == b''
+    assert len(got['h']._log_history) == 0
+    path = tmp_path / 'big.pth'
+    torch.save(dict(b=_Call(bytes, 10**12)), path)
+    with pytest.raises(pickle.UnpicklingError, match=r'refused bytes\('):
+        torch.load(path)
