@@ -7,6 +7,7 @@ test_precise_coco_metric.py),
 and resume needing weights_only=False."""
 import json
 import os.path as osp
+import shutil
 
 import pytest
 import torch
@@ -226,3 +227,37 @@ def test_constraints_reject_and_bad_arguments(tiny_digits, tmp_path):
     assert loop.records and all(low <= r['flops'] <= high
                                 for r in loop.records.values())
     assert loop.rejected
+
+
+@pytest.mark.heavy
+def test_resume_loads_the_supernet_named_by_load_from(tiny_digits,
+                                                      supernet_ckpt, tmp_path):
+    """A search config that names its supernet with ``load_from`` (not
+    ``supernet_checkpoint``): ``tools/train.py --resume`` clears load_from,
+    and the resumed generations must still score the trained supernet,
+    not the untrained weights."""
+
+    def cfg(work, name, generations, load_from=None, ckpt=None):
+        c = search_cfg(tiny_digits, ckpt, work, name, generations)
+        c.load_from = load_from
+        return c
+
+    full = run(cfg(str(tmp_path / 'full'), 'lf_full', 2, ckpt=supernet_ckpt))
+    part = str(tmp_path / 'part')
+    run(cfg(part, 'lf_part', 1, load_from=supernet_ckpt))
+    state = json.load(open(osp.join(part, 'search', 'state.json')))
+    assert state['supernet'] == supernet_ckpt
+    resumed = run(cfg(part, 'lf_resumed', 2), resume=True)  # load_from=None
+    assert resumed.train_loop.records == json.loads(
+        json.dumps(full.train_loop.records))
+
+    # resuming onto another supernet, or one that is not known, is refused
+    other = str(tmp_path / 'other.pth')
+    shutil.copy(supernet_ckpt, other)
+    with pytest.raises(RuntimeError, match='was run on the supernet'):
+        run(cfg(part, 'lf_other', 3, ckpt=other), resume=True)
+    state.pop('supernet')
+    with open(osp.join(part, 'search', 'state.json'), 'w') as f:
+        json.dump(state, f)
+    with pytest.raises(RuntimeError, match='does not say which supernet'):
+        run(cfg(part, 'lf_unknown', 3), resume=True)

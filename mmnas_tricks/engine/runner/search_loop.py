@@ -299,6 +299,7 @@ class SearchLoop(SupernetLoop):
             rng=[version, list(internal), gauss],
             seed=self.seed,
             seconds=self.seconds,
+            supernet=self.supernet_source,
             **self.strategy_state())
 
     def load_state_dict(self, state: dict) -> None:
@@ -568,14 +569,46 @@ class SearchLoop(SupernetLoop):
             logger='current')
         self._save_state()
 
+    def _resume_supernet(self, state: dict) -> None:
+        """Load, on resume, the supernet the first run searched: a config
+        that names it with ``load_from`` loses it to ``--resume`` (which
+        resumes from the work dir instead), so the recorded path is loaded
+        again; a different supernet, or none known, refuses to resume."""
+        recorded = state.get('supernet')
+        if self.supernet_source is not None:
+            if recorded is not None and osp.abspath(recorded) != osp.abspath(
+                    self.supernet_source):
+                raise RuntimeError(
+                    f'{self.state_path}: this search was run on the supernet '
+                    f'{recorded!r}, the resumed one would load '
+                    f'{self.supernet_source!r}; resume with the same '
+                    'supernet or start a new work dir')
+            return
+        if recorded is None:
+            raise RuntimeError(
+                f'{self.state_path}: cannot resume: the search state does not '
+                'say which supernet it searched and the config names none '
+                '(set supernet_checkpoint in train_cfg)')
+        self.supernet_checkpoint = recorded
+        self._load_supernet()
+        print_log(
+            f'resumed on the supernet the search started with: '
+            f'{recorded}',
+            logger='current')
+
     # -- the loop -----------------------------------------------------------
     def run(self):
-        self._load_supernet()
-        if self.router is not None:
-            self.router.check(self.model)
+        state = None
         if self.runner._resume and osp.isfile(self.state_path):
             with open(self.state_path) as f:
-                self.load_state_dict(json.load(f))
+                state = json.load(f)
+        self._load_supernet()
+        if state is not None:
+            self._resume_supernet(state)
+        if self.router is not None:
+            self.router.check(self.model)
+        if state is not None:
+            self.load_state_dict(state)
             print_log(
                 f'search resumed at generation {self._generation} '
                 f'with {len(self.records)} scored subnets',

@@ -41,6 +41,17 @@ class SupernetLoop(BaseLoop):
         model = self.runner.model
         return model.module if is_model_wrapper(model) else model
 
+    @property
+    def supernet_source(self) -> Optional[str]:
+        """The supernet checkpoint this loop scores: ``supernet_checkpoint``,
+        else the runner's ``load_from`` (None when resuming: ``--resume``
+        clears it)."""
+        if self.supernet_checkpoint is not None:
+            return self.supernet_checkpoint
+        if self.runner._resume:
+            return None
+        return self.runner.cfg.get('load_from')
+
     def _load_supernet(self) -> None:
         if self.supernet_checkpoint is None:
             return  # the runner's load_from
