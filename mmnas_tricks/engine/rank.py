@@ -176,7 +176,8 @@ def train_resumable(cfg: Config, work_dir: str, name: str) -> tuple:
     returns the final checkpoint and the last validation metrics."""
     from mmengine.runner import Runner
 
-    from mmnas_tricks.utils import explain_unsafe_checkpoint, last_val_metrics
+    from mmnas_tricks.utils import (explain_unsafe_checkpoint,
+                                    last_val_metrics, scalar_metrics)
     cfg = cfg.copy()
     cfg.work_dir = work_dir
     cfg.experiment_name = f'{name}_{time.time_ns()}'
@@ -195,10 +196,7 @@ def train_resumable(cfg: Config, work_dir: str, name: str) -> tuple:
     metrics = last_val_metrics(runner)
     if not metrics and cfg.get('resume') and runner.val_loop is not None:
         # killed after the last checkpoint, before its validation
-        metrics = {
-            k: float(v)
-            for k, v in runner.val().items() if isinstance(v, (int, float))
-        }
+        metrics = scalar_metrics(runner.val())
     return checkpoint, metrics
 
 

@@ -10,6 +10,17 @@ from .io import dump_json_atomic
 _NOT_METRICS = ('time', 'data_time')
 
 
+def scalar_metrics(metrics: dict) -> Dict[str, float]:
+    """The real-number entries of an evaluator's metrics as floats: Python
+    and numpy scalars alike (mmseg's ``IoUMetric`` returns numpy float32),
+    bools and anything else dropped."""
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, numbers.Real) and not isinstance(v, bool)
+    }
+
+
 def last_val_metrics(runner) -> Dict[str, float]:
     """The scalar metrics of the last validation, from the message hub."""
     scalars = runner.message_hub.log_scalars
@@ -28,9 +39,8 @@ def print_final_metrics(runner,
         metrics = last_val_metrics(runner)
     # the message hub also holds the val loop's timings: not metrics
     metrics = {
-        k: float(v)
-        for k, v in metrics.items()
-        if isinstance(v, numbers.Real) and k not in _NOT_METRICS
+        k: v
+        for k, v in scalar_metrics(metrics).items() if k not in _NOT_METRICS
     }
     if is_main_process() and not metrics:
         runner.logger.warning(

@@ -6,6 +6,7 @@ exported subnet, miscounted generations on resume (rounded, tied scores:
 test_precise_coco_metric.py),
 and resume needing weights_only=False."""
 import json
+import os
 import os.path as osp
 import shutil
 
@@ -231,7 +232,8 @@ def test_constraints_reject_and_bad_arguments(tiny_digits, tmp_path):
 
 @pytest.mark.heavy
 def test_resume_loads_the_supernet_named_by_load_from(tiny_digits,
-                                                      supernet_ckpt, tmp_path):
+                                                      supernet_ckpt, tmp_path,
+                                                      monkeypatch):
     """A search config that names its supernet with ``load_from`` (not
     ``supernet_checkpoint``): ``tools/train.py --resume`` clears load_from,
     and the resumed generations must still score the trained supernet,
@@ -250,6 +252,33 @@ def test_resume_loads_the_supernet_named_by_load_from(tiny_digits,
     resumed = run(cfg(part, 'lf_resumed', 2), resume=True)  # load_from=None
     assert resumed.train_loop.records == json.loads(
         json.dumps(full.train_loop.records))
+    # mmseg's IoUMetric gives numpy float32s: kept in every record
+    assert all('mIoU' in r['metrics'] and 'aAcc' in r['metrics']
+               for r in resumed.train_loop.records.values())
+    search = osp.join(part, 'search')
+    complete = json.load(open(osp.join(search, 'complete.json')))
+    assert {'best_subnet.py', 'best_subnet.pth', 'state.json'} <= set(
+        complete['files'])
+
+    # killed while exporting: the folder does not say it is complete, and
+    # --resume finishes it (nothing scored again)
+    for name in ('best_subnet.py', 'best_subnet.pth'):
+        os.remove(osp.join(search, name))
+
+    def dying(self, *args, **kwargs):
+        raise Killed()
+
+    with monkeypatch.context() as m:
+        m.setattr(EvolutionSearchLoop, '_export', dying)
+        with pytest.raises(Killed):
+            run(cfg(part, 'lf_export_killed', 2), resume=True)
+    assert not osp.exists(osp.join(search, 'complete.json'))
+    assert not osp.exists(osp.join(search, 'best_subnet.py'))
+    with monkeypatch.context() as m:
+        m.setattr(EvolutionSearchLoop, '_score', dying)
+        run(cfg(part, 'lf_export_resumed', 2), resume=True)
+    assert osp.isfile(osp.join(search, 'complete.json'))
+    assert osp.isfile(osp.join(search, 'best_subnet.pth'))
 
     # resuming onto another supernet, or one that is not known, is refused
     other = str(tmp_path / 'other.pth')

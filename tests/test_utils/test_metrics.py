@@ -47,3 +47,17 @@ def test_no_metrics_is_said(tmp_path, capsys):
     assert print_final_metrics(runner, {}) == {}
     assert 'no metrics to report' in warned[0]
     assert not (tmp_path / 'final_metrics.json').exists()
+
+
+def test_scalar_metrics_keep_numpy_scalars():
+    from mmnas_tricks.utils import scalar_metrics
+    got = scalar_metrics(
+        dict(
+            mIoU=np.float32(0.5),
+            n=np.int64(3),
+            x=1,
+            ok=True,
+            s='a',
+            arr=np.zeros(3)))
+    assert got == dict(mIoU=0.5, n=3.0, x=1.0)
+    assert all(type(v) is float for v in got.values())

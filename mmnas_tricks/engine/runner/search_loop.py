@@ -5,6 +5,7 @@ back their scores."""
 import csv
 import io
 import json
+import os
 import os.path as osp
 import random
 import time
@@ -25,6 +26,7 @@ from mmnas_tricks.models.resources import ResourceTable, measure_latency
 from mmnas_tricks.structures import dump_subnet, subnet_key
 from mmnas_tricks.utils.io import (atomic_write, atomic_write_text,
                                    dump_json_atomic)
+from mmnas_tricks.utils.metrics import scalar_metrics
 from ..bn_calibration import calibrate_bn
 from ..few_shot import FewShotRouter
 from ..pareto import non_dominated_ranks
@@ -81,7 +83,11 @@ class SearchLoop(SupernetLoop):
     ``.pth``: the best subnet as a plain config and checkpoint
     (BN-calibrated on the scoring batches, checked as
     ``tools/export_subnet.py`` checks); with ``export_flops``, the same for
-    the best subnet at each FLOPs budget. The config's top-level
+    the best subnet at each FLOPs budget. ``complete.json`` is written last
+    (the files the search wrote, its best score) and removed when a search
+    starts or resumes in the folder: without it a folder is not a finished
+    search (a search killed while exporting is finished by ``--resume``,
+    which scores nothing again). The config's top-level
     ``retrain`` dict (e.g. ``retrain = dict(train_cfg=_base_.train_cfg,
     default_hooks=_base_.default_hooks)``) replaces those keys in the
     exported configs, so that they train rather than search.
@@ -286,6 +292,11 @@ class SearchLoop(SupernetLoop):
     @property
     def state_path(self) -> str:
         return osp.join(self.out_dir, 'state.json')
+
+    @property
+    def complete_path(self) -> str:
+        """Written last: the folder holds a finished search."""
+        return osp.join(self.out_dir, 'complete.json')
 
     def state_dict(self, rng_state=None) -> dict:
         version, internal, gauss = rng_state or self.rng.getstate()
@@ -492,10 +503,7 @@ class SearchLoop(SupernetLoop):
             score=float(metrics[self.score_key]),
             flops=res['flops'],
             params=res['params'],
-            metrics={
-                k: float(v)
-                for k, v in metrics.items() if isinstance(v, (int, float))
-            })
+            metrics=scalar_metrics(metrics))
         if 'latency' in res:
             record['latency_ms'] = res['latency']
         return record
@@ -607,6 +615,8 @@ class SearchLoop(SupernetLoop):
             self._resume_supernet(state)
         if self.router is not None:
             self.router.check(self.model)
+        if is_main_process() and osp.isfile(self.complete_path):
+            os.remove(self.complete_path)  # finished again below, or not
         if state is not None:
             self.load_state_dict(state)
             print_log(
@@ -644,6 +654,16 @@ class SearchLoop(SupernetLoop):
                 continue
             self._export(key, f'best_subnet_{fraction:g}x', fraction)
         set_subnet(self.model, initial)
+        if is_main_process():
+            best = self.best_key()
+            dump_json_atomic(
+                dict(
+                    generations=self._generation,
+                    scored=len(self.records),
+                    best_score=self.records[best]['score'],
+                    files=sorted(
+                        f for f in os.listdir(self.out_dir)
+                        if f != 'complete.json')), self.complete_path)
         return self.model
 
     def _run_generation(self) -> None:
