@@ -86,16 +86,18 @@ def sort_channels(state: Dict[str, torch.Tensor],
     return out
 
 
+def _norm(state, prefix: str) -> List[str]:
+    """The norm tensors at ``prefix`` that ``state`` holds."""
+    return [f'{prefix}.{s}' for s in _NORM_STATS if f'{prefix}.{s}' in state]
+
+
 def _conv_module(state, prefix: str) -> List[str]:
     """The producer keys of the conv at ``prefix`` (``prefix.weight`` or an
     mmcv ConvModule's ``prefix.conv.weight``), its bias and its norm."""
     conv = prefix + '.conv' if prefix + '.conv.weight' in state else prefix
     keys = [conv + '.weight'] + [conv + '.bias'] * (conv + '.bias' in state)
     for norm in ('bn', 'gn', 'norm'):
-        keys += [
-            f'{prefix}.{norm}.{s}' for s in _NORM_STATS
-            if f'{prefix}.{norm}.{s}' in state
-        ]
+        keys += _norm(state, f'{prefix}.{norm}')
     return keys
 
 
@@ -136,9 +138,7 @@ def fcos_channel_spaces(state: Dict[str, torch.Tensor],
         raise ValueError('channel sorting supports basic blocks only: the '
                          f'checkpoint has bottlenecks ({bb}.layer*.*.conv3)')
     stream = ChannelSpace(f'{bb}.stem', _conv_module(state, f'{bb}.conv1'))
-    stream.producers += [
-        f'{bb}.bn1.{s}' for s in _NORM_STATS if f'{bb}.bn1.{s}' in state
-    ]
+    stream.producers += _norm(state, f'{bb}.bn1')
     spaces.append(stream)
     stage_streams = []
     for i in _indices(state, rf'{bb}\.layer(\d+)\.0\.conv1\.weight$'):
@@ -149,18 +149,15 @@ def fcos_channel_spaces(state: Dict[str, torch.Tensor],
             if down:
                 stream.consumers.append(f'{p}.downsample.0.weight')
                 stream = ChannelSpace(f'{bb}.layer{i}')
-                stream.producers += [f'{p}.downsample.0.weight'] + [
-                    f'{p}.downsample.1.{s}'
-                    for s in _NORM_STATS if f'{p}.downsample.1.{s}' in state
-                ]
+                stream.producers += [f'{p}.downsample.0.weight'] + _norm(
+                    state, f'{p}.downsample.1')
                 spaces.append(stream)
-            inner = ChannelSpace(f'{p}.inner', [f'{p}.conv1.weight'] + [
-                f'{p}.bn1.{s}' for s in _NORM_STATS if f'{p}.bn1.{s}' in state
-            ], [f'{p}.conv2.weight'])
+            inner = ChannelSpace(f'{p}.inner', [f'{p}.conv1.weight'] +
+                                 _norm(state, f'{p}.bn1'),
+                                 [f'{p}.conv2.weight'])
             spaces.append(inner)
-            stream.producers += [f'{p}.conv2.weight'] + [
-                f'{p}.bn2.{s}' for s in _NORM_STATS if f'{p}.bn2.{s}' in state
-            ]
+            stream.producers += [f'{p}.conv2.weight'] + _norm(
+                state, f'{p}.bn2')
         stage_streams.append(stream)
 
     laterals = _indices(state, rf'{neck}\.lateral_convs\.(\d+)\.')

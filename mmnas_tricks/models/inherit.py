@@ -113,6 +113,15 @@ def _identity_blocks(model: nn.Module, plain: Subnet) -> List[str]:
     return changed
 
 
+def strip_module_prefix(state_dict: dict) -> dict:
+    """``state_dict`` with the ``module.`` prefix of a DDP-wrapped model's
+    keys dropped (a new dict; other keys unchanged)."""
+    return {
+        k[len('module.'):] if k.startswith('module.') else k: v
+        for k, v in state_dict.items()
+    }
+
+
 def inherit_plain(model: nn.Module,
                   state_dict: Dict[str, torch.Tensor],
                   subnet: Optional[Union[str, Subnet]] = None,
@@ -142,10 +151,7 @@ def inherit_plain(model: nn.Module,
         zeroed beyond the inherited region) and ``identity`` (blocks made
         the identity).
     """
-    state_dict = {
-        k[len('module.'):] if k.startswith('module.') else k: v
-        for k, v in state_dict.items()
-    }
+    state_dict = strip_module_prefix(state_dict)
     plain = plain_subnet(model, subnet)
     current = {n: m.current_choice for n, m in named_mutables(model).items()}
     params = dict(model.named_parameters())

@@ -176,11 +176,6 @@ def dump_subnet(subnet: Dict[str, Any],
     return atomic_write_text(path, text)
 
 
-def _yaml_errors() -> tuple:
-    import yaml
-    return (yaml.YAMLError, )
-
-
 def read_subnet_file(path: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """Read and shape-check a subnet file (no model needed).
 
@@ -204,13 +199,13 @@ def read_subnet_file(path: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     text = _decode(path, data)
     if not text.strip():
         raise SubnetFileError(f'{path}: the subnet file is empty')
+    import yaml
     try:
         if suffix == '.json':
             doc = json.loads(text, object_pairs_hook=_json_pairs)
         else:
-            import yaml
             doc = yaml.load(text, Loader=_loader())
-    except (ValueError, ArithmeticError, RecursionError) + _yaml_errors() as e:
+    except (ValueError, ArithmeticError, RecursionError, yaml.YAMLError) as e:
         kind = 'JSON' if suffix == '.json' else 'YAML'
         raise SubnetFileError(
             f'{path}: not valid {kind}: {short_str(str(e), 600)}') from None

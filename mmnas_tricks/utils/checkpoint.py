@@ -107,7 +107,7 @@ CODE_MODULES = frozenset({
     'timeit', 'types', 'functools', 'operator', 'inspect', 'io', '_io',
     'pathlib', 'tempfile', 'asyncio', 'threading', '_thread', 'gc', 'ast',
     'platform', 'sysconfig', 'pydoc', 'cProfile', 'profile', 'trace', 'dill',
-    'cloudpickle', 'joblib', 'yaml', 'builtins', '__builtin__'
+    'cloudpickle', 'joblib', 'yaml'
 })
 #: classes of builtins that are not plain data
 _CODE_BUILTIN_CLASSES = frozenset({
@@ -132,9 +132,10 @@ def code_global_reason(name: str) -> Optional[str]:
     builtin) can run code and must never be allow-listed, or None. Decided
     from the name, without importing anything the name points to: functions
     (a checkpoint calls them with arguments of its choosing), builtins that
-    are not data classes, and everything in :data:`CODE_MODULES` (numpy,
-    torch and mmengine included: their few safe classes are allow-listed
-    already). Anything else may still be unsafe: trust only its source."""
+    are not data classes, and everything in :data:`CODE_MODULES`; a
+    function in a module not imported yet is refused by
+    :func:`resolve_global` once imported. Anything else may still be
+    unsafe: trust only its source."""
     module, attr = py3_global(name).rsplit('.', 1)
     if module == 'builtins':
         obj = getattr(builtins, attr, None)

@@ -8,7 +8,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from mmnas_tricks.models.channel_sort import sort_fcos_checkpoint
-from mmnas_tricks.models.inherit import inherit_plain, report_lines
+from mmnas_tricks.models.inherit import (inherit_plain, report_lines,
+                                         strip_module_prefix)
 from mmnas_tricks.registry import HOOKS
 from mmnas_tricks.utils.io import dump_json_atomic
 from .utils import unwrap_model
@@ -68,21 +69,12 @@ class InheritWeightsHook(Hook):
         self.report: Optional[dict] = None
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        state = checkpoint.get('state_dict', checkpoint)
+        state = strip_module_prefix(checkpoint.get('state_dict', checkpoint))
         model = unwrap_model(runner)
-        own = set(model.state_dict())
-        keys = {
-            k[len('module.'):] if k.startswith('module.') else k
-            for k in state
-        }
-        if keys == own:
+        if set(state) == set(model.state_dict()):
             return  # the supernet's own checkpoint
         sorted_spaces = None
         if self.sort_channels:
-            state = {
-                k[len('module.'):] if k.startswith('module.') else k: v
-                for k, v in state.items()
-            }
             orders = sort_fcos_checkpoint(state, model)
             sorted_spaces = sum(o != sorted(o) for o in orders.values())
             print_log(

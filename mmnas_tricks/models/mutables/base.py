@@ -5,6 +5,8 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
+from mmnas_tricks.structures.subnet_file import short_repr, short_str
+
 #: fixed: one choice, pinned (searches leave it alone); sampled: the choice
 #: set for this iteration; differentiable: softmax(alpha)-weighted mix of all
 #: candidates (DARTS); all_on: every candidate runs, each dropped with
@@ -138,12 +140,11 @@ class BaseMutable(BaseModule):
                 at most a few hundred characters of it and lists the valid
                 ones).
         """
-        from mmnas_tricks.structures.subnet_file import short_repr
         reason = ''
         try:
             value = self._normalise(choice)
         except (TypeError, ValueError, OverflowError) as e:
-            value, reason = None, f' ({short_repr(str(e))[1:-1]})'
+            value, reason = None, f' ({short_str(str(e))})'
         if not reason:
             for candidate in self._choices:
                 if same_choice(candidate, value):
