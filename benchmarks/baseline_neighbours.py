@@ -57,6 +57,7 @@ def export(name: str, work_dir: str):
     from mmnas_tricks.engine.export import apply_retrain, strip_search_settings
     from mmnas_tricks.models import export_config, subnet_resources
     from mmnas_tricks.models.mutables import named_mutables
+    from mmnas_tricks.models.resources import input_size
     from mmnas_tricks.utils import atomic_write_text, build_model, load_config
     cfg = load_config(CONFIG)
     cfg.retrain = cfg.pop('nas')['retrain']
@@ -68,8 +69,10 @@ def export(name: str, work_dir: str):
     static.load_from = None
     path = osp.join(work_dir, f'{name}.py')
     atomic_write_text(path, static.pretty_text)
+    shape = input_size(cfg).shape
     flops = [
-        subnet_resources(model, s)['flops'] / 1e9 for s in (subnet, first)
+        subnet_resources(model, s, shape)['flops'] / 1e9
+        for s in (subnet, first)
     ]
     return path, round(flops[0], 4), round(flops[1], 4)
 

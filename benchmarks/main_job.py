@@ -123,14 +123,14 @@ def found_configs(nas_dir: str) -> dict:
 
 
 def resources(cfg) -> dict:
-    from mmnas_tricks.models.resources import (config_input_shape,
-                                               config_resources)
+    from mmnas_tricks.models.resources import config_resources
     res = config_resources(cfg)
     return dict(
         gflops=round(res['flops'] / 1e9, 4),
         params_m=round(res['params'] / 1e6, 4),
         latency_ms=round(res['latency_ms'], 2),
-        input_size=config_input_shape(cfg)[1])
+        input_size=res['input_size'][0],
+        input_source=res['input_source'])
 
 
 def main():

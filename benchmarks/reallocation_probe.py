@@ -111,11 +111,13 @@ def variant_config(name: str):
 def export(name: str, work_dir: str):
     """Write ``<work_dir>/<name>.py``; returns (path, GFLOPs, M params)."""
     from mmnas_tricks.models import subnet_resources
+    from mmnas_tricks.models.resources import input_size
     from mmnas_tricks.utils import atomic_write_text, build_model
-    cfg, size = variant_config(name)
+    cfg, _ = variant_config(name)
     path = osp.join(work_dir, f'{name}.py')
     atomic_write_text(path, cfg.pretty_text)
-    res = subnet_resources(build_model(cfg), {}, input_shape=(3, size, size))
+    res = subnet_resources(
+        build_model(cfg), {}, input_shape=input_size(cfg).shape)
     return path, round(res['flops'] / 1e9, 4), round(res['params'] / 1e6, 4)
 
 

@@ -78,13 +78,16 @@ def run_pipeline(config: str, name: str) -> None:
 
 def resources(config: str) -> dict:
     from mmnas_tricks.models import subnet_resources
+    from mmnas_tricks.models.resources import input_size
     from mmnas_tricks.utils import load_config
     from mmnas_tricks.utils.launch import build_model
-    model = build_model(load_config(config))
-    res = subnet_resources(model, {}, input_shape=(3, 128, 128))
+    cfg = load_config(config)
+    size = input_size(cfg)
+    res = subnet_resources(build_model(cfg), {}, input_shape=size.shape)
     return dict(
         gflops=round(res['flops'] / 1e9, 4),
-        params_m=round(res['params'] / 1e6, 4))
+        params_m=round(res['params'] / 1e6, 4),
+        input_size=size.hw)
 
 
 def baseline_rows() -> list:

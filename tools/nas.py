@@ -282,6 +282,7 @@ class Pipeline:
         return res
 
     def report(self, paths: dict) -> list:
+        from mmnas_tricks.models.resources import size_text
         from mmnas_tricks.structures import read_subnet_file
         from mmnas_tricks.utils import atomic_write_text, dump_json_atomic
         key = self.stages['score_key']
@@ -319,6 +320,8 @@ class Pipeline:
                     gflops=round(res['flops'] / 1e9, 4),
                     params_m=round(res['params'] / 1e6, 4),
                     latency_ms=round(res['latency_ms'], 2),
+                    input_size=size_text(res['input_size']),
+                    input_source=res['input_source'],
                     train_min=round(seconds.get(stage, 0.0) / 60, 2),
                     search_min=round(search_min, 2) if name else 0.0,
                     supernet_score=estimate))
@@ -336,7 +339,7 @@ class Pipeline:
             verdict = f'found does NOT beat the baseline at <= its FLOPs ' \
                 f"({best['score']:.4f} <= {base['score']:.4f})"
         header = [
-            'model', key, 'GFLOPs', 'params (M)', 'latency (ms)',
+            'model', key, 'GFLOPs', 'params (M)', 'latency (ms)', 'input',
             'train (min)', 'search (min)', 'supernet estimate'
         ]
         lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
@@ -345,12 +348,15 @@ class Pipeline:
                 str(v)
                 for v in (r['model'], f"{r['score']:.4f}",
                           f"{r['gflops']:.4f}", f"{r['params_m']:.4f}",
-                          r['latency_ms'], r['train_min'], r['search_min'],
-                          '' if r['supernet_score'] is None else
-                          f"{r['supernet_score']:.4f}")) + ' |')
+                          r['latency_ms'], r['input_size'], r['train_min'],
+                          r['search_min'], '' if r['supernet_score'] is None
+                          else f"{r['supernet_score']:.4f}")) + ' |')
         minutes = {s: round(v / 60, 2) for s, v in seconds.items()}
         total = sum(seconds.values()) / 60
-        text = '\n'.join(lines) + f'\n\n{verdict}; whole pipeline ' \
+        sources = sorted({r['input_source'] for r in rows})
+        text = '\n'.join(lines) + '\n\nFLOPs, params and latency at each ' \
+            "model's input size (from " + '; '.join(sources) + ')' + \
+            f'\n\n{verdict}; whole pipeline ' \
             f'{total:.1f} min (seed {self.args.seed}; stages: ' + ', '.join(
                 f'{s} {m} min' for s, m in minutes.items()) + ')\n'
         print('\n' + text, flush=True)
@@ -400,6 +406,7 @@ class Pipeline:
             int(found['gflops'] * 1e9),
             int(found['params_m'] * 1e6),
             metrics,
+            input_size=(found['input_size'].split('x'), found['input_source']),
             dataset=str(cfg.train_dataloader.dataset.get('type',
                                                          '')).split('.')[-1],
             task='Semantic Segmentation'

@@ -147,8 +147,8 @@ def main(argv=None):
                                           load_records, rank_set_subnets,
                                           scatter_png, standalone_config,
                                           train_standalone)
-    from mmnas_tricks.models.resources import (config_input_shape,
-                                               subnet_resources)
+    from mmnas_tricks.models.resources import (input_size, subnet_resources,
+                                               traced_input_shape)
     from mmnas_tricks.structures import subnet_key
     from mmnas_tricks.utils import build_model, dump_json_atomic, load_config
     from mmnas_tricks.utils.io import atomic_write_text
@@ -179,7 +179,10 @@ def main(argv=None):
         standalone_epochs=args.standalone_epochs)
     state['rank_set'] = args.rank_set
     model = build_model(cfg)
-    shape = config_input_shape(cfg)
+    size = input_size(cfg)
+    shape = size.shape
+    state.update(input_size=size.hw, input_source=size.source)
+    print(f'FLOPs ratios at {size}', flush=True)
     if args.rank_set:
         chosen = rank_set_subnets(model, args.rank_set, shape)
     else:
@@ -196,7 +199,11 @@ def main(argv=None):
     state['checkpoint_estimated'] = args.checkpoint
     for i, ((key, subnet), (label, _, ratio)) in enumerate(zip(keyed, chosen)):
         rec = state['records'].setdefault(key, dict(subnet=subnet))
-        rec.update(index=i, name=label, flops_ratio=round(ratio, 4))
+        rec.update(
+            index=i,
+            name=label,
+            flops_ratio=round(ratio, 4),
+            input_size=list(traced_input_shape(model, shape, subnet)[1:]))
     records = state['records']
     retrain_src = cfg.copy()
     if nas.get('retrain'):

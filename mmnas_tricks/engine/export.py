@@ -94,9 +94,10 @@ def export_subnet_files(cfg: Config,
     if any(isinstance(m, BaseMutable) for m in rebuilt.modules()):
         raise RuntimeError('the exported config still builds mutables')
     rebuilt.load_state_dict(static.state_dict(), strict=True)
-    shape = cfg.model.get('data_preprocessor', {}).get('size') or (128, 128)
+    from mmnas_tricks.models.resources import input_size
+    size = input_size(cfg)
     x = torch.rand(
-        1, 3, *shape, generator=torch.Generator().manual_seed(0)) * 255
+        1, *size.shape, generator=torch.Generator().manual_seed(0)) * 255
     with torch.no_grad():
         want = _flat(model._forward(x))
         got = _flat(rebuilt._forward(x))
@@ -110,22 +111,25 @@ def export_subnet_files(cfg: Config,
     save_static_checkpoint(model, ckpt_path, subnet, meta=dict(meta or {}))
     atomic_write_text(cfg_path, exported.pretty_text)
     _zoo_entry(cfg, model, subnet, out_dir, name, cfg_path, ckpt_path,
-               dict(meta or {}), shape)
+               dict(meta or {}), size)
     return cfg_path, ckpt_path, diff
 
 
 def _zoo_entry(cfg, model, subnet, out_dir, name, cfg_path, ckpt_path, meta,
-               shape) -> None:
+               size) -> None:
     """``<name>.metafile.yml``: a model-zoo entry of the exported subnet
     (its subnet file ``<name>.yaml`` too), with what is known at export:
-    FLOPs, params and the search's score (a supernet estimate)."""
+    FLOPs and params at the input size they were counted at, and the
+    search's score (a supernet estimate)."""
     from mmnas_tricks.models import subnet_resources
+    from mmnas_tricks.models.resources import traced_input_shape
     from mmnas_tricks.structures import dump_subnet
     from .zoo import write_zoo_entry
     subnet_path = osp.join(out_dir, f'{name}.yaml')
     if not osp.isfile(subnet_path):
         dump_subnet(subnet, subnet_path, meta=dict(source='export'))
-    res = subnet_resources(model, subnet, (3, *shape))
+    res = subnet_resources(model, subnet, size.shape)
+    seen = traced_input_shape(model, size.shape, subnet)
     metrics = {}
     if meta.get('score') is not None:
         metrics[f'{meta.get("score_key", "score")} (supernet estimate)'] = \
@@ -140,6 +144,7 @@ def _zoo_entry(cfg, model, subnet, out_dir, name, cfg_path, ckpt_path, meta,
         res['params'],
         metrics,
         dataset=_dataset_name(cfg),
+        input_size=(seen, size.source),
         task='Semantic Segmentation'
         if 'decode_head' in cfg.model else 'Object Detection',
         notes='exported from a supernet; train it (tools/train.py or '

@@ -21,11 +21,13 @@ def write_zoo_entry(path: str,
                     metrics: Dict[str, float],
                     dataset: str,
                     task: str = 'Object Detection',
-                    notes: Optional[str] = None) -> str:
+                    notes: Optional[str] = None,
+                    input_size: Optional[tuple] = None) -> str:
     """Write a metafile with one model to ``path`` (atomically): its config,
     checkpoint and subnet file (paths relative to the metafile), FLOPs and
-    parameters (of the whole model), and metrics on ``dataset``. Returns
-    ``path``.
+    parameters (of the whole model) with the input size they were counted
+    at (``input_size``: ((C, H, W), where it came from)), and metrics on
+    ``dataset``. Returns ``path``.
 
     Example (the layout mmdet's model index reads)::
 
@@ -34,12 +36,14 @@ def write_zoo_entry(path: str,
             Config: best_subnet.py
             Weights: best_subnet.pth
             Metadata: {FLOPs (G): 0.156, Parameters (M): 1.149,
-                       Subnet: best_subnet.yaml}
+                       Input size: 128x128, Subnet: best_subnet.yaml}
             Results:
               - {Task: Object Detection, Dataset: digits,
                  Metrics: {coco/bbox_mAP: 0.749}}
     """
     import yaml
+
+    from mmnas_tricks.models.resources import size_text
     folder = osp.dirname(osp.abspath(path))
     entry = dict(
         Name=name,
@@ -50,7 +54,10 @@ def write_zoo_entry(path: str,
             round(flops / 1e9, 4),
             'Parameters (M)':
             round(params / 1e6, 4),
-            'Subnet':
+            **({} if input_size is None else {
+                   'Input size': size_text(input_size[0]),
+                   'Input size from': input_size[1]
+               }), 'Subnet':
             _rel(osp.abspath(subnet_file), folder) if subnet_file else None
         },
         Results=[

@@ -1,9 +1,15 @@
 """FLOPs and parameters of a subnet of a whole model (backbone + neck +
 head), counted by mmengine's analysis tools at a given input size, and its
-latency, measured."""
+latency, measured.
+
+One rule for the input size of every figure (:func:`input_size`): an
+explicit size, else the config's data preprocessor ``size``, else the first
+resize of its test pipeline (padded as the network sees it), else an error
+asking for an explicit size. Every tool prints and writes the size beside
+the figures it reports (``input_size: [H, W]``)."""
 import statistics
 import time
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -19,7 +25,7 @@ from .mutables import (ConvShapeChoice, DepthChoice, KernelSizeChoice,
 def subnet_resources(
         model: nn.Module,
         subnet: Optional[Subnet] = None,
-        input_shape: Sequence[int] = (3, 128, 128),
+        input_shape: Optional[Sequence[int]] = None,
         inputs: Optional[Union[torch.Tensor, Tuple]] = None) -> Dict[str, int]:
     """FLOPs (multiply-adds, as mmengine's ``FlopAnalyzer`` counts them) and
     parameters of ``subnet`` (default: the current choices).
@@ -34,13 +40,17 @@ def subnet_resources(
             mode).
         subnet (dict, optional): The subnet. Defaults to None.
         input_shape (Sequence[int]): (C, H, W) of one input image when
-            ``inputs`` is None. Defaults to (3, 128, 128).
+            ``inputs`` is None: required then (:func:`input_size` finds
+            a config's).
         inputs (Tensor | tuple, optional): Explicit forward arguments.
             Defaults to None.
 
     Returns:
         dict: ``flops`` and ``params`` (ints).
     """
+    if input_shape is None and inputs is None:
+        raise TypeError('subnet_resources needs input_shape (C, H, W) or '
+                        'inputs')
     flops, _ = _trace(model, subnet, input_shape, inputs)
     return dict(
         flops=flops,
@@ -95,51 +105,125 @@ def _trace(model: nn.Module, subnet: Optional[Subnet], input_shape,
 
 
 def traced_input_shape(model: nn.Module,
-                       input_shape: Sequence[int]) -> Tuple[int, ...]:
+                       input_shape: Sequence[int],
+                       subnet: Optional[Subnet] = None) -> Tuple[int, ...]:
     """The shape the network sees for an input of ``input_shape``: resized
     by a data preprocessor with an input-size choice
-    (:class:`~mmnas_tricks.models.SearchableDetDataPreprocessor`), so that
-    FLOPs are counted at the chosen size."""
+    (:class:`~mmnas_tricks.models.SearchableDetDataPreprocessor`), at
+    ``subnet``'s size (default: the current choice), so that FLOPs are
+    counted at the chosen size."""
+    if is_model_wrapper(model):
+        model = model.module
     pre = getattr(model, 'data_preprocessor', None)
-    if hasattr(pre, 'input_shape'):
+    if not hasattr(pre, 'input_shape'):
+        return tuple(input_shape)
+    if subnet is None:
         return tuple(pre.input_shape(tuple(input_shape)))
-    return tuple(input_shape)
+    previous = get_subnet(model)
+    try:
+        set_subnet(model, subnet)
+        return tuple(pre.input_shape(tuple(input_shape)))
+    finally:
+        set_subnet(model, previous)
+
+
+class InputSize(NamedTuple):
+    """``shape`` (C, H, W) of one input and ``source``, where the size came
+    from; ``str()`` is what tools print beside a figure."""
+    shape: Tuple[int, int, int]
+    source: str
+
+    @property
+    def hw(self) -> list:
+        """``[H, W]``, as the JSON outputs write it."""
+        return list(self.shape[1:])
+
+    def __str__(self) -> str:
+        return f'{size_text(self.shape)} ({self.source})'
+
+
+def size_text(shape: Sequence[int]) -> str:
+    """``'HxW'`` of a (C, H, W) or (H, W) shape."""
+    return 'x'.join(str(int(v)) for v in tuple(shape)[-2:])
+
+
+def input_size(cfg, explicit: Optional[Sequence[int]] = None) -> InputSize:
+    """The input size of every FLOPs / params / latency figure of the model
+    a config builds, and where it came from, by one rule:
+
+    1. ``explicit`` (H, W) or (C, H, W), e.g. a tool's ``--shape``;
+    2. the data preprocessor's ``size`` (mmseg's crop size);
+    3. the ``scale`` (w, h) of the first resize of the test pipeline (mmdet;
+       the val pipeline when there is no test loader), padded up to the data
+       preprocessor's ``pad_size_divisor``: what the network sees. A
+       ``keep_ratio`` resize fits the image inside that scale, so the size
+       is an upper bound, as the source says. With an input-size choice the
+       pipelines resize to its base size and FLOPs are counted at each
+       subnet's size (:func:`traced_input_shape`);
+    4. else a ``ValueError`` naming the config and asking for (1).
+    """
+    if explicit is not None:
+        shape = tuple(int(v) for v in explicit)
+        if len(shape) == 2:
+            shape = (3, ) + shape
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(f'input size {tuple(explicit)!r}: expected '
+                             '(H, W) or (C, H, W) of positive ints')
+        return InputSize(shape, 'given explicitly')
+    pre = cfg.model.get('data_preprocessor') or {}
+    size = pre.get('size')
+    if size:
+        return InputSize((3, *(int(v) for v in size)),
+                         'model.data_preprocessor.size')
+    for name in ('test_dataloader', 'val_dataloader'):
+        dataset = (cfg.get(name) or {}).get('dataset', {})
+        while 'pipeline' not in dataset and 'dataset' in dataset:  # wrappers
+            dataset = dataset['dataset']
+        if not dataset.get('pipeline'):
+            continue
+        d = int(pre.get('pad_size_divisor') or 1)
+        for step in dataset['pipeline']:
+            scale = step.get('scale') if 'Resize' in str(step.get('type')) \
+                else None
+            if isinstance(scale, int):
+                scale = (scale, scale)
+            if isinstance(scale, (list, tuple)) and len(scale) == 2 and all(
+                    isinstance(v, int) for v in scale):
+                source = f"{name}'s {step['type']} scale " \
+                    f'{tuple(scale)} (w, h)'
+                if d > 1:
+                    source += f', padded to a multiple of {d}'
+                if step.get('keep_ratio'):
+                    source += ', keep_ratio: at most'
+                return InputSize(
+                    (3, -(-scale[1] // d) * d, -(-scale[0] // d) * d), source)
+        break
+    where = getattr(cfg, 'filename', None) or 'the config'
+    raise ValueError(
+        f'{where}: no input size for FLOPs / params / latency: '
+        'model.data_preprocessor has no `size` and the test pipeline no '
+        'Resize with an int (w, h) `scale`; give one explicitly (the '
+        "tools' --shape H W)")
 
 
 def config_input_shape(cfg) -> Tuple[int, int, int]:
-    """(C, H, W) of one input of the model a config builds: its data
-    preprocessor's ``size`` (mmseg), else the ``scale`` (w, h) of the first
-    resize of its test pipeline (mmdet) padded up to the data
-    preprocessor's ``pad_size_divisor`` (what the network sees), else
-    (3, 128, 128)."""
-    pre = cfg.model.get('data_preprocessor', {})
-    size = pre.get('size')
-    if size:
-        return (3, *size)
-    loader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
-    dataset = loader.get('dataset', {})
-    while 'pipeline' not in dataset and 'dataset' in dataset:  # wrappers
-        dataset = dataset['dataset']
-    d = int(pre.get('pad_size_divisor') or 1)
-    for step in dataset.get('pipeline', []):
-        scale = step.get('scale') if 'Resize' in str(step.get('type')) \
-            else None
-        if isinstance(scale, int):
-            scale = (scale, scale)
-        if isinstance(scale, (list, tuple)) and len(scale) == 2 and all(
-                isinstance(v, int) for v in scale):
-            return (3, -(-scale[1] // d) * d, -(-scale[0] // d) * d)
-    return (3, 128, 128)
+    """(C, H, W) of one input of the model a config builds
+    (:func:`input_size`'s rule)."""
+    return input_size(cfg).shape
 
 
 def config_resources(cfg, latency: bool = True) -> Dict[str, float]:
     """``flops``, ``params`` and, with ``latency``, ``latency_ms``
     (:func:`measure_latency`) of the model a plain config builds, at its
-    input size (:func:`config_input_shape`)."""
+    input size (:func:`input_size`), written as ``input_size`` ([H, W]) and
+    ``input_source``."""
     from mmnas_tricks.utils import build_model
-    shape = config_input_shape(cfg)
+    size = input_size(cfg)
+    shape = size.shape
     model = build_model(cfg)
     res = subnet_resources(model, input_shape=shape)
+    res['input_size'] = list(traced_input_shape(model, shape)[1:])
+    res['input_source'] = size.source
     if latency:
         res['latency_ms'] = measure_latency(model, input_shape=shape)
     return res
@@ -147,7 +231,7 @@ def config_resources(cfg, latency: bool = True) -> Dict[str, float]:
 
 def measure_latency(model: nn.Module,
                     subnet: Optional[Subnet] = None,
-                    input_shape: Sequence[int] = (3, 128, 128),
+                    input_shape: Optional[Sequence[int]] = None,
                     repeats: int = 10,
                     warmup: int = 2) -> float:
     """Median milliseconds of one forward (batch 1, ``tensor`` mode, no
@@ -160,12 +244,14 @@ def measure_latency(model: nn.Module,
     Args:
         model (nn.Module): The supernet (DDP wrappers are unwrapped).
         subnet (dict, optional): The subnet. Defaults to None.
-        input_shape (Sequence[int]): (C, H, W) of one input image.
-            Defaults to (3, 128, 128).
+        input_shape (Sequence[int]): (C, H, W) of one input image
+            (required; :func:`input_size` finds a config's).
         repeats (int): Timed forwards (the median is returned). Defaults
             to 10.
         warmup (int): Untimed forwards first. Defaults to 2.
     """
+    if input_shape is None:
+        raise TypeError('measure_latency needs input_shape (C, H, W)')
     if repeats < 1 or warmup < 0:
         raise ValueError(f'repeats={repeats} must be >= 1 and warmup='
                          f'{warmup} >= 0')
@@ -230,7 +316,7 @@ class ResourceTable:
 
     def __init__(self,
                  model: nn.Module,
-                 input_shape: Sequence[int] = (3, 128, 128),
+                 input_shape: Sequence[int],
                  check: int = 2) -> None:
         self.model = model.module if is_model_wrapper(model) else model
         self.input_shape = tuple(input_shape)

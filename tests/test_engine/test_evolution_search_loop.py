@@ -57,6 +57,12 @@ def run(cfg, resume=False):
     return runner
 
 
+def tiny_digits_size(loop):
+    """The (H, W) the search counts FLOPs at: its config's preprocessor
+    size."""
+    return tuple(loop.runner.cfg.model.data_preprocessor.size)
+
+
 class Killed(Exception):
     pass
 
@@ -79,10 +85,21 @@ def test_search_writes_results_and_resumes_identically(tiny_digits,
     assert all(r['seconds'] > 0 for r in rows)
     assert set(loop.seconds) == set(loop.records)
     assert all('seconds' not in r for r in loop.records.values())
+    # every figure beside the input size it was counted at (one rule: the
+    # seg config's data preprocessor size), the rule's result in the state
+    size = list(tiny_digits_size(loop))
+    assert all(r['input_size'] == size for r in rows)
+    saved = json.load(open(osp.join(out, 'state.json')))
+    assert saved['input_size'] == size
+    assert saved['input_source'] == 'model.data_preprocessor.size'
     with open(osp.join(out, 'candidates.csv')) as f:
         assert f.readline().strip().split(',') == [
-            'generation', 'score', 'flops', 'params', 'seconds', 'subnet'
+            'generation', 'score', 'flops', 'params', 'input_size', 'seconds',
+            'subnet'
         ]
+        assert f.readline().split(',')[4] == 'x'.join(map(str, size))
+    assert read_subnet_file(osp.join(
+        out, 'best_subnet.yaml'))[1]['input_size'] == size
     for name in ('candidates.csv', 'score_vs_flops.png', 'state.json'):
         assert osp.isfile(osp.join(out, name))
     best, meta = read_subnet_file(osp.join(out, 'best_subnet.yaml'))

@@ -1,5 +1,6 @@
 import random
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -137,3 +138,42 @@ def test_config_input_shape_is_the_padded_input():
     assert config_input_shape(cfg((100, 60), 32)) == (3, 64, 128)
     assert config_input_shape(cfg(96, 32)) == (3, 96, 96)
     assert config_input_shape(cfg((100, 60), 1)) == (3, 60, 100)
+
+
+def test_one_input_size_rule_names_its_source(tmp_path):
+    """Every FLOPs / params / latency figure is counted at one size: an
+    explicit one, else the data preprocessor's ``size``, else the test
+    (else val) pipeline's resize through dataset wrappers, else an error
+    naming the config and asking for a size (no silent 128 x 128 or
+    800 x 1333 guess)."""
+    from mmengine.config import Config
+
+    from mmnas_tricks.models.resources import input_size
+
+    resize = dict(type='Resize', scale=(160, 96), keep_ratio=True)
+
+    path = tmp_path / 'my_detector.py'  # no 'digits' in its name
+    path.write_text('')
+
+    def cfg(pre=None, **loaders):
+        return Config(
+            dict(model=dict(data_preprocessor=pre or {}), **loaders),
+            filename=str(path))
+
+    wrapped = dict(
+        dataset=dict(type='RepeatDataset', dataset=dict(pipeline=[resize])))
+    got = input_size(cfg(dict(pad_size_divisor=32), val_dataloader=wrapped))
+    assert got.shape == (3, 96, 160)
+    assert "val_dataloader's Resize scale (160, 96)" in got.source
+    assert 'padded to a multiple of 32' in got.source
+    assert 'at most' in got.source  # keep_ratio
+    assert str(got).startswith('96x160 (') and got.hw == [96, 160]
+    got = input_size(cfg(dict(size=(64, 48)), test_dataloader=wrapped))
+    assert got == ((3, 64, 48), 'model.data_preprocessor.size')
+    assert input_size(cfg(), (40, 50)) == ((3, 40, 50), 'given explicitly')
+    with pytest.raises(
+            ValueError, match=r'my_detector.py: no input '
+            r'size.*--shape H W'):
+        input_size(cfg(test_dataloader=dict(dataset=dict(pipeline=[]))))
+    with pytest.raises(ValueError, match='positive ints'):
+        input_size(cfg(), (0, 5))

@@ -14,7 +14,7 @@ from mmnas_tricks.models.data_preprocessors import \
 from mmnas_tricks.models.inherit import inherit_plain
 from mmnas_tricks.models.mutables import (extreme_subnet, named_mutables,
                                           set_subnet)
-from mmnas_tricks.models.resources import subnet_resources
+from mmnas_tricks.models.resources import input_size, subnet_resources
 from mmnas_tricks.testing import config_dir, demo_det_batch, trained_looking
 from mmnas_tricks.utils import build_model, load_config
 
@@ -22,6 +22,8 @@ SPACE = osp.join(config_dir(), 'supernets',
                  'fcos_whole-elastic_r18w16_fpn_gn-head_12e_digits.py')
 BASELINE = osp.join(config_dir(), 'baselines',
                     'fcos_r18w16_fpn_gn-head_12e_digits.py')
+
+AT_128 = (3, 128, 128)
 
 
 @pytest.fixture(scope='module')
@@ -54,18 +56,21 @@ def test_first_subnet_is_the_trained_baseline(space):
     rebuilt = build_model(export_config(load_config(SPACE), _first(space)))
     assert {k: v.shape for k, v in rebuilt.state_dict().items()} == \
         {k: v.shape for k, v in baseline.state_dict().items()}
-    base = subnet_resources(baseline)
-    assert subnet_resources(space, _first(space)) == base
+    base = subnet_resources(baseline, input_shape=AT_128)
+    assert subnet_resources(space, _first(space), AT_128) == base
     # the FLOPs range of the space (the smallest and largest subnets)
-    low = subnet_resources(space, extreme_subnet(space, 'min'))['flops']
-    high = subnet_resources(space, extreme_subnet(space, 'max'))['flops']
+    low = subnet_resources(space, extreme_subnet(space, 'min'),
+                           AT_128)['flops']
+    high = subnet_resources(space, extreme_subnet(space, 'max'),
+                            AT_128)['flops']
     assert low <= 0.3 * base['flops'] and high >= 2 * base['flops']
 
 
 def test_input_size_is_counted_and_written_into_the_pipelines(space):
     subnet = dict(_first(space), **{'data_preprocessor.size': 160})
-    at_128 = subnet_resources(space, _first(space))['flops']
-    at_160 = subnet_resources(space, subnet)['flops']
+    assert input_size(load_config(SPACE)).shape == AT_128
+    at_128 = subnet_resources(space, _first(space), AT_128)['flops']
+    at_160 = subnet_resources(space, subnet, AT_128)['flops']
     assert 1.4 < at_160 / at_128 < 1.7  # (160 / 128) ** 2 = 1.5625
     cfg = export_config(load_config(SPACE), subnet)
     pre = cfg.model.data_preprocessor
@@ -78,9 +83,11 @@ def test_input_size_is_counted_and_written_into_the_pipelines(space):
         assert [tuple(t.scale) for t in resizes] == [(160, 160)]
     plain = build_model(cfg)
     assert type(plain.data_preprocessor).__name__ == 'DetDataPreprocessor'
-    assert subnet_resources(plain)['flops'] == at_128  # its input is 128
-    assert subnet_resources(plain, input_shape=(3, 160, 160))['flops'] == \
-        at_160
+    # the one input-size rule reads 160 from the exported pipelines
+    size = input_size(cfg)
+    assert size.shape == (3, 160, 160) and 'Resize' in size.source
+    assert subnet_resources(plain, input_shape=size.shape)['flops'] == at_160
+    assert subnet_resources(plain, input_shape=AT_128)['flops'] == at_128
 
 
 @pytest.mark.parametrize('size', [160, 96])

@@ -111,6 +111,12 @@ def test_pipeline_runs_every_stage_and_skips_finished_ones(
     assert entry['Config'] == f'{last}.py'
     assert entry['Weights'] == f'{last}.pth'
     assert entry['Metadata']['Subnet'] == f'{last}.yaml'
+    # FLOPs beside the input size they were counted at (one rule), the
+    # found subnet's own where the space chooses the resolution
+    assert base['input_size'] == '128x128'
+    assert entry['Metadata']['Input size'] == found['input_size']
+    assert entry['Metadata']['Input size from']
+    assert 'input size' in open(osp.join(work, 'results.md')).read().lower()
     suffix = last[len('best_subnet'):]
     zoo = yaml.safe_load(open(osp.join(work,
                                        f'model_zoo{suffix}.yml')))['Models'][0]

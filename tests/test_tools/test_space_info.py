@@ -42,3 +42,27 @@ def test_summary_json_and_subnet_file(repo_root, tmp_path, capsys):
             osp.join(repo_root, ASPP), '--write-subnet', 'best',
             str(tmp_path / 'x.yaml')
         ])
+
+
+def test_input_size_follows_the_one_rule_and_is_printed(
+        repo_root, tmp_path, capsys):
+    """A config whose name does not say 'digits' was counted at a guessed
+    800 x 1333; now its test pipeline's resize is the size, printed and
+    written beside the figures, each subnet at the size it chose."""
+    tool = _tool(repo_root)
+    space = osp.join(repo_root, 'configs', 'supernets',
+                     'fcos_whole-elastic_r18w16_fpn_gn-head_12e_digits.py')
+    config = tmp_path / 'my_space.py'
+    config.write_text(f'_base_ = [{space!r}]\n')
+    summary = tool.main([str(config)])
+    assert summary['input_size'] == [128, 128]
+    assert 'Resize scale (128, 128)' in summary['input_source']
+    assert summary['first_subnet']['input_size'] == [128, 128]
+    assert summary['min_subnet']['input_size'] == [96, 96]
+    assert summary['max_subnet']['input_size'] == [160, 160]
+    out = capsys.readouterr().out
+    assert 'input size 128x128 (test_dataloader' in out
+    assert 'min subnet at 96x96:' in out
+    explicit = tool.main([str(config), '--shape', '256', '256'])
+    assert explicit['input_size'] == [256, 256]
+    assert explicit['input_source'] == 'given explicitly'

@@ -122,6 +122,7 @@ def test_export_retrain_and_test(repo_root, tiny_digits, tmp_path, run_tool):
                                          'found.metafile.yml')))['Models'][0]
     assert (entry['Config'], entry['Weights']) == ('found.py', 'found.pth')
     assert entry['Metadata']['FLOPs (G)'] > 0
+    assert entry['Metadata']['Input size'] == '128x128'
 
 
 @pytest.mark.heavy

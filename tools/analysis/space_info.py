@@ -2,7 +2,9 @@
 the space per component, and FLOPs / parameters of the first and last
 subnets (every mutable at its first / last choice) and of the smallest and
 largest (every numeric choice at its minimum / maximum: the FLOPs range, as
-a ratio to the first subnet's) at the config's input.
+a ratio to the first subnet's) at the config's input size (``--shape``, else
+its data preprocessor's ``size``, else its test pipeline's resize: the one
+rule of every figure here, printed beside them).
 
 Example:
     python tools/analysis/space_info.py \
@@ -14,7 +16,9 @@ from collections import defaultdict
 
 from mmnas_tricks.models.mutables import (extreme_subnet, named_mutables,
                                           sample_subnet, space_size)
-from mmnas_tricks.models.resources import subnet_resources
+from mmnas_tricks.models.resources import (input_size, size_text,
+                                           subnet_resources,
+                                           traced_input_shape)
 from mmnas_tricks.structures import dump_subnet
 from mmnas_tricks.utils import build_model, load_config
 
@@ -28,8 +32,9 @@ def parse_args(argv=None):
         nargs=2,
         default=None,
         metavar=('H', 'W'),
-        help='input size for FLOPs (default: the data preprocessor size, '
-        'else 128 x 128 for digits configs, else 800 x 1333)')
+        help='input size for FLOPs (default: the data preprocessor\'s '
+        '`size`, else the test pipeline\'s resize, padded as the network '
+        'sees it)')
     parser.add_argument(
         '--list', action='store_true', help='list every mutable')
     parser.add_argument('--json', help='also write the summary to this file')
@@ -42,15 +47,6 @@ def parse_args(argv=None):
     parser.add_argument(
         '--seed', type=int, default=0, help='seed of --write-subnet random')
     return parser.parse_args(argv)
-
-
-def input_shape(cfg, shape=None):
-    if shape:
-        return (3, *shape)
-    size = cfg.model.get('data_preprocessor', {}).get('size')
-    if size:
-        return (3, *size)
-    return (3, 128, 128) if 'digits' in str(cfg.filename) else (3, 800, 1333)
 
 
 def main(argv=None):
@@ -72,16 +68,23 @@ def main(argv=None):
             p: dict(mutables=n, space_size=space_size(model, f'{p}.*'))
             for p, n in per_part.items()
         })
-    shape = input_shape(cfg, args.shape)
+    try:
+        size = input_size(cfg, args.shape)
+    except ValueError as e:
+        raise SystemExit(str(e))
+    shape = size.shape
     for which in ('first', 'last', 'min', 'max'):
-        summary[f'{which}_subnet'] = subnet_resources(
-            model, pick_subnet(model, which), input_shape=shape)
+        subnet = pick_subnet(model, which)
+        summary[f'{which}_subnet'] = dict(
+            subnet_resources(model, subnet, input_shape=shape),
+            input_size=list(traced_input_shape(model, shape, subnet)[1:]))
     first = summary['first_subnet']['flops']
     summary['flops_range_vs_first'] = [
         summary['min_subnet']['flops'] / first,
         summary['max_subnet']['flops'] / first
     ]
-    summary['input_shape'] = list(shape)
+    summary['input_size'] = size.hw
+    summary['input_source'] = size.source
     if args.list:
         for name, m in mutables.items():
             print(f'{name}: {m.choices}')
@@ -90,10 +93,12 @@ def main(argv=None):
     for part, info in summary['parts'].items():
         print(f"  {part}: {info['mutables']} mutables, "
               f"{info['space_size']:.2e} subnets")
+    print(f'  input size {size}')
     for which in ('first', 'last', 'min', 'max'):
         r = summary[f'{which}_subnet']
-        print(f"  {which} subnet at {shape}: {r['flops'] / 1e9:.3f} GFLOPs, "
-              f"{r['params'] / 1e6:.3f} M params")
+        print(f"  {which} subnet at {size_text(r['input_size'])}: "
+              f"{r['flops'] / 1e9:.3f} GFLOPs, {r['params'] / 1e6:.3f} M "
+              'params')
     low, high = summary['flops_range_vs_first']
     print(f'  FLOPs range: {low:.2f}x to {high:.2f}x the first subnet\'s')
     if args.json:

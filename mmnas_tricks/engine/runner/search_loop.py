@@ -22,7 +22,9 @@ from mmnas_tricks.models.mutables import (extreme_subnet, get_subnet,
                                           named_mutables, sample_subnet,
                                           set_subnet, subnet_param_count,
                                           validate_subnet)
-from mmnas_tricks.models.resources import ResourceTable, measure_latency
+from mmnas_tricks.models.resources import (ResourceTable, input_size,
+                                           measure_latency, size_text,
+                                           traced_input_shape)
 from mmnas_tricks.structures import dump_subnet, subnet_key
 from mmnas_tricks.utils.io import (atomic_write, atomic_write_text,
                                    dump_json_atomic)
@@ -110,8 +112,12 @@ class SearchLoop(SupernetLoop):
             baseline"), optionally scaled as ``'0.9*first'``. Defaults to
             None.
         input_shape (Sequence[int], optional): (C, H, W) for FLOPs and
-            latency. Defaults to None: the preprocessor's ``size`` or
-            (3, 128, 128).
+            latency. Defaults to None: the config's, by
+            :func:`~mmnas_tricks.models.resources.input_size`'s rule (its
+            data preprocessor's ``size``, else its test pipeline's resize).
+            Each record holds the size its subnet was counted at
+            (``input_size``, [H, W]: the chosen one in a space with an
+            input-size choice), and ``state.json`` the rule's result.
         calibrate_bn (int): BN calibration batches per candidate (0: use the
             supernet's running statistics). Defaults to 20.
         score_key (str): The metric to optimise. Defaults to
@@ -223,6 +229,7 @@ class SearchLoop(SupernetLoop):
         self.population_size = population_size
         self.constraints = constraints
         self.input_shape = input_shape
+        self._input = None
         self.num_calib = int(calibrate_bn)
         self.score_key = score_key
         self.rule = rule
@@ -311,6 +318,8 @@ class SearchLoop(SupernetLoop):
             seed=self.seed,
             seconds=self.seconds,
             supernet=self.supernet_source,
+            input_size=self.input.hw,
+            input_source=self.input.source,
             **self.strategy_state())
 
     def load_state_dict(self, state: dict) -> None:
@@ -334,15 +343,19 @@ class SearchLoop(SupernetLoop):
             dump_json_atomic(self.state_dict(rng_state), self.state_path)
 
     # -- resources and constraints ---------------------------------------
+    @property
+    def input(self):
+        """The input size of the FLOPs / params / latency figures and where
+        it came from (:func:`~mmnas_tricks.models.resources.input_size`)."""
+        if self._input is None:
+            self._input = input_size(self.runner.cfg, self.input_shape)
+            print_log(
+                f'FLOPs / params / latency of candidates at {self._input}',
+                logger='current')
+        return self._input
+
     def _shape(self):
-        if self.input_shape is not None:
-            return tuple(self.input_shape)
-        pre = self.model.data_preprocessor
-        base = getattr(pre, 'base_size', None)  # an input-size choice
-        if base is not None:
-            return (3, base, base)
-        size = getattr(pre, 'size', None)
-        return (3, *size) if size else (3, 128, 128)
+        return self.input.shape
 
     def _searchable(self) -> dict:
         return named_mutables(self.model, self.include, searchable_only=True)
@@ -503,6 +516,8 @@ class SearchLoop(SupernetLoop):
             score=float(metrics[self.score_key]),
             flops=res['flops'],
             params=res['params'],
+            input_size=list(
+                traced_input_shape(self.model, self._shape(), subnet)[1:]),
             metrics=scalar_metrics(metrics))
         if 'latency' in res:
             record['latency_ms'] = res['latency']
@@ -573,7 +588,8 @@ class SearchLoop(SupernetLoop):
         print_log(
             f'reference subnet: {self.score_key}={record["score"]} '
             f'flops={record["flops"] / 1e9:.4f}G '
-            f'params={record["params"] / 1e6:.4f}M',
+            f'params={record["params"] / 1e6:.4f}M '
+            f'at {size_text(record["input_size"])}',
             logger='current')
         self._save_state()
 
@@ -684,7 +700,8 @@ class SearchLoop(SupernetLoop):
                 f'generation {gen} candidate {len(self.records)}: '
                 f'{self.score_key}={rec["score"]} '
                 f'flops={rec["flops"] / 1e9:.4f}G '
-                f'params={rec["params"] / 1e6:.4f}M',
+                f'params={rec["params"] / 1e6:.4f}M '
+                f'at {size_text(rec["input_size"])}',
                 logger='current')
             self._save_state()
             if bar is not None:
@@ -736,6 +753,7 @@ class SearchLoop(SupernetLoop):
             score_key=self.score_key,
             flops=rec['flops'],
             params=rec['params'],
+            input_size=rec.get('input_size'),
             **extra)
         if 'latency_ms' in rec:
             meta['latency_ms'] = rec['latency_ms']
@@ -787,6 +805,7 @@ class SearchLoop(SupernetLoop):
                     f: r[f]
                     for f in ('generation', 'score', 'flops', 'params')
                 })
+            row['input_size'] = r.get('input_size')
             if latency:
                 row['latency_ms'] = r.get('latency_ms')
             if seconds:
@@ -805,13 +824,18 @@ class SearchLoop(SupernetLoop):
             dump_json_atomic(self.reference,
                              osp.join(self.out_dir, 'reference.json'))
         if rows:
-            fields = ['generation', 'score', 'flops', 'params'
+            fields = ['generation', 'score', 'flops', 'params', 'input_size'
                       ] + (['latency_ms'] if 'latency_ms' in rows[0] else
                            []) + ['seconds', 'subnet']
             buf = io.StringIO()
             writer = csv.DictWriter(buf, fieldnames=fields)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(
+                dict(
+                    r,
+                    input_size=size_text(r['input_size']
+                                         ) if r['input_size'] else None)
+                for r in rows)
             atomic_write_text(
                 osp.join(self.out_dir, 'candidates.csv'), buf.getvalue())
             best = self.best_key()
