@@ -12,6 +12,7 @@ Example:
 import argparse
 import os.path as osp
 
+from mmnas_tricks.engine.hooks.random_state_hook import add_random_state_hook
 from mmnas_tricks.utils import (add_common_args, build_runner,
                                 explain_unsafe_checkpoint, finish_common_args,
                                 finish_launcher, load_config,
@@ -92,6 +93,9 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
     runner = build_runner(cfg)
+    # random states in the checkpoints: a resumed training ends with the
+    # weights of an uninterrupted one (RandomStateHook)
+    add_random_state_hook(runner, cfg)
     with explain_unsafe_checkpoint():
         runner.train()
     print_final_metrics(runner)

@@ -10,6 +10,7 @@ from .feature_cache_hook import FeatureCacheHook, random_transforms
 from .inherit_weights_hook import InheritWeightsHook
 from .inplace_distill_hook import InplaceDistillHook
 from .path_dropout_hook import PathDropoutHook
+from .random_state_hook import RandomStateHook
 from .sample_subnet_hook import SampleSubnetHook
 from .sequential_search_hook import SequentialSearchHook
 
@@ -17,6 +18,6 @@ __all__ = [
     'AllOpsWarmupHook', 'ArchPerturbHook', 'ArchWarmupHook', 'AuxSkipHook',
     'BNCalibrationHook', 'ConvertNormHook', 'DartsHook', 'DropPathHook',
     'FeatureCacheHook', 'random_transforms', 'InheritWeightsHook',
-    'InplaceDistillHook', 'PathDropoutHook', 'SampleSubnetHook',
-    'SequentialSearchHook', 'project_to_simplex'
+    'InplaceDistillHook', 'PathDropoutHook', 'RandomStateHook',
+    'SampleSubnetHook', 'SequentialSearchHook', 'project_to_simplex'
 ]
