@@ -113,3 +113,79 @@ def test_sandwich_cycles_max_min_random():
             assert get_subnet(model) == extreme_subnet(model, 'min')
     with pytest.raises(ValueError, match=r"strategy='greedy'"):
         SampleSubnetHook(strategy='greedy')
+
+
+def test_flops_window_draws_the_random_subnets_from_a_pool():
+    """The random subnets come from a pool drawn once from the seed, every
+    one within the window of the first subnet's FLOPs; the sandwich's
+    extremes stay the space's; a second hook (another rank, a resumed run)
+    builds the same pool; a window nothing falls in is refused."""
+    from mmnas_tricks.models import subnet_resources
+    from mmnas_tricks.models.mutables import extreme_subnet, named_mutables
+    shape = (3, 8, 8)
+    model = Toy()
+    first = {n: m.choices[0] for n, m in named_mutables(model).items()}
+    base = subnet_resources(model, first, shape)['flops']
+    hook = SampleSubnetHook(
+        seed=1, strategy='sandwich', flops_window=(1.2, 3.0), pool_size=40)
+    records = hook.build_pool(model, shape)
+    kept = [r for r in records if r['kept']]
+    assert 0 < len(kept) == len(hook.pool) < len(records)  # some dropped
+    for subnet in hook.pool:
+        ratio = subnet_resources(model, subnet, shape)['flops'] / base
+        assert 1.2 <= ratio <= 3.0
+    keys = {json_key(s) for s in hook.pool}
+    for it in range(12):
+        subnet = hook.subnet_at(model, it)
+        if it % 3 == 2:
+            assert json_key(subnet) in keys
+        else:
+            assert subnet == extreme_subnet(model,
+                                            'max' if it % 3 == 0 else 'min')
+    other = SampleSubnetHook(
+        seed=1, strategy='sandwich', flops_window=(1.2, 3.0), pool_size=40)
+    other.build_pool(Toy(), shape)
+    assert other.pool == hook.pool
+    uniform = SampleSubnetHook(seed=2, flops_window=(1.2, 3.0), pool_size=40)
+    uniform.build_pool(model, shape)
+    assert all(
+        json_key(uniform.subnet_at(model, it)) in
+        {json_key(s)
+         for s in uniform.pool} for it in range(10))
+    empty = SampleSubnetHook(flops_window=(5.0, 6.0), pool_size=10)
+    with pytest.raises(
+            ValueError,
+            match=r'none of \d+ random subnets is '
+            r'within flops_window=\[5.0, 6.0\]'):
+        empty.build_pool(model, shape)
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(flops_window=(0.9, 0.3)), 'must be'),
+    (dict(flops_window=(0.3, )), 'must be'),
+    (dict(flops_window=(0.3, 1.0), strategy='fair'), "strategy='fair'"),
+    (dict(flops_window=(0.3, 1.0), include='block1'), 'include or fixed'),
+    (dict(flops_window=(0.3, 1.0), pool_size=0), 'pool_size'),
+])
+def test_flops_window_arguments_are_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SampleSubnetHook(**kwargs)
+
+
+def json_key(subnet):
+    from mmnas_tricks.structures import subnet_key
+    return subnet_key(subnet)
+
+
+def test_flops_window_pool_is_built_before_training_and_written(tmp_path):
+    import json
+    model = Toy()
+    hook = SampleSubnetHook(
+        seed=1, flops_window=(1.2, 3.0), pool_size=20, input_shape=(3, 8, 8))
+    runner = SimpleNamespace(
+        model=model, iter=0, cfg=None, work_dir=str(tmp_path))
+    hook.before_train(runner)
+    written = json.load(open(tmp_path / 'subnet_pool.json'))
+    assert written['flops_window'] == [1.2, 3.0]
+    assert written['input_size'] == [8, 8]
+    assert sum(r['kept'] for r in written['subnets']) == len(hook.pool) > 0

@@ -18,16 +18,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mmnas_tricks.models.mutables import (SubnetError, get_subnet,
-                                          load_subnet, named_mutables,
-                                          set_subnet, validate_subnet)
+from mmnas_tricks.models.mutables import (SubnetError, get_subnet, load_subnet,
+                                          named_mutables, set_subnet,
+                                          validate_subnet)
 from mmnas_tricks.structures import SubnetFileError
 from mmnas_tricks.testing import config_dir
 from mmnas_tricks.utils import build_model, load_config
 
 SPACES = {
-    'whole-elastic':
-    'fcos_whole-elastic_r18w16_fpn_gn-head_12e_digits.py',
+    'whole-elastic': 'fcos_whole-elastic_r18w16_fpn_gn-head_12e_digits.py',
     'nasfcos': 'nasfcos_r18w16_fpn-cells-search_gn-head-search_12e_digits.py',
 }
 #: longest error message accepted (the file path included)
@@ -42,8 +41,8 @@ SETTINGS = dict(
 @pytest.fixture(scope='module')
 def spaces():
     return {
-        name: build_model(
-            load_config(osp.join(config_dir(), 'supernets', config)))
+        name:
+        build_model(load_config(osp.join(config_dir(), 'supernets', config)))
         for name, config in SPACES.items()
     }
 
@@ -53,9 +52,9 @@ def folder(tmp_path_factory):
     return tmp_path_factory.mktemp('subnet_files')
 
 
-scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-2**70, 2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40))
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
+                    st.floats(allow_nan=True, allow_infinity=True),
+                    st.text(max_size=40))
 values = st.recursive(
     scalars,
     lambda inner: st.one_of(
@@ -112,9 +111,11 @@ def test_arbitrary_bytes(spaces, folder, data, suffix, space):
     doc=st.one_of(
         values,
         st.fixed_dictionaries(
-            dict(format_version=st.one_of(st.just(1), values),
-                 subnet=st.one_of(
-                     values, st.dictionaries(st.text(max_size=30), values))),
+            dict(
+                format_version=st.one_of(st.just(1), values),
+                subnet=st.one_of(values,
+                                 st.dictionaries(st.text(max_size=30),
+                                                 values))),
             optional=dict(meta=values, extra=values))),
     suffix=st.sampled_from(['.yaml', '.json']),
     space=st.sampled_from(sorted(SPACES)))
