@@ -8,7 +8,8 @@ from typing import Dict, List, Sequence, Tuple
 
 from mmengine.config import Config
 
-from mmnas_tricks.models.mutables import named_mutables, sample_subnet
+from mmnas_tricks.models.inherit import plain_subnet
+from mmnas_tricks.models.mutables import sample_subnet
 from mmnas_tricks.structures import subnet_key
 
 
@@ -17,7 +18,7 @@ def distinct_subnets(model, num: int, seed: int = 0) -> List[dict]:
     distinct subnets of ``model`` (seeded)."""
     if num < 1:
         raise ValueError(f'num={num} must be >= 1')
-    first = {n: m.choices[0] for n, m in named_mutables(model).items()}
+    first = plain_subnet(model)
     found = {subnet_key(first): first}
     rng = random.Random(seed)
     for _ in range(100 * num):
@@ -120,7 +121,7 @@ def rank_set_subnets(model,
     from mmnas_tricks.models.mutables import SubnetError, validate_subnet
     from mmnas_tricks.models.resources import subnet_resources
     spec = read_rank_set(path)
-    first = {n: m.choices[0] for n, m in named_mutables(model).items()}
+    first = plain_subnet(model)
 
     def flops(subnet):
         return subnet_resources(model, subnet, input_shape)['flops']

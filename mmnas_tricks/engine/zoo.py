@@ -45,21 +45,20 @@ def write_zoo_entry(path: str,
 
     from mmnas_tricks.models.resources import size_text
     folder = osp.dirname(osp.abspath(path))
+    metadata = {
+        'FLOPs (G)': round(flops / 1e9, 4),
+        'Parameters (M)': round(params / 1e6, 4)
+    }
+    if input_size is not None:
+        metadata['Input size'] = size_text(input_size[0])
+        metadata['Input size from'] = input_size[1]
+    metadata['Subnet'] = _rel(osp.abspath(subnet_file),
+                              folder) if subnet_file else None
     entry = dict(
         Name=name,
         Config=_rel(osp.abspath(config), folder),
         Weights=_rel(osp.abspath(weights), folder),
-        Metadata={
-            'FLOPs (G)':
-            round(flops / 1e9, 4),
-            'Parameters (M)':
-            round(params / 1e6, 4),
-            **({} if input_size is None else {
-                   'Input size': size_text(input_size[0]),
-                   'Input size from': input_size[1]
-               }), 'Subnet':
-            _rel(osp.abspath(subnet_file), folder) if subnet_file else None
-        },
+        Metadata=metadata,
         Results=[
             dict(
                 Task=task,

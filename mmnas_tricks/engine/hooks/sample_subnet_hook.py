@@ -180,11 +180,10 @@ class SampleSubnetHook(Hook):
         ``input_shape`` over the first subnet's) as :attr:`pool`, and return
         every drawn one as ``{'subnet': key, 'flops_ratio': r, 'kept':
         bool}``."""
+        from mmnas_tricks.models.inherit import plain_subnet
         from mmnas_tricks.models.resources import ResourceTable
         table = ResourceTable(model, input_shape)
-        mutables = named_mutables(model)
-        first = {n: m.choices[0] for n, m in mutables.items()}
-        base = table(first)['flops']
+        base = table(plain_subnet(model))['flops']
         rng = random.Random(f'{self.seed}-pool')
         low, high = self.flops_window
         drawn, records, pool = set(), [], []
