@@ -19,27 +19,48 @@ import sys
 import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
-from mmnas_tricks.datasets import build_digits, DigitsSpec
+
+from mmnas_tricks.datasets import DigitsSpec, build_digits
 from mmnas_tricks.testing import config_dir, tiny_supernet_cfg
+
 TINY = dict(num_train=48, num_val=16, seed=3)
 root = 'work_dirs/resume_identity/digits'
 ELASTIC = osp.join(config_dir(), 'supernets',
                    'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py')
 
-class Killed(Exception): pass
+
+class Killed(Exception):
+    pass
+
+
 class Killer(Hook):
-    def __init__(self, at): self.at = at
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        if runner.iter + 1 == self.at: raise Killed()
+
+    def __init__(self, at):
+        self.at = at
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
+                         outputs=None):
+        if runner.iter + 1 == self.at:
+            raise Killed()
+
 
 def cfg_for(work, name, variant, workers):
     cfg = tiny_supernet_cfg(ELASTIC, root, TINY, work, name, 3)
     cfg.randomness = dict(seed=0)
     if 'droppath' in variant:
-        cfg.custom_hooks.append(dict(type='mmnas_tricks.DropPathHook', p_max=0.2))
+        cfg.custom_hooks.append(
+            dict(type='mmnas_tricks.DropPathHook', p_max=0.2))
     if variant == 'sandwich':
-        cfg.custom_hooks = [dict(type='mmnas_tricks.SampleSubnetHook', seed=0, strategy='sandwich'),
-                            dict(type='mmnas_tricks.InplaceDistillHook', cls_weight=1.0)]
+        cfg.custom_hooks = [
+            dict(
+                type='mmnas_tricks.SampleSubnetHook',
+                seed=0,
+                strategy='sandwich'),
+            dict(type='mmnas_tricks.InplaceDistillHook', cls_weight=1.0)
+        ]
     if 'rng' in variant:
         cfg.custom_hooks.append(dict(type='mmnas_tricks.RandomStateHook'))
     if 'flip' in variant:
@@ -51,22 +72,36 @@ def cfg_for(work, name, variant, workers):
     cfg.train_cfg.val_interval = 1
     return cfg
 
+
 def run(variant, workers):
     base = f'work_dirs/resume_identity/{variant}_{workers}'
     shutil.rmtree(base, ignore_errors=True)
-    a = Runner.from_cfg(cfg_for(base + '/a', f'{variant}{workers}a', variant, workers)); a.train()
+    a = Runner.from_cfg(
+        cfg_for(base + '/a', f'{variant}{workers}a', variant, workers))
+    a.train()
     per_epoch = a.iter // 3
-    b = Runner.from_cfg(cfg_for(base + '/b', f'{variant}{workers}b', variant, workers))
+    b = Runner.from_cfg(
+        cfg_for(base + '/b', f'{variant}{workers}b', variant, workers))
     b.register_hook(Killer(per_epoch + per_epoch // 2))
-    try: b.train()
-    except Killed: pass
+    try:
+        b.train()
+    except Killed:
+        pass
     cfg = cfg_for(base + '/b', f'{variant}{workers}c', variant, workers)
-    cfg.resume = True; cfg.load_from = base + '/b/epoch_1.pth'
-    c = Runner.from_cfg(cfg); c.train()
+    cfg.resume = True
+    cfg.load_from = base + '/b/epoch_1.pth'
+    c = Runner.from_cfg(cfg)
+    c.train()
     sa, sc = a.model.state_dict(), c.model.state_dict()
     diff = max((sa[k].float() - sc[k].float()).abs().max().item() for k in sa)
     same = all(torch.equal(sa[k], sc[k]) for k in sa)
-    return dict(variant=variant, workers=workers, iters=a.iter, identical=same, max_abs_diff=diff)
+    return dict(
+        variant=variant,
+        workers=workers,
+        iters=a.iter,
+        identical=same,
+        max_abs_diff=diff)
+
 
 if __name__ == '__main__':
     from mmnas_tricks.utils import dump_json_atomic
@@ -74,7 +109,8 @@ if __name__ == '__main__':
         build_digits(root, DigitsSpec(**TINY), progress=False)
     out = [run(v, int(w)) for v, w in (a.split(':') for a in sys.argv[1:])]
     dump_json_atomic(
-        dict(command='python benchmarks/resume_identity.py ' +
-             ' '.join(sys.argv[1:]), rows=out),
-        'benchmarks/results/resume_identity.json')
+        dict(
+            command='python benchmarks/resume_identity.py ' +
+            ' '.join(sys.argv[1:]),
+            rows=out), 'benchmarks/results/resume_identity.json')
     print('RESULT', json.dumps(out))
