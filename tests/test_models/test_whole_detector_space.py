@@ -66,6 +66,32 @@ def test_first_subnet_is_the_trained_baseline(space):
     assert low <= 0.3 * base['flops'] and high >= 2 * base['flops']
 
 
+def test_exported_baseline_subnet_initialises_as_mmdet_baseline(space):
+    """Trained alone, the exported baseline subnet must start where mmdet's
+    baseline FCOS starts (Kaiming convs, zero-init residual BN, ...), or
+    every stand-alone comparison of found and baseline mixes architecture
+    with initialisation: seeded alike, their initial weights are equal."""
+    rebuilt = build_model(export_config(load_config(SPACE), _first(space)))
+    baseline = build_model(load_config(BASELINE))
+    for model in (rebuilt, baseline):
+        torch.manual_seed(0)
+        model.init_weights()
+    got, want = rebuilt.state_dict(), baseline.state_dict()
+    assert list(got) == list(want)
+    assert [k for k in got if not torch.equal(got[k], want[k])] == []
+    # the supernet itself: blocks start as the identity, their shared
+    # weights at the default kernel's Kaiming scale
+    torch.manual_seed(0)
+    supernet = build_model(load_config(SPACE)).backbone
+    supernet.init_weights()
+    block = supernet.layer2.blocks[1]
+    assert block.bn2.weight.abs().sum() == 0
+    for weight, fan_out in ((block.conv2_weight, 32 * 9),
+                            (supernet.conv1.weight, 16 * 49)):
+        assert weight.std().item() == pytest.approx(
+            (2 / fan_out)**0.5, rel=0.1)
+
+
 def test_input_size_is_counted_and_written_into_the_pipelines(space):
     subnet = dict(_first(space), **{'data_preprocessor.size': 160})
     assert input_size(load_config(SPACE)).shape == AT_128

@@ -1,13 +1,15 @@
 """A ResNet of basic blocks with elastic depth and width per stage and
 elastic kernel size per block."""
+import math
 from typing import List, Optional, Sequence
 
+import torch
 import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_norm_layer
 
 from mmnas_tricks.registry import MODELS
-from ..mutables import (ChannelChoice, DepthChoice, Subnet, elastic_conv,
-                        elastic_norm)
+from ..mutables import (ChannelChoice, DepthChoice, ResBasicBlockChoice,
+                        Subnet, elastic_conv, elastic_norm)
 from .base import BaseSearchableBackbone
 
 
@@ -58,11 +60,19 @@ class SearchableResNet(BaseSearchableBackbone):
             ``dict(type='BN')``.
         norm_eval (bool): Keep BN in eval mode while training. Defaults to
             False.
+        zero_init_residual (bool): Zero the last BN of every block (each
+            block starts as the identity), as mmdet's ResNet does by
+            default. Only with the default initialisation. Defaults to True.
         fixed_subnet (dict, optional): Build the static network of this
             subnet (names relative to the backbone): no mutables, no unused
             blocks or kernel weights. Written by the export tool. Defaults
             to None.
-        init_cfg (dict, optional): Initialisation. Defaults to None.
+        init_cfg (dict, optional): Initialisation. Defaults to None:
+            mmdet's ResNet initialisation (Kaiming-normal convs, fan-out,
+            and BN weights 1), so that the first subnet, or any exported
+            one, starts from the distribution mmdet's ResNet-18 starts
+            from; a block's shared k x k weights are drawn at the fan-out of
+            its first (default) kernel.
 
     Example:
         >>> backbone = SearchableResNet(base_channels=16)
@@ -79,11 +89,20 @@ class SearchableResNet(BaseSearchableBackbone):
                  frozen_stages: int = -1,
                  norm_cfg: dict = dict(type='BN'),
                  norm_eval: bool = False,
+                 zero_init_residual: bool = True,
                  fixed_subnet: Optional[Subnet] = None,
                  init_cfg: Optional[dict] = None) -> None:
         depths = [list(d) for d in depths]
+        self._mmdet_init = init_cfg is None
+        if init_cfg is None:  # mmdet's ResNet, pretrained=None
+            init_cfg = [
+                dict(type='Kaiming', layer='Conv2d'),
+                dict(
+                    type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
+            ]
         super().__init__(
             len(depths), out_indices, frozen_stages, norm_eval, init_cfg)
+        self.zero_init_residual = zero_init_residual
         if any(not d or min(d) < 1 for d in depths):
             raise ValueError(f'every stage needs depth choices >= 1, got '
                              f'depths={depths}')
@@ -121,6 +140,29 @@ class SearchableResNet(BaseSearchableBackbone):
         self.finish(fixed_subnet)
         if fixed_subnet is not None:
             self.out_width_choices = None
+
+    def init_weights(self) -> None:
+        """``init_cfg``; with the default one, also what mmdet's ResNet
+        does beyond it: the shared block weights (plain tensors, not
+        ``Conv2d`` modules, so ``init_cfg`` misses them) Kaiming-normal at
+        the first kernel's fan-out, an elastic stem at the default width's,
+        and with ``zero_init_residual`` every block's last BN zeroed."""
+        from mmnas_tricks.models.ops import ResBasicBlock
+        super().init_weights()
+        if not self._mmdet_init:
+            return
+        stem = self.conv1
+        if getattr(stem, 'out_width', None) is not None:  # elastic
+            fan_out = stem.out_width.choices[0] * stem.weight[0, 0].numel()
+            with torch.no_grad():  # at the default width's fan-out
+                stem.weight.normal_(0, math.sqrt(2.0 / fan_out))
+        for m in self.modules():
+            if isinstance(m, ResBasicBlockChoice):
+                m.kaiming_init()
+            if self.zero_init_residual and isinstance(
+                    m, (ResBasicBlockChoice, ResBasicBlock)):
+                nn.init.zeros_(m.bn2.weight)
+                nn.init.zeros_(m.bn2.bias)
 
     @staticmethod
     def _width_choices(channels: int,

@@ -84,6 +84,21 @@ class ResBasicBlockChoice(BaseMutable, WidthSources):
             if name.endswith('_weight'):
                 nn.init.kaiming_uniform_(w, a=math.sqrt(5))
 
+    def kaiming_init(self) -> None:
+        """Draw the conv weights as mmdet's ResNet draws its convs'
+        (Kaiming normal, fan-out, ReLU gain), at the fan-out of the first
+        (default) kernel: the default choice then starts from the
+        distribution of mmdet's ``BasicBlock`` and the larger kernels'
+        outer taps and the wider channels at the same scale."""
+        k = self.choices[0]
+        out = self.out_width.choices[0] if self.out_width is not None \
+            else self.out_channels  # the default width
+        with torch.no_grad():
+            for name, w in self.named_parameters(recurse=False):
+                if name.endswith('_weight'):
+                    taps = k * k if w.shape[-1] > 1 else 1
+                    w.normal_(0, math.sqrt(2.0 / (out * taps)))
+
     def _normalise(self, choice):
         return integral(choice)
 
