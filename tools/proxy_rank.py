@@ -44,7 +44,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='a supernet config')
     parser.add_argument('--num-subnets', type=int, default=6)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the subnet draw and of every training (default 0)')
     parser.add_argument(
         '--proxy',
         nargs='+',
@@ -98,7 +102,7 @@ def main(argv=None):
             if setting in rec:
                 print(f'subnet {i} {setting}: {rec[setting]:.4f} (done)')
                 continue
-            static = standalone_config(cfg, subnet, **factors)
+            static = standalone_config(cfg, subnet, args.seed, **factors)
             start = time.time()
             rec[setting] = train_standalone(
                 static, osp.join(work, setting, f'subnet{i}'),

@@ -47,7 +47,12 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint', help='the trained supernet')
     parser.add_argument('--num-subnets', type=int, default=10)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the subnet draw, the BN calibration batches and '
+        'every stand-alone training (default 0)')
     parser.add_argument(
         '--calibrate-bn',
         type=int,
@@ -211,7 +216,7 @@ def main(argv=None):
     retrain_src.pop('nas', None)
     statics = {
         key: standalone_config(
-            retrain_src, subnet,
+            retrain_src, subnet, args.seed,
             **({} if args.standalone_epochs is None else dict(
                 max_epochs=args.standalone_epochs)))
         for key, subnet in keyed

@@ -10,7 +10,7 @@ CONFIG is a tools/nas.py pipeline config with an ``ablation`` dict::
         supernet_epochs=6,          # each variant's supernet training
         search=dict(max_generations=2, population_size=10),  # nas.search +
         rank_subnets=10,            # baseline + random subnets (seeded)
-        rank_seed=0,
+        rank_seed=0,                # and of the stand-alone trainings
         standalone_epochs=4,        # stand-alone protocol (retrain recipe)
         tricks=dict(                # variant name -> what it changes
             baseline=dict(),
@@ -173,7 +173,7 @@ def main(argv=None):
         if key not in standalone:
             index = len(standalone)
             static = standalone_config(
-                retrain_src, subnet,
+                retrain_src, subnet, ablation.get('rank_seed', 0),
                 **({} if epochs is None else dict(max_epochs=epochs)))
             start = time.time()
             score = train_standalone(

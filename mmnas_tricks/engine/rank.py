@@ -243,16 +243,22 @@ def load_records(path: str) -> dict:
     return dict(records={})
 
 
-def standalone_config(cfg: Config, subnet: dict, **proxy) -> Config:
+def standalone_config(cfg: Config,
+                      subnet: dict,
+                      seed: int = 0,
+                      **proxy) -> Config:
     """The plain config that trains ``subnet`` of the supernet config
     ``cfg`` alone: exported, with ``cfg.retrain`` applied and the search
-    settings stripped, then through :func:`proxy_config` with ``proxy``
-    (e.g. ``max_epochs=4``) if given."""
+    settings stripped, seeded with ``seed`` (``randomness.seed``: every
+    stand-alone training of a study starts from the same random state, as
+    ``tools/nas.py`` seeds its stages), then through :func:`proxy_config`
+    with ``proxy`` (e.g. ``max_epochs=4``) if given."""
     from mmnas_tricks.models import export_config
     from .export import apply_retrain, strip_search_settings
     from .proxy import proxy_config
     static = apply_retrain(export_config(cfg, subnet))
     strip_search_settings(static)
+    static.randomness = dict(static.get('randomness') or {}, seed=seed)
     return proxy_config(static, **proxy) if proxy else static
 
 

@@ -88,3 +88,18 @@ def test_rank_set_subnets_refuse_what_the_model_lacks(space, tmp_path, text,
     with pytest.raises(RankSetError, match=match) as info:
         rank_set_subnets(space, path, (3, 128, 128), max_tries=1)
     assert str(info.value).startswith(path)
+
+
+def test_standalone_trainings_are_seeded(space):
+    """A study's stand-alone trainings start from the tool's seed (not from
+    a seed mmengine draws anew each run), and a changed seed is a changed
+    recipe: its fingerprint differs, so recorded scores are not reused."""
+    from mmnas_tricks.engine.rank import config_fingerprint, standalone_config
+    first = {n: m.choices[0] for n, m in named_mutables(space).items()}
+    cfg = load_config(SPACE)
+    default, other = (standalone_config(cfg, first),
+                      standalone_config(cfg, first, seed=3))
+    assert default.randomness.seed == 0 and other.randomness.seed == 3
+    assert config_fingerprint(default) != config_fingerprint(other)
+    assert config_fingerprint(default) == config_fingerprint(
+        standalone_config(cfg, first))
