@@ -209,3 +209,46 @@ def test_open_stages_stay_searched_and_are_selected_with_the_next(tmp_path):
     final, _ = read_subnet_file(
         osp.join(str(tmp_path), 'sequential', 'final_subnet.yaml'))
     assert final == hook.selected
+
+
+def test_progressive_shrinking_grows_the_sandwich_one_group_at_a_time(
+        tmp_path):
+    """Once-for-All's progressive order with the sandwich rule, nothing
+    selected (select=None everywhere, as
+    configs/nas/ablation_nsga2_fcos_whole-elastic_progressive_digits.py):
+    a group not yet elastic holds its first choice in every sampled subnet
+    (the sandwich's largest and smallest included), and after training
+    nothing is fixed (mock runner)."""
+    from mmnas_tricks.engine.hooks import SampleSubnetHook
+    from mmnas_tricks.models.mutables import get_subnet
+    from .test_trick_hooks import Toy, mock_runner
+    model = Toy()
+    sampler = SampleSubnetHook(seed=0, strategy='sandwich')
+    hook = SequentialSearchHook([
+        dict(name=n, begin_epoch=e, include=n, select=None)
+        for n, e in (('a', 0), ('b', 1), ('down', 2))
+    ])
+    runner = mock_runner(model, [sampler, hook], epochs=3, name='ps')
+    runner.work_dir = str(tmp_path)
+    first = {n: m.choices[0] for n, m in named_mutables(model).items()}
+    hook.before_train(runner)
+    sampler.before_train(runner)
+    seen = {}
+    for epoch in range(3):
+        runner.epoch = epoch
+        hook.before_train_epoch(runner)
+        for i in range(6):
+            runner.iter = epoch * 6 + i
+            sampler.before_train_iter(runner, i)
+            seen.setdefault(epoch, []).append(get_subnet(model))
+    for epoch, elastic in ((0, {'a'}), (1, {'a', 'b'}), (2, {'a', 'b',
+                                                             'down'})):
+        for name in first:
+            values = {s[name] for s in seen[epoch]}
+            if name in elastic:
+                assert len(values) > 1, (epoch, name)
+            else:
+                assert values == {first[name]}, (epoch, name)
+    hook.after_train(runner)
+    assert hook.selected == {}
+    assert all(m.mode != 'fixed' for m in named_mutables(model).values())
