@@ -24,8 +24,7 @@ custom_hooks = [
                 name='size_kernel',
                 begin_epoch=0,
                 types=[
-                    'InputSizeChoice', 'ResBasicBlockChoice',
-                    'ConvShapeChoice'
+                    'InputSizeChoice', 'ResBasicBlockChoice', 'ConvShapeChoice'
                 ],
                 select=None),
             dict(

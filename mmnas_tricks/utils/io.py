@@ -3,7 +3,7 @@ import json
 import os
 import os.path as osp
 import tempfile
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Optional, Sequence
 
 
 def atomic_write(path: str, write: Callable[[BinaryIO], Any]) -> str:
@@ -39,3 +39,21 @@ def dump_json_atomic(obj: Any, path: str, **kwargs) -> str:
     """``json.dump`` through :func:`atomic_write_text`. Returns ``path``."""
     kwargs.setdefault('indent', 2)
     return atomic_write_text(path, json.dumps(obj, **kwargs) + '\n')
+
+
+def dump_csv_atomic(rows: Sequence[dict],
+                    path: str,
+                    fields: Optional[Sequence[str]] = None) -> str:
+    """``rows`` (dicts) as a CSV with a header through
+    :func:`atomic_write_text`; the columns are ``fields`` or every key in
+    order of first appearance. Returns ``path``."""
+    import csv
+    import io
+    if fields is None:
+        fields = list(dict.fromkeys(k for row in rows for k in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(
+        out, fieldnames=list(fields), extrasaction='ignore')
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(path, out.getvalue())

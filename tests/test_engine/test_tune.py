@@ -1,0 +1,167 @@
+"""One-shot tuning of the supernet recipe (engine/tune.py,
+tools/tune_supernet.py): the recipe's edits of a pipeline config, the rank
+objective against recorded stand-alone scores, and a study that, killed
+and run again, continues to the trials an uninterrupted one runs."""
+import json
+import math
+import os.path as osp
+
+import pytest
+
+from mmnas_tricks.engine.tune import (apply_recipe, default_recipe,
+                                      rank_objectives, read_truth, run_study,
+                                      suggest)
+from mmnas_tricks.testing import config_dir
+from mmnas_tricks.utils import load_config
+
+MAIN = osp.join(
+    osp.dirname(config_dir()), 'configs', 'nas',
+    'nsga2_fcos_whole-elastic_r18w16_digits.py')
+
+
+def _hook(cfg, name):
+    return [h for h in cfg.custom_hooks if h['type'].endswith(name)]
+
+
+def test_recipe_reads_and_edits_the_supernet_stage():
+    cfg = load_config(MAIN)
+    default = default_recipe(cfg)
+    assert default == dict(
+        lr=0.001,
+        epochs=6,
+        warmup_iters=100,
+        strategy='sandwich',
+        distill_weight=1.0,
+        sort_channels=False,
+        progressive=False)
+    assert apply_recipe(cfg, default).to_dict() == cfg.to_dict()
+    new = apply_recipe(
+        cfg,
+        dict(
+            lr=0.003,
+            epochs=9,
+            warmup_iters=0,
+            strategy='uniform',
+            distill_weight=0.0,
+            sort_channels=True,
+            progressive=True))
+    assert new.optim_wrapper.optimizer.lr == 0.003
+    assert new.train_cfg.max_epochs == 9 and new.train_cfg.val_interval == 9
+    assert [s['type'] for s in new.param_scheduler] == ['CosineAnnealingLR']
+    assert new.param_scheduler[0]['T_max'] == 9
+    assert new.param_scheduler[0]['end'] == 9
+    assert _hook(new, 'SampleSubnetHook')[0]['strategy'] == 'uniform'
+    assert _hook(new, 'InheritWeightsHook')[0]['sort_channels'] is True
+    assert _hook(new, 'InplaceDistillHook') == []
+    stages = _hook(new, 'SequentialSearchHook')[0]['stages']
+    assert [s['begin_epoch'] for s in stages] == [0, 3, 6]
+    assert all(s['select'] is None for s in stages)
+    assert default_recipe(new) == dict(
+        lr=0.003,
+        epochs=9,
+        warmup_iters=0,
+        strategy='uniform',
+        distill_weight=0.0,
+        sort_channels=True,
+        progressive=True)
+    # the original is untouched
+    assert default_recipe(cfg) == default
+
+
+def test_recipe_errors_name_the_key_and_the_config():
+    cfg = load_config(MAIN)
+    with pytest.raises(KeyError, match=r"\['momentum'\] are not among"):
+        apply_recipe(cfg, dict(momentum=0.9))
+    with pytest.raises(ValueError, match='3 stages, one epoch each at least; '
+                       'epochs=2'):
+        apply_recipe(cfg, dict(epochs=2, progressive=True))
+    cfg.custom_hooks = []
+    with pytest.raises(ValueError, match=r"my\.py: recipe key 'strategy' "
+                       'needs a SampleSubnetHook'):
+        apply_recipe(cfg, dict(strategy='sandwich'), 'my.py')
+
+
+def test_truth_and_rank_objectives(tmp_path):
+    records = {
+        f'k{i}': dict(
+            index=i,
+            name=f's{i}',
+            subnet={'x': i},
+            flops_ratio=0.8 + 0.05 * i,
+            standalone=0.5 + 0.1 * i)
+        for i in range(5)
+    }
+    records['k9'] = dict(index=9, subnet={'x': 9}, flops_ratio=1.0)
+    path = tmp_path / 'rank_correlation.json'
+    path.write_text(json.dumps(dict(records=records)))
+    truth = read_truth(str(path))
+    assert [r['name'] for r in truth] == ['s0', 's1', 's2', 's3', 's4']
+    taus = rank_objectives([0.1, 0.2, 0.3, 0.5, 0.4], truth, (0.84, 1.01))
+    assert taus['tau_all'] == pytest.approx(0.8)
+    assert taus['flops_tau_all'] == pytest.approx(1.0)
+    assert taus['tau_window'] == pytest.approx(2 / 3)  # s1..s4
+    path.write_text(json.dumps(dict(records={'k9': records['k9']})))
+    with pytest.raises(ValueError, match='0 subnets have a stand-alone'):
+        read_truth(str(path))
+
+
+NAMES = ['lr', 'epochs', 'sort_channels']
+FIXED = dict(
+    warmup_iters=100,
+    strategy='sandwich',
+    distill_weight=1.0,
+    progressive=False)
+FIRST = dict(FIXED, lr=0.001, epochs=6, sort_channels=False)
+
+
+def fake_evaluate(recipe):
+    """A deterministic stand-in for a supernet training + rank study."""
+    tau = 0.9 - abs(math.log10(recipe['lr']) + 2.5) / 4 + 0.01 * (
+        recipe['epochs'] - 8)**2 * -1 + 0.05 * recipe['sort_channels']
+    return dict(tau_all=tau, tau_window=tau / 2)
+
+
+def _complete(study):
+    from optuna.trial import TrialState
+    return [(t.params, t.value)
+            for t in study.get_trials(states=(TrialState.COMPLETE, ))]
+
+
+def test_killed_study_continues_to_the_uninterrupted_trials(tmp_path):
+    def study(name, evaluate, n):
+        return run_study(
+            name,
+            f'sqlite:///{tmp_path}/study.db',
+            NAMES,
+            FIXED,
+            evaluate,
+            n,
+            seed=3,
+            first=FIRST,
+            log=lambda line: None)
+
+    whole = _complete(study('whole', fake_evaluate, 5))
+    assert whole[0][0] == dict(lr=0.001, epochs=6, sort_channels=False)
+    assert len({json.dumps(p, sort_keys=True) for p, _ in whole}) == 5
+
+    # Ctrl-C in the third trial, then the same command again
+    calls = []
+
+    def interrupted(recipe):
+        calls.append(recipe)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return fake_evaluate(recipe)
+
+    with pytest.raises(KeyboardInterrupt):
+        study('ctrl_c', interrupted, 5)
+    assert _complete(study('ctrl_c', fake_evaluate, 5)) == whole
+
+    # killed (SIGKILL) while the third trial ran: it stays RUNNING
+    import optuna
+    killed = study('killed', fake_evaluate, 2)
+    killed.sampler = optuna.samplers.TPESampler(seed=3 + 2)
+    suggest(killed.ask(), NAMES, FIXED)
+    again = study('killed', fake_evaluate, 5)
+    assert _complete(again) == whole
+    assert [t.state.name for t in again.trials].count('FAIL') == 1
