@@ -112,8 +112,9 @@ def write_results(study, args, work: str, default: dict) -> None:
         return
     dump_csv_atomic(rows, osp.join(work, 'trials.csv'))
     best = max(rows, key=lambda r: r['value'])
-    first = next((r for r in rows if all(r.get(k) == default[k]
-                                         for k in args.params)), None)
+    first = next(
+        (r for r in rows if all(r.get(k) == default[k] for k in args.params)),
+        None)
     dump_json_atomic(
         dict(
             config=args.config,
@@ -161,8 +162,10 @@ def main(argv=None):
     default = default_recipe(cfg)
     fixed = {k: v for k, v in default.items() if k not in args.params}
     checkpoint = args.baseline_checkpoint or baseline_checkpoint(args.config)
-    print(f'{len(truth)} subnets with stand-alone scores from {args.truth}; '
-          f'the config\'s recipe: {default}', flush=True)
+    print(
+        f'{len(truth)} subnets with stand-alone scores from {args.truth}; '
+        f'the config\'s recipe: {default}',
+        flush=True)
 
     def evaluate(recipe):
         return evaluate_recipe(args.config, recipe, truth, work, checkpoint,

@@ -65,8 +65,8 @@ def default_recipe(cfg: Config) -> dict:
         epochs=int(cfg.train_cfg.max_epochs),
         warmup_iters=warmup,
         strategy=sampler.get('strategy', 'uniform'),
-        distill_weight=float(distill.get('cls_weight', 1.0)) if distill else
-        0.0,
+        distill_weight=float(distill.get('cls_weight', 1.0))
+        if distill else 0.0,
         sort_channels=bool(inherit.get('sort_channels', False)),
         progressive=_hook(hooks, 'SequentialSearchHook') is not None)
 
@@ -320,8 +320,7 @@ def run_study(study_name: str,
     # one process per study: a trial still running was killed with it
     done = {
         recipe_digest(t.params)
-        for t in trials if t.state in (TrialState.COMPLETE,
-                                       TrialState.WAITING)
+        for t in trials if t.state in (TrialState.COMPLETE, TrialState.WAITING)
     }
     for t in trials:
         killed = t.state == TrialState.RUNNING
@@ -349,8 +348,8 @@ def run_study(study_name: str,
             trial.set_user_attr(key, value)
         value = objective_value(result, objective)
         log(f'trial {trial.number}: {objective} tau {value:.3f} ' +
-            ', '.join(f'{k} {v:.3f}' for k, v in result.items()
-                      if isinstance(v, float)))
+            ', '.join(f'{k} {v:.3f}'
+                      for k, v in result.items() if isinstance(v, float)))
         return value
 
     while complete() < num_trials:
@@ -372,8 +371,8 @@ def study_rows(study) -> List[dict]:
         row = dict(number=t.number, value=t.value, **t.params)
         row.update({
             k: v
-            for k, v in t.user_attrs.items() if not isinstance(v, (list,
-                                                                   dict))
+            for k, v in t.user_attrs.items()
+            if not isinstance(v, (list, dict))
         })
         rows.append(row)
     return rows

@@ -72,12 +72,15 @@ def test_recipe_errors_name_the_key_and_the_config():
     cfg = load_config(MAIN)
     with pytest.raises(KeyError, match=r"\['momentum'\] are not among"):
         apply_recipe(cfg, dict(momentum=0.9))
-    with pytest.raises(ValueError, match='3 stages, one epoch each at least; '
-                       'epochs=2'):
+    with pytest.raises(
+            ValueError, match='3 stages, one epoch each at least; '
+            'epochs=2'):
         apply_recipe(cfg, dict(epochs=2, progressive=True))
     cfg.custom_hooks = []
-    with pytest.raises(ValueError, match=r"my\.py: recipe key 'strategy' "
-                       'needs a SampleSubnetHook'):
+    with pytest.raises(
+            ValueError,
+            match=r"my\.py: recipe key 'strategy' "
+            'needs a SampleSubnetHook'):
         apply_recipe(cfg, dict(strategy='sandwich'), 'my.py')
 
 
@@ -128,6 +131,7 @@ def _complete(study):
 
 
 def test_killed_study_continues_to_the_uninterrupted_trials(tmp_path):
+
     def study(name, evaluate, n):
         return run_study(
             name,
