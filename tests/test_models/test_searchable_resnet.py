@@ -132,3 +132,44 @@ def test_bad_arguments_are_named():
         SearchableResNet(depths=((2, ), ()), out_indices=(0, 1))
     with pytest.raises(ValueError, match='odd'):
         ResBasicBlock(4, 4, kernel_size=2)
+
+
+@pytest.mark.parametrize('width_ratios', [None, (1.0, 0.5, 1.5)])
+def test_deep_stem_first_subnet_is_mmsegs_resnet_v1c(width_ratios):
+    """With deep_stem the first subnet is mmseg's ResNetV1c-18 (Semantic
+    FPN's backbone): its weights load by name and give its outputs, the
+    export has its keys, and seeded alike both initialise equally."""
+    from mmseg.models.backbones import ResNetV1c
+    kwargs = dict(
+        depth=18, stem_channels=16, base_channels=16, out_indices=(0, 1, 2, 3))
+    resnet = trained_looking(ResNetV1c(**kwargs))
+    resnet.eval()  # (mmseg's ResNet.train returns None)
+    supernet = SearchableResNet(
+        base_channels=16,
+        width_ratios=width_ratios,
+        deep_stem=True,
+        out_indices=(0, 1, 2, 3))
+    if width_ratios:
+        assert named_mutables(supernet)['widths.stem'].choices == [8, 4, 12]
+    report = inherit_plain(supernet, resnet.state_dict())
+    assert report['unused'] == [] and report['left_at_init'] == []
+    supernet.eval()
+    x = torch.rand(2, 3, 64, 64)
+    static = export_static(supernet).eval()
+    assert set(static.state_dict()) == set(resnet.state_dict())
+    with torch.no_grad():
+        for model in (supernet, static):
+            for got, want in zip(model(x), resnet(x), strict=True):
+                assert torch.allclose(got, want, atol=1e-5)
+    static = export_static(
+        SearchableResNet(
+            base_channels=16,
+            width_ratios=width_ratios,
+            deep_stem=True,
+            out_indices=(0, 1, 2, 3)))
+    fresh = ResNetV1c(**kwargs)
+    for model in (static, fresh):
+        torch.manual_seed(0)
+        model.init_weights()
+    got, want = static.state_dict(), fresh.state_dict()
+    assert [k for k in want if not torch.equal(got[k], want[k])] == []

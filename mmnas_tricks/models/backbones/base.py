@@ -1,5 +1,5 @@
 """What the searchable backbones share: stem + stages, outputs, freezing."""
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -10,7 +10,8 @@ from ..mutables import Subnet, fix_in_place
 
 
 class BaseSearchableBackbone(BaseModule):
-    """A backbone of ``self.stem`` then ``self.stages`` (a ``ModuleList``)
+    """A backbone of the stem (:meth:`stem_layers`, default ``self.stem``)
+    then ``self.stages`` (a ``ModuleList``)
     returning the outputs of the stages in ``out_indices``, with mmdet's
     ``frozen_stages`` and ``norm_eval``. Subclasses build the stem and the
     stages, then call :meth:`finish`.
@@ -46,8 +47,13 @@ class BaseSearchableBackbone(BaseModule):
             fix_in_place(self, fixed_subnet)
         self._freeze_stages()
 
+    def stem_layers(self) -> List[nn.Module]:
+        """The modules of the stem, in order (default: ``self.stem``)."""
+        return [self.stem]
+
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        x = self.stem(x)
+        for layer in self.stem_layers():
+            x = layer(x)
         outs = []
         for i, stage in enumerate(self.stages):
             x = stage(x)
@@ -56,8 +62,8 @@ class BaseSearchableBackbone(BaseModule):
         return tuple(outs)
 
     def _freeze_stages(self) -> None:
-        frozen = ([self.stem] if self.frozen_stages >= 0 else []) + list(
-            self.stages[:max(self.frozen_stages, 0)])
+        frozen = (self.stem_layers() if self.frozen_stages >= 0 else
+                  []) + list(self.stages[:max(self.frozen_stages, 0)])
         for module in frozen:
             module.eval()
             for param in module.parameters():

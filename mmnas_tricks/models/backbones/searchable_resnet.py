@@ -60,6 +60,11 @@ class SearchableResNet(BaseSearchableBackbone):
             ``dict(type='BN')``.
         norm_eval (bool): Keep BN in eval mode while training. Defaults to
             False.
+        deep_stem (bool): mmseg's ResNetV1c stem (three 3x3 convs, the
+            first two at half the stem's channels, in ``stem``; the
+            backbone of mmseg's Semantic FPN) instead of the 7x7 conv.
+            With ``width_ratios`` the halves are a width of their own,
+            ``widths.stem``. Defaults to False.
         zero_init_residual (bool): Zero the last BN of every block (each
             block starts as the identity), as mmdet's ResNet does by
             default. Only with the default initialisation. Defaults to True.
@@ -90,6 +95,7 @@ class SearchableResNet(BaseSearchableBackbone):
                  norm_cfg: dict = dict(type='BN'),
                  norm_eval: bool = False,
                  zero_init_residual: bool = True,
+                 deep_stem: bool = False,
                  fixed_subnet: Optional[Subnet] = None,
                  init_cfg: Optional[dict] = None) -> None:
         depths = [list(d) for d in depths]
@@ -111,10 +117,32 @@ class SearchableResNet(BaseSearchableBackbone):
             for i in range(len(depths))
         ]
         stem_c = max(widths[0])
-        self.conv1 = build_conv_layer(
-            None, 3, stem_c, 7, stride=2, padding=3, bias=False)
-        self.bn1 = build_norm_layer(norm_cfg, stem_c)[1]
-        self.relu = nn.ReLU(inplace=True)
+        self.deep_stem = deep_stem
+        if deep_stem:  # mmseg's ResNetV1c: three 3x3 convs
+            half = stem_c // 2
+
+            def conv_bn(c_in, c_out, stride):
+                return [
+                    build_conv_layer(
+                        None,
+                        c_in,
+                        c_out,
+                        3,
+                        stride=stride,
+                        padding=1,
+                        bias=False),
+                    build_norm_layer(norm_cfg, c_out)[1],
+                    nn.ReLU(inplace=True)
+                ]
+
+            self.stem = nn.Sequential(*conv_bn(3, half, 2),
+                                      *conv_bn(half, half, 1),
+                                      *conv_bn(half, stem_c, 1))
+        else:
+            self.conv1 = build_conv_layer(
+                None, 3, stem_c, 7, stride=2, padding=3, bias=False)
+            self.bn1 = build_norm_layer(norm_cfg, stem_c)[1]
+            self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.out_channels = []
         in_c = stem_c
@@ -151,11 +179,12 @@ class SearchableResNet(BaseSearchableBackbone):
         super().init_weights()
         if not self._mmdet_init:
             return
-        stem = self.conv1
-        if getattr(stem, 'out_width', None) is not None:  # elastic
-            fan_out = stem.out_width.choices[0] * stem.weight[0, 0].numel()
-            with torch.no_grad():  # at the default width's fan-out
-                stem.weight.normal_(0, math.sqrt(2.0 / fan_out))
+        convs = list(self.stem)[::3] if self.deep_stem else [self.conv1]
+        for conv in convs:
+            if getattr(conv, 'out_width', None) is not None:  # elastic
+                fan_out = conv.out_width.choices[0] * conv.weight[0, 0].numel()
+                with torch.no_grad():  # at the default width's fan-out
+                    conv.weight.normal_(0, math.sqrt(2.0 / fan_out))
         for m in self.modules():
             if isinstance(m, ResBasicBlockChoice):
                 m.kaiming_init()
@@ -187,10 +216,23 @@ class SearchableResNet(BaseSearchableBackbone):
             {str(i): ChannelChoice(c)
              for i, c in enumerate(widths)})
         first = self.widths['0']
-        self.conv1 = elastic_conv(self.conv1)
-        self.conv1.set_width_sources(out_width=first)
-        self.bn1 = elastic_norm(self.bn1)
-        self.bn1.set_width_sources(out_width=first)
+        if self.deep_stem:
+            # the first two convs have half the stem's channels: their own
+            # width (half of each stage-0 width)
+            halves = list(dict.fromkeys(max(1, c // 2) for c in widths[0]))
+            half = self.widths['stem'] = ChannelChoice(halves)
+            stem = self.stem
+            sources = ((None, half), (half, half), (half, first))
+            for i, (c_in, c_out) in zip((0, 3, 6), sources):
+                stem[i] = elastic_conv(stem[i])
+                stem[i].set_width_sources(in_width=c_in, out_width=c_out)
+                stem[i + 1] = elastic_norm(stem[i + 1])
+                stem[i + 1].set_width_sources(out_width=c_out)
+        else:
+            self.conv1 = elastic_conv(self.conv1)
+            self.conv1.set_width_sources(out_width=first)
+            self.bn1 = elastic_norm(self.bn1)
+            self.bn1.set_width_sources(out_width=first)
         previous = first
         for i, stage in enumerate(self.stages):
             width = self.widths[str(i)]
@@ -203,9 +245,10 @@ class SearchableResNet(BaseSearchableBackbone):
         ]
 
     # BaseSearchableBackbone's stem and stages, under mmdet's names
-    @property
-    def stem(self) -> nn.Sequential:
-        return nn.Sequential(self.conv1, self.bn1, self.relu, self.maxpool)
+    def stem_layers(self) -> List[nn.Module]:
+        if self.deep_stem:
+            return [self.stem, self.maxpool]
+        return [self.conv1, self.bn1, self.relu, self.maxpool]
 
     @property
     def stages(self) -> List[nn.Module]:
