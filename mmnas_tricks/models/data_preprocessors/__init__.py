@@ -1,3 +1,4 @@
 from .searchable_det_data_preprocessor import SearchableDetDataPreprocessor
+from .searchable_seg_data_preprocessor import SearchableSegDataPreprocessor
 
-__all__ = ['SearchableDetDataPreprocessor']
+__all__ = ['SearchableDetDataPreprocessor', 'SearchableSegDataPreprocessor']
