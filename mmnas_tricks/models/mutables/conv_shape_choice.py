@@ -1,5 +1,6 @@
 """A ConvModule whose kernel size and dilation are a choice, one weight."""
 import copy
+import math
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -105,6 +106,27 @@ class ConvShapeChoice(BaseMutable, WidthSources):
             norm_cfg=norm_cfg,
             act_cfg=act_cfg,
             bias=bias)
+        self._default_init()
+
+    def _default_init(self) -> None:
+        """Draw the shared weight as mmcv's ``ConvModule`` draws its conv
+        (Kaiming normal, fan-out, the activation's gain; bias 0), at the
+        fan-out of the default kernel and output width: the default choice,
+        and so the exported default subnet, starts from the plain module's
+        distribution where no parent initialises it again (mmseg's decode
+        heads keep their scale-head convs' construction draws)."""
+        k = self.choices[0][0]
+        out = self.out_width.choices[0] if self.out_width is not None \
+            else self.out_channels
+        act = self.act_cfg or {}
+        leaky = act.get('type') == 'LeakyReLU'
+        gain = nn.init.calculate_gain(
+            'leaky_relu' if leaky else 'relu',
+            act.get('negative_slope', 0.01) if leaky else 0)
+        with torch.no_grad():
+            self.layer.conv.weight.normal_(0, gain / math.sqrt(out * k * k))
+            if self.layer.conv.bias is not None:
+                self.layer.conv.bias.zero_()
 
     def _normalise(self, choice):
         return _shape(choice)
@@ -119,6 +141,8 @@ class ConvShapeChoice(BaseMutable, WidthSources):
         if out_width is not None and self.layer.with_norm:
             check_norm_widths(self.layer.norm, out_width)
         super().set_width_sources(in_width, out_width)
+        if out_width is not None:  # the default width's fan-out
+            self._default_init()
 
     def _conv(self, x: torch.Tensor, shape) -> torch.Tensor:
         k, d = shape
