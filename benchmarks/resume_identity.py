@@ -17,34 +17,15 @@ import shutil
 import sys
 
 import torch
-from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from mmnas_tricks.datasets import DigitsSpec, build_digits
-from mmnas_tricks.testing import config_dir, tiny_supernet_cfg
+from mmnas_tricks.testing import KillAt, Killed, config_dir, tiny_supernet_cfg
 
 TINY = dict(num_train=48, num_val=16, seed=3)
 root = 'work_dirs/resume_identity/digits'
 ELASTIC = osp.join(config_dir(), 'supernets',
                    'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py')
-
-
-class Killed(Exception):
-    pass
-
-
-class Killer(Hook):
-
-    def __init__(self, at):
-        self.at = at
-
-    def after_train_iter(self,
-                         runner,
-                         batch_idx,
-                         data_batch=None,
-                         outputs=None):
-        if runner.iter + 1 == self.at:
-            raise Killed()
 
 
 def cfg_for(work, name, variant, workers):
@@ -82,7 +63,7 @@ def run(variant, workers):
     per_epoch = a.iter // 3
     b = Runner.from_cfg(
         cfg_for(base + '/b', f'{variant}{workers}b', variant, workers))
-    b.register_hook(Killer(per_epoch + per_epoch // 2))
+    b.register_hook(KillAt(per_epoch + per_epoch // 2))
     try:
         b.train()
     except Killed:

@@ -52,10 +52,8 @@ def split_choices(model: nn.Module, mutable: str) -> list:
 
 
 def _sampler(cfg: Config) -> dict:
-    hooks = [
-        h for h in cfg.get('custom_hooks', []) or []
-        if str(h.get('type', '')).split('.')[-1] == SAMPLER
-    ]
+    from .hooks.utils import hook_configs
+    hooks = hook_configs(cfg.get('custom_hooks'), SAMPLER)
     if len(hooks) != 1:
         raise ValueError(
             f'few-shot NAS splits a one-shot (sampling) supernet: the config '

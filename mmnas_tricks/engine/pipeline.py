@@ -36,12 +36,11 @@ def stage_configs(cfg, config_path: str) -> dict:
     if inherit not in (None, 'baseline'):
         raise ValueError(f'nas.inherit={inherit!r} in {config_path} must be '
                          "None or 'baseline'")
+    from .hooks.utils import hook_configs
     supernet = cfg.copy()
     supernet.pop('nas')
     hooks = list(supernet.get('custom_hooks', []))
-    if inherit and not any(
-            str(h.get('type', '')).split('.')[-1] == 'InheritWeightsHook'
-            for h in hooks):
+    if inherit and not hook_configs(hooks, 'InheritWeightsHook'):
         hooks.insert(0, dict(type='mmnas_tricks.InheritWeightsHook'))
         supernet.custom_hooks = hooks
     search = supernet.copy()

@@ -43,10 +43,9 @@ PROGRESSIVE_STAGES = (
 
 
 def _hook(hooks: list, name: str) -> Optional[dict]:
-    for h in hooks:
-        if str(h.get('type', '')).split('.')[-1] == name:
-            return h
-    return None
+    """The first hook config of type ``name`` in ``hooks``, or None."""
+    from .hooks.utils import hook_configs
+    return next(iter(hook_configs(hooks, name)), None)
 
 
 def default_recipe(cfg: Config) -> dict:

@@ -1,10 +1,11 @@
 from .configs import (config_dir, installed_config, list_configs,
                       shrink_digits_cfg, tiny_supernet_cfg)
+from .kill import KillAt, Killed
 from .models import (demo_det_batch, demo_seg_batch, trained_looking,
                      unchosen_gradients)
 
 __all__ = [
     'config_dir', 'installed_config', 'list_configs', 'shrink_digits_cfg',
     'tiny_supernet_cfg', 'demo_det_batch', 'demo_seg_batch',
-    'unchosen_gradients', 'trained_looking'
+    'unchosen_gradients', 'trained_looking', 'KillAt', 'Killed'
 ]

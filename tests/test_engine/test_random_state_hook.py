@@ -8,37 +8,17 @@ import random
 import numpy as np
 import pytest
 import torch
-from mmengine.hooks import Hook
 from mmengine.runner import EpochBasedTrainLoop, Runner
 
 from mmnas_tricks.engine.hooks.random_state_hook import (KEY, RandomStateHook,
                                                          add_random_state_hook,
                                                          get_random_state,
                                                          set_random_state)
-from mmnas_tricks.testing import config_dir, tiny_supernet_cfg
+from mmnas_tricks.testing import KillAt, Killed, config_dir, tiny_supernet_cfg
 from ..conftest import TINY_SPEC
 
 ELASTIC = osp.join(config_dir(), 'supernets',
                    'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py')
-
-
-class Killed(Exception):
-    pass
-
-
-class KillAt(Hook):
-    """Raises after training iteration ``at`` (1-based): a kill."""
-
-    def __init__(self, at):
-        self.at = at
-
-    def after_train_iter(self,
-                         runner,
-                         batch_idx,
-                         data_batch=None,
-                         outputs=None):
-        if runner.iter + 1 == self.at:
-            raise Killed()
 
 
 def _cfg(tiny_digits, work, name):

@@ -21,6 +21,14 @@ def hooks_named(runner, name: str) -> List[Hook]:
     ]
 
 
+def hook_configs(hooks: Optional[Sequence[dict]], name: str) -> List[dict]:
+    """The hook configs of type ``name`` (scoped, ``mmnas_tricks.X``, or
+    not) in ``hooks``, a config's ``custom_hooks`` list."""
+    return [
+        h for h in hooks or [] if str(h.get('type', '')).split('.')[-1] == name
+    ]
+
+
 def check_companions(hook: Hook,
                      runner,
                      requires: Sequence[str] = (),
