@@ -131,6 +131,8 @@ def test_search_writes_results_and_resumes_identically(tiny_digits,
     run(search_cfg(tiny_digits, supernet_ckpt, part_dir, 'evo_part', 2))
     state = json.load(open(osp.join(part_dir, 'search', 'state.json')))
     assert state['generation'] == 2
+    mid_dir = str(tmp_path / 'mid')  # the same run, killed later (below)
+    shutil.copytree(part_dir, mid_dir)
     scored = []
     real_score = EvolutionSearchLoop._score
 
@@ -148,9 +150,8 @@ def test_search_writes_results_and_resumes_identically(tiny_digits,
     assert read_subnet_file(osp.join(part_dir, 'search',
                                      'best_subnet.yaml'))[0] == best
 
-    # killed inside a generation (after 1 of its candidates), resumed
-    mid_dir = str(tmp_path / 'mid')
-    run(search_cfg(tiny_digits, supernet_ckpt, mid_dir, 'evo_mid_a', 1))
+    # the same 2-generation run resumed, killed inside generation 2 (after 1
+    # of its candidates), resumed again
     calls = []
 
     def dying(self, subnet):

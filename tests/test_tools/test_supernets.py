@@ -132,9 +132,12 @@ def test_two_process_supernet_ranks_set_the_same_subnets(
     CPU: every rank set the same subnet at every iteration
     (SampleSubnetHook's trace), DDP did not hang on the candidates not
     sampled, only rank 0 writes, and dist_test.sh evaluates on both ranks.
-    (The launcher checks were test_train_test.py's
-    test_dist_train_two_processes_on_cpu on the plain FCOS; merged here so
-    that torchrun starts once for them.)"""
+    The supernet is converted to GroupNorm (ConvertNormHook(to='GN'), TRICKS.md
+    T3.5; issue 6) and resumed under DDP. (The launcher checks were
+    test_train_test.py's test_dist_train_two_processes_on_cpu on the plain
+    FCOS, the GroupNorm ones a test of their own on the elastic FCOS
+    supernet; merged here so that torchrun starts three times for them, not
+    five.)"""
     from mmnas_tricks.utils import load_config
     config = ('configs/supernets/'
               'fcos_detnas-shufflenetv2_fpn_gn-head_12e_digits.py')
@@ -142,10 +145,16 @@ def test_two_process_supernet_ranks_set_the_same_subnets(
                                   'detnas_dist')
     cfg = load_config(path)
     cfg.custom_hooks = [
-        dict(type='mmnas_tricks.SampleSubnetHook', seed=5, trace=True)
+        dict(type='mmnas_tricks.SampleSubnetHook', seed=5, trace=True),
+        dict(type='mmnas_tricks.ConvertNormHook', to='GN', num_groups=8),
     ]
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
     cfg.dump(path)
-    log = _launch(repo_root, 29533, 'tools/dist_train.sh', path, '2')
+
+    def launch(*args):
+        return _launch(repo_root, 29533, *args)
+
+    log = launch('tools/dist_train.sh', path, '2')
     assert 'Distributed launcher: pytorch' in log
     assert 'Distributed training: True' in log
     assert 'GPU number: 2' in log  # mmengine's name for the world size
@@ -164,39 +173,8 @@ def test_two_process_supernet_ranks_set_the_same_subnets(
     assert len(traces[0]) >= 3  # 48 images / (2 ranks x 8)
     assert len({t['subnet'] for t in traces[0]}) > 1
 
-    # tools/dist_test.sh on the same checkpoint: both ranks evaluate, the
-    # results are gathered, rank 0 writes the metrics
-    _launch(repo_root, 29533, 'tools/dist_test.sh', path, ckpt, '2',
-            '--work-dir', str(tmp_path / 'dist_test'))
-    with open(tmp_path / 'dist_test' / 'test_metrics.json') as f:
-        assert 'coco/bbox_mAP' in json.load(f)
-
-
-@pytest.mark.heavy
-def test_two_process_group_norm_supernet_trains_resumes_and_tests(
-        repo_root, tiny_digits, tmp_path):
-    """ConvertNormHook(to='GN') under DDP (torchrun, 2 processes, gloo):
-    the converted supernet trains, resumes from its checkpoint and tests
-    (TRICKS.md T3.5; issue 6)."""
-    from mmnas_tricks.utils import load_config
-    config = ('configs/supernets/'
-              'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py')
-    path, work_dir = _tiny_config(repo_root, tiny_digits, tmp_path, config,
-                                  'gn_dist')
-    cfg = load_config(path)
-    cfg.custom_hooks.append(
-        dict(type='mmnas_tricks.ConvertNormHook', to='GN', num_groups=8))
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
-    cfg.dump(path)
-
-    def launch(*args):
-        return _launch(repo_root, 29535, *args)
-
-    launch('tools/dist_train.sh', path, '2')
-    ckpt1 = torch.load(
-        osp.join(work_dir, 'epoch_1.pth'),
-        map_location='cpu',
-        weights_only=False)
+    # the GroupNorm supernet resumes under DDP and keeps training
+    ckpt1 = torch.load(ckpt, map_location='cpu', weights_only=False)
     assert not any('running_mean' in k for k in ckpt1['state_dict'])
     log = launch('tools/dist_train.sh', path, '2', '--resume', '--cfg-options',
                  'train_cfg.max_epochs=2')
@@ -211,8 +189,10 @@ def test_two_process_group_norm_supernet_trains_resumes_and_tests(
         and not torch.equal(ckpt1['state_dict'][k], ckpt2['state_dict'][k])
     ]
     assert changed  # the GroupNorm backbone kept training
-    test_dir = str(tmp_path / 'gn_test')
+
+    # tools/dist_test.sh on the resumed checkpoint: both ranks evaluate, the
+    # results are gathered, rank 0 writes the metrics
     launch('tools/dist_test.sh', path, osp.join(work_dir, 'epoch_2.pth'), '2',
-           '--work-dir', test_dir)
-    with open(osp.join(test_dir, 'test_metrics.json')) as f:
+           '--work-dir', str(tmp_path / 'dist_test'))
+    with open(tmp_path / 'dist_test' / 'test_metrics.json') as f:
         assert 'coco/bbox_mAP' in json.load(f)
