@@ -1,7 +1,7 @@
-"""Channel importance sorting of a plain FCOS checkpoint (Once-for-All's
-channel re-organisation, Cai et al., ICLR 2020, sec. 3.2): permute every
-channel space of the trained plain network so that its most important
-channels come first, without changing what the network computes. A
+"""Channel importance sorting of a plain FCOS or Semantic FPN checkpoint
+(Once-for-All's channel re-organisation, Cai et al., ICLR 2020, sec. 3.2):
+permute every channel space of the trained plain network so that its most
+important channels come first, without changing what the network computes. A
 weight-sharing supernet whose narrower widths take the *first* channels
 then starts each narrower subnet from the channels that matter most
 instead of arbitrary ones (docs/tricks.md, "Channel sorting").
@@ -14,9 +14,10 @@ block's second conv and everything reading the stream) and each block's
 inner channels another; in an FPN the lateral outputs are one space (they
 are summed top-down) and the outputs of every level one more (the head is
 shared across levels); each head tower layer is a space whose GroupNorm
-groups move whole. The importance of a channel is the L1 norm of what its
-consumers read from it (Once-for-All ranks by the next layer's weights);
-a GroupNorm group's is the sum over its channels.
+groups move whole (a Semantic FPN head: each scale-head conv's output, and
+the one space all scale heads sum into). The importance of a channel is
+the L1 norm of what its consumers read from it (Once-for-All ranks by the
+next layer's weights); a GroupNorm group's is the sum over its channels.
 """
 import re
 from dataclasses import dataclass, field
@@ -111,25 +112,13 @@ def _indices(state, pattern: str) -> List[int]:
     return sorted({int(m.group(1)) for k in state for m in [rx.match(k)] if m})
 
 
-def fcos_channel_spaces(state: Dict[str, torch.Tensor],
-                        out_indices: Sequence[int],
-                        centerness_on_reg: bool = True,
-                        gn_group: int = 1,
-                        backbone: str = 'backbone',
-                        neck: str = 'neck',
-                        head: str = 'bbox_head') -> List[ChannelSpace]:
-    """The channel spaces of a plain FCOS checkpoint: mmdet's ResNet of
-    basic blocks (``backbone``), FPN (``neck``, extra convs on its outputs)
-    and FCOSHead (``head``; towers with GroupNorm groups of ``gn_group``
-    channels; centerness on the regression tower when
-    ``centerness_on_reg``). ``out_indices``: the backbone stages the FPN
-    reads, in order.
-
-    Raises:
-        ValueError: a checkpoint of another layout (bottleneck blocks, an
-            FPN whose extra convs read the backbone, missing tensors),
-            naming what does not fit.
-    """
+def _resnet_fpn_spaces(state: Dict[str,
+                                   torch.Tensor], out_indices: Sequence[int],
+                       backbone: str, neck: str) -> tuple:
+    """The channel spaces of a ResNet of basic blocks (mmdet's stem or
+    mmseg's V1c deep stem) and the FPN reading its ``out_indices`` stages:
+    ``(spaces, outputs)``, the FPN's output space last, its readers to be
+    added by the head."""
     bb, spaces = backbone, []
     if not any(k.startswith(f'{bb}.layer1.0.conv1.') for k in state):
         raise ValueError(f'channel sorting needs a ResNet at {bb!r}: no '
@@ -137,8 +126,19 @@ def fcos_channel_spaces(state: Dict[str, torch.Tensor],
     if any(re.match(rf'{bb}\.layer\d+\.\d+\.conv3\.', k) for k in state):
         raise ValueError('channel sorting supports basic blocks only: the '
                          f'checkpoint has bottlenecks ({bb}.layer*.*.conv3)')
-    stream = ChannelSpace(f'{bb}.stem', _conv_module(state, f'{bb}.conv1'))
-    stream.producers += _norm(state, f'{bb}.bn1')
+    if f'{bb}.stem.0.weight' in state:  # the deep stem: 3 convs
+        convs = _indices(state, rf'{bb}\.stem\.(\d+)\.weight$')
+        convs = [c for c in convs if state[f'{bb}.stem.{c}.weight'].dim() == 4]
+        for a, b in zip(convs, convs[1:]):
+            spaces.append(
+                ChannelSpace(f'{bb}.stem.{a}', [f'{bb}.stem.{a}.weight'] +
+                             _norm(state, f'{bb}.stem.{a + 1}'),
+                             [f'{bb}.stem.{b}.weight']))
+        stream = ChannelSpace(f'{bb}.stem', [f'{bb}.stem.{convs[-1]}.weight'] +
+                              _norm(state, f'{bb}.stem.{convs[-1] + 1}'))
+    else:
+        stream = ChannelSpace(f'{bb}.stem', _conv_module(state, f'{bb}.conv1'))
+        stream.producers += _norm(state, f'{bb}.bn1')
     spaces.append(stream)
     stage_streams = []
     for i in _indices(state, rf'{bb}\.layer(\d+)\.0\.conv1\.weight$'):
@@ -183,8 +183,31 @@ def fcos_channel_spaces(state: Dict[str, torch.Tensor],
                     f'channels, not the FPN width {width}: channel sorting '
                     "supports add_extra_convs='on_output' only")
             output.consumers.append(_weight(state, p))
-    spaces += [lateral, output]
+    spaces.append(lateral)
+    return spaces, output
 
+
+def fcos_channel_spaces(state: Dict[str, torch.Tensor],
+                        out_indices: Sequence[int],
+                        centerness_on_reg: bool = True,
+                        gn_group: int = 1,
+                        backbone: str = 'backbone',
+                        neck: str = 'neck',
+                        head: str = 'bbox_head') -> List[ChannelSpace]:
+    """The channel spaces of a plain FCOS checkpoint: mmdet's ResNet of
+    basic blocks (``backbone``), FPN (``neck``, extra convs on its outputs)
+    and FCOSHead (``head``; towers with GroupNorm groups of ``gn_group``
+    channels; centerness on the regression tower when
+    ``centerness_on_reg``). ``out_indices``: the backbone stages the FPN
+    reads, in order.
+
+    Raises:
+        ValueError: a checkpoint of another layout (bottleneck blocks, an
+            FPN whose extra convs read the backbone, missing tensors),
+            naming what does not fit.
+    """
+    spaces, output = _resnet_fpn_spaces(state, out_indices, backbone, neck)
+    spaces.append(output)
     towers = dict(
         cls=[f'{head}.conv_cls.weight'], reg=[f'{head}.conv_reg.weight'])
     towers['reg' if centerness_on_reg else 'cls'].append(
@@ -198,12 +221,49 @@ def fcos_channel_spaces(state: Dict[str, torch.Tensor],
             reads = ChannelSpace(p, _conv_module(state, p), group=gn_group)
             spaces.append(reads)
         reads.consumers += finals
+    return _checked(state, spaces, 'an FCOS')
+
+
+def sem_fpn_channel_spaces(state: Dict[str, torch.Tensor],
+                           out_indices: Sequence[int],
+                           backbone: str = 'backbone',
+                           neck: str = 'neck',
+                           head: str = 'decode_head') -> List[ChannelSpace]:
+    """The channel spaces of a plain Semantic FPN checkpoint: a ResNet of
+    basic blocks (mmseg's V1c deep stem or mmdet's), the FPN and mmseg's
+    ``FPNHead``: each scale head's convs in turn (every inner output a
+    space), the last conv of every scale head producing the one space the
+    head sums and ``conv_seg`` reads. Raises ``ValueError`` as
+    :func:`fcos_channel_spaces` does."""
+    spaces, output = _resnet_fpn_spaces(state, out_indices, backbone, neck)
+    spaces.append(output)
+    summed = ChannelSpace(f'{head}.sum', [], [f'{head}.conv_seg.weight'])
+    scales = _indices(state, rf'{head}\.scale_heads\.(\d+)\.')
+    if not scales:
+        raise ValueError(f'channel sorting needs an FPNHead at {head!r}: no '
+                         f'{head}.scale_heads.* in the checkpoint')
+    for i in scales:
+        reads = output
+        convs = _indices(state, rf'{head}\.scale_heads\.{i}\.(\d+)\.')
+        for n, j in enumerate(convs):
+            p = f'{head}.scale_heads.{i}.{j}'
+            reads.consumers.append(_weight(state, p))
+            if n == len(convs) - 1:
+                summed.producers += _conv_module(state, p)
+            else:
+                reads = ChannelSpace(p, _conv_module(state, p))
+                spaces.append(reads)
+    spaces.append(summed)
+    return _checked(state, spaces, 'a Semantic FPN')
+
+
+def _checked(state, spaces: List[ChannelSpace], what: str) -> list:
     missing = [
         k for s in spaces for k in s.producers + s.consumers if k not in state
     ]
     if missing:
         raise ValueError(f'the checkpoint lacks {missing[:5]} (of '
-                         f'{len(missing)}): not an FCOS of this layout')
+                         f'{len(missing)}): not {what} of this layout')
     return spaces
 
 
@@ -237,3 +297,24 @@ def sort_fcos_checkpoint(state: Dict[str, torch.Tensor],
     per space (:func:`sort_channels`)."""
     layout = layout or fcos_layout(model)
     return sort_channels(state, fcos_channel_spaces(state, **layout))
+
+
+def sort_plain_checkpoint(state: Dict[str, torch.Tensor],
+                          model) -> Dict[str, list]:
+    """Sort the channels of the plain checkpoint ``state`` (in place) in
+    the layout of ``model``: an FCOS (``bbox_head``,
+    :func:`sort_fcos_checkpoint`) or a Semantic FPN (``decode_head``,
+    :func:`sem_fpn_channel_spaces`); returns the orders per space.
+
+    Raises:
+        ValueError: ``model`` is neither.
+    """
+    if hasattr(model, 'bbox_head'):
+        return sort_fcos_checkpoint(state, model)
+    if hasattr(model, 'decode_head'):
+        start = getattr(model.neck, 'start_level', 0)
+        out = list(model.backbone.out_indices)[start:]
+        return sort_channels(state, sem_fpn_channel_spaces(state, out))
+    raise ValueError(f'channel sorting knows FCOS detectors and Semantic FPN '
+                     f'segmentors; {type(model).__name__} has neither a '
+                     'bbox_head nor a decode_head')

@@ -127,3 +127,57 @@ def test_hook_inherits_the_sorted_baseline(baseline, tmp_path):
     assert not torch.allclose(
         lateral,
         baseline.state_dict()['neck.lateral_convs.0.conv.weight'])
+
+
+def test_semantic_fpn_sorts_and_its_space_inherits_it(tmp_path):
+    """The same for the Semantic FPN baseline (mmseg's ResNetV1c deep stem,
+    the FPN head's scale heads summed into one space) and the
+    whole-segmentor space: the sorted checkpoint computes the same, every
+    space ends up in importance order, and the supernet inheriting it with
+    sorting starts its first subnet as the baseline."""
+    from mmnas_tricks.models.channel_sort import (sem_fpn_channel_spaces,
+                                                  sort_plain_checkpoint)
+    from .test_whole_segmentor_space import BASELINE as SEG_BASELINE
+    from .test_whole_segmentor_space import SPACE as SEG_SPACE
+    torch.manual_seed(0)
+    seg = trained_looking(
+        build_model(load_config(SEG_BASELINE)), spread=0.2).eval()
+    state = copy.deepcopy(seg.state_dict())
+    orders = sort_plain_checkpoint(state, seg)
+    spaces = {s.name: s for s in sem_fpn_channel_spaces(state, [0, 1, 2, 3])}
+    # the deep stem's two inner spaces, one per inner scale-head conv (1 +
+    # 2 of the 4 scale heads' 7 convs), the summed one
+    assert {'backbone.stem.0', 'backbone.stem.3', 'decode_head.sum'
+            } <= set(spaces)
+    assert [n for n in spaces if 'scale_heads' in n] == [
+        'decode_head.scale_heads.2.0', 'decode_head.scale_heads.3.0',
+        'decode_head.scale_heads.3.2'
+    ]
+    assert len(spaces['decode_head.sum'].producers) == 4 * 5  # conv + bn
+    assert sum(o != sorted(o) for o in orders.values()) >= 20
+    x = torch.rand(2, 3, 128, 128)
+    resorted = build_model(load_config(SEG_BASELINE)).eval()
+    resorted.load_state_dict(state)
+    with torch.no_grad():
+        assert torch.allclose(resorted._forward(x), seg._forward(x), atol=1e-4)
+    for space in spaces.values():
+        score = importance(state, space)
+        assert (score[:-1] >= score[1:] - 1e-6).all(), space.name
+
+    space = build_model(load_config(SEG_SPACE))
+    hook = InheritWeightsHook(preserve_function=True, sort_channels=True)
+    checkpoint = dict(state_dict=copy.deepcopy(seg.state_dict()))
+    hook.after_load_checkpoint(
+        SimpleNamespace(model=space, work_dir=str(tmp_path)), checkpoint)
+    assert hook.report['sorted_channel_spaces'] >= 20
+    assert hook.report['unused'] == []
+    set_subnet(space,
+               {n: m.choices[0]
+                for n, m in named_mutables(space).items()})
+    space.load_state_dict(checkpoint['state_dict'])
+    space.eval()
+    with torch.no_grad():
+        assert torch.allclose(space._forward(x), seg._forward(x), atol=1e-4)
+    # a model that is neither an FCOS nor a Semantic FPN is refused, named
+    with pytest.raises(ValueError, match='Linear has neither a bbox_head'):
+        sort_plain_checkpoint({}, torch.nn.Linear(1, 1))

@@ -7,7 +7,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from mmnas_tricks.models.channel_sort import sort_fcos_checkpoint
+from mmnas_tricks.models.channel_sort import sort_plain_checkpoint
 from mmnas_tricks.models.inherit import (inherit_plain, report_lines,
                                          strip_module_prefix)
 from mmnas_tricks.registry import HOOKS
@@ -42,12 +42,13 @@ class InheritWeightsHook(Hook):
             (:func:`~mmnas_tricks.models.inherit.inherit_plain`). Defaults
             to False.
         sort_channels (bool): Before inheriting, sort every channel space
-            of the plain FCOS checkpoint by importance, most important
-            first, without changing its function
-            (:func:`~mmnas_tricks.models.channel_sort.sort_fcos_checkpoint`,
+            of the plain checkpoint by importance, most important first,
+            without changing its function
+            (:func:`~mmnas_tricks.models.channel_sort.sort_plain_checkpoint`,
             Once-for-All's channel re-organisation): a narrower width, which
             takes the first channels, then takes the ones that matter most.
-            FCOS with a ResNet of basic blocks only. Defaults to False.
+            FCOS or Semantic FPN with a ResNet of basic blocks only.
+            Defaults to False.
 
     Example:
         >>> load_from = 'fcos_r50-caffe_fpn_gn-head_1x_coco.pth'
@@ -75,7 +76,7 @@ class InheritWeightsHook(Hook):
             return  # the supernet's own checkpoint
         sorted_spaces = None
         if self.sort_channels:
-            orders = sort_fcos_checkpoint(state, model)
+            orders = sort_plain_checkpoint(state, model)
             sorted_spaces = sum(o != sorted(o) for o in orders.values())
             print_log(
                 f'channel sorting: {sorted_spaces} of {len(orders)} channel '
