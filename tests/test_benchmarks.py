@@ -92,3 +92,62 @@ def test_main_job_scaled_baselines_shrink_the_baseline(repo_root, monkeypatch):
     assert ratios['res112'] == pytest.approx(1.0)
     with pytest.raises(KeyError, match='not among'):
         bench.scaled_config('depth_x2')
+
+
+def test_rank_ablation_taus_scores_each_supernet_against_the_truth(
+        repo_root, tmp_path):
+    """benchmarks/rank_ablation_taus.py: one row per supernet, its Kendall
+    taus over all subnets and inside the window against the stand-alone
+    scores, FLOPs alone's beside; subnets not yet trained alone left out;
+    a supernet lacking an estimate is refused by name."""
+    import json
+    spec = importlib.util.spec_from_file_location(
+        'rank_ablation_taus',
+        osp.join(repo_root, 'benchmarks', 'rank_ablation_taus.py'))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    flops = [1.0, 0.9, 0.95, 0.5, 2.0]
+    alone = [0.7, 0.8, 0.6, 0.5, None]  # the last not trained yet
+    records = {
+        str(i): dict(
+            name=f's{i}',
+            index=i,
+            subnet={'x': i},
+            flops_ratio=f,
+            estimate_calibrated=[0.3, 0.2, 0.1, 0.0, 0.9][i],
+            **({} if a is None else dict(standalone=a)))
+        for i, (f, a) in enumerate(zip(flops, alone))
+    }
+    truth = tmp_path / 'truth.json'
+    truth.write_text(json.dumps(dict(records=records)))
+    other = tmp_path / 'est.json'
+    other.write_text(
+        json.dumps(
+            dict(
+                estimates=dict(
+                    good=dict(s0=0.7, s1=0.8, s2=0.6, s3=0.5),
+                    short=dict(s0=1.0)))))
+    out = tmp_path / 'taus.json'
+    bench.main([
+        str(truth), '--window', '0.85', '1.0', '--out',
+        str(out), '--estimates', f'main={truth}', f'good={other}:good'
+    ])
+    result = json.loads(out.read_text())
+    assert (result['subnets'], result['subnets_in_window']) == (4, 3)
+    main, good = result['rows']
+    assert good['tau_all'] == pytest.approx(1.0)
+    assert good['tau_window'] == pytest.approx(1.0)
+    # main: 0.3, 0.2, 0.1, 0.0 against 0.7, 0.8, 0.6, 0.5: 5 of the 6
+    # pairs in order, (s0, s1) not
+    assert main['tau_all'] == pytest.approx((5 - 1) / 6)
+    assert main['flops_tau_all'] == good['flops_tau_all']
+    assert osp.isfile(tmp_path / 'taus.csv')
+    with pytest.raises(SystemExit):
+        bench.main([
+            str(truth), '--out',
+            str(out), '--estimates', f'short={other}:short'
+        ])
+    with pytest.raises(KeyError, match="no estimates 'nope'"):
+        bench.main(
+            [str(truth), '--out',
+             str(out), '--estimates', f'x={other}:nope'])
