@@ -1,6 +1,7 @@
 """The whole NAS job in one command: the baseline -> supernet training (from
 the baseline's weights, when asked) -> search (the found subnets exported)
--> retraining of each found architecture -> a table comparing them with the
+-> retraining of each found architecture (and, with ``nas.finetune``, its
+fine-tuning from the supernet's weights) -> a table comparing them with the
 baseline.
 
 A pipeline config is a supernet config (it trains the supernet as it is)
@@ -11,12 +12,17 @@ with a ``nas`` dict:
         retrain=dict(train_dataloader=..., train_cfg=...),  # exported config
         baseline='../baselines/fcos_r18w16_fpn_gn-head_12e_digits.py',
         inherit='baseline',  # optional: the supernet starts from it
+        finetune=dict(train_cfg=..., param_scheduler=..., ...),  # optional
         score_key='coco/bbox_mAP')
 
 The found architectures are the search's exports: ``best_subnet`` (with
 ``export_best``, retrained in ``retrain/``) and, for each fraction ``f`` of
 its ``export_flops``, ``best_subnet_<f>x`` (the best subnet of at most
-``f`` x the baseline's FLOPs, retrained in ``retrain_<f>x/``).
+``f`` x the baseline's FLOPs, retrained in ``retrain_<f>x/``). With
+``nas.finetune`` each is also fine-tuned (``finetune/``, ``finetune_<f>x/``):
+its exported config with ``nas.finetune`` merged in, starting from the
+exported weights (the supernet's, BN calibrated), as Once-for-All deploys
+a subnet; the table shows both.
 
 Each stage runs ``tools/train.py`` (``tools/dist_train.sh`` with ``--gpus``,
 ``tools/slurm_train.sh`` with ``--slurm PARTITION``)
@@ -40,13 +46,13 @@ import subprocess
 import sys
 import time
 
-STAGES = ('baseline', 'supernet', 'search', 'retrain', 'report')
+STAGES = ('baseline', 'supernet', 'search', 'retrain', 'finetune', 'report')
 #: the stages that use a stage's product (rerun when it is rerun); the
 #: supernet uses the baseline's only when it inherits it
 DEPENDENTS = dict(
-    baseline=('supernet', 'search', 'retrain'),
-    supernet=('search', 'retrain'),
-    search=('retrain', ))
+    baseline=('supernet', 'search', 'retrain', 'finetune'),
+    supernet=('search', 'retrain', 'finetune'),
+    search=('retrain', 'finetune'))
 HERE = osp.dirname(osp.abspath(__file__))
 
 
@@ -127,7 +133,30 @@ class Pipeline:
         paths['baseline'] = self.stages['baseline']
         for name, stage in self.found():
             paths[stage] = osp.join(self.dir('search'), 'search', f'{name}.py')
+            paths[self.finetune_stage(stage)] = osp.join(
+                self.work_dir, 'configs', f'{self.finetune_stage(stage)}.py')
         return paths
+
+    @staticmethod
+    def finetune_stage(retrain: str) -> str:
+        return 'finetune' + retrain[len('retrain'):]
+
+    def exported(self, stage: str) -> str:
+        """The exported config a retrain or fine-tune stage trains."""
+        retrain = 'retrain' + stage[len('finetune'):] \
+            if stage.startswith('finetune') else stage
+        name = {s: n for n, s in self.found()}[retrain]
+        return osp.join(self.dir('search'), 'search', f'{name}.py')
+
+    def write_finetune_config(self, exported: str, path: str) -> None:
+        """The fine-tuning config of an exported subnet: its exported
+        config with ``nas.finetune`` merged in, starting from the exported
+        weights beside it."""
+        from mmnas_tricks.utils import atomic_write_text
+        cfg = _load(exported)
+        cfg.merge_from_dict(dict(self.stages['finetune']))
+        cfg.load_from = osp.abspath(osp.splitext(exported)[0] + '.pth')
+        atomic_write_text(path, cfg.pretty_text)
 
     def found(self) -> list:
         """(export name, retrain stage) of each architecture the search
@@ -147,6 +176,10 @@ class Pipeline:
         architecture)."""
         if stage == 'retrain':
             return [s for _, s in self.found()]
+        if stage == 'finetune':
+            if not self.stages['finetune']:
+                return []
+            return [self.finetune_stage(s) for _, s in self.found()]
         return [stage]
 
     def done(self, stage: str) -> bool:
@@ -235,15 +268,20 @@ class Pipeline:
                 'train_cfg.supernet_checkpoint='
                 f'{self.checkpoint("supernet")}'
             ]
-        elif stage == 'retrain' and not osp.isfile(config):
-            if self.done('search'):  # none within that FLOPs budget
-                print(
-                    f'[nas] stage {sub}: the search exported no {config} '
-                    '(no scored subnet within its FLOPs budget), skipped',
-                    flush=True)
-                return
-            raise FileNotFoundError(
-                f'{config} is missing: run the search stage first')
+        elif stage in ('retrain', 'finetune'):
+            exported = self.exported(sub)
+            if not osp.isfile(exported):
+                if self.done('search'):  # none within that FLOPs budget
+                    print(
+                        f'[nas] stage {sub}: the search exported no '
+                        f'{exported} (no scored subnet within its FLOPs '
+                        'budget), skipped',
+                        flush=True)
+                    return
+                raise FileNotFoundError(
+                    f'{exported} is missing: run the search stage first')
+            if stage == 'finetune':
+                self.write_finetune_config(exported, config)
         self.run_train(sub, config, options)
         self.state[sub]['done'] = True
         later = DEPENDENTS.get(stage, ())
@@ -297,15 +335,20 @@ class Pipeline:
              f'found (<= {name[len("best_subnet_"):]} FLOPs)', stage, name)
             for name, stage in self.found()
         ]
+        models += [(f'{model}, fine-tuned', self.finetune_stage(stage), name)
+                   for model, stage, name in models[1:]
+                   if self.stages['finetune']]
         rows = []
         for model, stage, name in models:
-            if name is not None and not osp.isfile(paths[stage]):
+            if name is not None and not osp.isfile(self.exported(stage)):
                 continue  # none within its FLOPs budget
             metrics = self._metrics(stage)
             if key not in metrics:
                 raise KeyError(f'{key} is not among the {stage} metrics '
                                f'{sorted(metrics)}')
-            res = self._resources(paths[stage])
+            # the architecture's figures: the exported config's
+            res = self._resources(
+                paths[stage] if name is None else self.exported(stage))
             estimate = None
             if name is not None:
                 _, meta = read_subnet_file(
@@ -314,6 +357,8 @@ class Pipeline:
             rows.append(
                 dict(
                     model=model,
+                    trained='fine-tuned from the supernet'
+                    if stage.startswith('finetune') else 'from scratch',
                     config=paths[stage],
                     score_key=key,
                     score=round(float(metrics[key]), 4),
@@ -328,7 +373,11 @@ class Pipeline:
         base, found = rows[0], rows[1:]
         # found first (the table's subject), the baseline last
         rows = found + [base]
-        within = [r for r in found if r['gflops'] <= base['gflops']]
+        # the fair comparison: retrained from scratch with the same recipe
+        within = [
+            r for r in found
+            if r['gflops'] <= base['gflops'] and r['trained'] == 'from scratch'
+        ]
         best = max(within, key=lambda r: r['score']) if within else None
         if best is None:
             verdict = 'no found architecture within the baseline\'s FLOPs'
@@ -372,6 +421,8 @@ class Pipeline:
             osp.join(self.work_dir, 'results.csv'), buf.getvalue())
         self._plot(rows, key)
         for row in found:
+            if row['trained'] != 'from scratch':
+                continue
             name, stage = next(
                 (n, s) for n, s in self.found() if paths[s] == row['config'])
             self._zoo_entry(row, paths, name, stage)

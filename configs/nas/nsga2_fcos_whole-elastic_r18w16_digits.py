@@ -23,6 +23,7 @@
 _base_ = ['../supernets/fcos_whole-elastic_r18w16_fpn_gn-head_12e_digits.py']
 
 SUPERNET_EPOCHS = 6
+FINETUNE_EPOCHS = 2
 
 train_dataloader = dict(dataset=dict(subset=_base_.digits_supernet_subset))
 train_cfg = dict(max_epochs=SUPERNET_EPOCHS, val_interval=SUPERNET_EPOCHS)
@@ -76,4 +77,21 @@ nas = dict(
         train_cfg=_base_.digits_train_cfg,
         param_scheduler=_base_.digits_param_scheduler,
         default_hooks=_base_.default_hooks),
+    # each exported subnet also fine-tuned from its supernet weights (as
+    # Once-for-All deploys one): 2 epochs on the full training split at the
+    # supernet's lr, cosine to 0
+    finetune=dict(
+        train_cfg=dict(
+            max_epochs=FINETUNE_EPOCHS, val_interval=FINETUNE_EPOCHS),
+        optim_wrapper=dict(optimizer=dict(lr=0.001)),
+        param_scheduler=[
+            dict(
+                type='CosineAnnealingLR',
+                T_max=FINETUNE_EPOCHS,
+                eta_min=0.0,
+                by_epoch=True,
+                begin=0,
+                end=FINETUNE_EPOCHS,
+                convert_to_iter_based=True)
+        ]),
     baseline='../baselines/fcos_r18w16_fpn_gn-head_12e_digits.py')

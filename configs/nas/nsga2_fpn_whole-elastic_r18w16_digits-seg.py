@@ -20,6 +20,7 @@
 _base_ = ['../supernets/fpn_whole-elastic_r18w16_12e_digits-seg.py']
 
 SUPERNET_EPOCHS = 6
+FINETUNE_EPOCHS = 2
 
 train_dataloader = dict(dataset=dict(subset=_base_.digits_seg_supernet_subset))
 train_cfg = dict(max_epochs=SUPERNET_EPOCHS, val_interval=SUPERNET_EPOCHS)
@@ -70,4 +71,21 @@ nas = dict(
         train_cfg=_base_.digits_train_cfg,
         param_scheduler=_base_.digits_param_scheduler,
         default_hooks=_base_.default_hooks),
+    # each exported subnet also fine-tuned from its supernet weights (as
+    # Once-for-All deploys one): 2 epochs on the full training split at the
+    # supernet's lr, cosine to 0
+    finetune=dict(
+        train_cfg=dict(
+            max_epochs=FINETUNE_EPOCHS, val_interval=FINETUNE_EPOCHS),
+        optim_wrapper=dict(optimizer=dict(lr=0.003)),
+        param_scheduler=[
+            dict(
+                type='CosineAnnealingLR',
+                T_max=FINETUNE_EPOCHS,
+                eta_min=0.0,
+                by_epoch=True,
+                begin=0,
+                end=FINETUNE_EPOCHS,
+                convert_to_iter_based=True)
+        ]),
     baseline='../baselines/fpn_r18w16_12e_digits-seg.py')

@@ -8,7 +8,9 @@ def stage_configs(cfg, config_path: str) -> dict:
     """The stage configs a pipeline config stands for: ``supernet`` (the
     config without ``nas``), ``search`` (``nas.search`` as ``train_cfg``,
     no custom hooks, no checkpoints, ``retrain`` set), ``baseline`` (the
-    path), ``inherit`` and ``score_key``.
+    path), ``inherit``, ``score_key`` and ``finetune`` (``nas.finetune``
+    or None: what each exported subnet is fine-tuned with, from its
+    exported supernet weights, beside its retraining from scratch).
 
     With ``nas.inherit='baseline'`` the supernet starts from the trained
     baseline's weights (``tools/nas.py`` passes them as ``load_from``): an
@@ -23,7 +25,8 @@ def stage_configs(cfg, config_path: str) -> dict:
     if 'nas' not in cfg:
         raise KeyError(f'{config_path} has no nas dict; see tools/nas.py')
     nas = copy.deepcopy(cfg.nas)
-    valid = ('search', 'retrain', 'baseline', 'inherit', 'score_key')
+    valid = ('search', 'retrain', 'baseline', 'inherit', 'score_key',
+             'finetune')
     for key in ('search', 'retrain', 'baseline'):
         if key not in nas:
             raise KeyError(f'nas.{key} is missing in {config_path}; valid '
@@ -58,4 +61,5 @@ def stage_configs(cfg, config_path: str) -> dict:
         search=search,
         baseline=baseline,
         inherit=inherit,
-        score_key=nas.get('score_key', 'coco/bbox_mAP'))
+        score_key=nas.get('score_key', 'coco/bbox_mAP'),
+        finetune=nas.get('finetune'))

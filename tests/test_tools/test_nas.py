@@ -33,6 +33,9 @@ def tiny_pipeline(repo_root, tiny_digits, tmp_path, config, name):
             top_k=2, num_mutation=1, num_crossover=1, constraints=None)
     nas.retrain.train_cfg.max_epochs = 1
     nas.retrain.train_cfg.val_interval = 1
+    if nas.get('finetune'):
+        nas.finetune.train_cfg.update(max_epochs=1, val_interval=1)
+        nas.finetune.param_scheduler = []
     nas.retrain.param_scheduler = cfg.param_scheduler
     if 'bbox_head' in cfg.model:
         cfg.model.test_cfg.score_thr = 0.0
@@ -92,8 +95,25 @@ def test_pipeline_runs_every_stage_and_skips_finished_ones(
         assert osp.isfile(osp.join(search, f)), f
     results = json.load(open(osp.join(work, 'results.json')))
     *founds, base = results['rows']
-    assert base['model'] == 'baseline' and len(founds) == len(exported)
+    assert base['model'] == 'baseline'
+    tuned = [r for r in founds if r['trained'] != 'from scratch']
+    founds = [r for r in founds if r['trained'] == 'from scratch']
+    assert len(founds) == len(exported)
     found = founds[-1]  # best_subnet (seg) or best_subnet_1x (main job)
+    # the main job also fine-tunes each exported subnet from its supernet
+    # weights: the same architecture, its own score and training time
+    assert len(tuned) == (len(exported) if config == MAIN else 0)
+    for row, plain in zip(tuned, founds):
+        assert row['model'] == plain['model'] + ', fine-tuned'
+        assert row['trained'] == 'fine-tuned from the supernet'
+        assert (row['gflops'], row['params_m'],
+                row['input_size']) == (plain['gflops'], plain['params_m'],
+                                       plain['input_size'])
+        assert row['train_min'] > 0
+        tuned_cfg = load_config(row['config'])
+        assert tuned_cfg.load_from.endswith(
+            osp.basename(plain['config'])[:-3] + '.pth')
+        assert tuned_cfg.train_cfg.max_epochs == 1
     assert found['model'] == ('found'
                               if config == SEG else 'found (<= 1x FLOPs)')
     assert found['score_key'] == key
@@ -143,7 +163,7 @@ def test_pipeline_runs_every_stage_and_skips_finished_ones(
 
     # run again: every stage is skipped, the report is rewritten
     log = nas(path, '--work-dir', work)
-    assert log.count(': done, skipped') == 3 + len(exported)
+    assert log.count(': done, skipped') == 3 + len(exported) + len(tuned)
     assert json.load(open(osp.join(work, 'results.json')))['rows'] == \
         results['rows']
 
