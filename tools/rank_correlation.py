@@ -6,6 +6,13 @@ With ``--few-shot MANIFEST`` (tools/few_shot.py) each subnet is also scored
 by the sub-supernet that matches it (TRICKS.md T5.1), without and with BN
 calibration.
 
+With ``--finetune-epochs N`` each subnet is also estimated by a short
+fine-tuning from its supernet weights (BN calibrated; N epochs on the
+search's training subset at the supernet's lr or ``--finetune-lr``, scored on
+the held-out split): ``estimate_finetuned``, Once-for-All's deployment as an
+estimator, what a re-ranking of the search's top subnets would cost per
+subnet.
+
 CONFIG is the supernet config (or a tools/nas.py pipeline config: then its
 search stage's held-out split, evaluator and score key are used, and its
 ``retrain`` recipe trains the subnets alone) and CHECKPOINT the trained
@@ -35,6 +42,7 @@ Example:
 import argparse
 import csv
 import io
+import os
 import os.path as osp
 import sys
 import time
@@ -87,6 +95,19 @@ def parse_args(argv=None):
         help="an earlier study's rank_correlation.json: its stand-alone "
         'scores of the same subnets (same recipe) are reused')
     parser.add_argument(
+        '--finetune-epochs',
+        type=int,
+        default=0,
+        help='also estimate each subnet by fine-tuning it from its '
+        'supernet weights (BN calibrated) for this many epochs on the '
+        "search's data, scored on its held-out split (estimate_finetuned; "
+        'default 0: not)')
+    parser.add_argument(
+        '--finetune-lr',
+        type=float,
+        default=None,
+        help="lr of those fine-tunings (default: the supernet's)")
+    parser.add_argument(
         '--window',
         nargs=2,
         type=float,
@@ -105,6 +126,8 @@ def parse_args(argv=None):
         parser.error(f'--truth {args.truth!r} does not exist')
     if args.rank_set and not osp.isfile(args.rank_set):
         parser.error(f'--rank-set {args.rank_set!r} does not exist')
+    if args.finetune_epochs < 0:
+        parser.error(f'--finetune-epochs {args.finetune_epochs}: need >= 0')
     if args.num_subnets < 2:
         parser.error(f'--num-subnets {args.num_subnets}: need >= 2')
     if not osp.isfile(args.checkpoint):
@@ -143,6 +166,56 @@ def estimates(cfg, args, subnets, work: str, done: dict) -> None:
                 router=router
                 if field.startswith('estimate_few_shot') else None)
             yield
+
+
+def finetune_estimates(cfg, args, subnets, work: str, done: dict):
+    """With ``--finetune-epochs N``: fill ``done[key]['estimate_finetuned']``
+    for every subnet, the held-out score after fine-tuning it N epochs from
+    its BN-calibrated supernet weights (resumable: a killed fine-tuning
+    continues from its checkpoint, a finished one is kept while its recipe,
+    the ``finetune_recipe`` fingerprint, is unchanged); yields after each."""
+    if not args.finetune_epochs:
+        return
+    from mmnas_tricks.engine.rank import (SupernetScorer, config_fingerprint,
+                                          finetune_estimate_config,
+                                          train_standalone)
+    from mmnas_tricks.models.export import save_static_checkpoint
+    lr = args.finetune_lr or float(cfg.optim_wrapper.optimizer.lr)
+    scorer = None
+    for key, subnet in subnets:
+        rec = done[key]
+        folder = osp.join(work, 'finetune', f'subnet{rec["index"]}')
+        weights = osp.join(folder, 'supernet_weights.pth')
+        ft = finetune_estimate_config(cfg, subnet, weights,
+                                      args.finetune_epochs, lr, args.seed)
+        recipe = config_fingerprint(ft)
+        if 'estimate_finetuned' in rec and \
+                rec.get('finetune_recipe') == recipe:
+            continue
+        if not osp.isfile(weights):
+            if scorer is None:
+                scorer = SupernetScorer(cfg, args.checkpoint,
+                                        osp.join(work,
+                                                 'estimate'), args.score_key,
+                                        args.calibrate_bn, args.seed)
+            scorer.model.load_state_dict(scorer.state)
+            from mmnas_tricks.engine.bn_calibration import calibrate_bn
+            from mmnas_tricks.models.mutables import set_subnet
+            set_subnet(scorer.model, subnet)
+            if args.calibrate_bn:
+                calibrate_bn(scorer.model, scorer.calib, args.calibrate_bn)
+            os.makedirs(folder, exist_ok=True)
+            save_static_checkpoint(scorer.model, weights, subnet)
+        start = time.time()
+        rec['estimate_finetuned'] = train_standalone(
+            ft, folder, f'rank_finetune{rec["index"]}', args.score_key)
+        rec['finetune_seconds'] = round(time.time() - start, 1)
+        rec['finetune_recipe'] = recipe
+        print(
+            f'subnet {rec["index"]}: fine-tuned estimate '
+            f'{rec["estimate_finetuned"]:.4f}',
+            flush=True)
+        yield
 
 
 def main(argv=None):
@@ -229,6 +302,8 @@ def main(argv=None):
     for _ in estimates(cfg, args, keyed, work, records):
         dump_json_atomic(state, path)
     print('supernet estimates done', flush=True)
+    for _ in finetune_estimates(cfg, args, keyed, work, records):
+        dump_json_atomic(state, path)
 
     # cheapest first: more results sooner from a study stopped early
     for key, _ in sorted(keyed, key=lambda k: records[k[0]]['flops_ratio']):
@@ -257,7 +332,10 @@ def main(argv=None):
 
     rows = sorted((records[k] for k, _ in keyed), key=lambda r: r['index'])
     fields = [f for f, _ in estimate_fields(args)]
+    if args.finetune_epochs:
+        fields.append('estimate_finetuned')
     state['rank'] = rank_fields(rows, fields)
+    state.pop('rank_window', None)  # an earlier run's window, if any
     if args.window:
         lo, hi = args.window
         inside = [r for r in rows if lo <= r['flops_ratio'] <= hi]
@@ -294,7 +372,9 @@ def main(argv=None):
         estimate='without BN calibration',
         estimate_calibrated='with BN calibration',
         estimate_few_shot='few-shot, without BN calibration',
-        estimate_few_shot_calibrated='few-shot, with BN calibration')
+        estimate_few_shot_calibrated='few-shot, with BN calibration',
+        estimate_finetuned=f'fine-tuned {args.finetune_epochs} epoch(s) '
+        'from the supernet')
     labels['flops'] = 'FLOPs alone'
     blocks = [('', state['rank'])]
     if state.get('rank_window', {}).get('flops'):

@@ -262,6 +262,48 @@ def standalone_config(cfg: Config,
     return proxy_config(static, **proxy) if proxy else static
 
 
+def finetune_estimate_config(cfg: Config,
+                             subnet: dict,
+                             weights: str,
+                             epochs: int,
+                             lr: float,
+                             seed: int = 0) -> Config:
+    """The plain config that fine-tunes ``subnet`` of the pipeline or
+    supernet config ``cfg`` from ``weights`` (its exported supernet weights)
+    for ``epochs`` at ``lr`` (cosine to 0, no warm-up), as a short estimate
+    of what it trains to: the search's data, so that the estimate sees what
+    the supernet estimates see (the supernet's training subset; the held-out
+    split and evaluator of ``nas.search``), seeded with ``seed``."""
+    search = (cfg.get('nas') or {}).get('search') or {}
+    source = cfg.copy()
+    if (cfg.get('nas') or {}).get('retrain'):
+        source['retrain'] = cfg.nas.retrain
+    source.pop('nas', None)
+    static = standalone_config(source, subnet, seed)
+    static.train_dataloader = cfg.train_dataloader
+    if search.get('val_dataloader'):
+        static.val_dataloader = search['val_dataloader']
+    if search.get('evaluator'):
+        static.val_evaluator = search['evaluator']
+    static.train_cfg = dict(
+        type='EpochBasedTrainLoop', max_epochs=epochs, val_interval=epochs)
+    static.optim_wrapper.optimizer.lr = lr
+    static.param_scheduler = [
+        dict(
+            type='CosineAnnealingLR',
+            T_max=epochs,
+            eta_min=0.0,
+            by_epoch=True,
+            begin=0,
+            end=epochs,
+            convert_to_iter_based=True)
+    ]
+    static.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=1, max_keep_ckpts=1)
+    static.load_from = weights
+    return static
+
+
 def config_fingerprint(cfg: Config) -> str:
     """A short digest of everything in ``cfg``: two configs with the same
     fingerprint train the same way, so a result of one stands for the

@@ -88,7 +88,7 @@ def test_rank_correlation_tool_reports_tau_and_resumes(repo_root, tiny_digits,
                    str(rank_set), '--truth',
                    osp.join(work, 'rank_correlation.json'), '--window', '0',
                    '10', '--calibrate-bn', '1', '--standalone-epochs', '1',
-                   '--work-dir', work2)
+                   '--finetune-epochs', '1', '--work-dir', work2)
     assert '3 stand-alone scores taken from' in log
     assert not osp.exists(osp.join(work2, 'standalone'))
     with open(osp.join(work2, 'rank_correlation.json')) as f:
@@ -100,3 +100,33 @@ def test_rank_correlation_tool_reports_tau_and_resumes(repo_root, tiny_digits,
         rank_consistency([r['flops_ratio'] for r in got], truth), nan_ok=True)
     assert reused['rank_window']['n'] == 3
     assert 'within 0x-10x FLOPs: FLOPs alone, 3 subnets' in log
+
+    # ... and each subnet fine-tuned 1 epoch from its supernet weights: the
+    # exported weights are the plain subnet's (they load strictly), the
+    # fine-tuning starts from them, its score is ranked like the others
+    import torch
+
+    from mmnas_tricks.engine.rank import finetune_estimate_config
+    from mmnas_tricks.utils import build_model, load_config
+    assert all(0.0 <= r['estimate_finetuned'] <= 1.0 for r in got)
+    assert reused['rank']['estimate_finetuned'] == pytest.approx(
+        rank_consistency([r['estimate_finetuned'] for r in got], truth),
+        nan_ok=True)
+    assert 'fine-tuned 1 epoch(s) from the supernet, 3 subnets' in log
+    for r in got:
+        folder = osp.join(work2, 'finetune', f'subnet{r["index"]}')
+        weights = osp.join(folder, 'supernet_weights.pth')
+        ft = finetune_estimate_config(
+            load_config(path), r['subnet'], weights, 1, 0.001)
+        assert ft.load_from == weights and ft.train_cfg.max_epochs == 1
+        # the search's data: the supernet's training subset
+        assert ft.train_dataloader == load_config(path).train_dataloader
+        state_dict = torch.load(weights, map_location='cpu')['state_dict']
+        build_model(ft).load_state_dict(state_dict, strict=True)
+        assert osp.isfile(osp.join(folder, 'epoch_1.pth'))
+    log = run_tool('tools/rank_correlation.py', path, ckpt, '--rank-set',
+                   str(rank_set), '--truth',
+                   osp.join(work, 'rank_correlation.json'), '--calibrate-bn',
+                   '1', '--standalone-epochs', '1', '--finetune-epochs', '1',
+                   '--work-dir', work2)
+    assert 'fine-tuned estimate' not in log  # kept, not trained again
