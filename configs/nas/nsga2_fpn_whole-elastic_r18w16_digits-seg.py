@@ -20,7 +20,6 @@
 _base_ = ['../supernets/fpn_whole-elastic_r18w16_12e_digits-seg.py']
 
 SUPERNET_EPOCHS = 6
-FINETUNE_EPOCHS = 2
 
 train_dataloader = dict(dataset=dict(subset=_base_.digits_seg_supernet_subset))
 train_cfg = dict(max_epochs=SUPERNET_EPOCHS, val_interval=SUPERNET_EPOCHS)
@@ -75,17 +74,16 @@ nas = dict(
     # Once-for-All deploys one): 2 epochs on the full training split at the
     # supernet's lr, cosine to 0
     finetune=dict(
-        train_cfg=dict(
-            max_epochs=FINETUNE_EPOCHS, val_interval=FINETUNE_EPOCHS),
+        train_cfg=dict(max_epochs=2, val_interval=2),
         optim_wrapper=dict(optimizer=dict(lr=0.003)),
         param_scheduler=[
             dict(
                 type='CosineAnnealingLR',
-                T_max=FINETUNE_EPOCHS,
+                T_max=2,
                 eta_min=0.0,
                 by_epoch=True,
                 begin=0,
-                end=FINETUNE_EPOCHS,
+                end=2,
                 convert_to_iter_based=True)
         ]),
     baseline='../baselines/fpn_r18w16_12e_digits-seg.py')
