@@ -276,15 +276,22 @@ def finetune_estimate_config(cfg: Config,
     split and evaluator of ``nas.search``), seeded with ``seed``."""
     search = (cfg.get('nas') or {}).get('search') or {}
     source = cfg.copy()
-    if (cfg.get('nas') or {}).get('retrain'):
-        source['retrain'] = cfg.nas.retrain
-    source.pop('nas', None)
-    static = standalone_config(source, subnet, seed)
-    static.train_dataloader = cfg.train_dataloader
+    retrain = dict((cfg.get('nas') or {}).get('retrain') or {})
+    # the search's data, put in before the export so that a chosen input
+    # size is written into these pipelines too (the retrain recipe's
+    # training data would replace the supernet's)
+    retrain.pop('train_dataloader', None)
     if search.get('val_dataloader'):
-        static.val_dataloader = search['val_dataloader']
+        source['val_dataloader'] = search['val_dataloader']
+        retrain.pop('val_dataloader', None)
     if search.get('evaluator'):
-        static.val_evaluator = search['evaluator']
+        source['val_evaluator'] = search['evaluator']
+        retrain.pop('val_evaluator', None)
+    source.pop('nas', None)
+    source.pop('retrain', None)
+    if retrain:
+        source['retrain'] = retrain
+    static = standalone_config(source, subnet, seed)
     static.train_cfg = dict(
         type='EpochBasedTrainLoop', max_epochs=epochs, val_interval=epochs)
     static.optim_wrapper.optimizer.lr = lr

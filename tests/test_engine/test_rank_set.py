@@ -103,3 +103,46 @@ def test_standalone_trainings_are_seeded(space):
     assert config_fingerprint(default) != config_fingerprint(other)
     assert config_fingerprint(default) == config_fingerprint(
         standalone_config(cfg, first))
+
+
+def _resize_scales(loader):
+    dataset = loader['dataset']
+    while 'pipeline' not in dataset and 'dataset' in dataset:
+        dataset = dataset['dataset']
+    return [
+        tuple(t['scale']) for t in dataset['pipeline']
+        if str(t.get('type', '')).endswith('Resize') and 'scale' in t
+    ]
+
+
+def test_finetune_estimates_train_and_score_at_the_chosen_size():
+    """A fine-tune estimate trains on the supernet's training subset and
+    scores on the search's held-out split, both at the subnet's own input
+    size (the exported pipelines'), not at the supernet's base size."""
+    from mmnas_tricks.engine.rank import finetune_estimate_config
+    cfg = load_config(
+        osp.join(
+            osp.dirname(config_dir()), 'configs', 'nas',
+            'nsga2_fcos_whole-elastic_r18w16_digits.py'))
+    torch.manual_seed(0)
+    subnet = {
+        n: m.choices[0]
+        for n, m in named_mutables(build_model(cfg)).items()
+    }
+    base = finetune_estimate_config(cfg, subnet, 'w.pth', epochs=1, lr=0.01)
+    small = finetune_estimate_config(
+        cfg,
+        dict(subnet, **{'data_preprocessor.size': 96}),
+        'w.pth',
+        epochs=1,
+        lr=0.01)
+    for key in ('train_dataloader', 'val_dataloader'):
+        assert _resize_scales(base[key]) == [(128, 128)], key
+        assert _resize_scales(small[key]) == [(96, 96)], key
+    assert small.train_dataloader.dataset.subset == \
+        cfg.train_dataloader.dataset.subset
+    assert small.val_dataloader.dataset.subset == \
+        cfg.nas.search.val_dataloader.dataset.subset
+    assert small.val_evaluator == cfg.nas.search.evaluator
+    assert small.optim_wrapper.optimizer.lr == 0.01
+    assert small.load_from == 'w.pth'
