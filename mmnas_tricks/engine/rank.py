@@ -276,7 +276,9 @@ def finetune_estimate_config(cfg: Config,
     split and evaluator of ``nas.search``), seeded with ``seed``."""
     search = (cfg.get('nas') or {}).get('search') or {}
     source = cfg.copy()
-    retrain = dict((cfg.get('nas') or {}).get('retrain') or {})
+    # the pipeline's retrain recipe, else the search config's own
+    retrain = dict((cfg.get('nas') or {}).get('retrain') or cfg.get('retrain')
+                   or {})
     # the search's data, put in before the export so that a chosen input
     # size is written into these pipelines too (the retrain recipe's
     # training data would replace the supernet's)

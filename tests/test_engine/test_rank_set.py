@@ -146,3 +146,25 @@ def test_finetune_estimates_train_and_score_at_the_chosen_size():
     assert small.val_evaluator == cfg.nas.search.evaluator
     assert small.optim_wrapper.optimizer.lr == 0.01
     assert small.load_from == 'w.pth'
+
+
+def test_finetune_estimates_keep_a_search_configs_own_retrain_recipe():
+    """A config without ``nas.retrain`` (a search config) keeps its
+    top-level ``retrain`` recipe, all but its training data."""
+    from mmnas_tricks.engine.rank import finetune_estimate_config
+    cfg = load_config(
+        osp.join(
+            osp.dirname(config_dir()), 'configs', 'nas',
+            'nsga2_fcos_whole-elastic_r18w16_digits.py'))
+    cfg.nas.pop('retrain', None)
+    cfg.retrain = dict(
+        log_level='WARNING', train_dataloader=dict(batch_size=99))
+    torch.manual_seed(0)
+    subnet = {
+        n: m.choices[0]
+        for n, m in named_mutables(build_model(cfg)).items()
+    }
+    static = finetune_estimate_config(cfg, subnet, 'w.pth', epochs=1, lr=0.01)
+    assert static.log_level == 'WARNING'
+    assert static.train_dataloader.batch_size == \
+        cfg.train_dataloader.batch_size
