@@ -14,7 +14,9 @@
 #    in-place distillation from the largest subnet, on the first 7/8 of the
 #    training canvases;
 # 3. search: NSGA-II over (held-out bbox mAP, FLOPs) between 0.3x and 1.0x
-#    the baseline's FLOPs, BN calibration before every score, the baseline
+#    the baseline's FLOPs (held out: data/digits_search, 250 new canvases of
+#    the training digits that neither the baseline nor the supernet trains
+#    on), BN calibration before every score, the baseline
 #    subnet scored as the reference; the best subnet at <= 0.5x and at
 #    <= 1.0x the baseline's FLOPs exported as plain mmdet configs;
 # 4. retrain: each from scratch with the baseline's recipe, evaluated on
@@ -64,7 +66,7 @@ nas = dict(
         constraints=dict(flops=('0.3*first', 'first')),
         export_best=False,
         export_flops=(0.5, 1.0),
-        val_dataloader=_base_.digits_heldout_dataloader,
+        val_dataloader=_base_.digits_search_dataloader,
         evaluator=_base_.digits_heldout_evaluator,
         score_key='coco/bbox_mAP',
         seed=0),

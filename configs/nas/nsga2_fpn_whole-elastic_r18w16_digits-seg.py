@@ -12,7 +12,8 @@
 #    learning rate with the sandwich rule and in-place distillation (the
 #    decode head's softmax), on the first 7/8 of the training canvases;
 # 3. search: NSGA-II over (held-out mIoU, FLOPs) between 0.3x and 1.0x the
-#    baseline's FLOPs, BN calibration before every score, the baseline
+#    baseline's FLOPs (held out: data/digits_search, 250 canvases nothing
+#    here trains on), BN calibration before every score, the baseline
 #    subnet scored as the reference; the best subnet at <= 0.5x and at
 #    <= 1.0x the baseline's FLOPs exported as plain mmseg configs;
 # 4. retrain: each from scratch with the baseline's recipe;
@@ -58,7 +59,7 @@ nas = dict(
         constraints=dict(flops=('0.3*first', 'first')),
         export_best=False,
         export_flops=(0.5, 1.0),
-        val_dataloader=_base_.digits_seg_heldout_dataloader,
+        val_dataloader=_base_.digits_seg_search_dataloader,
         evaluator=dict(type='IoUMetric', iou_metrics=['mIoU']),
         score_key='mIoU',
         seed=0),

@@ -59,6 +59,13 @@ class DigitsSpec:
         val_fraction (float): Share of the 5,000 source digits reserved for
             val canvases (train canvases use the rest). Defaults to 0.2.
         seed (int): Seed of the whole build. Defaults to 0.
+        draw (int): Which draw of canvases: 0 is the standard build;
+            another number renders new canvases (new positions, scales,
+            digit picks and backgrounds) from the same source digits of each
+            split as draw 0 of the same seed. A search's held-out split that
+            nothing in a pipeline trains on is draw 1's train canvases:
+            unseen compositions of the training digits, while the val
+            digits stay unseen by the search. Defaults to 0.
     """
     num_train: int = 2000
     num_val: int = 500
@@ -69,12 +76,15 @@ class DigitsSpec:
     max_scale: int = 56
     val_fraction: float = 0.2
     seed: int = 0
+    draw: int = 0
 
     def __post_init__(self):
         problems = []
         for name in ('num_train', 'num_val', 'min_digits', 'min_scale'):
             if getattr(self, name) < 1:
                 problems.append(f'{name}={getattr(self, name)} (must be >= 1)')
+        if self.draw < 0:
+            problems.append(f'draw={self.draw} (must be >= 0)')
         if self.max_digits < self.min_digits:
             problems.append(f'max_digits={self.max_digits} < '
                             f'min_digits={self.min_digits}')
@@ -272,8 +282,9 @@ def build_digits(data_root: str,
         counts = {}
         for k, split in enumerate(SPLITS):
             # One generator per split, so the val canvases do not change
-            # when num_train does.
-            rng = np.random.default_rng([spec.seed, k])
+            # when num_train does; another draw, another generator.
+            rng = np.random.default_rng([spec.seed, k] if spec.draw ==
+                                        0 else [spec.seed, k, spec.draw])
             counts[split] = dict(
                 images=spec.num_train if split == 'train' else spec.num_val,
                 instances=_write_split(tmp, split, sources[split], digits,
@@ -330,10 +341,12 @@ def check_digits(data_root: str, spec: Optional[DigitsSpec] = None) -> dict:
         raise DigitsDatasetError(
             f'{meta_path} has format_version {meta.get("format_version")!r}, '
             f'this code reads {FORMAT_VERSION}; delete {data_root} and {hint}')
-    if spec is not None and meta['spec'] != asdict(spec):
+    # a build from before a spec key existed has that key's default
+    on_disk = dict(asdict(DigitsSpec()), **meta['spec'])
+    if spec is not None and on_disk != asdict(spec):
         diff = {
-            k: (meta['spec'].get(k), v)
-            for k, v in asdict(spec).items() if meta['spec'].get(k) != v
+            k: (on_disk.get(k), v)
+            for k, v in asdict(spec).items() if on_disk.get(k) != v
         }
         raise DigitsDatasetError(
             f'digits dataset in {data_root} was built with another spec '

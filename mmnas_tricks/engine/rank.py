@@ -313,14 +313,26 @@ def finetune_estimate_config(cfg: Config,
     return static
 
 
+#: the config keys that decide how mmengine's Runner trains and evaluates
+#: (what a fingerprint covers; a helper variable of a config, such as
+#: ``EPOCHS = 2`` or a dataloader kept for another stage, does not count)
+TRAINING_KEYS = ('model', 'data_preprocessor', 'train_dataloader', 'train_cfg',
+                 'optim_wrapper', 'param_scheduler', 'auto_scale_lr',
+                 'val_dataloader', 'val_cfg', 'val_evaluator',
+                 'test_dataloader', 'test_cfg', 'test_evaluator',
+                 'default_hooks', 'custom_hooks', 'randomness', 'env_cfg',
+                 'default_scope', 'load_from')
+
+
 def config_fingerprint(cfg: Config) -> str:
-    """A short digest of everything in ``cfg``: two configs with the same
-    fingerprint train the same way, so a result of one stands for the
-    other (a resumed study keeps a stand-alone score only while its
+    """A short digest of the :data:`TRAINING_KEYS` of ``cfg``: two configs
+    with the same fingerprint train the same way, so a result of one stands
+    for the other (a resumed study keeps a stand-alone score only while its
     config's fingerprint is unchanged)."""
     import hashlib
     import json
-    text = json.dumps(cfg.to_dict(), sort_keys=True, default=repr)
+    used = {k: v for k, v in cfg.to_dict().items() if k in TRAINING_KEYS}
+    text = json.dumps(used, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

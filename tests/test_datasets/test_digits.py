@@ -54,6 +54,40 @@ def test_deterministic_from_seed(tmp_path, tiny_digits):
     assert _ann(other, 'train') != _ann(tiny_digits, 'train')
 
 
+def test_another_draw_renders_new_canvases_of_the_same_sources(
+        tmp_path, tiny_digits):
+    """draw=1: a held-out split that no draw-0 training saw, from the same
+    training digits (and none of the val digits)."""
+    other = str(tmp_path / 'draw1')
+    build_digits(other, DigitsSpec(**dict(TINY_SPEC, draw=1)), progress=False)
+    parts = split_sources(5000, DigitsSpec(**TINY_SPEC))
+    drawn = _ann(other, 'train')
+    assert drawn['annotations'] != _ann(tiny_digits, 'train')['annotations']
+    with open(osp.join(other, 'images', 'train', '000000.png'), 'rb') as a, \
+            open(osp.join(tiny_digits, 'images', 'train', '000000.png'),
+                 'rb') as b:
+        assert a.read() != b.read()
+    sources = {a['source_index'] for a in drawn['annotations']}
+    assert sources <= set(parts['train'].tolist())
+    assert not sources & set(parts['val'].tolist())
+    with pytest.raises(ValueError, match='draw=-1'):
+        DigitsSpec(draw=-1)
+
+
+def test_a_build_from_before_a_spec_key_has_its_default(tmp_path, tiny_digits):
+    old = str(tmp_path / 'old')
+    shutil.copytree(tiny_digits, old)
+    meta_path = osp.join(old, 'meta.json')
+    with open(meta_path) as f:
+        meta = json.load(f)
+    del meta['spec']['draw']
+    with open(meta_path, 'w') as f:
+        json.dump(meta, f)
+    check_digits(old, DigitsSpec(**TINY_SPEC))
+    with pytest.raises(DigitsDatasetError, match=r"'draw': \(0, 1\)"):
+        check_digits(old, DigitsSpec(**dict(TINY_SPEC, draw=1)))
+
+
 def test_boxes_masks_and_seg_maps_agree(tiny_digits):
     import cv2
     from pycocotools import mask as mask_utils

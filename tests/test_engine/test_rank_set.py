@@ -105,6 +105,25 @@ def test_standalone_trainings_are_seeded(space):
         standalone_config(cfg, first))
 
 
+def test_fingerprint_covers_the_training_keys_only(space):
+    """A helper variable of a config (a number, a dataloader kept for
+    another stage) leaves the fingerprint as it is; anything the Runner
+    trains with changes it."""
+    from mmnas_tricks.engine.rank import config_fingerprint, standalone_config
+    first = {n: m.choices[0] for n, m in named_mutables(space).items()}
+    static = standalone_config(load_config(SPACE), first)
+    helper = static.copy()
+    helper.EPOCHS = 2
+    helper.other_dataloader = dict(batch_size=3)
+    assert config_fingerprint(helper) == config_fingerprint(static)
+    for key, value in (('optim_wrapper', dict(optimizer=dict(lr=0.5))),
+                       ('train_cfg', dict(max_epochs=99)), ('randomness',
+                                                            dict(seed=7))):
+        changed = static.copy()
+        changed.merge_from_dict({key: value})
+        assert config_fingerprint(changed) != config_fingerprint(static), key
+
+
 def _resize_scales(loader):
     dataset = loader['dataset']
     while 'pipeline' not in dataset and 'dataset' in dataset:

@@ -89,3 +89,27 @@ digits_heldout_dataloader = dict(
         pipeline=digits_heldout_pipeline))
 digits_heldout_evaluator = dict(
     type='mmnas_tricks.PreciseCocoMetric', ann_file=None, metric='bbox')
+
+# A search's held-out split that nothing in a pipeline trains on: 250 new
+# canvases of the training digits (draw 1 of the same build seed, in a folder
+# of its own), for pipelines whose supernet inherits a baseline trained on
+# all 2,000 training canvases (the last 1/8 above would be canvases that
+# baseline saw: inherited weights score them too well). The val digits stay
+# unseen by the search.
+digits_search_data_root = 'data/digits_search/'
+digits_search_spec = dict(
+    num_train=250, num_val=1, image_size=128, seed=0, draw=1)
+digits_search_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='mmnas_tricks.DigitsCocoDataset',
+        data_root=digits_search_data_root,
+        digits_spec=digits_search_spec,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='images/train/'),
+        test_mode=True,
+        pipeline=digits_heldout_pipeline))

@@ -58,3 +58,22 @@ digits_seg_heldout_dataloader = dict(
             img_path='images/train', seg_map_path='seg_maps/train'),
         subset=(0.875, 1.0),
         pipeline=digits_seg_test_pipeline))
+
+# A search's held-out split that nothing in a pipeline trains on (see
+# digits_detection.py, digits_search_dataloader): 250 new canvases of the
+# training digits in data/digits_search.
+digits_search_data_root = 'data/digits_search/'
+digits_search_spec = dict(
+    num_train=250, num_val=1, image_size=128, seed=0, draw=1)
+digits_seg_search_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='mmnas_tricks.DigitsSegDataset',
+        data_root=digits_search_data_root,
+        digits_spec=digits_search_spec,
+        data_prefix=dict(
+            img_path='images/train', seg_map_path='seg_maps/train'),
+        pipeline=digits_seg_test_pipeline))
