@@ -22,7 +22,14 @@ its ``export_flops``, ``best_subnet_<f>x`` (the best subnet of at most
 ``nas.finetune`` each is also fine-tuned (``finetune/``, ``finetune_<f>x/``):
 its exported config with ``nas.finetune`` merged in, starting from the
 exported weights (the supernet's, BN calibrated), as Once-for-All deploys
-a subnet; the table shows both.
+a subnet; the table shows both. With ``nas.rerank`` (``topk``, ``group_by``,
+``epochs``, ``lr``: :mod:`mmnas_tricks.engine.rerank`) the search also
+exports, for each of those budgets, its best ``topk`` subnets (of each value
+of the mutable ``group_by``) as ``candidate<i>``; the ``rerank`` stage
+fine-tunes each ``epochs`` from its supernet weights on the supernet's data
+and scores it on the search's held-out split (``rerank_candidate<i>/``), and
+each budget retrains the best fine-tuned candidate within it instead of the
+search's pick (``rerank/choice.json``; the table shows both estimates).
 
 Each stage runs ``tools/train.py`` (``tools/dist_train.sh`` with ``--gpus``,
 ``tools/slurm_train.sh`` with ``--slurm PARTITION``)
@@ -46,13 +53,15 @@ import subprocess
 import sys
 import time
 
-STAGES = ('baseline', 'supernet', 'search', 'retrain', 'finetune', 'report')
+STAGES = ('baseline', 'supernet', 'search', 'rerank', 'retrain', 'finetune',
+          'report')
 #: the stages that use a stage's product (rerun when it is rerun); the
 #: supernet uses the baseline's only when it inherits it
 DEPENDENTS = dict(
-    baseline=('supernet', 'search', 'retrain', 'finetune'),
-    supernet=('search', 'retrain', 'finetune'),
-    search=('retrain', 'finetune'))
+    baseline=('supernet', 'search', 'rerank', 'retrain', 'finetune'),
+    supernet=('search', 'rerank', 'retrain', 'finetune'),
+    search=('rerank', 'retrain', 'finetune'),
+    rerank=('retrain', 'finetune'))
 HERE = osp.dirname(osp.abspath(__file__))
 
 
@@ -169,11 +178,93 @@ class Pipeline:
         for fraction in search.get('export_flops') or ():
             out.append(
                 (f'best_subnet_{fraction:g}x', f'retrain_{fraction:g}x'))
-        return out
+        picks = self.rerank_picks()
+        return [(picks.get(name, name), stage) for name, stage in out]
+
+    # -- re-ranking -----------------------------------------------------------
+    def rerank_candidates(self) -> list:
+        """The search's ``rerank_candidates.json`` (none without
+        ``nas.rerank`` or before the search)."""
+        path = osp.join(self.dir('search'), 'search', 'rerank_candidates.json')
+        if not self.stages['rerank'] or not osp.isfile(path):
+            return []
+        with open(path) as f:
+            return json.load(f)['candidates']
+
+    def rerank_scores(self) -> dict:
+        """Fine-tuned held-out score by candidate name, of the finished
+        re-rank runs."""
+        key = self.stages['score_key']
+        return {
+            c['name']: float(self._metrics(f'rerank_{c["name"]}')[key])
+            for c in self.rerank_candidates()
+            if self.done(f'rerank_{c["name"]}')
+        }
+
+    def rerank_picks(self) -> dict:
+        """Export name -> the candidate it retrains, once every candidate
+        is fine-tuned (before that, or without ``nas.rerank``: none, each
+        export retrains the search's pick)."""
+        from mmnas_tricks.engine.rerank import choose
+        candidates = self.rerank_candidates()
+        scores = self.rerank_scores()
+        if not candidates or len(scores) < len(candidates):
+            return {}
+        budgets = sorted({b for c in candidates for b in c['budgets']})
+        return choose(candidates, scores, budgets)
+
+    def write_rerank_config(self, name: str, path: str) -> None:
+        """The config that fine-tunes candidate ``name`` from its exported
+        supernet weights (``nas.rerank``'s epochs and lr) on the
+        supernet's data, scored on the search's held-out split."""
+        from mmnas_tricks.engine.rank import finetune_estimate_config
+        from mmnas_tricks.structures import read_subnet_file
+        from mmnas_tricks.utils import atomic_write_text
+        folder = osp.join(self.dir('search'), 'search')
+        subnet, _ = read_subnet_file(osp.join(folder, f'{name}.yaml'))
+        rerank = self.stages['rerank']
+        cfg = _load(self.config_path)
+        lr = rerank['lr'] or float(cfg.optim_wrapper.optimizer.lr)
+        ft = finetune_estimate_config(
+            cfg, subnet, osp.abspath(osp.join(folder, f'{name}.pth')),
+            rerank['epochs'], lr, self.args.seed)
+        atomic_write_text(path, ft.pretty_text)
+
+    def write_rerank_choice(self) -> None:
+        """``rerank/choice.json``: each candidate's two estimates and each
+        export's pick, the search's and the re-ranked one."""
+        from mmnas_tricks.utils import dump_json_atomic
+        candidates = self.rerank_candidates()
+        scores = self.rerank_scores()
+        picks = self.rerank_picks()
+        search_picks = {}
+        for c in candidates:  # in the search's order: its best first
+            for b in c['budgets']:
+                search_picks.setdefault(b, c['name'])
+        dump_json_atomic(
+            dict(
+                score_key=self.stages['score_key'],
+                rerank=self.stages['rerank'],
+                picks={
+                    b: dict(
+                        search=search_picks[b],
+                        reranked=picks[b],
+                        changed=picks[b] != search_picks[b])
+                    for b in sorted(picks)
+                },
+                candidates=[
+                    dict(
+                        c,
+                        supernet_score=c['score'],
+                        finetuned_score=scores.get(c['name']))
+                    for c in candidates
+                ]), osp.join(self.dir('rerank'), 'choice.json'))
 
     def substages(self, stage: str) -> list:
         """The runs a stage of STAGES stands for (a retrain per found
         architecture)."""
+        if stage == 'rerank':
+            return [f'rerank_{c["name"]}' for c in self.rerank_candidates()]
         if stage == 'retrain':
             return [s for _, s in self.found()]
         if stage == 'finetune':
@@ -242,15 +333,28 @@ class Pipeline:
             self._save_state()
 
     def run(self) -> None:
-        paths = self.write_stage_configs()
         for stage in STAGES:
             if stage not in self.args.stages:
                 continue
+            # the found architectures are known once the search (and the
+            # re-ranking) ran
+            paths = self.write_stage_configs()
             if stage == 'report':
                 self.report(paths)
                 continue
+            if stage == 'rerank' and self.stages['rerank']:
+                if not self.rerank_candidates():
+                    raise FileNotFoundError(
+                        f'{osp.join(self.dir("search"), "search")}/'
+                        'rerank_candidates.json is missing: run the search '
+                        'stage first')
+                for sub in self.substages(stage):
+                    paths[sub] = osp.join(self.work_dir, 'configs',
+                                          f'{sub}.py')
             for sub in self.substages(stage):
                 self._run_stage(stage, sub, paths[sub])
+            if stage == 'rerank' and self.stages['rerank']:
+                self.write_rerank_choice()
 
     def _run_stage(self, stage: str, sub: str, config: str) -> None:
         if self.done(sub) and not self.args.fresh:
@@ -282,6 +386,8 @@ class Pipeline:
                     f'{exported} is missing: run the search stage first')
             if stage == 'finetune':
                 self.write_finetune_config(exported, config)
+        elif stage == 'rerank':
+            self.write_rerank_config(sub[len('rerank_'):], config)
         self.run_train(sub, config, options)
         self.state[sub]['done'] = True
         later = DEPENDENTS.get(stage, ())
@@ -331,17 +437,19 @@ class Pipeline:
         search_min = (seconds.get('supernet', 0.0) +
                       seconds.get('search', 0.0)) / 60
         models = [('baseline', 'baseline', None)] + [
-            ('found' if name == 'best_subnet' else
-             f'found (<= {name[len("best_subnet_"):]} FLOPs)', stage, name)
+            ('found' if stage == 'retrain' else
+             f'found (<= {stage[len("retrain_"):]} FLOPs)', stage, name)
             for name, stage in self.found()
         ]
+        reranked = self.rerank_scores() if self.stages['rerank'] else {}
         models += [(f'{model}, fine-tuned', self.finetune_stage(stage), name)
                    for model, stage, name in models[1:]
                    if self.stages['finetune']]
-        rows = []
+        rows, stages = [], {}
         for model, stage, name in models:
             if name is not None and not osp.isfile(self.exported(stage)):
                 continue  # none within its FLOPs budget
+            stages[model] = (name, stage)
             metrics = self._metrics(stage)
             if key not in metrics:
                 raise KeyError(f'{key} is not among the {stage} metrics '
@@ -369,7 +477,9 @@ class Pipeline:
                     input_source=res['input_source'],
                     train_min=round(seconds.get(stage, 0.0) / 60, 2),
                     search_min=round(search_min, 2) if name else 0.0,
-                    supernet_score=estimate))
+                    supernet_score=estimate,
+                    finetuned_estimate=None if name not in reranked else round(
+                        reranked[name], 4)))
         base, found = rows[0], rows[1:]
         # found first (the table's subject), the baseline last
         rows = found + [base]
@@ -390,16 +500,20 @@ class Pipeline:
         header = [
             'model', key, 'GFLOPs', 'params (M)', 'latency (ms)', 'input',
             'train (min)', 'search (min)', 'supernet estimate'
-        ]
+        ] + (['fine-tuned estimate'] if reranked else [])
         lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+
+        def fmt(value):
+            return '' if value is None else f'{value:.4f}'
+
         for r in rows:
-            lines.append('| ' + ' | '.join(
-                str(v)
-                for v in (r['model'], f"{r['score']:.4f}",
-                          f"{r['gflops']:.4f}", f"{r['params_m']:.4f}",
-                          r['latency_ms'], r['input_size'], r['train_min'],
-                          r['search_min'], '' if r['supernet_score'] is None
-                          else f"{r['supernet_score']:.4f}")) + ' |')
+            cells = [
+                r['model'], f"{r['score']:.4f}", f"{r['gflops']:.4f}",
+                f"{r['params_m']:.4f}", r['latency_ms'], r['input_size'],
+                r['train_min'], r['search_min'],
+                fmt(r['supernet_score'])
+            ] + ([fmt(r['finetuned_estimate'])] if reranked else [])
+            lines.append('| ' + ' | '.join(str(c) for c in cells) + ' |')
         minutes = {s: round(v / 60, 2) for s, v in seconds.items()}
         total = sum(seconds.values()) / 60
         sources = sorted({r['input_source'] for r in rows})
@@ -408,11 +522,33 @@ class Pipeline:
             f'\n\n{verdict}; whole pipeline ' \
             f'{total:.1f} min (seed {self.args.seed}; stages: ' + ', '.join(
                 f'{s} {m} min' for s, m in minutes.items()) + ')\n'
+        choice = None
+        choice_path = osp.join(self.dir('rerank'), 'choice.json')
+        if reranked and osp.isfile(choice_path):
+            with open(choice_path) as f:
+                choice = json.load(f)
+            by_name = {c['name']: c for c in choice['candidates']}
+            lines = []
+            for export, pick in choice['picks'].items():
+                a, b = by_name[pick['search']], by_name[pick['reranked']]
+                lines.append(
+                    f"- {export}: the search's pick {a['name']} (supernet "
+                    f"{a['supernet_score']:.4f}, fine-tuned "
+                    f"{a['finetuned_score']:.4f}) " +
+                    (f"-> {b['name']} (supernet {b['supernet_score']:.4f}, "
+                     f"fine-tuned {b['finetuned_score']:.4f})"
+                     if pick['changed'] else 'kept'))
+            text += f'\nre-ranked by a {choice["rerank"]["epochs"]}-epoch ' \
+                f'fine-tune ({len(by_name)} candidates, rerank/' \
+                'choice.json):\n' + '\n'.join(lines) + '\n'
         print('\n' + text, flush=True)
         atomic_write_text(osp.join(self.work_dir, 'results.md'), text)
         dump_json_atomic(
-            dict(rows=rows, verdict=verdict, stage_minutes=minutes),
-            osp.join(self.work_dir, 'results.json'))
+            dict(
+                rows=rows,
+                verdict=verdict,
+                stage_minutes=minutes,
+                rerank=choice), osp.join(self.work_dir, 'results.json'))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -421,11 +557,8 @@ class Pipeline:
             osp.join(self.work_dir, 'results.csv'), buf.getvalue())
         self._plot(rows, key)
         for row in found:
-            if row['trained'] != 'from scratch':
-                continue
-            name, stage = next(
-                (n, s) for n, s in self.found() if paths[s] == row['config'])
-            self._zoo_entry(row, paths, name, stage)
+            if row['trained'] == 'from scratch':
+                self._zoo_entry(row, paths, *stages[row['model']])
         return rows
 
     def _zoo_entry(self, found: dict, paths: dict, name: str,

@@ -2,7 +2,8 @@
 # by importance first (Once-for-All's channel re-organisation: narrower
 # widths then take the channels that matter most; sandwich rule and in-place
 # distillation kept): the rank-quality ablation of docs/benchmarks.md, "Rank
-# quality of the whole-detector supernet". Its supernet stage alone, on the
+# quality of the whole-detector supernet" (the main job's setting since it
+# measured better). Its supernet stage alone, on the
 # main job's trained baseline:
 #   W=work_dirs/ablation_nsga2_fcos_whole-elastic_sorted-channels_digits
 #   mkdir -p $W && cp -r work_dirs/nsga2_fcos_whole-elastic_r18w16_digits/\

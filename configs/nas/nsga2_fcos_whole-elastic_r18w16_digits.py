@@ -7,18 +7,21 @@
 #    the first subnet is the baseline) starting from the trained baseline's
 #    weights (tools/nas.py passes them for nas.inherit='baseline') with the
 #    function preserved (every subnet that only grows the baseline starts
-#    as the baseline), fine-tuned at a tenth of the baseline's learning rate
-#    (0.005 wrecked the shared weights within an epoch: docs/benchmarks.md,
-#    "Whole-detector supernet recipe") with
-#    the sandwich rule (largest, smallest, random subnet in turn) and
-#    in-place distillation from the largest subnet, on the first 7/8 of the
-#    training canvases;
+#    as the baseline) and its channels sorted by importance, fine-tuned at
+#    a tenth of the baseline's learning rate (0.005 wrecked the shared
+#    weights within an epoch: docs/benchmarks.md, "Whole-detector supernet
+#    recipe") with the sandwich rule (largest, smallest, random subnet in
+#    turn) and in-place distillation from the largest subnet, on the first
+#    7/8 of the training canvases;
 # 3. search: NSGA-II over (held-out bbox mAP, FLOPs) between 0.3x and 1.0x
 #    the baseline's FLOPs (held out: data/digits_search, 250 new canvases of
 #    the training digits that neither the baseline nor the supernet trains
 #    on), BN calibration before every score, the baseline
 #    subnet scored as the reference; the best subnet at <= 0.5x and at
 #    <= 1.0x the baseline's FLOPs exported as plain mmdet configs;
+# 3b. rerank: for each budget, the search's best subnet of each input size
+#    fine-tuned one epoch from its supernet weights and scored on the
+#    held-out canvases; each budget takes the best fine-tuned one;
 # 4. retrain: each from scratch with the baseline's recipe, evaluated on
 #    the val canvases;
 # 5. report: <work_dir>/results.{md,csv,json,png}.
@@ -49,7 +52,12 @@ model = dict(
 optim_wrapper = dict(optimizer=dict(lr=0.001))
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=1))
 custom_hooks = [
-    dict(type='mmnas_tricks.InheritWeightsHook', preserve_function=True),
+    # channels sorted by importance first (Once-for-All's channel
+    # re-organisation): tau 0.515 against 0.397 unsorted (docs/benchmarks.md)
+    dict(
+        type='mmnas_tricks.InheritWeightsHook',
+        preserve_function=True,
+        sort_channels=True),
     dict(type='mmnas_tricks.SampleSubnetHook', seed=0, strategy='sandwich'),
     dict(type='mmnas_tricks.InplaceDistillHook', cls_weight=1.0),
 ]
@@ -70,6 +78,12 @@ nas = dict(
         evaluator=_base_.digits_heldout_evaluator,
         score_key='coco/bbox_mAP',
         seed=0),
+    # the search's best subnet of each input size within each budget
+    # re-ranked by a one-epoch fine-tune from its supernet weights (lr 0.005,
+    # half the baseline's: the rank study's setting), each budget retraining
+    # the best fine-tuned one (docs/benchmarks.md, "Rank quality
+    # of the whole-detector supernet")
+    rerank=dict(topk=1, group_by='data_preprocessor.size', epochs=1, lr=0.005),
     # what the exported subnets train with: the baseline's recipe (its
     # optimizer too: the supernet fine-tunes at a tenth of its lr)
     retrain=dict(

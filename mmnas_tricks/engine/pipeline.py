@@ -8,9 +8,13 @@ def stage_configs(cfg, config_path: str) -> dict:
     """The stage configs a pipeline config stands for: ``supernet`` (the
     config without ``nas``), ``search`` (``nas.search`` as ``train_cfg``,
     no custom hooks, no checkpoints, ``retrain`` set), ``baseline`` (the
-    path), ``inherit``, ``score_key`` and ``finetune`` (``nas.finetune``
+    path), ``inherit``, ``score_key``, ``finetune`` (``nas.finetune``
     or None: what each exported subnet is fine-tuned with, from its
-    exported supernet weights, beside its retraining from scratch).
+    exported supernet weights, beside its retraining from scratch) and
+    ``rerank`` (``nas.rerank`` with its defaults, or None: the search's
+    best subnets re-ranked by a short fine-tune before the retraining,
+    :mod:`mmnas_tricks.engine.rerank`; the search then exports the
+    candidates).
 
     With ``nas.inherit='baseline'`` the supernet starts from the trained
     baseline's weights (``tools/nas.py`` passes them as ``load_from``): an
@@ -26,7 +30,7 @@ def stage_configs(cfg, config_path: str) -> dict:
         raise KeyError(f'{config_path} has no nas dict; see tools/nas.py')
     nas = copy.deepcopy(cfg.nas)
     valid = ('search', 'retrain', 'baseline', 'inherit', 'score_key',
-             'finetune')
+             'finetune', 'rerank')
     for key in ('search', 'retrain', 'baseline'):
         if key not in nas:
             raise KeyError(f'nas.{key} is missing in {config_path}; valid '
@@ -46,8 +50,14 @@ def stage_configs(cfg, config_path: str) -> dict:
     if inherit and not hook_configs(hooks, 'InheritWeightsHook'):
         hooks.insert(0, dict(type='mmnas_tricks.InheritWeightsHook'))
         supernet.custom_hooks = hooks
+    from .rerank import check_rerank
+    rerank = check_rerank(nas.get('rerank'), f'{config_path} nas')
     search = supernet.copy()
     search.train_cfg = nas['search']
+    if rerank is not None:
+        search.train_cfg = dict(
+            search.train_cfg,
+            rerank=dict(topk=rerank['topk'], group_by=rerank['group_by']))
     search.custom_hooks = []  # the loop sets the candidates
     search.default_hooks = dict(search.default_hooks, checkpoint=None)
     search.retrain = nas['retrain']
@@ -62,4 +72,5 @@ def stage_configs(cfg, config_path: str) -> dict:
         baseline=baseline,
         inherit=inherit,
         score_key=nas.get('score_key', 'coco/bbox_mAP'),
-        finetune=nas.get('finetune'))
+        finetune=nas.get('finetune'),
+        rerank=rerank)

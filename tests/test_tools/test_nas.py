@@ -37,6 +37,8 @@ def tiny_pipeline(repo_root, tiny_digits, tmp_path, config, name):
         nas.finetune.train_cfg.update(max_epochs=1, val_interval=1)
         nas.finetune.param_scheduler = []
     nas.retrain.param_scheduler = cfg.param_scheduler
+    if nas.get('rerank'):  # the best of each budget: one or two candidates
+        nas.rerank.update(topk=1, group_by=None)
     if 'bbox_head' in cfg.model:
         cfg.model.test_cfg.score_thr = 0.0
         cfg.model.test_cfg.nms_pre = 100
@@ -161,9 +163,42 @@ def test_pipeline_runs_every_stage_and_skips_finished_ones(
     assert retrain.train_cfg.type == 'EpochBasedTrainLoop'
     assert not retrain.get('custom_hooks')
 
+    reranked = 0
+    if config == MAIN:
+        # the search's best subnet of each budget re-ranked by a one-epoch
+        # fine-tune from its exported weights, on the supernet's data,
+        # scored on the search's held-out split; each budget retrains the
+        # best fine-tuned candidate within it
+        choice = json.load(open(osp.join(work, 'rerank', 'choice.json')))
+        assert results['rerank'] == choice
+        assert sorted(choice['picks']) == sorted(exported)
+        names = {c['name'] for c in choice['candidates']}
+        reranked = len(names)
+        assert 1 <= reranked <= len(exported)
+        for cand in choice['candidates']:
+            assert cand['finetuned_score'] is not None
+            assert set(cand['budgets']) <= set(exported)
+            rc = load_config(
+                osp.join(work, 'configs', f'rerank_{cand["name"]}.py'))
+            assert rc.load_from == osp.abspath(
+                osp.join(search, f'{cand["name"]}.pth'))
+            assert rc.train_cfg.max_epochs == 1
+            assert tuple(rc.train_dataloader.dataset.subset) == (0.0, 0.875)
+            assert rc.val_evaluator.type == 'mmnas_tricks.PreciseCocoMetric'
+        pick = choice['picks']['best_subnet_1x']['reranked']
+        assert found['config'] == osp.join(search, f'{pick}.py')
+        score = {
+            c['name']: c['finetuned_score']
+            for c in choice['candidates']
+        }[pick]
+        assert found['finetuned_estimate'] == pytest.approx(score, abs=1e-4)
+        assert 're-ranked by a 1-epoch fine-tune' in open(
+            osp.join(work, 'results.md')).read()
+
     # run again: every stage is skipped, the report is rewritten
     log = nas(path, '--work-dir', work)
-    assert log.count(': done, skipped') == 3 + len(exported) + len(tuned)
+    assert log.count(': done, skipped') == 3 + reranked + len(exported) + \
+        len(tuned)
     assert json.load(open(osp.join(work, 'results.json')))['rows'] == \
         results['rows']
 

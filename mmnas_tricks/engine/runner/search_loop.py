@@ -153,6 +153,15 @@ class SearchLoop(SupernetLoop):
             scored (and the best exported) with the weights of the
             sub-supernet whose pinned choice it has. Defaults to None (the
             one-shot supernet).
+        rerank (dict, optional): ``topk`` / ``group_by`` of
+            :func:`~mmnas_tricks.engine.rerank.select_candidates`: the
+            subnets to re-rank by a short fine-tune (``tools/nas.py``'s
+            ``rerank`` stage), for each exported budget (``best_subnet``,
+            ``best_subnet_<f>x``) the best ``topk`` within it (of each value
+            of the mutable ``group_by``), exported as
+            ``candidate<i>.{py,pth,yaml}`` and listed in
+            ``rerank_candidates.json`` (name, subnet, the export names it
+            is a candidate for, score, FLOPs, params). Defaults to None.
     """
 
     def __init__(self,
@@ -174,7 +183,8 @@ class SearchLoop(SupernetLoop):
                  export_flops: Optional[Sequence[float]] = None,
                  reference: Union[str, dict, None] = 'first',
                  latency: Optional[dict] = None,
-                 few_shot=None) -> None:
+                 few_shot=None,
+                 rerank: Optional[dict] = None) -> None:
         super().__init__(runner, dataloader, val_dataloader, evaluator,
                          supernet_checkpoint)
         for name, value in (('max_generations', max_generations),
@@ -220,6 +230,16 @@ class SearchLoop(SupernetLoop):
         if bad:
             raise ValueError(f'latency keys {bad} are not among '
                              "['repeats', 'warmup']")
+        rerank = None if rerank is None else dict(rerank)
+        if rerank is not None:
+            bad = sorted(set(rerank) - {'topk', 'group_by'})
+            if bad:
+                raise ValueError(f'rerank keys {bad} are not among '
+                                 "['topk', 'group_by']")
+            if not (export_best or export_flops):
+                raise ValueError('rerank needs exports to re-rank for: '
+                                 'export_best=True or export_flops')
+        self.rerank = rerank
         self.latency_cfg = latency
         self.export_best = export_best
         self.export_flops = export_flops
@@ -669,6 +689,8 @@ class SearchLoop(SupernetLoop):
                     level=30)
                 continue
             self._export(key, f'best_subnet_{fraction:g}x', fraction)
+        if self.rerank is not None:
+            self._export_rerank_candidates()
         set_subnet(self.model, initial)
         if is_main_process():
             best = self.best_key()
@@ -793,6 +815,39 @@ class SearchLoop(SupernetLoop):
             meta=self._meta(key, **extra))
         print_log(
             f'{name} exported: {cfg_path}, {ckpt_path}', logger='current')
+
+    def _export_rerank_candidates(self) -> None:
+        """``candidate<i>`` for each subnet to re-rank, and
+        ``rerank_candidates.json`` (written last) listing them."""
+        from ..rerank import select_candidates
+        budgets = {}
+        if self.export_best:
+            budgets['best_subnet'] = float('inf')
+        for fraction in self.export_flops:
+            budgets[f'best_subnet_{fraction:g}x'] = \
+                fraction * self.reference['flops']
+        chosen = select_candidates(
+            self.ranked(), {k: r['flops']
+                            for k, r in self.records.items()}, budgets,
+            **self.rerank)
+        rows = []
+        for i, cand in enumerate(chosen):
+            name = f'candidate{i}'
+            self._export(cand['key'], name)
+            rec = self.records[cand['key']]
+            rows.append(
+                dict(
+                    name=name,
+                    subnet=cand['key'],
+                    budgets=cand['budgets'],
+                    score=rec['score'],
+                    flops=rec['flops'],
+                    params=rec['params'],
+                    input_size=rec.get('input_size')))
+        if is_main_process():
+            dump_json_atomic(
+                dict(rerank=self.rerank, candidates=rows),
+                osp.join(self.out_dir, 'rerank_candidates.json'))
 
     def _rows(self, keys, seconds: bool = True) -> List[dict]:
         latency = any('latency_ms' in r for r in self.records.values())
