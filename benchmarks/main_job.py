@@ -6,10 +6,12 @@ trained from scratch with the baseline's recipe and 3 seeds.
 
 The found subnets are read from the main job's search (``--nas-dir``, the
 work dir of ``tools/nas.py configs/nas/nsga2_fcos_whole-elastic_r18w16_
-digits.py``): for each fraction, the best scored candidate of at most that
-fraction of the reference subnet's FLOPs (``candidates.json``,
-``reference.json``), exported as a plain config the way the search exports
-(``export_config`` + the retrain recipe). Every training runs through
+digits.py``): for each fraction the pipeline re-ranked (``rerank/
+choice.json``), its re-ranked pick; for the others, the best scored
+candidate of at most that fraction of the reference subnet's FLOPs
+(``candidates.json``, ``reference.json``); each exported as a plain
+config the way the search exports (``export_config`` + the retrain
+recipe). Every training runs through
 ``tools/train.py`` in ``<work-dir>/<model>/seed<k>``, is recorded as it
 finishes and skipped when the command is run again (an interrupted one
 resumes); the latency of every model is measured side by side in the run
@@ -108,11 +110,24 @@ def found_configs(nas_dir: str) -> dict:
         reference = json.load(f)
     search = stage_configs(_load(NAS_CONFIG), NAS_CONFIG)['search']
     model = build_model(search)
+    picks = {}  # the re-ranked picks of the budgets the pipeline exported
+    choice_path = osp.join(nas_dir, 'rerank', 'choice.json')
+    if osp.isfile(choice_path):
+        with open(choice_path) as f:
+            choice = json.load(f)
+        by_name = {c['name']: c for c in choice['candidates']}
+        picks = {
+            export: by_name[pick['reranked']]
+            for export, pick in choice['picks'].items()
+        }
     out = {}
     for fraction in FRACTIONS:
-        row = next(
-            (r for r in rows if r['flops'] <= fraction * reference['flops']),
-            None)
+        row = picks.get(f'best_subnet_{fraction:g}x')
+        if row is None:
+            row = next(
+                (r
+                 for r in rows if r['flops'] <= fraction * reference['flops']),
+                None)
         if row is None:
             continue
         subnet = validate_subnet(model, json.loads(row['subnet']))
@@ -140,8 +155,11 @@ def main():
     models += [(n, 'scaled-baseline', scaled_config(n), d)
                for n, d in SCALED.items()]
     for name, (cfg, row) in found_configs(args.nas_dir).items():
-        models.append((name, 'found', cfg,
-                       f'searched, supernet estimate {row["score"]:.4f}'))
+        what = f'searched, supernet estimate {row["score"]:.4f}'
+        if row.get('finetuned_score') is not None:
+            what += (', re-ranked by a fine-tune estimate of '
+                     f'{row["finetuned_score"]:.4f}')
+        models.append((name, 'found', cfg, what))
     if args.models:
         models = [m for m in models if m[0] in args.models]
     os.makedirs(args.work_dir, exist_ok=True)

@@ -94,6 +94,84 @@ def test_main_job_scaled_baselines_shrink_the_baseline(repo_root, monkeypatch):
         bench.scaled_config('depth_x2')
 
 
+def _main_job_module(repo_root, monkeypatch):
+    import sys
+    monkeypatch.chdir(repo_root)
+    monkeypatch.syspath_prepend(osp.join(repo_root, 'benchmarks'))
+    spec = importlib.util.spec_from_file_location(
+        'main_job', osp.join(repo_root, 'benchmarks', 'main_job.py'))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sys.modules.pop('common', None)
+    return bench
+
+
+def test_main_job_takes_the_reranked_pick_where_the_pipeline_reranked(
+        repo_root, tmp_path, monkeypatch):
+    """benchmarks/main_job.py's found rows: a budget the pipeline re-ranked
+    (rerank/choice.json) retrains the re-ranked pick, not the search's best
+    candidate; a budget it did not re-rank retrains the search's best."""
+    import json
+
+    from mmnas_tricks.engine.pipeline import stage_configs
+    from mmnas_tricks.models.mutables import named_mutables
+    from mmnas_tricks.utils import build_model, load_config
+    bench = _main_job_module(repo_root, monkeypatch)
+    model = build_model(
+        stage_configs(load_config(bench.NAS_CONFIG),
+                      bench.NAS_CONFIG)['search'])
+    mutables = named_mutables(model)
+    base = {n: m.choices[0] for n, m in mutables.items()}
+    wide = dict(base, **{'neck.width': 80})
+    big = dict(base, **{'data_preprocessor.size': 160})
+
+    def key(subnet):
+        return json.dumps(subnet, sort_keys=True)
+
+    search = tmp_path / 'search' / 'search'
+    search.mkdir(parents=True)
+    # best first: the wide one (over 1x), then the baseline
+    (search / 'candidates.json').write_text(
+        json.dumps([
+            dict(subnet=key(big), score=0.9, flops=3.0),
+            dict(subnet=key(base), score=0.8, flops=1.0),
+            dict(subnet=key(wide), score=0.7, flops=0.95),
+        ]))
+    (search / 'reference.json').write_text(json.dumps(dict(flops=1.0)))
+    found = bench.found_configs(str(tmp_path))
+    assert set(found) == {'found_1x'}
+    assert found['found_1x'][1]['subnet'] == key(base)
+    (tmp_path / 'rerank').mkdir()
+    (tmp_path / 'rerank' / 'choice.json').write_text(
+        json.dumps(
+            dict(
+                picks={
+                    'best_subnet_1x':
+                    dict(
+                        search='candidate0',
+                        reranked='candidate1',
+                        changed=True)
+                },
+                candidates=[
+                    dict(
+                        name='candidate0',
+                        subnet=key(base),
+                        score=0.8,
+                        flops=1.0,
+                        finetuned_score=0.70),
+                    dict(
+                        name='candidate1',
+                        subnet=key(wide),
+                        score=0.7,
+                        flops=0.95,
+                        finetuned_score=0.75),
+                ])))
+    found = bench.found_configs(str(tmp_path))
+    cfg, row = found['found_1x']
+    assert row['name'] == 'candidate1'
+    assert cfg.model.neck.fixed_subnet['width'] == 80
+
+
 def test_rank_ablation_taus_scores_each_supernet_against_the_truth(
         repo_root, tmp_path):
     """benchmarks/rank_ablation_taus.py: one row per supernet, its Kendall

@@ -14,10 +14,11 @@
 #    turn) and in-place distillation from the largest subnet, on the first
 #    7/8 of the training canvases;
 # 3. search: NSGA-II over (held-out bbox mAP, FLOPs) between 0.3x and 1.0x
-#    the baseline's FLOPs (held out: data/digits_search, 250 new canvases of
-#    the training digits that neither the baseline nor the supernet trains
-#    on), BN calibration before every score, the baseline
-#    subnet scored as the reference; the best subnet at <= 0.5x and at
+#    the baseline's FLOPs, one island per input size (held out:
+#    data/digits_search, 250 new canvases of the training digits that
+#    neither the baseline nor the supernet trains on), BN calibration
+#    before every score, the baseline subnet scored as the reference; the
+#    best subnet at <= 0.5x and at
 #    <= 1.0x the baseline's FLOPs exported as plain mmdet configs;
 # 3b. rerank: for each budget, the search's best subnet of each input size
 #    fine-tuned one epoch from its supernet weights and scored on the
@@ -72,6 +73,11 @@ nas = dict(
         mutate_prob=0.1,
         calibrate_bn=10,
         constraints=dict(flops=('0.3*first', 'first')),
+        # one island per input size: random subnets under the FLOPs budget
+        # are otherwise nearly all 96 px (56 of 57 in the run without), and
+        # the supernet's estimates compare within a size, not across sizes
+        # (the fine-tune re-rank below compares across)
+        islands='data_preprocessor.size',
         export_best=False,
         export_flops=(0.5, 1.0),
         val_dataloader=_base_.digits_search_dataloader,

@@ -142,3 +142,77 @@ def test_nsga2_bad_objectives(tiny_digits, tmp_path):
                     'nsga_bad',
                     1,
                     objectives=objectives))
+
+
+@pytest.mark.heavy
+def test_nsga2_islands_split_the_population_by_a_mutable(
+        tiny_digits, tiny_seg_supernet, tmp_path):
+    """With ``islands`` the random subnets are drawn in equal numbers for
+    each choice of that mutable, mutation and crossover keep a subnet's
+    island, and each island keeps its share of the population; a name that
+    is not a searched mutable is refused with the valid ones."""
+    from collections import Counter
+
+    from mmnas_tricks.models.mutables import named_mutables
+    from mmnas_tricks.utils import build_model
+    ckpt = tiny_seg_supernet.epoch_2
+    cfg = nsga2_cfg(
+        tiny_digits,
+        ckpt,
+        str(tmp_path / 'isl'),
+        'nsga_isl',
+        2,
+        export_best=False)
+    name, mutable = next((n, m)
+                         for n, m in named_mutables(build_model(cfg)).items()
+                         if len(m.choices) >= 2)
+    cfg.train_cfg.update(
+        islands=name, population_size=2 * len(mutable.choices))
+    loop = run(cfg).train_loop
+
+    def island(key):
+        return json.dumps(json.loads(key)[name])
+
+    first = Counter(
+        island(k) for k, r in loop.records.items() if r['generation'] == 0)
+    assert first == {json.dumps(c): 2 for c in mutable.choices}
+    later = [k for k, r in loop.records.items() if r['generation'] == 1]
+    assert later  # generation 1 bred children (and filled islands up)
+    population = Counter(island(k) for k in loop.population)
+    assert set(population) <= set(first)
+    assert all(n <= 2 for n in population.values())
+    a, b = (
+        loop.subnet_of(
+            next(k for k in loop.records if island(k) == json.dumps(c)))
+        for c in mutable.choices[:2])
+    assert a[name] != b[name]
+    assert loop.mutate(a, 1.0)[name] == a[name]
+    assert loop.crossover(a, b)[name] == a[name]
+    assert loop.crossover(b, a)[name] == b[name]
+
+    # a budget only the smallest subnets of the island meet: random_within
+    # repairs each draw into it
+    from mmnas_tricks.models.mutables import extreme_subnet, get_subnet
+    island_value = mutable.choices[-1]
+    smallest = dict(
+        get_subnet(loop.model), **extreme_subnet(loop.model, 'min'))
+    smallest[name] = island_value
+    budget = loop._resources(smallest, latency=False)['flops']
+    loop.constraints = dict(flops=(None, budget))
+    loop.rejected = {}
+    for _ in range(3):
+        subnet = dict(
+            get_subnet(loop.model), **loop.random_within(island_value))
+        assert subnet[name] == island_value
+        assert loop._resources(subnet, latency=False)['flops'] <= budget
+
+    bad = nsga2_cfg(
+        tiny_digits,
+        ckpt,
+        str(tmp_path / 'bad'),
+        'nsga_isl_bad',
+        1,
+        export_best=False,
+        islands='no.such')
+    with pytest.raises(KeyError, match='valid'):
+        run(bad)

@@ -1,5 +1,6 @@
 """Multi-objective search (NSGA-II) over a trained supernet: a strategy on
 the :class:`SearchLoop` skeleton that returns the Pareto front."""
+import json
 from typing import Dict, List, Sequence, Tuple
 
 from mmnas_tricks.registry import LOOPS
@@ -16,6 +17,9 @@ class NSGA2SearchLoop(SearchLoop):
     children of parents drawn by binary tournament (lower rank, then larger
     crowding distance), by uniform crossover (with ``crossover_prob``) and
     per-choice mutation (``mutate_prob``), filled up with random subnets.
+    With ``islands`` (:class:`SearchLoop`) each island keeps its share of
+    the population, ranked by Pareto rank within the island, and a child's
+    parents come from one island (drawn at random).
 
     The result is the Pareto front over ``objectives``
     (``pareto_front.json``, the plot); with ``export_flops`` the best
@@ -72,33 +76,53 @@ class NSGA2SearchLoop(SearchLoop):
 
     def update(self) -> None:
         """Population: the best ``population_size`` scored subnets by
-        (rank, -crowding distance within the rank, key)."""
-        keys = sorted(self.records)
-        values = [self.objective_values(k) for k in keys]
-        ranks = non_dominated_ranks(values)
-        fitness = {}
-        for rank in set(ranks):
-            members = [i for i, r in enumerate(ranks) if r == rank]
-            dists = crowding_distances([values[i] for i in members])
-            for i, d in zip(members, dists):
-                fitness[keys[i]] = (rank, d)
-        self._fitness = fitness
-        self.population = sorted(
-            keys, key=lambda k:
-            (fitness[k][0], -fitness[k][1], k))[:self.population_size]
+        (rank, -crowding distance within the rank, key); with ``islands``
+        the best of each island's share, ranked within the island."""
+        self._fitness, self.population = {}, []
+        for island, share in self.island_shares():
+            keys = sorted(
+                k for k in self.records if self._in_island(k, island))
+            if not keys:
+                continue
+            values = [self.objective_values(k) for k in keys]
+            ranks = non_dominated_ranks(values)
+            fitness = {}
+            for rank in set(ranks):
+                members = [i for i, r in enumerate(ranks) if r == rank]
+                dists = crowding_distances([values[i] for i in members])
+                for i, d in zip(members, dists):
+                    fitness[keys[i]] = (rank, d)
+            self._fitness.update(fitness)
+            self.population += sorted(
+                keys, key=lambda k: (fitness[k][0], -fitness[k][1], k))[:share]
+
+    def _in_island(self, key: str, island) -> bool:
+        return json.dumps(self.island_of(json.loads(key))) == \
+            json.dumps(island)
 
     def _better(self, a: str, b: str) -> str:
         fa, fb = self._fitness[a], self._fitness[b]
         return a if (fa[0], -fa[1], a) <= (fb[0], -fb[1], b) else b
 
-    def _tournament(self) -> dict:
-        if len(self.population) == 1:
-            return self.subnet_of(self.population[0])
-        a, b = self.rng.sample(self.population, 2)
+    def _tournament(self, population: List[str]) -> dict:
+        if len(population) == 1:
+            return self.subnet_of(population[0])
+        a, b = self.rng.sample(population, 2)
         return self.subnet_of(self._better(a, b))
 
     def _child(self) -> dict:
-        first, second = self._tournament(), self._tournament()
+        population = self.population
+        if self.islands is not None:  # both parents of one island
+            islands = sorted({
+                json.dumps(self.island_of(json.loads(k)))
+                for k in self.population
+            })
+            island = json.loads(self.rng.choice(islands))
+            population = [
+                k for k in self.population if self._in_island(k, island)
+            ]
+        first, second = self._tournament(population), self._tournament(
+            population)
         child = self.crossover(first, second) if \
             self.rng.random() < self.crossover_prob else first
         return self.mutate(child, self.mutate_prob)

@@ -162,6 +162,18 @@ class SearchLoop(SupernetLoop):
             ``candidate<i>.{py,pth,yaml}`` and listed in
             ``rerank_candidates.json`` (name, subnet, the export names it
             is a candidate for, score, FLOPs, params). Defaults to None.
+        islands (str, optional): A searched mutable (e.g.
+            ``'data_preprocessor.size'``) whose choices split the search
+            into islands: random subnets are drawn in equal numbers for each
+            of its choices (each filled up to its share of
+            ``population_size``, each subnet repaired into the constraints
+            by :meth:`random_within`), mutation never changes it and a
+            crossover keeps the first parent's, so subnets compete within
+            their island (:class:`NSGA2SearchLoop` ranks each island apart).
+            Without it a FLOPs budget favours whichever choice fits it most
+            often (at <= 1x FLOPs, random subnets at the lowest input size),
+            and a mutation of it almost always leaves the budget. Defaults
+            to None.
     """
 
     def __init__(self,
@@ -184,7 +196,8 @@ class SearchLoop(SupernetLoop):
                  reference: Union[str, dict, None] = 'first',
                  latency: Optional[dict] = None,
                  few_shot=None,
-                 rerank: Optional[dict] = None) -> None:
+                 rerank: Optional[dict] = None,
+                 islands: Optional[str] = None) -> None:
         super().__init__(runner, dataloader, val_dataloader, evaluator,
                          supernet_checkpoint)
         for name, value in (('max_generations', max_generations),
@@ -239,6 +252,10 @@ class SearchLoop(SupernetLoop):
             if not (export_best or export_flops):
                 raise ValueError('rerank needs exports to re-rank for: '
                                  'export_best=True or export_flops')
+        if islands is not None and not isinstance(islands, str):
+            raise ValueError(f'islands={islands!r} must be the name of a '
+                             'searched mutable or None')
+        self.islands = islands
         self.rerank = rerank
         self.latency_cfg = latency
         self.export_best = export_best
@@ -476,32 +493,62 @@ class SearchLoop(SupernetLoop):
         return True
 
     # -- proposing ----------------------------------------------------------
-    def random_subnet(self) -> dict:
-        return sample_subnet(
+    def island_values(self) -> list:
+        """The choices of the ``islands`` mutable ([None] without
+        islands)."""
+        if self.islands is None:
+            return [None]
+        return list(self._searchable()[self.islands].choices)
+
+    def island_of(self, subnet: dict):
+        """The island (``islands`` choice) of a subnet; None without."""
+        return None if self.islands is None else subnet[self.islands]
+
+    def _check_islands(self) -> None:
+        if self.islands is not None and \
+                self.islands not in self._searchable():
+            raise KeyError(f'islands={self.islands!r} is not a searched '
+                           f'mutable; valid: {sorted(self._searchable())}')
+
+    def random_subnet(self, island=None) -> dict:
+        """A random subnet (of ``island``, a choice of the ``islands``
+        mutable, when given)."""
+        subnet = sample_subnet(
             self.model, self.rng, include=self.include, apply=False)
+        if island is not None:
+            subnet[self.islands] = island
+        return subnet
 
     def mutate(self, parent: dict, prob: float) -> dict:
-        """Each searched choice of ``parent`` resampled with ``prob``."""
+        """Each searched choice of ``parent`` resampled with ``prob`` (but
+        its island)."""
         child = dict(parent)
         for name, m in self._searchable().items():
-            if self.rng.random() < prob:
+            if self.rng.random() < prob and name != self.islands:
                 child[name] = self.rng.choice(m.choices)
         return child
 
     def crossover(self, a: dict, b: dict) -> dict:
-        """Each choice from ``a`` or ``b`` with even odds."""
-        return {n: (a[n] if self.rng.random() < 0.5 else b[n]) for n in a}
+        """Each choice from ``a`` or ``b`` with even odds (the island
+        from ``a``)."""
+        child = {n: (a[n] if self.rng.random() < 0.5 else b[n]) for n in a}
+        if self.islands is not None:
+            child[self.islands] = a[self.islands]
+        return child
 
     def subnet_of(self, key: str) -> dict:
         return validate_subnet(self.model, json.loads(key))
 
-    def take(self, make: Callable[[], dict], count: int) -> None:
+    def take(self,
+             make: Callable[[], dict],
+             count: int,
+             tries_per_subnet: int = 10) -> None:
         """Add up to ``count`` new, feasible, unscored subnets made by
-        ``make`` to this generation's candidates (``10 * count + 10``
-        tries)."""
+        ``make`` to this generation's candidates (it stops after
+        ``tries_per_subnet * (c + 1)`` tries, c the count still missing)."""
         base = get_subnet(self.model)
         tries = 0
-        while count > 0 and tries < 10 * count + 10:
+        while count > 0 and tries < tries_per_subnet * (count + 1):
             tries += 1
             subnet = dict(base, **make())
             key = subnet_key(subnet)
@@ -517,8 +564,53 @@ class SearchLoop(SupernetLoop):
         self._chosen, self._keys = [], set()
         if self._generation > 0 and self.records:
             self.propose()
-        self.take(self.random_subnet, self.population_size - len(self._chosen))
+        if self.islands is None:
+            self.take(self.random_subnet,
+                      self.population_size - len(self._chosen))
+            return self._chosen
+        for island, share in self.island_shares():
+            have = sum(
+                json.dumps(self.island_of(s)) == json.dumps(island)
+                for s in self._chosen)
+            self.take(
+                lambda island=island: self.random_within(island), share - have)
         return self._chosen
+
+    #: the chances of taking the smallest choice in :meth:`random_within`
+    SHRINK_STEPS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+    def random_within(self, island) -> dict:
+        """A random subnet of ``island`` repaired into the constraints: a
+        random subnet, then, while it is infeasible, each searched choice
+        (but the island) replaced by its smallest with a chance stepping
+        through :attr:`SHRINK_STEPS` (a fresh draw each step). At a high
+        input size a random subnet almost never fits a FLOPs budget (at 160
+        px and <= 1x the baseline's FLOPs: none of 150 draws), so plain
+        rejection sampling leaves the island empty. Returns the last step's
+        subnet when none fits (``take`` then rejects it)."""
+        base = get_subnet(self.model)
+        small = extreme_subnet(self.model, 'min')
+        searched = self._searchable()
+        drawn = self.random_subnet(island)
+        subnet = drawn
+        for chance in self.SHRINK_STEPS:
+            subnet = {
+                n: (small[n] if n in searched and n != self.islands
+                    and self.rng.random() < chance else v)
+                for n, v in drawn.items()
+            }
+            full = dict(base, **subnet)
+            if self._feasible(subnet_key(full), full):
+                break
+        return subnet
+
+    def island_shares(self) -> list:
+        """(island, its share of ``population_size``) pairs: equal, the
+        first islands one more when it does not divide ([(None,
+        population_size)] without islands)."""
+        values = self.island_values()
+        per, extra = divmod(self.population_size, len(values))
+        return [(v, per + (i < extra)) for i, v in enumerate(values)]
 
     # -- scoring ------------------------------------------------------------
     def _score(self, subnet: dict) -> dict:
@@ -662,6 +754,7 @@ class SearchLoop(SupernetLoop):
             self.update()
         initial = get_subnet(self.model)
         try:
+            self._check_islands()
             self._resolve_constraints()
             self.calib_batches = self._draw_calibration_batches()
             self._score_reference()
