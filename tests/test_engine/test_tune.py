@@ -32,7 +32,7 @@ def test_recipe_reads_and_edits_the_supernet_stage():
         warmup_iters=100,
         strategy='sandwich',
         distill_weight=1.0,
-        sort_channels=False,
+        sort_channels=True,
         progressive=False)
     assert apply_recipe(cfg, default).to_dict() == cfg.to_dict()
     new = apply_recipe(
@@ -43,7 +43,7 @@ def test_recipe_reads_and_edits_the_supernet_stage():
             warmup_iters=0,
             strategy='uniform',
             distill_weight=0.0,
-            sort_channels=True,
+            sort_channels=False,
             progressive=True))
     assert new.optim_wrapper.optimizer.lr == 0.003
     assert new.train_cfg.max_epochs == 9 and new.train_cfg.val_interval == 9
@@ -51,7 +51,7 @@ def test_recipe_reads_and_edits_the_supernet_stage():
     assert new.param_scheduler[0]['T_max'] == 9
     assert new.param_scheduler[0]['end'] == 9
     assert _hook(new, 'SampleSubnetHook')[0]['strategy'] == 'uniform'
-    assert _hook(new, 'InheritWeightsHook')[0]['sort_channels'] is True
+    assert _hook(new, 'InheritWeightsHook')[0]['sort_channels'] is False
     assert _hook(new, 'InplaceDistillHook') == []
     stages = _hook(new, 'SequentialSearchHook')[0]['stages']
     assert [s['begin_epoch'] for s in stages] == [0, 3, 6]
@@ -62,7 +62,7 @@ def test_recipe_reads_and_edits_the_supernet_stage():
         warmup_iters=0,
         strategy='uniform',
         distill_weight=0.0,
-        sort_channels=True,
+        sort_channels=False,
         progressive=True)
     # the original is untouched
     assert default_recipe(cfg) == default
