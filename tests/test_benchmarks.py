@@ -61,15 +61,8 @@ def test_shim_names_an_op_it_lacks(shim):
         shim.roi_align_forward(None)
 
 
-def test_main_job_scaled_baselines_shrink_the_baseline(repo_root, monkeypatch):
-    """benchmarks/main_job.py's hand-scaled baselines build, and each costs
-    less than the baseline: width x0.5 about a quarter (FLOPs go with the
-    square of the width), 96 px about (96 / 128)^2."""
+def _main_job_module(repo_root, monkeypatch):
     import sys
-
-    from mmnas_tricks.models.resources import (config_input_shape,
-                                               subnet_resources)
-    from mmnas_tricks.utils import build_model, load_config
     monkeypatch.chdir(repo_root)
     monkeypatch.syspath_prepend(osp.join(repo_root, 'benchmarks'))
     spec = importlib.util.spec_from_file_location(
@@ -77,6 +70,17 @@ def test_main_job_scaled_baselines_shrink_the_baseline(repo_root, monkeypatch):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     sys.modules.pop('common', None)
+    return bench
+
+
+def test_main_job_scaled_baselines_shrink_the_baseline(repo_root, monkeypatch):
+    """benchmarks/main_job.py's hand-scaled baselines build, and each costs
+    less than the baseline: width x0.5 about a quarter (FLOPs go with the
+    square of the width), 96 px about (96 / 128)^2."""
+    from mmnas_tricks.models.resources import (config_input_shape,
+                                               subnet_resources)
+    from mmnas_tricks.utils import build_model, load_config
+    bench = _main_job_module(repo_root, monkeypatch)
 
     def gflops(cfg):
         return subnet_resources(
@@ -92,18 +96,6 @@ def test_main_job_scaled_baselines_shrink_the_baseline(repo_root, monkeypatch):
     assert ratios['res112'] == pytest.approx(1.0)
     with pytest.raises(KeyError, match='not among'):
         bench.scaled_config('depth_x2')
-
-
-def _main_job_module(repo_root, monkeypatch):
-    import sys
-    monkeypatch.chdir(repo_root)
-    monkeypatch.syspath_prepend(osp.join(repo_root, 'benchmarks'))
-    spec = importlib.util.spec_from_file_location(
-        'main_job', osp.join(repo_root, 'benchmarks', 'main_job.py'))
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    sys.modules.pop('common', None)
-    return bench
 
 
 def test_main_job_takes_the_reranked_pick_where_the_pipeline_reranked(

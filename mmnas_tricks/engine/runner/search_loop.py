@@ -770,10 +770,11 @@ class SearchLoop(SupernetLoop):
                 f'no subnet was scored in {self.max_generations} '
                 f'generation(s): {len(self.rejected)} rejected by the '
                 f'constraints {self.constraints}')
-        if self.export_best:
-            self._export(self.best_key(), 'best_subnet')
-        for fraction in self.export_flops:
-            key = self.best_key(fraction * self.reference['flops'])
+        for name, fraction, most in self._export_budgets():
+            key = self.best_key(most)
+            if fraction is None:
+                self._export(key, name)
+                continue
             if key is None:
                 print_log(
                     f'no scored subnet within {fraction}x the reference\'s '
@@ -781,7 +782,7 @@ class SearchLoop(SupernetLoop):
                     logger='current',
                     level=30)
                 continue
-            self._export(key, f'best_subnet_{fraction:g}x', fraction)
+            self._export(key, name, fraction)
         if self.rerank is not None:
             self._export_rerank_candidates()
         set_subnet(self.model, initial)
@@ -909,16 +910,23 @@ class SearchLoop(SupernetLoop):
         print_log(
             f'{name} exported: {cfg_path}, {ckpt_path}', logger='current')
 
+    def _export_budgets(
+            self) -> List[Tuple[str, Optional[float], Optional[float]]]:
+        """(export name, FLOPs fraction, most FLOPs) of each export:
+        ``best_subnet`` (no fraction, no bound) with ``export_best``, then
+        ``best_subnet_<f>x`` for each of ``export_flops``."""
+        out = [('best_subnet', None, None)] if self.export_best else []
+        return out + [(f'best_subnet_{f:g}x', f, f * self.reference['flops'])
+                      for f in self.export_flops]
+
     def _export_rerank_candidates(self) -> None:
         """``candidate<i>`` for each subnet to re-rank, and
         ``rerank_candidates.json`` (written last) listing them."""
         from ..rerank import select_candidates
-        budgets = {}
-        if self.export_best:
-            budgets['best_subnet'] = float('inf')
-        for fraction in self.export_flops:
-            budgets[f'best_subnet_{fraction:g}x'] = \
-                fraction * self.reference['flops']
+        budgets = {
+            name: float('inf') if most is None else most
+            for name, _, most in self._export_budgets()
+        }
         chosen = select_candidates(
             self.ranked(), {k: r['flops']
                             for k, r in self.records.items()}, budgets,
