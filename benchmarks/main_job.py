@@ -1,7 +1,8 @@
 """The main job's full comparison: the baseline FCOS, the baseline scaled by
 hand (width x0.5 and x0.75, input 96 and 112 px: how a person shrinks a
 model, the comparison Once-for-All and EfficientNet make) and the subnets the
-main job's search found near 0.5x, 0.75x and 1.0x the baseline's FLOPs, each
+main job's search found near 0.25x, 0.5x, 0.75x and 1.0x the baseline's
+FLOPs, each
 trained from scratch with the baseline's recipe and 3 seeds.
 
 The found subnets are read from the main job's search (``--nas-dir``, the
@@ -14,8 +15,12 @@ config the way the search exports (``export_config`` + the retrain
 recipe). Every training runs through
 ``tools/train.py`` in ``<work-dir>/<model>/seed<k>``, is recorded as it
 finishes and skipped when the command is run again (an interrupted one
-resumes); the latency of every model is measured side by side in the run
-that writes the results (batch 1, this machine).
+resumes). A run the main job itself trained, with the same config and seed
+(its baseline stage, the retrain of each budget it exported), is read from
+its work dir instead of trained again (``--no-reuse`` trains it here too;
+the rows say which seeds were read: ``reused``). The latency of every model
+is measured side by side in the run that writes the results (batch 1, this
+machine).
 
 Example:
     python benchmarks/main_job.py \
@@ -32,7 +37,7 @@ from common import machine, train_or_resume, write_result
 
 BASELINE = 'configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py'
 NAS_CONFIG = 'configs/nas/nsga2_fcos_whole-elastic_r18w16_digits.py'
-FRACTIONS = (0.5, 0.75, 1.0)
+FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 #: name -> (role, description)
 SCALED = {
     'width_x0.5': 'every width x0.5 (backbone 8/16/32/64, FPN and towers 32)',
@@ -57,7 +62,12 @@ def parse_args():
         nargs='+',
         default=None,
         help='only these rows (default: all): baseline, ' + ', '.join(SCALED) +
-        ', found_0.5x, found_0.75x, found_1x')
+        ', found_0.25x, found_0.5x, found_0.75x, found_1x')
+    parser.add_argument(
+        '--no-reuse',
+        action='store_true',
+        help='train every run here, also those the main job trained with '
+        'the same config and seed (its baseline and retrain stages)')
     parser.add_argument('--work-dir', default='work_dirs/main_job_benchmark')
     parser.add_argument(
         '--out', default='benchmarks/results/main_job/results.json')
@@ -137,6 +147,44 @@ def found_configs(nas_dir: str) -> dict:
     return out
 
 
+#: the keys of a training config that decide its result
+RECIPE_KEYS = ('model', 'train_dataloader', 'val_dataloader',
+               'test_dataloader', 'val_evaluator', 'test_evaluator',
+               'optim_wrapper', 'param_scheduler', 'train_cfg', 'val_cfg',
+               'test_cfg', 'custom_hooks', 'load_from', 'randomness')
+
+
+def pipeline_run(nas_dir: str, stage: str, cfg, seed: int):
+    """(final metrics, work dir) of the main job's own training ``stage``
+    (``baseline``, ``retrain_<f>x``) where it trained what ``cfg`` with
+    ``seed`` trains: every key of RECIPE_KEYS of the config it dumped into
+    its work dir equal to ``cfg``'s. None otherwise. Training is
+    deterministic here (the main job run twice gave the same scores to the
+    last digit), so such a run is that seed's result."""
+    import copy
+    work = osp.join(nas_dir, stage)
+    final = osp.join(work, 'final_metrics.json')
+    if not osp.isfile(final):
+        return None
+    dumped = sorted(f for f in os.listdir(work) if f.endswith('.py'))
+    if len(dumped) != 1:
+        return None
+    theirs = _load(osp.join(work, dumped[0]))
+    mine = copy.deepcopy(cfg)
+    mine.merge_from_dict({'randomness.seed': seed})
+
+    def recipe(c):
+        return json.dumps({k: c.to_dict().get(k)
+                           for k in RECIPE_KEYS},
+                          sort_keys=True,
+                          default=str)
+
+    if recipe(theirs) != recipe(mine):
+        return None
+    with open(final) as f:
+        return json.load(f), work
+
+
 def resources(cfg) -> dict:
     from mmnas_tricks.models.resources import config_resources
     res = config_resources(cfg)
@@ -175,9 +223,19 @@ def main():
             scores=[],
             train_seconds=[])
         rows.append(row)
+        # the main job's own training of this model, if it had one
+        stage = dict(baseline='baseline').get(
+            name,
+            'retrain_' + name[len('found_'):] if role == 'found' else None)
         for seed in args.seeds:
-            metrics, seconds = train_or_resume(
-                path, osp.join(args.work_dir, name, f'seed{seed}'), seed)
+            reused = None if args.no_reuse or stage is None else pipeline_run(
+                args.nas_dir, stage, cfg, seed)
+            if reused is not None:
+                metrics, seconds = reused[0], None
+                row.setdefault('reused', {})[str(seed)] = reused[1]
+            else:
+                metrics, seconds = train_or_resume(
+                    path, osp.join(args.work_dir, name, f'seed{seed}'), seed)
             row['scores'].append(round(float(metrics['coco/bbox_mAP']), 4))
             if seconds is not None:
                 row['train_seconds'].append(round(seconds, 1))

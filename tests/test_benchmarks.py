@@ -164,6 +164,31 @@ def test_main_job_takes_the_reranked_pick_where_the_pipeline_reranked(
     assert cfg.model.neck.fixed_subnet['width'] == 80
 
 
+def test_main_job_reads_the_pipelines_own_run_of_the_same_config_and_seed(
+        repo_root, tmp_path, monkeypatch):
+    """benchmarks/main_job.py reads a seed the main job trained (its
+    baseline stage) instead of training it again, but only where the config
+    that stage dumped trains the same model with the same recipe and seed."""
+    import copy
+    import json
+    bench = _main_job_module(repo_root, monkeypatch)
+    cfg = bench._load(bench.BASELINE)
+    stage = tmp_path / 'baseline'
+    stage.mkdir()
+    assert bench.pipeline_run(str(tmp_path), 'baseline', cfg, 0) is None
+    dumped = copy.deepcopy(cfg)
+    dumped.merge_from_dict({'randomness.seed': 0, 'work_dir': str(stage)})
+    dumped.dump(str(stage / 'fcos.py'))
+    (stage / 'final_metrics.json').write_text(
+        json.dumps({'coco/bbox_mAP': 0.77}))
+    metrics, work = bench.pipeline_run(str(tmp_path), 'baseline', cfg, 0)
+    assert metrics == {'coco/bbox_mAP': 0.77} and work == str(stage)
+    assert bench.pipeline_run(str(tmp_path), 'baseline', cfg, 1) is None
+    wider = copy.deepcopy(cfg)
+    wider.model.neck.out_channels = 80
+    assert bench.pipeline_run(str(tmp_path), 'baseline', wider, 0) is None
+
+
 def test_rank_ablation_taus_scores_each_supernet_against_the_truth(
         repo_root, tmp_path):
     """benchmarks/rank_ablation_taus.py: one row per supernet, its Kendall
