@@ -2,8 +2,7 @@
 hand (width x0.5 and x0.75, input 96 and 112 px: how a person shrinks a
 model, the comparison Once-for-All and EfficientNet make) and the subnets the
 main job's search found near 0.5x, 0.75x and 1.0x the baseline's FLOPs,
-each
-trained from scratch with the baseline's recipe and 3 seeds.
+each trained from scratch with the baseline's recipe and 3 seeds.
 
 The found subnets are read from the main job's search (``--nas-dir``, the
 work dir of ``tools/nas.py configs/nas/nsga2_fcos_whole-elastic_r18w16_
@@ -177,7 +176,8 @@ def pipeline_run(nas_dir: str, stage: str, cfg, seed: int):
     mine.merge_from_dict({'randomness.seed': seed})
 
     def recipe(c):
-        return json.dumps({k: c.to_dict().get(k)
+        d = c.to_dict()
+        return json.dumps({k: d.get(k)
                            for k in RECIPE_KEYS},
                           sort_keys=True,
                           default=str)
@@ -227,9 +227,12 @@ def main():
             train_seconds=[])
         rows.append(row)
         # the main job's own training of this model, if it had one
-        stage = dict(baseline='baseline').get(
-            name,
-            'retrain_' + name[len('found_'):] if role == 'found' else None)
+        if name == 'baseline':
+            stage = 'baseline'
+        elif role == 'found':
+            stage = 'retrain_' + name[len('found_'):]
+        else:
+            stage = None
         for seed in args.seeds:
             reused = None if args.no_reuse or stage is None else pipeline_run(
                 args.nas_dir, stage, cfg, seed)
