@@ -4,22 +4,29 @@ model, the comparison Once-for-All and EfficientNet make) and the subnets the
 main job's search found near 0.5x, 0.75x and 1.0x the baseline's FLOPs,
 each trained from scratch with the baseline's recipe and 3 seeds.
 
-The found subnets are read from the main job's search (``--nas-dir``, the
+The found subnets come from the main job's supernet (``--nas-dir``, the
 work dir of ``tools/nas.py configs/nas/nsga2_fcos_whole-elastic_r18w16_
-digits.py``): for each fraction the pipeline re-ranked (``rerank/
-choice.json``), its re-ranked pick; for the others, the best scored
-candidate of at most that fraction of the reference subnet's FLOPs
-(``candidates.json``, ``reference.json``); each exported as a plain
-config the way the search exports (``export_config`` + the retrain
-recipe). Every training runs through
-``tools/train.py`` in ``<work-dir>/<model>/seed<k>``, is recorded as it
-finishes and skipped when the command is run again (an interrupted one
-resumes). A run the main job itself trained, with the same config and seed
-(its baseline stage, the retrain of each budget it exported), is read from
-its work dir instead of trained again (``--no-reuse`` trains it here too;
-the rows say which seeds were read: ``reused``). The latency of every model
-is measured side by side in the run that writes the results (batch 1, this
-machine).
+digits.py``): for each budget the pipeline re-ranked (``rerank/
+choice.json``), its re-ranked pick. A budget it did not export is searched
+here on the same supernet, the way Once-for-All serves a new deployment
+constraint (train once, search per budget): ``tools/nas.py`` runs the main
+job's search and re-rank stages with that budget exported in
+``<work-dir>/search_<f>x`` (the main job's search itself, or a search
+within a lower FLOPs window where :data:`SEARCH_WINDOWS` says so), and its
+re-ranked pick is the budget's subnet. Each is exported as a plain config
+the way the search exports (``export_config`` + the retrain recipe).
+
+Every training runs through ``tools/train.py`` in
+``<work-dir>/<model>/seed<k>``, is recorded as it finishes and skipped when
+the command is run again (an interrupted one resumes). A run the main job
+itself trained, with the same config and seed (its baseline stage, the
+retrain of each budget it exported), is read from its work dir instead of
+trained again (``--no-reuse`` trains it here too; the rows say which seeds
+were read: ``reused``); so is a seed of an earlier results file given with
+``--recorded`` whose row has the same config fingerprint (every key that
+decides the training, :func:`mmnas_tricks.engine.rank.config_fingerprint`;
+the rows say which: ``recorded``). The latency of every model is measured
+side by side in the run that writes the results (batch 1, this machine).
 
 Example:
     python benchmarks/main_job.py \
@@ -36,10 +43,13 @@ from common import machine, train_or_resume, write_result
 
 BASELINE = 'configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py'
 NAS_CONFIG = 'configs/nas/nsga2_fcos_whole-elastic_r18w16_digits.py'
-# (a 0.25x budget, below width x0.5's 0.27x, needs a search down to 0.2x:
-# tried, it lowered every pick; benchmarks/results/nas_nsga2_fcos_whole-
-# elastic_digits/lower_bound_0.2x/)
-FRACTIONS = (0.5, 0.75, 1.0)
+#: the found budgets (fractions of the baseline's FLOPs): 0.27x is at most
+#: width x0.5's FLOPs (0.272x), the smallest hand-scaled baseline
+FRACTIONS = (0.27, 0.5, 0.75, 1.0)
+#: the FLOPs window (the ``flops`` constraint) of the search of a budget the
+#: main job does not export, where it is not the main job's own (0.3x-1x):
+#: 0.27x lies below it
+SEARCH_WINDOWS = {0.27: ('0.15*first', '0.3*first')}
 #: name -> (role, description)
 SCALED = {
     'width_x0.5': 'every width x0.5 (backbone 8/16/32/64, FPN and towers 32)',
@@ -64,12 +74,20 @@ def parse_args():
         nargs='+',
         default=None,
         help='only these rows (default: all): baseline, ' + ', '.join(SCALED) +
-        ', found_0.5x, found_0.75x, found_1x')
+        ', ' + ', '.join(f'found_{f:g}x' for f in FRACTIONS))
     parser.add_argument(
         '--no-reuse',
         action='store_true',
         help='train every run here, also those the main job trained with '
         'the same config and seed (its baseline and retrain stages)')
+    parser.add_argument(
+        '--recorded',
+        nargs='+',
+        default=[],
+        metavar='JSON',
+        help='earlier results files of this benchmark: a seed recorded '
+        'there for a row with the same config fingerprint is read, not '
+        'trained again')
     parser.add_argument('--work-dir', default='work_dirs/main_job_benchmark')
     parser.add_argument(
         '--out', default='benchmarks/results/main_job/results.json')
@@ -107,9 +125,84 @@ def scaled_config(name: str):
     return cfg
 
 
-def found_configs(nas_dir: str) -> dict:
+def _picks(nas_dir: str) -> dict:
+    """Export name (``best_subnet_<f>x``) -> the re-ranked pick's record,
+    of the budgets a pipeline run in ``nas_dir`` re-ranked."""
+    choice_path = osp.join(nas_dir, 'rerank', 'choice.json')
+    if not osp.isfile(choice_path):
+        return {}
+    with open(choice_path) as f:
+        choice = json.load(f)
+    by_name = {c['name']: c for c in choice['candidates']}
+    return {
+        export: by_name[pick['reranked']]
+        for export, pick in choice['picks'].items()
+    }
+
+
+def search_config(fraction: float, path: str) -> None:
+    """Write the main job's config with ``fraction`` its only export (and
+    the search window of :data:`SEARCH_WINDOWS`) to ``path``."""
+    from mmnas_tricks.utils import atomic_write_text
+    lines = [
+        f'# benchmarks/main_job.py: the main job searched for a '
+        f'{fraction:g}x budget', f'_base_ = [{osp.abspath(NAS_CONFIG)!r}]',
+        'nas = dict(', f'    baseline={osp.abspath(BASELINE)!r},',
+        f'    search=dict(export_flops=({fraction!r}, )'
+    ]
+    if fraction in SEARCH_WINDOWS:
+        lines[-1] += (f',\n                constraints=dict(flops='
+                      f'{tuple(SEARCH_WINDOWS[fraction])!r})')
+    lines[-1] += '))'
+    atomic_write_text(path, '\n'.join(lines) + '\n')
+
+
+def search_budget(nas_dir: str, fraction: float, work_dir: str) -> str:
+    """The work dir of the main job's search and re-rank stages run for a
+    ``fraction`` budget on the main job's trained supernet (its baseline
+    and supernet stages are taken from ``nas_dir``, not trained again);
+    finished stages are skipped when run again."""
+    import shutil
+    import subprocess
+    import sys
+
+    from mmnas_tricks.utils import dump_json_atomic
+    with open(osp.join(nas_dir, 'nas_state.json')) as f:
+        state = json.load(f)
+    if not all(state.get(s, {}).get('done') for s in ('baseline', 'supernet')):
+        raise FileNotFoundError(
+            f'{nas_dir} has no finished baseline and supernet stages: run the '
+            'main job first')
+    out = osp.join(work_dir, f'search_{fraction:g}x')
+    os.makedirs(out, exist_ok=True)
+    for stage in ('baseline', 'supernet'):  # pointers to the main job's
+        os.makedirs(osp.join(out, stage), exist_ok=True)
+        for name in ('final_metrics.json', 'last_checkpoint'):
+            shutil.copyfile(
+                osp.join(nas_dir, stage, name), osp.join(out, stage, name))
+    mine_path = osp.join(out, 'nas_state.json')
+    mine = {}
+    if osp.isfile(mine_path):
+        with open(mine_path) as f:
+            mine = json.load(f)
+    mine.update({s: state[s] for s in ('baseline', 'supernet')})
+    dump_json_atomic(mine, mine_path)
+    config = osp.join(out, f'search_{fraction:g}x.py')
+    search_config(fraction, config)
+    subprocess.run([
+        sys.executable, 'tools/nas.py', config, '--work-dir', out, '--stages',
+        'search', 'rerank'
+    ],
+                   check=True)
+    return out
+
+
+def found_configs(nas_dir: str, work_dir: str = None) -> dict:
     """``found_<f>x`` -> (plain config, the candidate's record) for each
-    fraction with a candidate within it."""
+    budget of :data:`FRACTIONS` with a candidate within it: the main job's
+    re-ranked pick, else (with ``work_dir``) the re-ranked pick of a search
+    for that budget on the main job's supernet (:func:`search_budget`),
+    else the main job's best scored candidate within it."""
     from mmnas_tricks.engine.export import apply_retrain
     from mmnas_tricks.engine.pipeline import stage_configs
     from mmnas_tricks.models.export import export_config
@@ -122,19 +215,14 @@ def found_configs(nas_dir: str) -> dict:
         reference = json.load(f)
     search = stage_configs(_load(NAS_CONFIG), NAS_CONFIG)['search']
     model = build_model(search)
-    picks = {}  # the re-ranked picks of the budgets the pipeline exported
-    choice_path = osp.join(nas_dir, 'rerank', 'choice.json')
-    if osp.isfile(choice_path):
-        with open(choice_path) as f:
-            choice = json.load(f)
-        by_name = {c['name']: c for c in choice['candidates']}
-        picks = {
-            export: by_name[pick['reranked']]
-            for export, pick in choice['picks'].items()
-        }
+    picks = _picks(nas_dir)  # the budgets the pipeline exported
     out = {}
     for fraction in FRACTIONS:
-        row = picks.get(f'best_subnet_{fraction:g}x')
+        export = f'best_subnet_{fraction:g}x'
+        row = picks.get(export)
+        if row is None and work_dir is not None:
+            row = _picks(search_budget(nas_dir, fraction,
+                                       work_dir)).get(export)
         if row is None:
             row = next(
                 (r
@@ -199,30 +287,54 @@ def resources(cfg) -> dict:
         input_source=res['input_source'])
 
 
+def recorded_scores(paths) -> dict:
+    """(config fingerprint, seed) -> (bbox mAP, the file) of the results
+    files ``paths`` (rows without a fingerprint are not used)."""
+    out = {}
+    for path in paths:
+        with open(path) as f:
+            result = json.load(f)
+        for row in result['rows']:
+            if not row.get('fingerprint'):
+                continue
+            seeds = row.get('seeds', result['seeds'])
+            for seed, score in zip(seeds, row['scores']):
+                out.setdefault((row['fingerprint'], seed), (score, path))
+    return out
+
+
 def main():
+    from mmnas_tricks.engine.rank import config_fingerprint
     from mmnas_tricks.utils import atomic_write_text
     args = parse_args()
+    wanted = set(args.models) if args.models else None
     models = [('baseline', 'baseline', _load(BASELINE), 'the baseline FCOS')]
     models += [(n, 'scaled-baseline', scaled_config(n), d)
                for n, d in SCALED.items()]
-    for name, (cfg, row) in found_configs(args.nas_dir).items():
-        what = f'searched, supernet estimate {row["score"]:.4f}'
-        if row.get('finetuned_score') is not None:
-            what += (', re-ranked by a fine-tune estimate of '
-                     f'{row["finetuned_score"]:.4f}')
-        models.append((name, 'found', cfg, what))
-    if args.models:
-        models = [m for m in models if m[0] in args.models]
+    if wanted is None or any(m.startswith('found_') for m in wanted):
+        for name, (cfg, row) in found_configs(args.nas_dir,
+                                              args.work_dir).items():
+            what = f'searched, supernet estimate {row["score"]:.4f}'
+            if row.get('finetuned_score') is not None:
+                what += (', re-ranked by a fine-tune estimate of '
+                         f'{row["finetuned_score"]:.4f}')
+            models.append((name, 'found', cfg, what))
+    if wanted is not None:
+        models = [m for m in models if m[0] in wanted]
+    recorded = recorded_scores(args.recorded)
     os.makedirs(args.work_dir, exist_ok=True)
     rows = []
     for name, role, cfg, what in models:
         path = osp.join(args.work_dir, f'{name}.py')
         atomic_write_text(path, cfg.pretty_text)
+        fingerprint = config_fingerprint(cfg)
         row = dict(
             model=name,
             role=role,
             what=what,
             config=path,
+            fingerprint=fingerprint,
+            seeds=list(args.seeds),
             scores=[],
             train_seconds=[])
         rows.append(row)
@@ -237,12 +349,17 @@ def main():
             reused = None if args.no_reuse or stage is None else pipeline_run(
                 args.nas_dir, stage, cfg, seed)
             if reused is not None:
-                metrics, seconds = reused[0], None
+                score, seconds = reused[0]['coco/bbox_mAP'], None
                 row.setdefault('reused', {})[str(seed)] = reused[1]
+            elif (fingerprint, seed) in recorded:
+                score, from_file = recorded[fingerprint, seed]
+                seconds = None
+                row.setdefault('recorded', {})[str(seed)] = from_file
             else:
                 metrics, seconds = train_or_resume(
                     path, osp.join(args.work_dir, name, f'seed{seed}'), seed)
-            row['scores'].append(round(float(metrics['coco/bbox_mAP']), 4))
+                score = metrics['coco/bbox_mAP']
+            row['scores'].append(round(float(score), 4))
             if seconds is not None:
                 row['train_seconds'].append(round(seconds, 1))
             print(

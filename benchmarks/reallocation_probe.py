@@ -37,6 +37,18 @@ def _backbone(width=16, depth=18):
     }
 
 
+def _feat(fpn, towers=None):
+    """FPN width ``fpn`` and tower width ``towers`` (default: ``fpn``);
+    GroupNorm keeps the baseline's 4 channels per group."""
+    towers = towers or fpn
+    return {
+        'model.neck.out_channels': fpn,
+        'model.bbox_head.in_channels': fpn,
+        'model.bbox_head.feat_channels': towers,
+        'model.bbox_head.norm_cfg.num_groups': towers // 4,
+    }
+
+
 def _size(size):
     """Every pipeline's Resize at ``size`` x ``size``."""
     return {'_size': size}
@@ -76,6 +88,30 @@ VARIANTS = {
                              **_backbone(width=12),
                              **_size(160)
                          }),
+    # below width x0.5 (0.27x the baseline's FLOPs): resolution paid for by
+    # towers narrower than the whole-detector space's narrowest (32)
+    'feat16_160px_w8': ('16-channel towers and FPN; input 160 px; backbone '
+                        'width 8', {
+                            **_feat(16),
+                            **_backbone(width=8),
+                            **_size(160)
+                        }),
+    'feat24_160px_w8': ('24-channel towers and FPN; input 160 px; backbone '
+                        'width 8', {
+                            **_feat(24),
+                            **_backbone(width=8),
+                            **_size(160)
+                        }),
+    'fpn32_head16_160px_w8': ('32-channel FPN, 16-channel towers; input '
+                              '160 px; backbone width 8', {
+                                  **_feat(32, 16),
+                                  **_backbone(width=8),
+                                  **_size(160)
+                              }),
+    'feat24_w8': ('24-channel towers and FPN; backbone width 8 (128 px)', {
+        **_feat(24),
+        **_backbone(width=8)
+    }),
 }
 
 
@@ -178,10 +214,10 @@ def main():
 
 
 def write_all(rows, args):
-    base = next((r for r in rows if r['name'] == 'baseline'), None)
+    base = next((r['gflops'] for r in rows if r['name'] == 'baseline'),
+                None) or export('baseline', args.work_dir)[1]
     for row in rows:
-        if base:
-            row['flops_vs_baseline'] = round(row['gflops'] / base['gflops'], 3)
+        row['flops_vs_baseline'] = round(row['gflops'] / base, 3)
     stem = args.out[:-len('.json')]
     import csv
     keys = [

@@ -189,6 +189,73 @@ def test_main_job_reads_the_pipelines_own_run_of_the_same_config_and_seed(
     assert bench.pipeline_run(str(tmp_path), 'baseline', wider, 0) is None
 
 
+def test_main_job_reads_recorded_seeds_by_config_fingerprint(
+        repo_root, tmp_path, monkeypatch):
+    """benchmarks/main_job.py --recorded: a seed recorded in an earlier
+    results file stands for a training only under the same config
+    fingerprint (a row without one is not used), and the committed hand-
+    scaled baselines are the configs the benchmark builds today (else their
+    seeds would not apply and must be trained again)."""
+    import json
+
+    from mmnas_tricks.engine.rank import config_fingerprint
+    bench = _main_job_module(repo_root, monkeypatch)
+    path = tmp_path / 'earlier.json'
+    path.write_text(
+        json.dumps(
+            dict(
+                seeds=[0, 1],
+                rows=[
+                    dict(model='a', fingerprint='f1', scores=[0.7, 0.71]),
+                    dict(model='b', fingerprint='f2', seeds=[2], scores=[0.6]),
+                    dict(model='c', scores=[0.5, 0.5]),
+                ])))
+    got = bench.recorded_scores([str(path)])
+    assert got == {
+        ('f1', 0): (0.7, str(path)),
+        ('f1', 1): (0.71, str(path)),
+        ('f2', 2): (0.6, str(path)),
+    }
+    committed = json.loads(
+        open(
+            osp.join(repo_root, 'benchmarks', 'results', 'main_job',
+                     'scaled_baselines.json')).read())
+    for row in committed['rows']:
+        cfg = bench._load(bench.BASELINE) if row['model'] == 'baseline' \
+            else bench.scaled_config(row['model'])
+        assert config_fingerprint(cfg) == row['fingerprint'], row['model']
+
+
+def test_main_job_searches_a_budget_the_pipeline_did_not_export(
+        repo_root, tmp_path, monkeypatch):
+    """The search config of a budget the main job does not export: the main
+    job's pipeline with that budget its only export, within the main job's
+    FLOPs window or the lower one SEARCH_WINDOWS gives (0.27x lies below
+    the main job's 0.3x)."""
+    from mmnas_tricks.engine.pipeline import stage_configs
+    from mmnas_tricks.utils import load_config
+    bench = _main_job_module(repo_root, monkeypatch)
+    main = stage_configs(load_config(bench.NAS_CONFIG),
+                         bench.NAS_CONFIG)['search'].train_cfg
+    for fraction in (0.75, 0.27):
+        path = str(tmp_path / f'search_{fraction:g}x.py')
+        bench.search_config(fraction, path)
+        cfg = load_config(path)
+        stages = stage_configs(cfg, path)
+        search = stages['search'].train_cfg
+        assert tuple(search.export_flops) == (fraction, )
+        window = bench.SEARCH_WINDOWS.get(fraction, main.constraints['flops'])
+        assert tuple(search.constraints['flops']) == tuple(window)
+        assert search.islands == main.islands
+        assert stages['baseline'] == osp.abspath(bench.BASELINE)
+        assert stages['rerank'] is not None
+    with pytest.raises(FileNotFoundError, match='run the main job first'):
+        (tmp_path / 'nas').mkdir()
+        (tmp_path / 'nas' / 'nas_state.json').write_text('{}')
+        bench.search_budget(
+            str(tmp_path / 'nas'), 0.75, str(tmp_path / 'bench'))
+
+
 def test_rank_ablation_taus_scores_each_supernet_against_the_truth(
         repo_root, tmp_path):
     """benchmarks/rank_ablation_taus.py: one row per supernet, its Kendall
