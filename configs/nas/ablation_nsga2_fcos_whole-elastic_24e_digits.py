@@ -2,10 +2,9 @@
 # same recipe otherwise: inherited baseline with its channels sorted,
 # sandwich rule, in-place distillation, lr 0.001 cosine to 0), for the
 # rank-quality ablation of docs/benchmarks.md, "Rank quality of the
-# whole-detector supernet" (prepared, not run yet: about 27 min here; its
-# estimates scored against the recorded truth with tools/rank_correlation.py
-# --truth, as that section shows). Its supernet stage alone,
-# on the main job's trained baseline:
+# whole-detector supernet", "Supernet length" (its estimates scored against
+# the recorded truth with tools/rank_correlation.py --truth, as that section
+# shows). Its supernet stage alone, on the main job's trained baseline:
 #   W=work_dirs/ablation_nsga2_fcos_whole-elastic_24e_digits
 #   mkdir -p $W && cp -r work_dirs/nsga2_fcos_whole-elastic_r18w16_digits/\
 #   {baseline,nas_state.json} $W/

@@ -12,11 +12,16 @@
 #    learning rate with the sandwich rule and in-place distillation (the
 #    decode head's softmax), on the first 7/8 of the training canvases;
 # 3. search: NSGA-II over (held-out mIoU, FLOPs) between 0.3x and 1.0x the
-#    baseline's FLOPs (held out: data/digits_search, 250 canvases nothing
-#    here trains on), BN calibration before every score, the baseline
-#    subnet scored as the reference; the best subnet at <= 0.5x and at
-#    <= 1.0x the baseline's FLOPs exported as plain mmseg configs;
-# 4. retrain: each from scratch with the baseline's recipe;
+#    baseline's FLOPs, one island per input size (held out:
+#    data/digits_search, 250 canvases nothing here trains on), BN
+#    calibration before every score, the baseline subnet scored as the
+#    reference; the best subnets at <= 0.5x and at <= 1.0x the baseline's
+#    FLOPs exported as plain mmseg configs;
+# 3b. rerank: for each budget, the search's best subnet of each input size
+#    fine-tuned one epoch from its supernet weights and scored on the
+#    held-out canvases; each budget takes the best fine-tuned one;
+# 4. retrain: each from scratch with the baseline's recipe, and finetune:
+#    each 2 epochs from its supernet weights;
 # 5. report: <work_dir>/results.{md,csv,json,png}.
 _base_ = ['../supernets/fpn_whole-elastic_r18w16_12e_digits-seg.py']
 
@@ -57,12 +62,19 @@ nas = dict(
         mutate_prob=0.1,
         calibrate_bn=10,
         constraints=dict(flops=('0.3*first', 'first')),
+        # one island per input size, as in the detection main job
+        islands='data_preprocessor.input_size',
         export_best=False,
         export_flops=(0.5, 1.0),
         val_dataloader=_base_.digits_seg_search_dataloader,
         evaluator=dict(type='IoUMetric', iou_metrics=['mIoU']),
         score_key='mIoU',
         seed=0),
+    # the search's best subnet of each input size within each budget
+    # re-ranked by a one-epoch fine-tune from its supernet weights at half
+    # the baseline's lr, as in the detection main job
+    rerank=dict(
+        topk=1, group_by='data_preprocessor.input_size', epochs=1, lr=0.015),
     # what the exported subnets train with: the baseline's recipe (its
     # optimizer too: the supernet fine-tunes at a tenth of its lr)
     retrain=dict(
