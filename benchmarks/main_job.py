@@ -26,7 +26,10 @@ were read: ``reused``); so is a seed of an earlier results file given with
 ``--recorded`` whose row has the same config fingerprint (every key that
 decides the training, :func:`mmnas_tricks.engine.rank.config_fingerprint`;
 the rows say which: ``recorded``). The latency of every model is measured
-side by side in the run that writes the results (batch 1, this machine).
+side by side in the run that writes the results (batch 1, this machine):
+``--latency-rounds`` rounds over every model, its median reported, every
+round's value kept (``latency_rounds_ms``). Nothing else should run
+meanwhile.
 
 Example:
     python benchmarks/main_job.py \
@@ -88,6 +91,17 @@ def parse_args():
         help='earlier results files of this benchmark: a seed recorded '
         'there for a row with the same config fingerprint is read, not '
         'trained again')
+    parser.add_argument(
+        '--latency-rounds',
+        type=int,
+        default=7,
+        help='rounds of the side-by-side latency pass (each model measured '
+        'once a round; the median over rounds is reported)')
+    parser.add_argument(
+        '--latency-repeats',
+        type=int,
+        default=20,
+        help='forwards per latency measurement (their median)')
     parser.add_argument('--work-dir', default='work_dirs/main_job_benchmark')
     parser.add_argument(
         '--out', default='benchmarks/results/main_job/results.json')
@@ -278,13 +292,35 @@ def pipeline_run(nas_dir: str, stage: str, cfg, seed: int):
 
 def resources(cfg) -> dict:
     from mmnas_tricks.models.resources import config_resources
-    res = config_resources(cfg)
+    res = config_resources(cfg, latency=False)
     return dict(
         gflops=round(res['flops'] / 1e9, 4),
         params_m=round(res['params'] / 1e6, 4),
-        latency_ms=round(res['latency_ms'], 2),
         input_size=res['input_size'][0],
         input_source=res['input_source'])
+
+
+def latencies(cfgs, rounds: int, repeats: int) -> list:
+    """Batch-1 latency (ms) of each config's model, side by side: ``rounds``
+    rounds, each measuring every model in turn (:func:`measure_latency`,
+    median of ``repeats`` forwards), and each model's median over the
+    rounds, so that a drift of the machine's speed during the pass reaches
+    every model alike. Returns (median, the rounds' values) per config."""
+    import statistics
+
+    from mmnas_tricks.models.resources import input_size, measure_latency
+    from mmnas_tricks.utils import build_model
+    models = [(build_model(cfg), input_size(cfg).shape) for cfg in cfgs]
+    for model, shape in models:  # warm-up, not recorded
+        measure_latency(model, input_shape=shape, repeats=2)
+    values = [[] for _ in models]
+    for _ in range(rounds):
+        for out, (model, shape) in zip(values, models):
+            out.append(
+                round(
+                    measure_latency(model, input_shape=shape, repeats=repeats),
+                    3))
+    return [(round(statistics.median(v), 2), v) for v in values]
 
 
 def recorded_scores(paths) -> dict:
@@ -367,7 +403,13 @@ def main():
                 flush=True)
             write_all(rows, args, measured=False)
     for (name, role, cfg, what), row in zip(models, rows):
-        row.update(resources(cfg))  # side by side, in this one run
+        row.update(resources(cfg))
+    # side by side, in this one run
+    for row, (median, rounds) in zip(
+            rows,
+            latencies([m[2] for m in models], args.latency_rounds,
+                      args.latency_repeats)):
+        row.update(latency_ms=median, latency_rounds_ms=rounds)
     write_all(rows, args, measured=True)
 
 

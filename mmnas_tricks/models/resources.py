@@ -285,6 +285,36 @@ def measure_latency(model: nn.Module,
     return 1000.0 * statistics.median(times)
 
 
+#: mutable classes whose choice changes only their own computation (exact
+#: classes: a subclass may drive other layers)
+ADDITIVE = (OpChoice, ConvShapeChoice, KernelSizeChoice, DepthChoice,
+            MBConvChoice)
+
+
+def not_additive(model: nn.Module) -> Optional[str]:
+    """Why the cost of a subnet of ``model`` is not a sum of one term per
+    (mutable, choice), or None where it is: every mutable of a kind in
+    :data:`ADDITIVE` (an MBConv choice without elastic width), none nested in
+    another, and not a two-stage detector (its RoI head's cost follows the
+    proposals). Channel and input(-size) choices change the layers around
+    them, so a space with any is not additive."""
+    mutables = named_mutables(model)
+    if not mutables:
+        return 'no mutables'
+    for name, m in mutables.items():
+        if (type(m) not in ADDITIVE
+                or (type(m) is MBConvChoice and
+                    (m.__dict__.get('_in_width') is not None
+                     or m.__dict__.get('_out_width') is not None))):
+            return f'{name} is a {type(m).__name__}, whose choice ' \
+                'changes other layers (or is not known not to)'
+        if any(name.startswith(other + '.') for other in mutables):
+            return f'{name} is nested in another mutable'
+    if hasattr(model, 'rpn_head'):
+        return 'a two-stage detector: RoI head costs follow proposals'
+    return None
+
+
 class ResourceTable:
     """FLOPs and params of subnets as a search needs them for every
     candidate (and every candidate a constraint rejects), without tracing
@@ -309,11 +339,6 @@ class ResourceTable:
         check (int): Predictions verified by a trace. Defaults to 2.
     """
 
-    #: mutable classes whose choice changes only their own computation
-    #: (exact classes: a subclass may drive other layers)
-    ADDITIVE = (OpChoice, ConvShapeChoice, KernelSizeChoice, DepthChoice,
-                MBConvChoice)
-
     def __init__(self,
                  model: nn.Module,
                  input_shape: Sequence[int],
@@ -328,20 +353,10 @@ class ResourceTable:
 
     def _build(self) -> Optional[str]:
         """Probe and fill the table; returns why it is not used, or None."""
+        reason = not_additive(self.model)
+        if reason:
+            return reason
         mutables = named_mutables(self.model)
-        if not mutables:
-            return 'no mutables'
-        for name, m in mutables.items():
-            if (type(m) not in self.ADDITIVE
-                    or (type(m) is MBConvChoice and
-                        (m.__dict__.get('_in_width') is not None
-                         or m.__dict__.get('_out_width') is not None))):
-                return f'{name} is a {type(m).__name__}, whose choice ' \
-                    'changes other layers (or is not known not to)'
-            if any(name.startswith(other + '.') for other in mutables):
-                return f'{name} is nested in another mutable'
-        if hasattr(self.model, 'rpn_head'):
-            return 'a two-stage detector: RoI head FLOPs follow proposals'
         self.table = {n: {} for n in mutables}
         base = get_subnet(self.model)
         for k in range(max(m.num_choices for m in mutables.values())):
@@ -404,6 +419,140 @@ class ResourceTable:
                     self.table, self.why_not = None, reason
             flops = traced[0]
         return dict(flops=flops, params=params)
+
+
+class LatencyTable:
+    """Measured latency of subnets from a per-choice table where latency is
+    additive (the latency lookup table of ProxylessNAS and FBNet): the base
+    subnet's latency plus, for every mutable off its base choice, what that
+    choice alone changes (measured with every other mutable at its base
+    choice, each against a measurement of the base taken just before it).
+    Two measurements per (mutable, choice) instead of one per candidate.
+
+    The table is built only for a space whose cost is additive by
+    construction (:func:`not_additive`: the same rule as
+    :class:`ResourceTable`'s), and kept only while its first ``check``
+    predictions agree with a measurement within ``tolerance`` (relative):
+    timings move with the load of the machine and with cache effects that
+    no sum captures, so a table that does not predict is dropped
+    (:attr:`why_not` says why) and every subnet is measured. Without a
+    table each call measures.
+
+    Args:
+        model (nn.Module): The supernet.
+        measure (callable): ``measure(subnet) -> milliseconds``, e.g.
+            :func:`measure_latency` bound to the model and input shape.
+        check (int): Predictions verified by a measurement. Defaults to 4.
+        tolerance (float): The largest relative error of a checked
+            prediction. Defaults to 0.15.
+        state (dict, optional): :meth:`state_dict` of an earlier table (a
+            resumed search predicts as the uninterrupted one did). Defaults
+            to None (measure the table).
+    """
+
+    def __init__(self,
+                 model: nn.Module,
+                 measure,
+                 check: int = 4,
+                 tolerance: float = 0.15,
+                 state: Optional[dict] = None) -> None:
+        if check < 0 or not tolerance > 0:
+            raise ValueError(f'check={check} must be >= 0 and tolerance='
+                             f'{tolerance} > 0')
+        self.model = model.module if is_model_wrapper(model) else model
+        self.measure = measure
+        self.tolerance = float(tolerance)
+        self.measurements = 0
+        if state is not None:
+            self.load_state_dict(state)
+            return
+        self.check = check
+        self.base: Optional[Subnet] = None
+        self.base_ms: Optional[float] = None
+        self.deltas: Optional[Dict[str, Dict[str, float]]] = None
+        self.errors = []
+        self.why_not = not_additive(self.model)
+        if self.why_not is None:
+            self._build()
+
+    def _measure(self, subnet: Subnet) -> float:
+        self.measurements += 1
+        return float(self.measure(subnet))
+
+    #: base measurements run and discarded before the table (the first
+    #: forwards of a process are slower: allocator, thread pool, caches)
+    WARMUP = 3
+
+    def _build(self) -> None:
+        """Each entry a paired difference: the base measured right before
+        the one-off subnet, so that drift of the machine's speed cancels
+        (with one base measurement at the start, the first entries came out
+        several ms too high and the sums 43-139 % off:
+        ``benchmarks/latency_table.py``)."""
+        self.base = get_subnet(self.model)
+        for _ in range(self.WARMUP):
+            self.measure(self.base)
+        bases = []
+        self.deltas = {}
+        for name, m in named_mutables(self.model).items():
+            if m.mode == 'fixed':
+                continue
+            entries = self.deltas[name] = {}
+            base_key = subnet_key({name: self.base[name]})
+            for choice in m.choices:
+                key = subnet_key({name: choice})
+                if key == base_key:
+                    continue
+                bases.append(self._measure(self.base))
+                entries[key] = self._measure(
+                    dict(self.base, **{name: choice})) - bases[-1]
+        self.base_ms = statistics.median(bases) if bases else \
+            self._measure(self.base)
+
+    def predict(self, subnet: Subnet) -> Optional[float]:
+        """The table's latency of ``subnet`` (None without a table)."""
+        if self.deltas is None:
+            return None
+        ms = self.base_ms
+        for name, entries in self.deltas.items():
+            key = subnet_key({name: subnet[name]})
+            if key != subnet_key({name: self.base[name]}):
+                ms += entries[key]
+        return ms
+
+    def __call__(self, subnet: Subnet) -> float:
+        subnet = dict(get_subnet(self.model), **subnet)
+        predicted = self.predict(subnet)
+        if predicted is not None and self.check <= 0:
+            return predicted
+        measured = self._measure(subnet)
+        if predicted is not None:
+            self.check -= 1
+            error = abs(predicted - measured) / max(measured, 1e-9)
+            self.errors.append(round(error, 4))
+            if error > self.tolerance:
+                self.deltas = None
+                self.why_not = (
+                    f'predicted {predicted:.3f} ms, measured {measured:.3f} '
+                    f'ms (relative error {error:.2f} > {self.tolerance})')
+        return measured
+
+    def state_dict(self) -> dict:
+        return dict(
+            base=self.base,
+            base_ms=self.base_ms,
+            deltas=self.deltas,
+            check=self.check,
+            errors=self.errors,
+            why_not=self.why_not)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.base = state['base']
+        self.base_ms = state['base_ms']
+        self.deltas = state['deltas']
+        self.check = state['check']
+        self.errors = list(state['errors'])
+        self.why_not = state['why_not']
 
 
 class _WithImageShape(nn.Module):

@@ -124,10 +124,37 @@ def test_nsga2_latency_objective_and_constraint(tiny_digits, tiny_seg_supernet,
                                 for r in loop.records.values())
     assert set(loop.latencies) >= set(loop.records)  # measured once each
     out = osp.join(str(tmp_path / 'lat'), 'search')
+    # where the space is additive, the per-choice table (kept in the state)
+    # gave every latency but the checked ones; else each was measured
+    from mmnas_tricks.models.resources import LatencyTable, not_additive
+    state = json.load(open(osp.join(out, 'state.json')))['latency_table']
+    assert state['why_not'] == not_additive(loop.model) or \
+        'relative error' in state['why_not']
+    if state['why_not'] is None:
+        table = LatencyTable(loop.model, None, state=state)
+        predicted = sum(
+            round(table.predict(dict(json.loads(k))), 4) == v
+            for k, v in loop.latencies.items())
+        assert predicted >= len(loop.latencies) - 4
     with open(osp.join(out, 'candidates.csv')) as f:
         assert 'latency_ms' in f.readline().strip().split(',')
     front = json.load(open(osp.join(out, 'pareto_front.json')))
     assert front['objectives'] == ['score', 'latency']
+
+
+def test_search_refuses_unknown_latency_keys(tiny_digits, tmp_path):
+    with pytest.raises(
+            ValueError,
+            match=r"latency keys \['speed'\] are "
+            r"not among \['repeats', 'warmup', 'table'"):
+        run(
+            nsga2_cfg(
+                tiny_digits,
+                None,
+                str(tmp_path / 'badlat'),
+                'nsga_badlat',
+                1,
+                latency=dict(speed=1)))
 
 
 def test_nsga2_bad_objectives(tiny_digits, tmp_path):

@@ -5,6 +5,7 @@ back their scores."""
 import csv
 import io
 import json
+import logging
 import os
 import os.path as osp
 import random
@@ -22,9 +23,9 @@ from mmnas_tricks.models.mutables import (extreme_subnet, get_subnet,
                                           named_mutables, sample_subnet,
                                           set_subnet, subnet_param_count,
                                           validate_subnet)
-from mmnas_tricks.models.resources import (ResourceTable, input_size,
-                                           measure_latency, size_text,
-                                           traced_input_shape)
+from mmnas_tricks.models.resources import (LatencyTable, ResourceTable,
+                                           input_size, measure_latency,
+                                           size_text, traced_input_shape)
 from mmnas_tricks.structures import dump_subnet, subnet_key
 from mmnas_tricks.utils.io import (atomic_write, atomic_write_text,
                                    dump_json_atomic)
@@ -39,6 +40,12 @@ RULES = ('greater', 'less')
 SUBNET_BOUNDS = ('first', 'min', 'max')
 #: what a constraint or an objective can bound besides the score
 RESOURCES = ('flops', 'params', 'latency')
+#: the keys of ``latency`` and their defaults: :func:`measure_latency`'s
+#: ``repeats`` / ``warmup``; ``table``: a per-choice table where the space is
+#: additive (:class:`LatencyTable`), its first ``check`` predictions within
+#: ``tolerance`` of a measurement
+LATENCY_DEFAULTS = dict(
+    repeats=10, warmup=2, table=True, check=4, tolerance=0.15)
 #: the record field of each resource
 FIELDS = dict(flops='flops', params='params', latency='latency_ms')
 
@@ -145,9 +152,14 @@ class SearchLoop(SupernetLoop):
             scored before generation 0 and reported (``reference.json``, the
             plot, the best subnet's meta); None: none. Defaults to
             ``'first'``.
-        latency (dict, optional): :func:`measure_latency`'s ``repeats`` /
-            ``warmup``, used when a constraint or an objective is
-            ``latency``. Defaults to None (10 / 2).
+        latency (dict, optional): How latency is had, when a constraint or
+            an objective is ``latency``: :func:`measure_latency`'s
+            ``repeats`` / ``warmup``, and ``table`` (from a per-choice
+            :class:`~mmnas_tricks.models.resources.LatencyTable` where the
+            space is additive, its first ``check`` predictions within a
+            relative ``tolerance`` of a measurement; each candidate measured
+            otherwise). Defaults to None (:data:`LATENCY_DEFAULTS`: 10 / 2,
+            table, 4, 0.15).
         few_shot (str | dict, optional): A few-shot split's manifest
             (``tools/few_shot.py``; TRICKS.md T5.1): every candidate is
             scored (and the best exported) with the weights of the
@@ -238,11 +250,11 @@ class SearchLoop(SupernetLoop):
                 or isinstance(reference, dict)):
             raise ValueError(f'reference={reference!r} must be \'first\', a '
                              'subnet (dict) or None')
-        latency = dict(latency or {})
-        bad = sorted(set(latency) - {'repeats', 'warmup'})
+        latency = dict(LATENCY_DEFAULTS, **(latency or {}))
+        bad = sorted(set(latency) - set(LATENCY_DEFAULTS))
         if bad:
             raise ValueError(f'latency keys {bad} are not among '
-                             "['repeats', 'warmup']")
+                             f'{list(LATENCY_DEFAULTS)}')
         rerank = None if rerank is None else dict(rerank)
         if rerank is not None:
             bad = sorted(set(rerank) - {'topk', 'group_by'})
@@ -284,6 +296,9 @@ class SearchLoop(SupernetLoop):
         self.pending: Optional[List[str]] = None
         #: measured latencies (ms) by subnet key
         self.latencies: Dict[str, float] = {}
+        #: the per-choice latency table (main process; where additive)
+        self._latency_table: Optional[LatencyTable] = None
+        self._latency_table_state: Optional[dict] = None
         self.rng = random.Random(seed)
         self._rng_at_start = self.rng.getstate()
         self._res_cache: Dict[str, dict] = {}
@@ -351,6 +366,9 @@ class SearchLoop(SupernetLoop):
             reference=self.reference,
             pending=self.pending,
             latencies=self.latencies,
+            latency_table=(self._latency_table.state_dict()
+                           if self._latency_table is not None else
+                           self._latency_table_state),
             rng=[version, list(internal), gauss],
             seed=self.seed,
             seconds=self.seconds,
@@ -370,6 +388,8 @@ class SearchLoop(SupernetLoop):
         self.reference = state.get('reference')
         self.pending = state.get('pending')
         self.latencies = state.get('latencies', {})
+        self._latency_table_state = state.get('latency_table')
+        self._latency_table = None  # rebuilt from that state when needed
         version, internal, gauss = state['rng']
         self.rng.setstate((version, tuple(internal), gauss))
         self._rng_at_start = self.rng.getstate()
@@ -408,17 +428,55 @@ class SearchLoop(SupernetLoop):
         if key not in self.latencies:
             value = [None]
             if is_main_process():
-                value = [
-                    round(
-                        measure_latency(self.model, subnet, self._shape(),
-                                        **self.latency_cfg), 4)
-                ]
+                value = [round(self._latency_of(subnet), 4)]
             if get_world_size() > 1:
                 broadcast_object_list(value)
             self.latencies[key] = value[0]
             if self.pending is None:  # proposing: the state's rng is the
                 self._save_state(self._rng_at_start)  # generation's start
         return self.latencies[key]
+
+    def _latency_of(self, subnet: dict) -> float:
+        """Milliseconds of ``subnet``: from the per-choice table where the
+        space is additive and the table predicts (``latency.table``), else
+        measured."""
+        cfg = self.latency_cfg
+
+        def measure(s):
+            return measure_latency(
+                self.model,
+                s,
+                self._shape(),
+                repeats=cfg['repeats'],
+                warmup=cfg['warmup'])
+
+        if not cfg['table']:
+            return measure(subnet)
+        if self._latency_table is None:
+            self._latency_table = LatencyTable(
+                self.model,
+                measure,
+                check=cfg['check'],
+                tolerance=cfg['tolerance'],
+                state=self._latency_table_state)
+            table = self._latency_table
+            print_log(
+                'latency of candidates: ' +
+                (f'per-choice table ({table.measurements} measurements, '
+                 f'checked on the first {cfg["check"]} candidates)'
+                 if table.why_not is None else
+                 f'measured each ({table.why_not})'),
+                logger='current')
+        table = self._latency_table
+        had = table.why_not
+        ms = table(subnet)
+        if had is None and table.why_not is not None:
+            print_log(
+                f'latency table dropped, each candidate measured from now on: '
+                f'{table.why_not}',
+                logger='current',
+                level=logging.WARNING)
+        return ms
 
     def _resources(self, subnet: dict, latency: Optional[bool] = None) -> dict:
         """FLOPs and params and, when ``latency`` (default: when a
