@@ -6,8 +6,10 @@
 # the recorded truth with tools/rank_correlation.py --truth, as that section
 # shows). Its supernet stage alone, on the main job's trained baseline:
 #   W=work_dirs/ablation_nsga2_fcos_whole-elastic_24e_digits
-#   mkdir -p $W && cp -r work_dirs/nsga2_fcos_whole-elastic_r18w16_digits/\
-#   {baseline,nas_state.json} $W/
+#   M=work_dirs/nsga2_fcos_whole-elastic_r18w16_digits
+#   mkdir -p $W && cp -r $M/baseline $W/
+#   python -c "import json; s = json.load(open('$M/nas_state.json')); \
+#   json.dump(dict(baseline=s['baseline']), open('$W/nas_state.json', 'w'))"
 #   python tools/nas.py THIS_CONFIG --stages supernet
 _base_ = ['nsga2_fcos_whole-elastic_r18w16_digits.py']
 
