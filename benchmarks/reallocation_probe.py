@@ -6,7 +6,9 @@ ResNet-18 at base width 16, a 64-channel FPN, two 4-conv GroupNorm towers of
 64 channels, 128 px) spends about 60 % of its FLOPs in the head towers. Each
 variant moves FLOPs from one part to another with plain mmdet options
 (``stacked_convs``, ``feat_channels``, the ResNet's ``depth`` and
-``base_channels``, the input size), is written as a plain config
+``base_channels``, the input size) or is a subnet of the whole-detector
+space (per-stage depths and widths; exported as the search exports one),
+is written as a plain config
 ``<work-dir>/<name>.py`` and trained with ``tools/train.py`` and the
 baseline's recipe (seed 0 by default) in ``<work-dir>/<name>``; a finished
 one is not retrained, an interrupted one resumes. FLOPs are counted at the
@@ -54,7 +56,28 @@ def _size(size):
     return {'_size': size}
 
 
-#: name -> (description, cfg options changed from the baseline)
+WHOLE = 'configs/supernets/fcos_whole-elastic_r18w16_fpn_gn-head_12e_digits.py'
+
+
+def _whole(size, widths, depths, fpn, towers, tower_depth):
+    """A subnet of the whole-detector space (:data:`WHOLE`), as changes
+    of its first subnet (the baseline): input size, per-stage backbone
+    widths and depths, FPN and tower widths, both towers' depth."""
+    subnet = {
+        'data_preprocessor.size': size,
+        'neck.width': fpn,
+        'bbox_head.width': towers,
+        'bbox_head.cls_convs': tower_depth,
+        'bbox_head.reg_convs': tower_depth
+    }
+    for i, (width, depth) in enumerate(zip(widths, depths)):
+        subnet[f'backbone.widths.{i}'] = width
+        subnet[f'backbone.layer{i + 1}'] = depth
+    return subnet
+
+
+#: name -> (description, cfg options changed from the baseline, or
+#: ``{'_subnet': changes of the whole-detector space's first subnet}``)
 VARIANTS = {
     'baseline': ('the baseline itself', {}),
     'head2_w24': ('2-conv towers; backbone base width 24 (x1.5)', {
@@ -112,6 +135,32 @@ VARIANTS = {
         **_feat(24),
         **_backbone(width=8)
     }),
+    # below width x0.5 with shallower towers, per-stage depths and widths:
+    # subnets of the whole-detector space (its tower depths 4 / 3 / 2,
+    # which the main job pins at 4), exported as plain configs
+    'towers2_160px_w8_d1112': ('2-conv towers, FPN and towers 32; input '
+                               '160 px; backbone 8/16/32/64, depths '
+                               '1/1/1/2', {
+                                   '_subnet':
+                                   _whole(160, (8, 16, 32, 64), (1, 1, 1, 2),
+                                          32, 32, 2)
+                               }),
+    'towers2_w12_d2221': ('2-conv towers, FPN and towers 32; backbone '
+                          '12/24/48/96, depths 2/2/2/1 (128 px)', {
+                              '_subnet':
+                              _whole(128, (12, 24, 48, 96), (2, 2, 2, 1), 32,
+                                     32, 2)
+                          }),
+    'towers2_w8-8-12-12': ('2-conv towers, FPN and towers 32; backbone '
+                           '8/16/48/96 (128 px)', {
+                               '_subnet':
+                               _whole(128, (8, 16, 48, 96), (2, 2, 2, 2), 32,
+                                      32, 2)
+                           }),
+    'towers3_w8': ('width x0.5 with 3-conv towers (128 px)', {
+        '_subnet':
+        _whole(128, (8, 16, 32, 64), (2, 2, 2, 2), 32, 32, 3)
+    }),
 }
 
 
@@ -133,8 +182,10 @@ def parse_args():
 def variant_config(name: str):
     """The baseline config with the variant's options; its input size."""
     from mmnas_tricks.utils import load_config
-    cfg = load_config(BASELINE)
     options = dict(VARIANTS[name][1])
+    if '_subnet' in options:
+        return _subnet_config(options['_subnet'])
+    cfg = load_config(BASELINE)
     size = options.pop('_size', 128)
     cfg.merge_from_dict(options)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -142,6 +193,22 @@ def variant_config(name: str):
             if step.type == 'Resize':
                 step.scale = (size, size)
     return cfg, size
+
+
+def _subnet_config(changes: dict):
+    """The plain config of a subnet of :data:`WHOLE` (the way the search
+    exports one, with the baseline's recipe); its input size."""
+    from mmnas_tricks.engine.export import strip_search_settings
+    from mmnas_tricks.models import export_config
+    from mmnas_tricks.models.mutables import named_mutables
+    from mmnas_tricks.utils import build_model, load_config
+    cfg = load_config(WHOLE)
+    model = build_model(cfg)
+    first = {n: m.choices[0] for n, m in named_mutables(model).items()}
+    subnet = {**first, **changes}
+    static = export_config(cfg, subnet, model)
+    strip_search_settings(static)
+    return static, changes['data_preprocessor.size']
 
 
 def export(name: str, work_dir: str):

@@ -62,15 +62,50 @@ def test_shim_names_an_op_it_lacks(shim):
 
 
 def _main_job_module(repo_root, monkeypatch):
+    return _bench_module(repo_root, monkeypatch, 'main_job')
+
+
+def _bench_module(repo_root, monkeypatch, name):
     import sys
     monkeypatch.chdir(repo_root)
     monkeypatch.syspath_prepend(osp.join(repo_root, 'benchmarks'))
     spec = importlib.util.spec_from_file_location(
-        'main_job', osp.join(repo_root, 'benchmarks', 'main_job.py'))
+        name, osp.join(repo_root, 'benchmarks', f'{name}.py'))
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     sys.modules.pop('common', None)
     return bench
+
+
+def test_reallocation_probe_subnet_variant_is_a_plain_exported_subnet(
+        repo_root, monkeypatch, tmp_path):
+    """A probe variant given as a subnet of the whole-detector space is
+    written as the plain config the search would export: no searchable
+    module left, the chosen tower depth and input size in it, and the
+    FLOPs of that subnet inside the supernet."""
+    from mmnas_tricks.models import subnet_resources
+    from mmnas_tricks.models.mutables import named_mutables
+    from mmnas_tricks.models.resources import input_size
+    from mmnas_tricks.utils import build_model, load_config
+    bench = _bench_module(repo_root, monkeypatch, 'reallocation_probe')
+    name = 'towers2_160px_w8_d1112'
+    path, gflops, _ = bench.export(name, str(tmp_path))
+    plain = load_config(path)
+    model = build_model(plain)
+    assert not named_mutables(model)
+    assert len(model.bbox_head.cls_convs) == 2
+    assert len(model.bbox_head.reg_convs) == 2
+    assert input_size(plain).shape[1:] == (160, 160)
+    supernet_cfg = load_config(bench.WHOLE)
+    supernet = build_model(supernet_cfg)
+    changes = bench.VARIANTS[name][1]['_subnet']
+    subnet = {n: m.choices[0] for n, m in named_mutables(supernet).items()}
+    subnet.update(changes)
+    # the supernet is traced at its config's size; the size choice scales it
+    inside = subnet_resources(
+        supernet, subnet, input_shape=input_size(supernet_cfg).shape)
+    assert gflops == round(inside['flops'] / 1e9, 4)
+    assert gflops < 0.27 * bench.export('baseline', str(tmp_path))[1]
 
 
 def test_main_job_scaled_baselines_shrink_the_baseline(repo_root, monkeypatch):
