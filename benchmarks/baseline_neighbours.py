@@ -56,13 +56,13 @@ def export(name: str, work_dir: str):
     """Write ``<work_dir>/<name>.py``; returns (path, GFLOPs, baseline's)."""
     from mmnas_tricks.engine.export import apply_retrain, strip_search_settings
     from mmnas_tricks.models import export_config, subnet_resources
-    from mmnas_tricks.models.mutables import named_mutables
+    from mmnas_tricks.models.inherit import plain_subnet
     from mmnas_tricks.models.resources import input_size
     from mmnas_tricks.utils import atomic_write_text, build_model, load_config
     cfg = load_config(CONFIG)
     cfg.retrain = cfg.pop('nas')['retrain']
     model = build_model(cfg)
-    first = {n: m.choices[0] for n, m in named_mutables(model).items()}
+    first = plain_subnet(model)
     subnet = dict(first, **NEIGHBOURS[name][1])
     static = apply_retrain(export_config(cfg, subnet))
     strip_search_settings(static)

@@ -200,12 +200,11 @@ def _subnet_config(changes: dict):
     exports one, with the baseline's recipe); its input size."""
     from mmnas_tricks.engine.export import strip_search_settings
     from mmnas_tricks.models import export_config
-    from mmnas_tricks.models.mutables import named_mutables
+    from mmnas_tricks.models.inherit import plain_subnet
     from mmnas_tricks.utils import build_model, load_config
     cfg = load_config(WHOLE)
     model = build_model(cfg)
-    first = {n: m.choices[0] for n, m in named_mutables(model).items()}
-    subnet = {**first, **changes}
+    subnet = {**plain_subnet(model), **changes}
     static = export_config(cfg, subnet, model)
     strip_search_settings(static)
     return static, changes['data_preprocessor.size']

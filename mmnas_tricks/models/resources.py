@@ -485,10 +485,9 @@ class LatencyTable:
 
     def _build(self) -> None:
         """Each entry a paired difference: the base measured right before
-        the one-off subnet, so that drift of the machine's speed cancels
-        (with one base measurement at the start, the first entries came out
-        several ms too high and the sums 43-139 % off:
-        ``benchmarks/latency_table.py``)."""
+        the one-off subnet, so that a drift of the machine's speed during
+        the build cancels instead of entering every later entry (how far
+        the sums are from a measurement: ``benchmarks/latency_table.py``)."""
         self.base = get_subnet(self.model)
         for _ in range(self.WARMUP):
             self.measure(self.base)
