@@ -2,10 +2,10 @@
 import contextlib
 from typing import Dict, List
 
-from mmdet.evaluation.metrics import CocoMetric
 from mmdet.evaluation.metrics import coco_metric as _coco_module
 
 from mmnas_tricks.registry import METRICS
+from .fast_coco_metric import FastCocoMetric
 
 #: mmdet's names of ``COCOeval.stats`` entries.
 COCO_STATS = dict(mAP=0, mAP_50=1, mAP_75=2, mAP_s=3, mAP_m=4, mAP_l=5)
@@ -58,12 +58,13 @@ def _results_in_memory():
 
 
 @METRICS.register_module()
-class PreciseCocoMetric(CocoMetric):
+class PreciseCocoMetric(FastCocoMetric):
     """``mmdet.CocoMetric`` whose ``{bbox,segm}_mAP*`` values are the
     unrounded ``COCOeval`` statistics. mmdet rounds them to 3 decimals,
     which makes many search candidates tie (MMRazor's search, rounding to
     2, tied most of them); ranking needs every digit. Same arguments and
-    keys as ``CocoMetric``.
+    keys as ``CocoMetric``, and ``backend`` as ``FastCocoMetric`` (C++
+    evaluation by default).
 
     Without an ``outfile_prefix`` (results not kept), the detections are
     handed to pycocotools in memory instead of through a temporary JSON
@@ -74,12 +75,17 @@ class PreciseCocoMetric(CocoMetric):
         ...                      metric='bbox', ann_file=None)
     """
 
-    def compute_metrics(self, results: list) -> Dict[str, float]:
-        evals: List = []
+    @contextlib.contextmanager
+    def _evaluating(self):
+        self._evals: List = []
         in_memory = _results_in_memory() if self.outfile_prefix is None \
             else contextlib.nullcontext()
-        with _recording_cocoeval(evals), in_memory:
-            metrics = super().compute_metrics(results)
+        with _recording_cocoeval(self._evals), in_memory:
+            yield
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        metrics = super().compute_metrics(results)
+        evals, self._evals = self._evals, []
         for coco_eval in evals:
             iou_type = coco_eval.params.iouType
             stats = getattr(coco_eval, 'stats', None)
