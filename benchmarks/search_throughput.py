@@ -45,7 +45,9 @@ SPACES = dict(
     neck_head='configs/supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_'
     '12e_digits.py')
 WORK_DIR = 'work_dirs/benchmarks/search_throughput'
-MMRAZOR = dict(
+MMRAZOR_VENV = 'work_dirs/peers/mmrazor'
+# measured before the side-by-side runs existed (kept for the record)
+MMRAZOR_2026_11 = dict(
     candidates_per_minute=[50, 55],
     note='MMRazor 1.0 EvolutionSearchLoop, FCOS + ShuffleNetV2 '
     'w0.5 supernet, 100 val images, BN calibration on 64 images, '
@@ -67,21 +69,40 @@ def parse_args():
         'only these are measured and their rows in --out '
         'replaced')
     parser.add_argument('--work-dir', default=WORK_DIR)
+    parser.add_argument(
+        '--mmrazor-venv',
+        default=MMRAZOR_VENV,
+        help='MMRazor 1.0 in its own venv '
+        '(benchmarks/peers/install_mmrazor.sh); absent: no MMRazor rows')
+    parser.add_argument(
+        '--rounds',
+        type=int,
+        default=3,
+        help='MMRazor setting: ours and MMRazor alternately, this many '
+        'times each')
     add_common_args(parser)
     return parser.parse_args()
 
 
 def settings_for(device) -> list:
-    rows = [('backbone', 1, False), ('neck_head', 1, False),
-            ('neck_head', 1, True)]
+    """(space, processes, feature cache, COCO backend) of each setting;
+    ``backbone_1proc`` is MMRazor's setting, and ``..._pycocotools`` the
+    same search on pycocotools (its scores must be the same)."""
+    rows = [('backbone', 1, False, 'faster_coco_eval'),
+            ('backbone', 1, False, 'pycocotools'),
+            ('neck_head', 1, False, 'faster_coco_eval'),
+            ('neck_head', 1, True, 'faster_coco_eval')]
     if device.type == 'cpu':
-        rows.insert(1, ('backbone', 2, False))
+        rows.insert(2, ('backbone', 2, False, 'faster_coco_eval'))
     return [
         dict(
             space=s,
             procs=p,
             cache=c,
-            name=f'{s}_{p}proc{"_cache" if c else ""}') for s, p, c in rows
+            backend=b,
+            name=f'{s}_{p}proc{"_cache" if c else ""}'
+            f'{"_pycocotools" if b == "pycocotools" else ""}')
+        for s, p, c, b in rows
     ]
 
 
@@ -109,7 +130,8 @@ def search_config(setting: dict, ckpt: str, args) -> str:
         seed=0,
         val_dataloader=heldout_dataloader(cfg, args.val_images,
                                           args.batch_size),
-        evaluator=cfg.digits_heldout_evaluator)
+        evaluator=dict(
+            cfg.digits_heldout_evaluator, backend=setting['backend']))
     cfg.train_dataloader.batch_size = args.batch_size
     cfg.load_from = None
     cfg.default_hooks = dict(cfg.default_hooks, checkpoint=None)
@@ -128,6 +150,120 @@ def search_config(setting: dict, ckpt: str, args) -> str:
     os.makedirs(work, exist_ok=True)
     cfg.dump(path)
     return path
+
+
+def peer_setting(args) -> str:
+    """MMRazor's half of the backbone setting, as ``mmrazor_search.py``
+    reads it: the same FCOS (plain mmdet types) and ShuffleNetV2 space, the
+    same training images, the same held-out images (written as a COCO file
+    of their own), batch size, candidates and calibration images."""
+    import inspect
+
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+
+    from mmnas_tricks.models.backbones import SearchableShuffleNetV2
+    work = osp.abspath(osp.join(args.work_dir, 'mmrazor'))
+    os.makedirs(work, exist_ok=True)
+    cfg = load_cfg(SPACES['backbone'], work)
+    backbone = cfg.model.backbone
+    defaults = {
+        k: v.default
+        for k, v in inspect.signature(
+            SearchableShuffleNetV2).parameters.items()
+    }
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        heldout = Runner.build_dataloader(
+            heldout_dataloader(cfg, args.val_images, args.batch_size),
+            seed=0).dataset
+    ids = [heldout.get_data_info(i)['img_id'] for i in range(len(heldout))]
+    data_root = osp.abspath(cfg.train_dataloader.dataset.data_root)
+    train_ann = cfg.train_dataloader.dataset.ann_file
+    with open(osp.join(data_root, train_ann)) as f:
+        coco = json.load(f)
+    keep = set(ids)
+    subset = dict(
+        coco,
+        images=[i for i in coco['images'] if i['id'] in keep],
+        annotations=[a for a in coco['annotations'] if a['image_id'] in keep])
+    heldout_ann = osp.join(work, 'heldout.json')
+    with open(heldout_ann, 'w') as f:
+        json.dump(subset, f)
+    model = {k: v for k, v in cfg.model.items() if k != 'backbone'}
+    population = max(2, args.candidates // 2)
+    setting = dict(
+        model=model,
+        stem_channels=backbone.get('stem_channels', defaults['stem_channels']),
+        stage_channels=list(
+            backbone.get('stage_channels', defaults['stage_channels'])),
+        stage_blocks=list(
+            backbone.get('stage_blocks', defaults['stage_blocks'])),
+        out_indices=list(backbone.out_indices),
+        data_root=data_root + '/',
+        img_prefix=cfg.train_dataloader.dataset.data_prefix['img'],
+        classes=list(heldout.metainfo['classes']),
+        train_ann=train_ann,
+        heldout_ann=heldout_ann,
+        train_pipeline=cfg.train_dataloader.dataset.pipeline,
+        heldout_pipeline=cfg.digits_heldout_pipeline,
+        batch_size=args.batch_size,
+        calib_images=args.calib_images,
+        population=population,
+        generations=2,
+        supernet_epochs=args.supernet_epochs,
+        seed=0,
+        work_dir=work)
+    from mmengine.config import Config
+    path = osp.join(work, 'setting.py')  # a config keeps tuples as tuples
+    Config(setting).dump(path)
+    return path
+
+
+def measure_mmrazor(path: str, args) -> dict:
+    """One run of MMRazor's search (its supernet trained on the first)."""
+    python = osp.join(args.mmrazor_venv, 'bin', 'python')
+    wall = run_command([python, 'benchmarks/peers/mmrazor_search.py', path])
+    work = osp.dirname(path)
+    with open(osp.join(work, 'candidates.json')) as f:
+        rows = json.load(f)
+    with open(osp.join(work, 'peer.json')) as f:
+        peer = json.load(f)
+    seconds = [r['seconds'] for r in rows]
+    total = sum(seconds)
+    out = dict(
+        name='mmrazor_backbone_1proc',
+        candidates=len(rows),
+        candidates_per_minute=round(60 * len(rows) / total, 2),
+        seconds_per_candidate_median=round(median(seconds), 4),
+        seconds_scoring=round(total, 2),
+        seconds_command=round(wall, 2),
+        supernet_params=peer['supernet_params'],
+        versions={k: peer[k]
+                  for k in ('mmrazor', 'mmdet', 'torch', 'python')})
+    print(
+        f'MMRazor: {out["candidates_per_minute"]} candidates/min '
+        f'({len(rows)} in {total:.1f} s; command {wall:.1f} s)',
+        flush=True)
+    return out
+
+
+def same_search(a: dict, b: dict) -> dict:
+    """Whether two settings' searches scored the same candidates with the
+    same scores (their ranked ``candidates.json``)."""
+
+    def ranked(setting):
+        path = osp.join(
+            osp.dirname(setting['config']), 'search', 'candidates.json')
+        with open(path) as f:
+            return [(r['subnet'], r['generation'], r['score'])
+                    for r in json.load(f)]
+
+    ra, rb = ranked(a), ranked(b)
+    return dict(
+        settings=[a['name'], b['name']],
+        candidates=len(ra),
+        identical=ra == rb,
+        differing=sum(x != y for x, y in zip(ra, rb)) + abs(len(ra) - len(rb)))
 
 
 def measure(setting: dict, ckpt: str, args) -> dict:
@@ -180,19 +316,51 @@ def main():
     if args.settings and osp.isfile(out):  # update those rows, keep others
         with open(out) as f:
             by_name = {r['name']: r for r in json.load(f)['settings']}
+    peer = osp.isfile(osp.join(args.mmrazor_venv, 'bin', 'python'))
+    if not peer:
+        print(
+            f'no MMRazor venv at {args.mmrazor_venv} '
+            '(bash benchmarks/peers/install_mmrazor.sh): MMRazor not '
+            'measured',
+            flush=True)
+    side_by_side = None
     for setting in settings:
-        by_name[setting['name']] = measure(setting,
-                                           supernet(setting['space'], args),
-                                           args)
+        ckpt = supernet(setting['space'], args)
+        if setting['name'] != 'backbone_1proc' or not peer:
+            by_name[setting['name']] = measure(setting, ckpt, args)
+            continue
+        path = peer_setting(args)
+        ours, theirs = [], []
+        for _ in range(args.rounds):  # alternately, in one run
+            ours.append(measure(setting, ckpt, args))
+            theirs.append(measure_mmrazor(path, args))
+        by_name[setting['name']] = dict(
+            ours[-1],
+            candidates_per_minute=median(
+                [r['candidates_per_minute'] for r in ours]),
+            rounds=[r['candidates_per_minute'] for r in ours])
+        side_by_side = dict(
+            ours_candidates_per_min=median(
+                [r['candidates_per_minute'] for r in ours]),
+            mmrazor_candidates_per_min=median(
+                [r['candidates_per_minute'] for r in theirs]),
+            ours_rounds=[r['candidates_per_minute'] for r in ours],
+            mmrazor_rounds=[r['candidates_per_minute'] for r in theirs],
+            mmrazor=theirs[-1])
+        side_by_side['ratio'] = round(
+            side_by_side['ours_candidates_per_min'] /
+            side_by_side['mmrazor_candidates_per_min'], 3)
     rows = [
         by_name[s['name']] for s in settings_for(device)
         if s['name'] in by_name
     ]
     ratios = {}
-    if 'backbone_1proc' in by_name:
-        ratios['backbone_vs_mmrazor'] = round(
+    if side_by_side is not None:
+        ratios['backbone_vs_mmrazor'] = side_by_side['ratio']
+    if {'backbone_1proc', 'backbone_1proc_pycocotools'} <= set(by_name):
+        ratios['faster_coco_eval_vs_pycocotools'] = round(
             by_name['backbone_1proc']['candidates_per_minute'] /
-            max(MMRAZOR['candidates_per_minute']), 3)
+            by_name['backbone_1proc_pycocotools']['candidates_per_minute'], 3)
     if {'backbone_1proc', 'backbone_2proc'} <= set(by_name):
         ratios['two_vs_one_process'] = round(
             by_name['backbone_2proc']['candidates_per_minute'] /
@@ -206,13 +374,24 @@ def main():
             machine(device),
             benchmark='search_throughput',
             target='>= 2x MMRazor (>= 110 candidates/min)',
-            mmrazor_reference=MMRAZOR,
+            mmrazor_reference_2026_11=MMRAZOR_2026_11,
             val_images=args.val_images,
             calib_images=args.calib_images,
             batch_size=args.batch_size,
             supernet_epochs=args.supernet_epochs,
             settings=rows,
             ratios=ratios,
+            ours_candidates_per_min=(side_by_side
+                                     or {}).get('ours_candidates_per_min'),
+            mmrazor_candidates_per_min=(side_by_side or
+                                        {}).get('mmrazor_candidates_per_min'),
+            ratio=(side_by_side or {}).get('ratio'),
+            side_by_side=side_by_side,
+            scores_vs_pycocotools=same_search(
+                by_name['backbone_1proc'],
+                by_name['backbone_1proc_pycocotools'])
+            if {'backbone_1proc', 'backbone_1proc_pycocotools'} <= set(by_name)
+            else None,
             command=' '.join(['python'] + sys.argv)), out)
 
 

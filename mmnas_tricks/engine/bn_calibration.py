@@ -1,5 +1,5 @@
 """BN calibration: recompute BatchNorm statistics for the current subnet."""
-from typing import Iterable
+from typing import Callable, Iterable, List
 
 import torch
 import torch.nn as nn
@@ -14,11 +14,37 @@ def _batch_size(data: dict) -> int:
     return inputs.shape[0] if torch.is_tensor(inputs) else len(inputs)
 
 
+def bn_forward(model: nn.Module, bns: List[nn.Module]) -> Callable:
+    """The shortest forward of an mmdet / mmseg model that reaches every
+    BatchNorm of ``bns``: ``model.backbone`` alone when they all lie in it,
+    ``model.extract_feat`` (backbone and neck) when they lie there, else
+    the whole model (``mode='tensor'``). A BatchNorm's statistics depend
+    only on the layers before it, so what comes after the last one (an
+    FCOS head with GroupNorm, say) need not run to calibrate them.
+    Returns ``forward(inputs, data_samples)``."""
+    wanted = {id(m) for m in bns}
+
+    def covered(*parts) -> bool:
+        inside = {id(m) for part in parts for m in part.modules()}
+        return wanted <= inside
+
+    backbone = getattr(model, 'backbone', None)
+    if isinstance(backbone, nn.Module) and covered(backbone):
+        return lambda inputs, data_samples: backbone(inputs)
+    neck = getattr(model, 'neck', None)
+    if isinstance(backbone, nn.Module) and isinstance(neck, nn.Module) and \
+            hasattr(model, 'extract_feat') and covered(backbone, neck):
+        return lambda inputs, data_samples: model.extract_feat(inputs)
+    return lambda inputs, data_samples: model(
+        inputs, data_samples, mode='tensor')
+
+
 @torch.no_grad()
 def calibrate_bn(model: nn.Module,
                  batches: Iterable[dict],
                  num_batches: int = 50,
-                 min_batch_size: int = 2) -> int:
+                 min_batch_size: int = 2,
+                 whole_model: bool = False) -> int:
     """Reset every BatchNorm's running statistics and recompute them for the
     current subnet: forward ``num_batches`` training batches without
     gradients, with the BatchNorms in train mode and everything else in eval
@@ -28,6 +54,10 @@ def calibrate_bn(model: nn.Module,
     cumulative average of the batch statistics (TRICKS.md T3.2;
     DetNAS, SPOS). In a distributed run the statistics are then averaged
     over the ranks. Momentum and train / eval mode are restored.
+
+    Only the part of the model that reaches the last BatchNorm runs
+    (:func:`bn_forward`: e.g. the backbone alone when the neck and head have
+    none), which gives the same statistics.
 
     A batch of fewer than ``min_batch_size`` images (a dataloader's
     remainder) is skipped: BatchNorm in train mode cannot take one image
@@ -40,6 +70,8 @@ def calibrate_bn(model: nn.Module,
         batches (Iterable[dict]): Data batches as a dataloader yields them.
         num_batches (int): Batches to use. Defaults to 50.
         min_batch_size (int): Smaller batches are skipped. Defaults to 2.
+        whole_model (bool): Forward the whole model even where a prefix
+            reaches every BatchNorm (for comparisons). Defaults to False.
 
     Returns:
         int: The number of batches used.
@@ -66,6 +98,9 @@ def calibrate_bn(model: nn.Module,
     for m in bns:
         m.reset_running_stats()
         m.momentum = None
+    forward = (lambda inputs, data_samples: model(
+        inputs, data_samples, mode='tensor')) if whole_model else \
+        bn_forward(model, bns)
     used = 0
     # only the BNs in train mode: dropout and drop path stay off
     model.eval()
@@ -82,7 +117,7 @@ def calibrate_bn(model: nn.Module,
                     f'{_batch_size(data)} image(s) (< {min_batch_size})',
                     logger='current')
                 continue
-            model(data['inputs'], data['data_samples'], mode='tensor')
+            forward(data['inputs'], data['data_samples'])
             used += 1
     finally:
         for m, momentum in zip(bns, momenta):

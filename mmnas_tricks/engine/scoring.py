@@ -1,8 +1,10 @@
 """Score one subnet of a supernet: BN calibration, then evaluation."""
-from typing import Optional, Sequence
+import copy
+from typing import Iterator, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 
 from mmnas_tricks.models.mutables import set_subnet
 from .bn_calibration import calibrate_bn
@@ -36,3 +38,121 @@ def score_subnet(model: nn.Module,
         raise KeyError(f'score_key {score_key!r} is not among the '
                        f'metrics {sorted(metrics)}')
     return metrics
+
+
+def _nbytes(data: dict) -> int:
+    inputs = data['inputs']
+    tensors = [inputs] if torch.is_tensor(inputs) else list(inputs)
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class CachedBatches:
+    """The batches of a scoring dataloader, loaded once and kept in memory,
+    so that a search does not load and transform its held-out images again
+    for every candidate (they are the same for all of them).
+
+    The first pass iterates ``loader`` and keeps a copy of each batch while
+    the inputs kept stay within ``budget_mb``; every later pass yields the
+    kept batches again. Over the budget nothing is kept and every pass
+    iterates ``loader``, as without this class. Each pass hands out fresh
+    copies of the data samples (a model's preprocessor and predictions
+    write into them); the image tensors are shared, read only.
+
+    With ``batch_size``, the kept images are regrouped into batches of that
+    many (fewer, larger forward calls), from the first pass on; the batch
+    composition then differs from the loader's, which changes nothing where
+    the images share one size (a batch is padded to its largest image).
+
+    ``dataset`` is ``loader``'s, so that ``len(cached.dataset)`` counts the
+    images as evaluators expect.
+
+    Args:
+        loader: A dataloader yielding mmengine-collated dicts
+            (``inputs``, ``data_samples``).
+        budget_mb (float): Largest total size of the kept inputs; 0 keeps
+            nothing. Defaults to 1024.
+        batch_size (int, optional): Images per batch of the kept batches.
+            Defaults to None (the loader's batches).
+
+    Example:
+        >>> loader = CachedBatches(runner.build_dataloader(cfg), 512)
+        >>> metrics = score_subnet(model, subnet, loader, evaluator)
+    """
+
+    def __init__(self,
+                 loader,
+                 budget_mb: float = 1024,
+                 batch_size: Optional[int] = None) -> None:
+        if budget_mb < 0:
+            raise ValueError(f'budget_mb={budget_mb} must be >= 0')
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f'batch_size={batch_size} must be >= 1 or None')
+        self.loader = loader
+        self.budget_mb = budget_mb
+        self.batch_size = batch_size
+        self._kept: Optional[List[dict]] = None
+        self._over_budget = budget_mb == 0
+
+    @property
+    def dataset(self):
+        return self.loader.dataset
+
+    @property
+    def kept(self) -> bool:
+        """Whether the batches are in memory."""
+        return self._kept is not None
+
+    @staticmethod
+    def _copy(data: dict) -> dict:
+        inputs = data['inputs']
+        return dict(
+            data,
+            inputs=list(inputs) if isinstance(inputs, list) else inputs,
+            data_samples=[copy.deepcopy(s) for s in data['data_samples']])
+
+    def _keep(self) -> Iterator[dict]:
+        """The first pass: the loader's batches, copies kept on the way."""
+        kept, size = [], 0
+        for data in self.loader:
+            if kept is not None:
+                size += _nbytes(data)
+                if size > self.budget_mb * 2**20:
+                    kept = None
+                    self._over_budget = True
+                    print_log(
+                        f'scoring batches over {self.budget_mb} MB: loaded '
+                        'again for each candidate',
+                        logger='current')
+                else:
+                    kept.append(self._copy(data))
+            yield data
+        if kept is not None:
+            self._kept = kept
+
+    def _regroup(self) -> None:
+        for _ in self._keep():
+            pass
+        if self._kept is None:
+            return
+        inputs = [x for d in self._kept for x in d['inputs']]
+        samples = [s for d in self._kept for s in d['data_samples']]
+        n = self.batch_size
+        self._kept = [
+            dict(inputs=inputs[i:i + n], data_samples=samples[i:i + n])
+            for i in range(0, len(inputs), n)
+        ]
+
+    def __iter__(self) -> Iterator[dict]:
+        if self._kept is None and not self._over_budget:
+            if self.batch_size is None:
+                yield from self._keep()
+                return
+            self._regroup()
+        if self._kept is None:
+            yield from self.loader
+            return
+        for data in self._kept:
+            yield self._copy(data)
+
+    def __len__(self) -> int:
+        return len(self._kept) if self._kept is not None else len(self.loader)

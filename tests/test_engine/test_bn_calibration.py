@@ -117,3 +117,61 @@ def test_calibration_spares_frozen_bns_and_keeps_drop_path_off():
         m.drop_path_prob = 0.9
     calibrate_bn(model, batches, num_batches=2)
     assert torch.allclose(neck_bn.running_mean, clean, atol=1e-6)
+
+
+@pytest.mark.parametrize('neck_bn', [False, True])
+def test_only_the_part_reaching_the_last_bn_runs(neck_bn):
+    """The FCOS head (GroupNorm) does not run to calibrate a backbone's
+    BatchNorms, nor the neck unless it has some; the statistics equal those
+    of a whole-model forward."""
+    from mmnas_tricks.engine.bn_calibration import bn_forward
+    cfg = load_config(MBV2)
+    if neck_bn:
+        cfg.model.neck.norm_cfg = dict(type='BN')
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    set_subnet(model, sample_subnet(model, random.Random(3), apply=False))
+    batches = raw_batches(2, seed=7)
+    ran = []
+    # (mmdet calls bbox_head.forward directly: its classifier is hooked)
+    parts = dict(
+        backbone=model.backbone,
+        neck=model.neck,
+        bbox_head=model.bbox_head.conv_cls)
+    handles = [
+        module.register_forward_hook(
+            lambda m, i, o, part=part: ran.append(part))
+        for part, module in parts.items()
+    ]
+
+    def statistics():
+        return {
+            n: (m.running_mean.clone(), m.running_var.clone())
+            for n, m in model.named_modules() if isinstance(m, _BatchNorm)
+        }
+
+    try:
+        calibrate_bn(model, batches, num_batches=2)
+        prefix, ran_prefix = statistics(), list(ran)
+        ran.clear()
+        calibrate_bn(model, batches, num_batches=2, whole_model=True)
+        whole, ran_whole = statistics(), list(ran)
+    finally:
+        for h in handles:
+            h.remove()
+    expected = ['backbone', 'neck'] if neck_bn else ['backbone']
+    assert ran_prefix == expected * 2
+    assert ran_whole == ['backbone', 'neck'] + ['bbox_head'] * 3 + [
+        'backbone', 'neck'
+    ] + ['bbox_head'] * 3  # the head's classifier runs once per level
+    assert prefix.keys() == whole.keys() and prefix
+    for name in prefix:
+        for a, b in zip(prefix[name], whole[name]):
+            assert torch.equal(a, b), name
+    # BatchNorms in the head: the whole model runs
+    head_bn = torch.nn.BatchNorm2d(4)
+    model.bbox_head.add_module('probe_bn', head_bn)
+    calls = []
+    model.forward = lambda *a, **k: calls.append(k.get('mode'))
+    bn_forward(model, [head_bn])(None, None)
+    assert calls == ['tensor']

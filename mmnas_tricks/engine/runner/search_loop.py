@@ -186,6 +186,12 @@ class SearchLoop(SupernetLoop):
             often (at <= 1x FLOPs, random subnets at the lowest input size),
             and a mutation of it almost always leaves the budget. Defaults
             to None.
+        eval_cache_mb (float): The scoring batches are loaded once and kept
+            in memory up to this size (the same images for every
+            candidate); 0: loaded for each candidate. Defaults to 1024.
+        eval_batch_size (int, optional): Images per forward when scoring
+            the kept batches (regrouped; the same scores where the images
+            share one size). Defaults to None (the dataloader's).
     """
 
     def __init__(self,
@@ -209,9 +215,11 @@ class SearchLoop(SupernetLoop):
                  latency: Optional[dict] = None,
                  few_shot=None,
                  rerank: Optional[dict] = None,
-                 islands: Optional[str] = None) -> None:
+                 islands: Optional[str] = None,
+                 eval_cache_mb: float = 1024,
+                 eval_batch_size: Optional[int] = None) -> None:
         super().__init__(runner, dataloader, val_dataloader, evaluator,
-                         supernet_checkpoint)
+                         supernet_checkpoint, eval_cache_mb, eval_batch_size)
         for name, value in (('max_generations', max_generations),
                             ('population_size', population_size)):
             if value < 1:

@@ -5,12 +5,18 @@ from typing import Optional
 from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
 
+from ..scoring import CachedBatches
+
 
 class SupernetLoop(BaseLoop):
     """A loop that works on a trained supernet and scores it on validation
     data: builds the scoring dataloader and evaluator (the config's
     ``val_dataloader`` / ``val_evaluator`` unless given) and loads
-    ``supernet_checkpoint`` (strict, ``weights_only``) when it runs.
+    ``supernet_checkpoint`` (strict, ``weights_only``) when it runs. The
+    scoring batches are loaded once and kept in memory within
+    ``eval_cache_mb`` (:class:`~mmnas_tricks.engine.scoring.CachedBatches`;
+    0: loaded for every pass), regrouped into batches of
+    ``eval_batch_size`` images when given.
 
     Raises:
         FileNotFoundError: ``supernet_checkpoint`` does not exist.
@@ -21,16 +27,20 @@ class SupernetLoop(BaseLoop):
                  dataloader,
                  val_dataloader: Optional[dict] = None,
                  evaluator=None,
-                 supernet_checkpoint: Optional[str] = None) -> None:
+                 supernet_checkpoint: Optional[str] = None,
+                 eval_cache_mb: float = 1024,
+                 eval_batch_size: Optional[int] = None) -> None:
         super().__init__(runner, dataloader)
         if supernet_checkpoint is not None and not osp.isfile(
                 supernet_checkpoint):
             raise FileNotFoundError(
                 f'supernet_checkpoint {supernet_checkpoint!r} does not exist')
         self.supernet_checkpoint = supernet_checkpoint
-        self.val_dataloader = runner.build_dataloader(
-            val_dataloader if val_dataloader is not None else runner.
-            _val_dataloader)
+        self.val_dataloader = CachedBatches(
+            runner.build_dataloader(val_dataloader if val_dataloader
+                                    is not None else runner._val_dataloader),
+            budget_mb=eval_cache_mb,
+            batch_size=eval_batch_size)
         self.evaluator = runner.build_evaluator(
             evaluator if evaluator is not None else runner._val_evaluator)
         if hasattr(self.val_dataloader.dataset, 'metainfo'):

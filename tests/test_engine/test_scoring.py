@@ -1,0 +1,91 @@
+"""CachedBatches: a scoring dataloader's batches loaded once, handed out
+as fresh copies for every candidate."""
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+from mmengine.dataset import pseudo_collate
+
+
+class CountingLoader:
+    """A dataloader of ``n`` images in batches of ``batch``, counting its
+    passes."""
+
+    def __init__(self, n=10, batch=4, size=8):
+        self.dataset = list(range(n))
+        self.batch = batch
+        self.size = size
+        self.passes = 0
+
+    def __len__(self):
+        return -(-len(self.dataset) // self.batch)
+
+    def __iter__(self):
+        self.passes += 1
+        for i in range(0, len(self.dataset), self.batch):
+            items = [
+                dict(
+                    inputs=torch.full((3, self.size, self.size), float(j)),
+                    data_samples=DetDataSample(metainfo=dict(img_id=j)))
+                for j in self.dataset[i:i + self.batch]
+            ]
+            yield pseudo_collate(items)
+
+
+def ids(batches):
+    return [[s.img_id for s in d['data_samples']] for d in batches]
+
+
+def test_loaded_once_then_the_same_batches_again():
+    from mmnas_tricks.engine.scoring import CachedBatches
+    loader = CountingLoader()
+    cached = CachedBatches(loader)
+    first = list(cached)
+    assert cached.kept and loader.passes == 1
+    # a model's preprocessor writes into the samples it gets
+    for data in first:
+        for sample in data['data_samples']:
+            sample.set_metainfo(dict(scale_factor=(9, 9)))
+    second, third = list(cached), list(cached)
+    assert loader.passes == 1
+    assert ids(first) == ids(second) == ids(third) == [[0, 1, 2, 3],
+                                                       [4, 5, 6, 7], [8, 9]]
+    assert all('scale_factor' not in s for d in second
+               for s in d['data_samples'])
+    assert second[0]['data_samples'][0] is not third[0]['data_samples'][0]
+    assert torch.equal(second[2]['inputs'][1], torch.full((3, 8, 8), 9.))
+    assert len(cached) == 3 and cached.dataset is loader.dataset
+
+
+def test_regrouped_into_larger_batches():
+    from mmnas_tricks.engine.scoring import CachedBatches
+    loader = CountingLoader()
+    cached = CachedBatches(loader, batch_size=6)
+    assert ids(cached) == ids(cached) == [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9]]
+    assert loader.passes == 1 and len(cached) == 2
+
+
+def test_over_the_budget_the_loader_every_time():
+    from mmnas_tricks.engine.scoring import CachedBatches
+    loader = CountingLoader(size=64)  # 10 images of 48 kB
+    cached = CachedBatches(loader, budget_mb=0.2)
+    assert ids(cached) == ids(cached) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert not cached.kept and loader.passes == 2
+    off = CachedBatches(CountingLoader(), budget_mb=0)
+    list(off)
+    list(off)
+    assert off.loader.passes == 2
+    with pytest.raises(ValueError, match='budget_mb=-1'):
+        CachedBatches(loader, budget_mb=-1)
+    with pytest.raises(ValueError, match='batch_size=0'):
+        CachedBatches(loader, batch_size=0)
+
+
+def test_an_interrupted_first_pass_keeps_nothing():
+    from mmnas_tricks.engine.scoring import CachedBatches
+    loader = CountingLoader()
+    cached = CachedBatches(loader)
+    for _ in cached:
+        break
+    assert not cached.kept
+    assert ids(cached) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert cached.kept and loader.passes == 2
