@@ -18,7 +18,9 @@ held-out images. For each candidate, in turn:
   faster-coco-eval.
 
 Every variant of a part gives the same numbers (checked: calibrated
-statistics, scores). Medians over the candidates.
+statistics equal; scores equal, or within 1e-12 between the COCO backends,
+whose precision tables can differ in the last bit). Medians over the
+candidates.
 
 Example:
     python benchmarks/candidate_cost.py        # ~3 min
@@ -127,6 +129,7 @@ def main():
         for k in ('calib_whole', 'calib_prefix', *variants,
                   'metric_pycocotools', 'metric_faster_coco_eval')
     }
+    worst = 0.0  # the largest difference between the variants' scores
     forward_pass(kept16, torch.no_grad)  # fills the kept batches, warms up
     forward_pass(kept_all, torch.no_grad)
     for i, subnet in enumerate(subnets):
@@ -151,7 +154,9 @@ def main():
                     s, scores[backend] = metric_time(evaluator, backend)
                     seconds[f'metric_{backend}'].append(s)
             scores[name] = metric_time(evaluator, 'faster_coco_eval')[1]
-        if len(set(scores.values())) != 1:
+        spread = max(scores.values()) - min(scores.values())
+        worst = max(worst, spread)
+        if spread > 1e-12:  # pycocotools and faster-coco-eval: <= 1 ulp
             raise AssertionError(f'candidate {i}: the variants disagree: '
                                  f'{scores}')
         print(
@@ -179,6 +184,7 @@ def main():
             after_seconds=round(after, 4),
             after_forward=fastest_forward,
             speedup=round(before / after, 3),
+            largest_score_difference=worst,
             seconds={k: [round(x, 4) for x in v]
                      for k, v in seconds.items()}),
         result_path('candidate_cost', 'cpu', args.out))

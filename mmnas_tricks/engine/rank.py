@@ -323,15 +323,41 @@ TRAINING_KEYS = ('model', 'data_preprocessor', 'train_dataloader', 'train_cfg',
                  'default_hooks', 'custom_hooks', 'randomness', 'env_cfg',
                  'default_scope', 'load_from')
 
+#: metrics that give mmdet's ``CocoMetric``'s results whatever their COCO
+#: backend (faster-coco-eval's statistics equal pycocotools', tested)
+SAME_AS_COCO_METRIC = ('mmnas_tricks.FastCocoMetric', 'FastCocoMetric')
+
+
+def _backend_free(node):
+    """``node`` with the COCO backend of its metrics left out: a metric
+    that only changes the library computing the same statistics does not
+    change a result."""
+    if isinstance(node, dict):
+        node = {k: _backend_free(v) for k, v in node.items()}
+        kind = node.get('type')
+        if isinstance(kind, str) and kind.rsplit(
+                '.', 1)[-1] in ('FastCocoMetric', 'PreciseCocoMetric'):
+            node.pop('backend', None)
+            if kind in SAME_AS_COCO_METRIC:
+                node['type'] = 'CocoMetric'
+        return node
+    if isinstance(node, (list, tuple)):
+        return type(node)(_backend_free(v) for v in node)
+    return node
+
 
 def config_fingerprint(cfg: Config) -> str:
     """A short digest of the :data:`TRAINING_KEYS` of ``cfg``: two configs
     with the same fingerprint train the same way, so a result of one stands
     for the other (a resumed study keeps a stand-alone score only while its
-    config's fingerprint is unchanged)."""
+    config's fingerprint is unchanged). The COCO backend of a metric does
+    not count (the same statistics either way)."""
     import hashlib
     import json
-    used = {k: v for k, v in cfg.to_dict().items() if k in TRAINING_KEYS}
+    used = {
+        k: _backend_free(v)
+        for k, v in cfg.to_dict().items() if k in TRAINING_KEYS
+    }
     text = json.dumps(used, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -124,6 +124,32 @@ def test_fingerprint_covers_the_training_keys_only(space):
         assert config_fingerprint(changed) != config_fingerprint(static), key
 
 
+def test_fingerprint_leaves_out_the_coco_backend(space):
+    """The COCO library of a metric (the same statistics, tested in
+    test_fast_coco_metric.py) does not make a recorded score stale; the
+    metric's other settings and PreciseCocoMetric's unrounded values do."""
+    from mmnas_tricks.engine.rank import config_fingerprint, standalone_config
+    first = {n: m.choices[0] for n, m in named_mutables(space).items()}
+    static = standalone_config(load_config(SPACE), first)
+    evaluator = dict(static.val_evaluator)
+    evaluator.pop('backend', None)
+
+    def with_metric(**metric):
+        cfg = static.copy()
+        cfg.val_evaluator = metric
+        return config_fingerprint(cfg)
+
+    plain = dict(evaluator, type='CocoMetric')
+    assert with_metric(**plain) == with_metric(**dict(
+        plain, type='mmnas_tricks.FastCocoMetric')) == with_metric(**dict(
+            plain, type='mmnas_tricks.FastCocoMetric', backend='pycocotools'))
+    assert with_metric(**plain) != with_metric(**dict(plain, metric='segm'))
+    precise = dict(plain, type='mmnas_tricks.PreciseCocoMetric')
+    assert with_metric(**precise) != with_metric(**plain)
+    assert with_metric(**precise) == with_metric(
+        **dict(precise, backend='pycocotools'))
+
+
 def _resize_scales(loader):
     dataset = loader['dataset']
     while 'pipeline' not in dataset and 'dataset' in dataset:
