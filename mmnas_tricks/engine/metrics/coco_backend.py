@@ -4,8 +4,9 @@ mmdet's metric evaluates with pycocotools, whose per-image matching and
 accumulation are Python loops. ``faster-coco-eval`` implements both in C++
 with pycocotools' API and results: all 12 statistics, boxes and masks,
 equal to the last bit on a trained detector's digits predictions (our
-test); on others an entry of the precision table can differ in its last
-bit (2e-16), so an unrounded mAP can too, never mmdet's rounded one. mmdet reads ``COCO`` and ``COCOeval`` from its metric module's
+test); on other predictions an entry of the precision table can differ in
+its last bit (2e-16), and so an unrounded mAP (by 1e-17 in our search
+benchmark). mmdet reads ``COCO`` and ``COCOeval`` from its metric module's
 globals; :func:`coco_backend` points them at the chosen library for the
 duration of one call, so ``CocoMetric``'s own code runs unchanged on
 either.
