@@ -21,7 +21,20 @@ Settings:
 Throughput = candidates / the summed seconds the loop spent on them (FLOPs
 count, BN calibration, evaluation; ``candidates.json``), times 60. The wall
 time of the whole command (start-up, loading the supernet) is reported
-beside it.
+beside it. Our searches keep the 100 held-out images in memory and score
+them in one forward (``eval_batch_size``).
+
+MMRazor side by side (``--mmrazor-venv``, made by
+``benchmarks/peers/install_mmrazor.sh``): its ``EvolutionSearchLoop`` on
+the same FCOS + ShuffleNetV2 space (784,826 parameters against our
+784,906), the same training and held-out images, candidates, batch size
+and calibration images (``benchmarks/peers/mmrazor_search.py``), timed per
+candidate the same way (its ``_val_candidate``: BN calibration,
+evaluation, pycocotools); ``backbone_1proc`` and MMRazor run alternately
+``--rounds`` times and the medians make the ratio. ``backbone_1proc_
+pycocotools`` is the same search on pycocotools: the same candidates in
+the same order, scores within 1e-12 (faster-coco-eval's precision table
+can differ from pycocotools' in its last bit).
 
 Example:
     python benchmarks/search_throughput.py                 # CPU, ~8 min
@@ -152,11 +165,13 @@ def search_config(setting: dict, ckpt: str, args) -> str:
     return path
 
 
-def peer_setting(args) -> str:
+def peer_setting(args, cfg=None) -> str:
     """MMRazor's half of the backbone setting, as ``mmrazor_search.py``
     reads it: the same FCOS (plain mmdet types) and ShuffleNetV2 space, the
     same training images, the same held-out images (written as a COCO file
-    of their own), batch size, candidates and calibration images."""
+    of their own), batch size, candidates and calibration images. ``cfg``:
+    the backbone space's config (default: loaded). Returns the setting's
+    path."""
     import inspect
 
     from mmengine.registry import DefaultScope
@@ -165,7 +180,7 @@ def peer_setting(args) -> str:
     from mmnas_tricks.models.backbones import SearchableShuffleNetV2
     work = osp.abspath(osp.join(args.work_dir, 'mmrazor'))
     os.makedirs(work, exist_ok=True)
-    cfg = load_cfg(SPACES['backbone'], work)
+    cfg = cfg if cfg is not None else load_cfg(SPACES['backbone'], work)
     backbone = cfg.model.backbone
     defaults = {
         k: v.default

@@ -361,3 +361,84 @@ def test_rank_ablation_taus_scores_each_supernet_against_the_truth(
         bench.main(
             [str(truth), '--out',
              str(out), '--estimates', f'x={other}:nope'])
+
+
+def _peer_args(tmp_path, **kw):
+    import argparse
+    return argparse.Namespace(**dict(
+        dict(
+            work_dir=str(tmp_path),
+            candidates=2,
+            val_images=6,
+            calib_images=8,
+            batch_size=4,
+            supernet_epochs=1,
+            mmrazor_venv='work_dirs/peers/mmrazor'), **kw))
+
+
+def _tiny_backbone_space(bench, tiny_digits, tmp_path):
+    from mmnas_tricks.testing import shrink_digits_cfg
+    from mmnas_tricks.utils import load_config
+    cfg = load_config(bench.SPACES['backbone'])
+    cfg.digits_heldout_dataloader.dataset.subset = (0.5, 1.0)
+    cfg = shrink_digits_cfg(cfg, tiny_digits,
+                            dict(num_train=48, num_val=16, seed=3),
+                            str(tmp_path))
+    return cfg
+
+
+def test_mmrazor_setting_is_our_search_setting(repo_root, monkeypatch,
+                                               tiny_digits, tmp_path):
+    """The setting MMRazor's half of the side-by-side search runs: our FCOS
+    without its backbone, our ShuffleNetV2 space (stem, channels, blocks),
+    our training images and exactly the held-out images our search scores,
+    with their annotations."""
+    import json
+
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+    bench = _bench_module(repo_root, monkeypatch, 'search_throughput')
+    cfg = _tiny_backbone_space(bench, tiny_digits, tmp_path)
+    args = _peer_args(tmp_path)
+    setting = Config.fromfile(bench.peer_setting(args, cfg))
+    assert 'backbone' not in setting.model
+    assert setting.model.bbox_head.type == cfg.model.bbox_head.type
+    assert (setting.stem_channels, setting.stage_channels,
+            setting.stage_blocks) == (16, [16, 32, 64, 128], [4, 4, 8, 4])
+    # as our search: two generations of max(2, candidates // 2)
+    assert setting.population == 2 and setting.generations == 2
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ours = Runner.build_dataloader(
+            bench.heldout_dataloader(cfg, args.val_images, args.batch_size),
+            seed=0).dataset
+    ids = [ours.get_data_info(i)['img_id'] for i in range(len(ours))]
+    with open(setting.heldout_ann) as f:
+        heldout = json.load(f)
+    assert sorted(i['id'] for i in heldout['images']) == sorted(ids)
+    assert len(ids) == args.val_images
+    assert {a['image_id'] for a in heldout['annotations']} <= set(ids)
+    assert heldout['annotations']
+    assert setting.train_ann == cfg.train_dataloader.dataset.ann_file
+
+
+def test_mmrazor_search_runs_in_its_venv(repo_root, monkeypatch, tiny_digits,
+                                         tmp_path):
+    """MMRazor's half of the side-by-side search, on the tiny digits: it
+    trains its supernet, searches, and times every candidate. Needs MMRazor
+    in its own venv (benchmarks/peers/install_mmrazor.sh)."""
+    import json
+    venv = osp.join(repo_root, 'work_dirs', 'peers', 'mmrazor')
+    if not osp.isfile(osp.join(venv, 'bin', 'python')):
+        pytest.skip(f'no MMRazor venv at {venv} (optional: '
+                    'bash benchmarks/peers/install_mmrazor.sh)')
+    bench = _bench_module(repo_root, monkeypatch, 'search_throughput')
+    cfg = _tiny_backbone_space(bench, tiny_digits, tmp_path)
+    args = _peer_args(tmp_path, mmrazor_venv=venv)
+    row = bench.measure_mmrazor(bench.peer_setting(args, cfg), args)
+    assert row['candidates'] == 4 and row['candidates_per_minute'] > 0
+    assert row['supernet_params'] == 784826
+    with open(tmp_path / 'mmrazor' / 'candidates.json') as f:
+        rows = json.load(f)
+    assert all(r['seconds'] > 0 and 'score' in r for r in rows)
+    assert len(rows[0]['choices']) == 20  # the DetNAS space's 20 blocks
