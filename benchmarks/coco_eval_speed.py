@@ -32,22 +32,6 @@ from mmnas_tricks.testing import (DIGITS_PREDICTIONS, as_data_samples,
                                   load_digits_predictions)
 
 
-def with_ground_truth(recording, samples):
-    """The samples with their ground truth attached (``ann_file=None``)."""
-    anns = {}
-    for ann in recording['ground_truth']['annotations']:
-        anns.setdefault(ann['image_id'], []).append(ann)
-    for sample in samples:
-        sample['instances'] = [
-            dict(
-                bbox=[x, y, x + w, y + h],
-                bbox_label=ann['category_id'] - 1,
-                ignore_flag=0) for ann in anns.get(sample['img_id'], [])
-            for x, y, w, h in [ann['bbox']]
-        ]
-    return samples
-
-
 def timed_evaluate(make_metric, samples):
     metric = make_metric()
     metric.dataset_meta = dict(classes=CLASSES)

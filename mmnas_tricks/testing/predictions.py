@@ -30,15 +30,23 @@ def load_digits_predictions(path: Optional[str] = None) -> dict:
         return json.load(f)
 
 
-def as_data_samples(recording: dict, masks: bool = True) -> List[dict]:
+def as_data_samples(recording: dict,
+                    masks: bool = True,
+                    ground_truth: bool = False) -> List[dict]:
     """The recorded predictions as mmdet's detector outputs, one dict per
-    image of the ground truth (what ``CocoMetric.process`` takes)."""
+    image of the ground truth (what ``CocoMetric.process`` takes); with
+    ``ground_truth`` each also carries its image's boxes as ``instances``
+    (what a metric without ``ann_file`` converts, as the search's held-out
+    split has it)."""
     from pycocotools import mask as mask_utils
     gt = recording['ground_truth']
     cat_index = {c['id']: i for i, c in enumerate(gt['categories'])}
     by_image = {img['id']: [] for img in gt['images']}
     for det in recording['predictions']:
         by_image[det['image_id']].append(det)
+    anns = {}
+    for ann in gt['annotations']:
+        anns.setdefault(ann['image_id'], []).append(ann)
     samples = []
     for img in gt['images']:
         dets = by_image[img['id']]
@@ -65,4 +73,12 @@ def as_data_samples(recording: dict, masks: bool = True) -> List[dict]:
                 img_id=img['id'],
                 ori_shape=(img['height'], img['width']),
                 pred_instances=pred))
+        if ground_truth:
+            samples[-1]['instances'] = [
+                dict(
+                    bbox=[x, y, x + w, y + h],
+                    bbox_label=cat_index[ann['category_id']],
+                    ignore_flag=0) for ann in anns.get(img['id'], [])
+                for x, y, w, h in [ann['bbox']]
+            ]
     return samples

@@ -119,18 +119,7 @@ def test_metric_is_the_same_on_either_backend(fixture, tmp_path, metric_type,
 def test_ground_truth_from_the_samples_too(fixture):
     """``ann_file=None`` (the search's held-out split): the ground truth is
     converted from the samples, by the chosen backend's COCO."""
-    samples = as_data_samples(fixture, masks=False)
-    anns = {}
-    for ann in fixture['ground_truth']['annotations']:
-        anns.setdefault(ann['image_id'], []).append(ann)
-    for sample in samples:
-        sample['instances'] = [
-            dict(
-                bbox=[x, y, x + w, y + h],
-                bbox_label=ann['category_id'] - 1,
-                ignore_flag=0) for ann in anns.get(sample['img_id'], [])
-            for x, y, w, h in [ann['bbox']]
-        ]
+    samples = as_data_samples(fixture, masks=False, ground_truth=True)
     scores = [
         evaluate(
             PreciseCocoMetric(ann_file=None, metric='bbox', backend=b),
