@@ -48,8 +48,7 @@ def main():
     parser.add_argument('--out', default=None)
     args = parser.parse_args()
     recording = load_digits_predictions()
-    search_samples = with_ground_truth(recording,
-                                       as_data_samples(recording, masks=False))
+    search_samples = as_data_samples(recording, masks=False, ground_truth=True)
     val_samples = as_data_samples(recording)
     with tempfile.TemporaryDirectory() as tmp:
         gt_file = osp.join(tmp, 'gt.json')
