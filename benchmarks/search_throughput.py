@@ -274,11 +274,13 @@ def same_search(a: dict, b: dict) -> dict:
                     for r in json.load(f)]
 
     ra, rb = ranked(a), ranked(b)
+    gaps = [abs(x[2] - y[2]) for x, y in zip(ra, rb)]
     return dict(
         settings=[a['name'], b['name']],
         candidates=len(ra),
-        identical=ra == rb,
-        differing=sum(x != y for x, y in zip(ra, rb)) + abs(len(ra) - len(rb)))
+        same_candidates_same_order=[x[:2] for x in ra] == [y[:2] for y in rb],
+        scores_bit_identical=sum(x[2] == y[2] for x, y in zip(ra, rb)),
+        largest_score_difference=max(gaps) if gaps else None)
 
 
 def measure(setting: dict, ckpt: str, args) -> dict:
@@ -328,9 +330,11 @@ def main():
         settings = [s for s in settings if s['name'] in args.settings]
     out = result_path('search_throughput', device, args.out)
     by_name = {}
+    previous = {}
     if args.settings and osp.isfile(out):  # update those rows, keep others
         with open(out) as f:
-            by_name = {r['name']: r for r in json.load(f)['settings']}
+            previous = json.load(f)
+        by_name = {r['name']: r for r in previous['settings']}
     peer = osp.isfile(osp.join(args.mmrazor_venv, 'bin', 'python'))
     if not peer:
         print(
@@ -369,6 +373,8 @@ def main():
         by_name[s['name']] for s in settings_for(device)
         if s['name'] in by_name
     ]
+    if side_by_side is None and previous.get('side_by_side'):
+        side_by_side = previous['side_by_side']  # not measured again
     ratios = {}
     if side_by_side is not None:
         ratios['backbone_vs_mmrazor'] = side_by_side['ratio']
