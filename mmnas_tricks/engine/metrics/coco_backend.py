@@ -12,6 +12,7 @@ duration of one call, so ``CocoMetric``'s own code runs unchanged on
 either.
 """
 import contextlib
+import functools
 from typing import Optional
 
 from mmdet.evaluation.metrics import coco_metric as _coco_module
@@ -34,10 +35,11 @@ def check_backend(backend: str, use_mp_eval: bool = False) -> None:
             'is the faster of the two)')
 
 
+@functools.lru_cache(maxsize=None)
 def _faster_classes():
     """``faster_coco_eval``'s ``COCO`` (it has mmdet's snake-case names of
     its own) and ``COCOeval_faster``, printing its summary as pycocotools
-    does (to stdout, where mmdet's metric leaves it)."""
+    does (to stdout, where mmdet's metric leaves it); made once."""
     import faster_coco_eval
 
     class COCO(faster_coco_eval.COCO):
