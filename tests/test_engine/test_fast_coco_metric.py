@@ -16,6 +16,10 @@ from mmnas_tricks.engine.metrics import (COCO_BACKENDS, FastCocoMetric,
                                          PreciseCocoMetric, coco_backend)
 from mmnas_tricks.testing import as_data_samples, load_digits_predictions
 
+# pycocotools' mask decoding under numpy 2 warns once per mask (thousands)
+pytestmark = pytest.mark.filterwarnings(
+    'ignore:__array__ implementation:DeprecationWarning')
+
 #: mmdet's names of the 12 COCOeval statistics, in their order
 STATS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l', 'AR@100',
          'AR@300', 'AR@1000', 'AR_s@1000', 'AR_m@1000', 'AR_l@1000')
