@@ -29,12 +29,13 @@ Writes benchmarks/results/candidate_cost.json.
 import argparse
 import contextlib
 import io
+import math
 import random
 import time
 
 import torch
-from common import (heldout_dataloader, load_cfg, machine, median, result_path,
-                    trained_supernet, write_result)
+from common import (digits_batches, heldout_dataloader, load_cfg, machine,
+                    median, result_path, trained_supernet, write_result)
 
 CONFIG = ('configs/supernets/fcos_detnas-shufflenetv2_fpn_gn-head_12e_'
           'digits.py')
@@ -70,13 +71,8 @@ def main():
     with DefaultScope.overwrite_default_scope('mmdet'):
         loader = Runner.build_dataloader(
             heldout_dataloader(cfg, args.val_images, args.batch_size), seed=0)
-        train = Runner.build_dataloader(
-            dict(cfg.train_dataloader, batch_size=args.batch_size), seed=0)
-    calib = []
-    for data in train:
-        calib.append(data)
-        if len(calib) * args.batch_size >= args.calib_images:
-            break
+    calib = digits_batches(cfg, math.ceil(args.calib_images / args.batch_size),
+                           args.batch_size)
     kept16 = CachedBatches(loader)
     kept_all = CachedBatches(loader, batch_size=args.val_images)
     rng = random.Random(0)

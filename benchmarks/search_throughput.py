@@ -243,20 +243,27 @@ def measure_mmrazor(path: str, args) -> dict:
         rows = json.load(f)
     with open(osp.join(work, 'peer.json')) as f:
         peer = json.load(f)
+    return dict(
+        name='mmrazor_backbone_1proc',
+        **throughput('MMRazor', rows, wall),
+        supernet_params=peer['supernet_params'],
+        versions={k: peer[k]
+                  for k in ('mmrazor', 'mmdet', 'torch', 'python')})
+
+
+def throughput(name: str, rows: list, wall: float) -> dict:
+    """Candidates per minute from a search's per-candidate ``seconds``
+    (the time its loop spent on each), printed; ``wall`` the command's."""
     seconds = [r['seconds'] for r in rows]
     total = sum(seconds)
     out = dict(
-        name='mmrazor_backbone_1proc',
         candidates=len(rows),
         candidates_per_minute=round(60 * len(rows) / total, 2),
         seconds_per_candidate_median=round(median(seconds), 4),
         seconds_scoring=round(total, 2),
-        seconds_command=round(wall, 2),
-        supernet_params=peer['supernet_params'],
-        versions={k: peer[k]
-                  for k in ('mmrazor', 'mmdet', 'torch', 'python')})
+        seconds_command=round(wall, 2))
     print(
-        f'MMRazor: {out["candidates_per_minute"]} candidates/min '
+        f'{name}: {out["candidates_per_minute"]} candidates/min '
         f'({len(rows)} in {total:.1f} s; command {wall:.1f} s)',
         flush=True)
     return out
@@ -301,21 +308,8 @@ def measure(setting: dict, ckpt: str, args) -> dict:
     wall = run_command(cmd, env)
     with open(results) as f:
         rows = json.load(f)
-    seconds = [r['seconds'] for r in rows]
-    total = sum(seconds)
-    out = dict(
-        setting,
-        candidates=len(rows),
-        candidates_per_minute=round(60 * len(rows) / total, 2),
-        seconds_per_candidate_median=round(median(seconds), 4),
-        seconds_scoring=round(total, 2),
-        seconds_command=round(wall, 2),
-        config=path)
-    print(
-        f'{setting["name"]}: {out["candidates_per_minute"]} candidates/min '
-        f'({len(rows)} in {total:.1f} s; command {wall:.1f} s)',
-        flush=True)
-    return out
+    return dict(
+        setting, **throughput(setting['name'], rows, wall), config=path)
 
 
 def main():
@@ -353,22 +347,19 @@ def main():
         for _ in range(args.rounds):  # alternately, in one run
             ours.append(measure(setting, ckpt, args))
             theirs.append(measure_mmrazor(path, args))
+        ours_rounds = [r['candidates_per_minute'] for r in ours]
+        mmrazor_rounds = [r['candidates_per_minute'] for r in theirs]
         by_name[setting['name']] = dict(
             ours[-1],
-            candidates_per_minute=median(
-                [r['candidates_per_minute'] for r in ours]),
-            rounds=[r['candidates_per_minute'] for r in ours])
+            candidates_per_minute=median(ours_rounds),
+            rounds=ours_rounds)
         side_by_side = dict(
-            ours_candidates_per_min=median(
-                [r['candidates_per_minute'] for r in ours]),
-            mmrazor_candidates_per_min=median(
-                [r['candidates_per_minute'] for r in theirs]),
-            ours_rounds=[r['candidates_per_minute'] for r in ours],
-            mmrazor_rounds=[r['candidates_per_minute'] for r in theirs],
-            mmrazor=theirs[-1])
-        side_by_side['ratio'] = round(
-            side_by_side['ours_candidates_per_min'] /
-            side_by_side['mmrazor_candidates_per_min'], 3)
+            ours_candidates_per_min=median(ours_rounds),
+            mmrazor_candidates_per_min=median(mmrazor_rounds),
+            ours_rounds=ours_rounds,
+            mmrazor_rounds=mmrazor_rounds,
+            mmrazor=theirs[-1],
+            ratio=round(median(ours_rounds) / median(mmrazor_rounds), 3))
     rows = [
         by_name[s['name']] for s in settings_for(device)
         if s['name'] in by_name
@@ -378,7 +369,8 @@ def main():
     ratios = {}
     if side_by_side is not None:
         ratios['backbone_vs_mmrazor'] = side_by_side['ratio']
-    if {'backbone_1proc', 'backbone_1proc_pycocotools'} <= set(by_name):
+    twins = {'backbone_1proc', 'backbone_1proc_pycocotools'} <= set(by_name)
+    if twins:
         ratios['faster_coco_eval_vs_pycocotools'] = round(
             by_name['backbone_1proc']['candidates_per_minute'] /
             by_name['backbone_1proc_pycocotools']['candidates_per_minute'], 3)
@@ -410,9 +402,7 @@ def main():
             side_by_side=side_by_side,
             scores_vs_pycocotools=same_search(
                 by_name['backbone_1proc'],
-                by_name['backbone_1proc_pycocotools'])
-            if {'backbone_1proc', 'backbone_1proc_pycocotools'} <= set(by_name)
-            else None,
+                by_name['backbone_1proc_pycocotools']) if twins else None,
             command=' '.join(['python'] + sys.argv)), out)
 
 

@@ -152,6 +152,14 @@ def train_supernet(s):
     return seconds
 
 
+def dump_json(obj, path: str) -> None:
+    """Write ``obj`` to ``path`` through a temporary file (this venv has no
+    mmnas_tricks and its atomic writer)."""
+    with open(path + '.tmp', 'w') as f:
+        json.dump(obj, f, indent=1)
+    os.replace(path + '.tmp', path)
+
+
 def timed(loop, name, spent):
     """Wrap ``loop.<name>`` so that its seconds add to ``spent[-1]``."""
     original = getattr(loop, name)
@@ -218,10 +226,7 @@ def main():
     if not osp.isfile(osp.join(s['work_dir'], 'supernet.pth')):
         supernet_seconds = train_supernet(s)
     rows, wall, params = search(s)
-    out = osp.join(s['work_dir'], 'candidates.json')
-    with open(out + '.tmp', 'w') as f:
-        json.dump(rows, f, indent=1)
-    os.replace(out + '.tmp', out)
+    dump_json(rows, osp.join(s['work_dir'], 'candidates.json'))
     peer = dict(
         mmrazor=mmrazor.__version__,
         mmdet=mmdet.__version__,
@@ -231,10 +236,7 @@ def main():
         supernet_train_seconds=supernet_seconds,
         search_seconds=wall,
         candidates=len(rows))
-    out = osp.join(s['work_dir'], 'peer.json')
-    with open(out + '.tmp', 'w') as f:
-        json.dump(peer, f, indent=1)
-    os.replace(out + '.tmp', out)
+    dump_json(peer, osp.join(s['work_dir'], 'peer.json'))
     print(json.dumps(peer))
 
 

@@ -14,14 +14,22 @@ def _batch_size(data: dict) -> int:
     return inputs.shape[0] if torch.is_tensor(inputs) else len(inputs)
 
 
-def bn_forward(model: nn.Module, bns: List[nn.Module]) -> Callable:
+def bn_forward(model: nn.Module,
+               bns: List[nn.Module],
+               shortest: bool = True) -> Callable:
     """The shortest forward of an mmdet / mmseg model that reaches every
     BatchNorm of ``bns``: ``model.backbone`` alone when they all lie in it,
     ``model.extract_feat`` (backbone and neck) when they lie there, else
-    the whole model (``mode='tensor'``). A BatchNorm's statistics depend
-    only on the layers before it, so what comes after the last one (an
-    FCOS head with GroupNorm, say) need not run to calibrate them.
-    Returns ``forward(inputs, data_samples)``."""
+    (or with ``shortest=False``) the whole model (``mode='tensor'``). A
+    BatchNorm's statistics depend only on the layers before it, so what
+    comes after the last one (an FCOS head with GroupNorm, say) need not run
+    to calibrate them. Returns ``forward(inputs, data_samples)``."""
+
+    def whole(inputs, data_samples):
+        return model(inputs, data_samples, mode='tensor')
+
+    if not shortest:
+        return whole
     wanted = {id(m) for m in bns}
 
     def covered(*parts) -> bool:
@@ -35,8 +43,7 @@ def bn_forward(model: nn.Module, bns: List[nn.Module]) -> Callable:
     if isinstance(backbone, nn.Module) and isinstance(neck, nn.Module) and \
             hasattr(model, 'extract_feat') and covered(backbone, neck):
         return lambda inputs, data_samples: model.extract_feat(inputs)
-    return lambda inputs, data_samples: model(
-        inputs, data_samples, mode='tensor')
+    return whole
 
 
 @torch.no_grad()
@@ -98,9 +105,7 @@ def calibrate_bn(model: nn.Module,
     for m in bns:
         m.reset_running_stats()
         m.momentum = None
-    forward = (lambda inputs, data_samples: model(
-        inputs, data_samples, mode='tensor')) if whole_model else \
-        bn_forward(model, bns)
+    forward = bn_forward(model, bns, shortest=not whole_model)
     used = 0
     # only the BNs in train mode: dropout and drop path stay off
     model.eval()

@@ -323,23 +323,19 @@ TRAINING_KEYS = ('model', 'data_preprocessor', 'train_dataloader', 'train_cfg',
                  'default_hooks', 'custom_hooks', 'randomness', 'env_cfg',
                  'default_scope', 'load_from')
 
-#: metrics that give mmdet's ``CocoMetric``'s results whatever their COCO
-#: backend (faster-coco-eval's statistics equal pycocotools', tested)
-SAME_AS_COCO_METRIC = ('mmnas_tricks.FastCocoMetric', 'FastCocoMetric')
-
 
 def _backend_free(node):
     """``node`` with the COCO backend of its metrics left out: a metric
     that only changes the library computing the same statistics does not
-    change a result."""
+    change a result (``FastCocoMetric`` counts as mmdet's ``CocoMetric``:
+    faster-coco-eval's statistics equal pycocotools', tested)."""
     if isinstance(node, dict):
         node = {k: _backend_free(v) for k, v in node.items()}
-        kind = node.get('type')
-        if isinstance(kind, str) and kind.rsplit(
-                '.', 1)[-1] in ('FastCocoMetric', 'PreciseCocoMetric'):
+        kind = str(node.get('type', '')).rsplit('.', 1)[-1]
+        if kind in ('FastCocoMetric', 'PreciseCocoMetric'):
             node.pop('backend', None)
-            if kind in SAME_AS_COCO_METRIC:
-                node['type'] = 'CocoMetric'
+        if kind == 'FastCocoMetric':
+            node['type'] = 'CocoMetric'
         return node
     if isinstance(node, (list, tuple)):
         return type(node)(_backend_free(v) for v in node)
