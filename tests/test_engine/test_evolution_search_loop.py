@@ -174,6 +174,39 @@ def test_search_writes_results_and_resumes_identically(tiny_digits,
 
 
 @pytest.mark.heavy
+def test_kept_and_regrouped_scoring_batches_give_the_same_scores(
+        tiny_digits, supernet_ckpt, tmp_path):
+    """The search keeps its held-out batches in memory (default), scores
+    them regrouped (eval_batch_size) or loads them for every candidate
+    (eval_cache_mb=0): the same candidates, the same scores."""
+    from mmnas_tricks.engine.scoring import CachedBatches
+    loops = {}
+    for name, extra in (('kept', {}), ('loaded', dict(eval_cache_mb=0)),
+                        ('regrouped', dict(eval_batch_size=16))):
+        loops[name] = run(
+            search_cfg(
+                tiny_digits,
+                supernet_ckpt,
+                str(tmp_path / name),
+                f'evo_{name}',
+                1,
+                export_best=False,
+                **extra)).train_loop
+    for loop in loops.values():
+        assert isinstance(loop.val_dataloader, CachedBatches)
+    assert loops['kept'].val_dataloader.kept
+    assert not loops['loaded'].val_dataloader.kept
+    regrouped = loops['regrouped'].val_dataloader
+    assert regrouped.kept and len(regrouped) == 1  # the 16 val images
+    records = {n: loop.records for n, loop in loops.items()}
+    assert records['kept'].keys() == records['loaded'].keys(
+    ) == records['regrouped'].keys()
+    for key in records['kept']:
+        scores = {n: r[key]['score'] for n, r in records.items()}
+        assert len(set(scores.values())) == 1, (key, scores)
+
+
+@pytest.mark.heavy
 def test_bn_calibration_changes_the_scores(tiny_digits, supernet_ckpt,
                                            tmp_path):
     """The same candidates scored with and without BN calibration: the
