@@ -73,6 +73,12 @@ def parse_args():
     parser.add_argument('--val-images', type=int, default=100)
     parser.add_argument('--calib-images', type=int, default=64)
     parser.add_argument('--batch-size', type=int, default=16)
+    parser.add_argument(
+        '--eval-batch-size',
+        type=int,
+        default=100,
+        help='ours: held-out images per forward (all 100 kept in memory '
+        'and scored in one; MMRazor scores its loader\'s batches)')
     parser.add_argument('--supernet-epochs', type=int, default=3)
     parser.add_argument(
         '--settings',
@@ -143,6 +149,7 @@ def search_config(setting: dict, ckpt: str, args) -> str:
         seed=0,
         val_dataloader=heldout_dataloader(cfg, args.val_images,
                                           args.batch_size),
+        eval_batch_size=args.eval_batch_size,
         evaluator=dict(
             cfg.digits_heldout_evaluator, backend=setting['backend']))
     cfg.train_dataloader.batch_size = args.batch_size

@@ -1,12 +1,14 @@
 """Score one subnet of a supernet: BN calibration, then evaluation."""
 import copy
-from typing import Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 
-from mmnas_tricks.models.mutables import set_subnet
+from mmnas_tricks.models.mutables import get_subnet, set_subnet
+from mmnas_tricks.structures import subnet_key
 from .bn_calibration import calibrate_bn
 
 
@@ -29,15 +31,27 @@ def score_subnet(model: nn.Module,
     if num_calib > 0:
         calibrate_bn(model, calib_batches, num_calib)
     model.eval()
+    net = model.module if is_model_wrapper(model) else model
     with torch.no_grad():
-        for data in dataloader:
-            outputs = model.val_step(data)
+        for data in prepared_batches(dataloader, net):
+            # what BaseModel.val_step does after its data preprocessor
+            outputs = net(**data, mode='predict') if isinstance(
+                data, dict) else net(*data, mode='predict')
             evaluator.process(data_samples=outputs, data_batch=data)
     metrics = evaluator.evaluate(len(dataloader.dataset))
     if score_key is not None and score_key not in metrics:
         raise KeyError(f'score_key {score_key!r} is not among the '
                        f'metrics {sorted(metrics)}')
     return metrics
+
+
+def prepared_batches(batches, model: nn.Module) -> Iterator:
+    """``batches`` through ``model``'s data preprocessor in test mode (what
+    ``model.val_step`` does before its forward); kept by
+    :meth:`CachedBatches.prepared` when ``batches`` keeps its batches."""
+    if isinstance(batches, CachedBatches):
+        return batches.prepared(model)
+    return (model.data_preprocessor(data, False) for data in batches)
 
 
 def _nbytes(data: dict) -> int:
@@ -108,6 +122,8 @@ class CachedBatches:
         self.batch_size = batch_size
         self._kept: Optional[List[dict]] = None
         self._over_budget = budget_mb == 0
+        # preprocessed batches by the preprocessor's choices (its key)
+        self._prepared: Dict[str, List[dict]] = {}
 
     @property
     def dataset(self):
@@ -121,10 +137,12 @@ class CachedBatches:
     @staticmethod
     def _copy(data: dict) -> dict:
         inputs = data['inputs']
+        samples = data.get('data_samples')
         return dict(
             data,
             inputs=list(inputs) if isinstance(inputs, list) else inputs,
-            data_samples=[_fresh(s) for s in data['data_samples']])
+            data_samples=None if samples is None else
+            [_fresh(s) for s in samples])
 
     def _keep(self) -> Iterator[dict]:
         """The first pass: the loader's batches, copies kept on the way."""
@@ -169,6 +187,40 @@ class CachedBatches:
             return
         for data in self._kept:
             yield self._copy(data)
+
+    def prepared(self, model: nn.Module) -> Iterator[dict]:
+        """The batches as ``model``'s data preprocessor makes them for a
+        test-mode forward (``model.val_step``'s first step). Where the
+        batches are kept, their preprocessed form is kept too, per state of
+        the preprocessor's choices (a searchable input size), while all of
+        it stays within ``budget_mb`` beside the kept batches: normalising,
+        padding and moving the same images to the model's device is then
+        done once per search, not once per candidate (in a test-mode
+        forward, mmdet's and mmseg's preprocessors are deterministic; their
+        random batch augments run in training only). Each pass hands out
+        new data samples over the kept values, as iterating does."""
+        pre = model.data_preprocessor
+        key = subnet_key(get_subnet(pre))
+        if key in self._prepared:
+            for data in self._prepared[key]:
+                yield self._copy(data)
+            return
+        kept: Optional[List[dict]] = []
+        for data in self:
+            data = pre(data, False)
+            if kept is not None and isinstance(data, dict) and \
+                    torch.is_tensor(data.get('inputs')):
+                kept.append(self._copy(data))
+            else:
+                kept = None
+            yield data
+        if kept is None or not self.kept:
+            return
+        size = sum(
+            _nbytes(d) for batches in [self._kept, kept, *self._prepared.values()]
+            for d in batches)
+        if size <= self.budget_mb * 2**20:
+            self._prepared[key] = kept
 
     def __len__(self) -> int:
         return len(self._kept) if self._kept is not None else len(self.loader)

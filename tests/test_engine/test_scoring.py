@@ -103,3 +103,92 @@ def test_an_interrupted_first_pass_keeps_nothing():
     assert not cached.kept
     assert ids(cached) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     assert cached.kept and loader.passes == 2
+
+
+class CountingModel(torch.nn.Module):
+    """A model whose data preprocessor is mmdet's, counting its calls."""
+
+    def __init__(self, preprocessor=None):
+        super().__init__()
+        from mmdet.models.data_preprocessors import DetDataPreprocessor
+        self.data_preprocessor = preprocessor or DetDataPreprocessor(
+            mean=[1., 1., 1.], std=[2., 2., 2.])
+        self.calls = 0
+        self.data_preprocessor.register_forward_hook(self._count)
+
+    def _count(self, *args):
+        self.calls += 1
+
+
+def test_preprocessed_batches_kept_and_handed_out_fresh():
+    from mmnas_tricks.engine.scoring import CachedBatches, prepared_batches
+    loader = CountingLoader()
+    model = CountingModel()
+    cached = CachedBatches(loader)
+    first = list(second_pass_writes(prepared_batches(cached, model)))
+    assert model.calls == 3 and loader.passes == 1
+    second = list(prepared_batches(cached, model))
+    third = list(prepared_batches(cached, model))
+    assert model.calls == 3 and loader.passes == 1  # neither ran again
+    assert ids(first) == ids(second) == ids(third)
+    for a, b in zip(first, second):
+        assert torch.equal(a['inputs'], b['inputs'])
+        assert a['inputs'].dtype == torch.float32
+        for x, sample in zip(b['inputs'], b['data_samples']):
+            assert torch.equal(x, torch.full((3, 8, 8),
+                                             (sample.img_id - 1) / 2))
+    # the preprocessor's metainfo is there, what the first pass wrote
+    # (metainfo, predictions) is not, and every pass has samples of its own
+    assert all(s.batch_input_shape == (8, 8) and 'scale_factor' not in s
+               and 'pred_instances' not in s for d in second + third
+               for s in d['data_samples'])
+    assert second[0]['data_samples'][0] is not third[0]['data_samples'][0]
+    # a plain loader goes through the preprocessor on every pass
+    plain = CountingModel()
+    list(prepared_batches(loader, plain))
+    list(prepared_batches(loader, plain))
+    assert plain.calls == 6
+
+
+def test_preprocessed_per_input_size_and_within_the_budget():
+    """A searchable input size: one kept set per size; the kept raw samples'
+    ground truth is not rescaled in place on the way. Over the budget the
+    preprocessor runs every pass."""
+    from mmengine.structures import InstanceData
+
+    from mmnas_tricks.engine.scoring import CachedBatches, prepared_batches
+    from mmnas_tricks.models.data_preprocessors import \
+        SearchableDetDataPreprocessor
+
+    class WithBoxes(CountingLoader):
+
+        def __iter__(self):
+            for data in super().__iter__():
+                for s in data['data_samples']:
+                    s.set_metainfo(dict(img_shape=(8, 8), ori_shape=(8, 8),
+                                        scale_factor=(1., 1.)))
+                    s.gt_instances = InstanceData(
+                        bboxes=torch.tensor([[0., 0., 4., 4.]]),
+                        labels=torch.tensor([0]))
+                yield data
+
+    pre = SearchableDetDataPreprocessor(sizes=[8, 16], base_size=8)
+    model = CountingModel(pre)
+    cached = CachedBatches(WithBoxes())
+    for size, side in [(8, 8), (16, 16), (8, 8), (16, 16)]:
+        pre.size.current_choice = size
+        batches = list(prepared_batches(cached, model))
+        assert {tuple(d['inputs'].shape[-2:]) for d in batches} == {(side,
+                                                                     side)}
+        box = batches[0]['data_samples'][0].gt_instances.bboxes
+        assert box.tolist() == [[0., 0., side / 2, side / 2]]
+    assert model.calls == 6  # one pass per size
+    assert all(s.gt_instances.bboxes.tolist() == [[0., 0., 4., 4.]]
+               for d in cached for s in d['data_samples'])
+    # 10 inputs of 3 x 8 x 8 floats kept (7.5 kB), 30 kB more at 16 x 16
+    tight = CachedBatches(WithBoxes(), budget_mb=0.03)
+    model.calls = 0
+    for _ in range(2):
+        pre.size.current_choice = 16
+        list(prepared_batches(tight, model))
+    assert tight.kept and model.calls == 6

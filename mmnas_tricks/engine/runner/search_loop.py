@@ -298,6 +298,9 @@ class SearchLoop(SupernetLoop):
         # evaluation): kept apart from the records, which must not depend
         # on the machine
         self.seconds: Dict[str, float] = {}
+        #: seconds of this run's one-off work before the first candidate
+        #: (the FLOPs table), reported beside the candidates' own
+        self.setup_seconds: Dict[str, float] = {}
         self.rejected: Dict[str, dict] = {}
         self.reference: Optional[dict] = None
         #: this generation's candidates (keys), once proposed
@@ -491,19 +494,30 @@ class SearchLoop(SupernetLoop):
         constraint or an objective needs it), the measured latency."""
         key = subnet_key(subnet)
         if key not in self._res_cache:
-            if self._table is None:
-                self._table = ResourceTable(self.model, self._shape())
-                print_log(
-                    'FLOPs of candidates: ' +
-                    ('per-choice table (checked exact for this space)'
-                     if self._table.why_not is None else
-                     f'traced each ({self._table.why_not})'),
-                    logger='current')
-            self._res_cache[key] = self._table(subnet)
+            self._res_cache[key] = self.resource_table()(subnet)
         res = dict(self._res_cache[key])
         if self._needs_latency() if latency is None else latency:
             res['latency'] = self._latency(subnet)
         return res
+
+    def resource_table(self) -> ResourceTable:
+        """The FLOPs / params table of the candidates, built (and timed:
+        :attr:`setup_seconds`) on first use; :meth:`run` builds it before
+        the first candidate, so that the candidates' seconds are their own
+        (a one-off of the search, like loading the supernet)."""
+        if self._table is None:
+            start = time.perf_counter()
+            self._table = ResourceTable(self.model, self._shape())
+            self.setup_seconds['resource_table'] = round(
+                time.perf_counter() - start, 4)
+            print_log(
+                'FLOPs of candidates: ' +
+                (f'per-choice table (checked exact for this space; '
+                 f'{self._table.traces} traces)' if self._table.why_not is None
+                 else f'traced each ({self._table.why_not})') +
+                f', {self.setup_seconds["resource_table"]:.2f} s',
+                logger='current')
+        return self._table
 
     def _first(self) -> dict:
         """Every searched mutable at its first choice."""
@@ -823,6 +837,7 @@ class SearchLoop(SupernetLoop):
             self._check_islands()
             self._resolve_constraints()
             self.calib_batches = self._draw_calibration_batches()
+            self.resource_table()
             self._score_reference()
             while self._generation < self.max_generations:
                 self._run_generation()
@@ -859,6 +874,7 @@ class SearchLoop(SupernetLoop):
                     generations=self._generation,
                     scored=len(self.records),
                     best_score=self.records[best]['score'],
+                    setup_seconds=self.setup_seconds,
                     files=sorted(
                         f for f in os.listdir(self.out_dir)
                         if f != 'complete.json')), self.complete_path)

@@ -89,11 +89,17 @@ def _rescale_sample(sample, sx: float, sy: float, batch_shape) -> None:
         instances = getattr(sample, field, None)
         if instances is None or 'bboxes' not in instances:
             continue
+        # new instances and boxes: the sample's may be shared with batches
+        # kept for the next pass (CachedBatches), which must not change
+        instances = instances.new(**dict(instances.items()))
         boxes = instances.bboxes
         if hasattr(boxes, 'rescale_'):
+            boxes = boxes.clone()
             boxes.rescale_((sx, sy))
         else:
             scale = torch.tensor([sx, sy, sx, sy],
                                  dtype=boxes.dtype,
                                  device=boxes.device)
-            instances.bboxes = boxes * scale
+            boxes = boxes * scale
+        instances.bboxes = boxes
+        setattr(sample, field, instances)
