@@ -34,6 +34,14 @@ What is measured here (``--device``), what is taken from elsewhere:
   mmdet's FCOS, alternately, measured on ``--device`` (on the CPU the
   ratio stands in for the GPU's: overheads that are fixed per operation
   weigh less on a GPU's faster kernels, or more when it is underused).
+  The supernet's ratio is that of its random subnets, whose ops (separable,
+  dilated and deformable convs, seven FPN cells) cost more than FCOS's
+  plain towers: what training it costs, not a weight-sharing overhead;
+  deformable convs run as ``grid_sample`` on the CPU, which makes them
+  dearer there than on a GPU, so the CPU ratio is an upper bound.
+- The whole-detector supernet's inference overhead over the static model
+  of the same subnet (its baseline subnet, digits batches of 16; no COCO
+  config of that space exists), for its candidates' scoring.
 - The whole-detector supernet's epoch against the baseline's: measured in
   the main job (docs/benchmarks.md: 6.22 min for 6 supernet epochs, 4.58
   min for the 12-epoch baseline, this CPU): 2.72x, the sandwich rule's
@@ -59,9 +67,11 @@ from common import (add_common_args, check_device, load_cfg, machine, median,
                     result_path, timed, write_result)
 
 WORK_DIR = 'work_dirs/benchmarks/coco_cost_model'
-STATIC = 'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'
+STATIC = 'fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'  # mmdet's
 NECK_HEAD = ('configs/supernets/nasfcos_r50-caffe_fpn-cells-search_'
              'gn-head-search_1x_coco.py')
+WHOLE_DETECTOR = ('configs/supernets/fcos_whole-elastic_r18w16_fpn_gn-head_'
+                  '12e_digits.py')
 COCO = dict(train_images=118287, val_images=5000, boxes_per_image=7.3,
             classes=80, detections_per_image=100)
 PUBLISHED = dict(
@@ -96,13 +106,19 @@ PEERS = {
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--iters', type=int, default=2,
+    parser.add_argument('--iters', type=int, default=3,
                         help='timed training iterations per model and round')
     parser.add_argument('--images', type=int, default=2,
                         help='timed inference images per model and round')
-    parser.add_argument('--rounds', type=int, default=2)
+    parser.add_argument('--rounds', type=int, default=3)
     add_common_args(parser)
     return parser.parse_args()
+
+
+def mmdet_config(path: str) -> str:
+    """The file of one of mmdet's own configs (installed with it)."""
+    from mmengine.utils import get_installed_path
+    return osp.join(get_installed_path('mmdet'), '.mim', 'configs', path)
 
 
 def build(config: str, device):
@@ -192,8 +208,8 @@ def coco_eval_seconds(repeats: int = 2) -> dict:
         xy = rng.uniform(0, 500, (n_gt, 2))
         wh = rng.uniform(10, 200, (n_gt, 2))
         labels = rng.integers(0, COCO['classes'], n_gt)
-        anns = [
-            dict(bbox=[float(x), float(y), float(w), float(h)],
+        anns = [  # mmdet's instances: boxes as x1, y1, x2, y2
+            dict(bbox=[float(x), float(y), float(x + w), float(y + h)],
                  bbox_label=int(c), ignore_flag=0)
             for (x, y), (w, h), c in zip(xy, wh, labels)
         ]
@@ -226,6 +242,35 @@ def coco_eval_seconds(repeats: int = 2) -> dict:
         bbox_mAP=round(stats['bbox_mAP'], 3))
 
 
+def whole_detector_inference(args, device) -> dict:
+    """Seconds per digits batch (16 images, 128 px) of the whole-detector
+    supernet at its baseline subnet and of that subnet's static model,
+    ``predict`` alternately: the supernet's inference overhead where its
+    candidates are scored (no COCO config of this space exists)."""
+    from common import digits_batches
+    from supernet_overhead import build_pair
+    cfg, supernet, static, _ = build_pair(WHOLE_DETECTOR)
+    batches = digits_batches(cfg, 4, 16)
+    seconds = dict(supernet=[], static=[])
+
+    def run(model):
+        model.to(device).eval()
+        with torch.no_grad():
+            for data in batches:
+                model.test_step(data)
+
+    for model in (supernet, static):
+        run(model)  # warm-up
+    for _ in range(args.rounds + 3):
+        for name, model in (('supernet', supernet), ('static', static)):
+            seconds[name].append(
+                timed(lambda: run(model), device) / len(batches))
+    med = {k: median(v) for k, v in seconds.items()}
+    return dict(
+        seconds_per_batch={k: round(v, 4) for k, v in med.items()},
+        ratio=round(med['supernet'] / med['static'], 3))
+
+
 def gpu_days(seconds: float) -> float:
     return seconds / 86400
 
@@ -255,8 +300,8 @@ def cost_model(ratios: dict, eval_s: float) -> dict:
     # (times the supernet's measured inference overhead); calibration
     # forwards 160 training images, counted at the inference speed
     calib_s = mj['calib_images'] / p['inference_fps']
-    wd_candidate_s = (val_gpu_s + calib_s) * ratios['neck_head_infer'] + \
-        eval_s
+    wd_candidate_s = (val_gpu_s + calib_s) * ratios['whole_detector_infer'] \
+        + eval_s
     wd_search = gpu_days(mj['candidates'] * wd_candidate_s)
     wd_rerank = gpu_days(static_epoch_gpu_s * mj['rerank_finetunes'] *
                          mj['rerank_epochs'])
@@ -308,7 +353,7 @@ def table(model: dict) -> str:
 def main():
     args = parse_args()
     device = check_device(args.device)
-    models = dict(static=build(STATIC, device),
+    models = dict(static=build(mmdet_config(STATIC), device),
                   neck_head=build(NECK_HEAD, device))
     seconds = step_timings(models, args, device)
     med = {n: {k: median(v) for k, v in s.items()} for n, s in
@@ -318,6 +363,8 @@ def main():
                               med['static']['train'], 3),
         neck_head_infer=round(med['neck_head']['infer'] /
                               med['static']['infer'], 3))
+    whole = whole_detector_inference(args, device)
+    ratios['whole_detector_infer'] = whole['ratio']
     print(f'ratios {ratios}', flush=True)
     coco_eval = coco_eval_seconds()
     print(f'COCO evaluation {coco_eval}', flush=True)
@@ -341,6 +388,7 @@ def main():
                 for n, s in med.items()
             },
             ratios=ratios,
+            whole_detector_inference_digits=whole,
             coco_eval=coco_eval,
             published=PUBLISHED,
             coco=COCO,

@@ -87,3 +87,60 @@ def test_bad_shapes():
     for bad in [[(2, 1)], [(3, 0)], [3]]:
         with pytest.raises(ValueError):
             ConvShapeChoice(2, 2, bad)
+
+
+def test_crop_made_once_per_step_and_exact():
+    """A tower conv called on every pyramid level, and by several subnets
+    between two optimizer steps, crops its weight once: the same outputs
+    and gradients as cropping on every call; a new crop after the weight
+    changes in place, in another grad mode, or for another shape."""
+    import copy
+
+    from mmnas_tricks.models.mutables.elastic import _VIEWS
+    torch.manual_seed(0)
+    conv = ConvShapeChoice(4, 4, [(3, 1), (5, 1), (3, 2)], norm_cfg=GN)
+    levels = [torch.randn(2, 4, s, s) for s in (16, 8, 4)]
+    w = conv.layer.conv.weight
+
+    def reference():  # the crop made on every call, by hand
+        k, d = conv.current_choice
+        s = (5 - k) // 2
+        outs = []
+        for x in levels:
+            y = F.conv2d(x, w[:, :, s:s + k, s:s + k], conv.layer.conv.bias,
+                         1, d * (k - 1) // 2, d)
+            outs.append(F.relu(conv.layer.gn(y)))
+        return outs
+
+    opt = torch.optim.SGD(conv.parameters(), lr=0.1)
+    for _ in range(2):  # two steps, two subnets in each (the sandwich rule)
+        summed, crops = 0, []
+        for shape in [(3, 1), (3, 2)]:
+            conv.current_choice = shape
+            outs = [conv(x) for x in levels]
+            crops.append(_VIEWS[conv][(3, 4, 4)][1])
+            sum(o.sum() for o in outs).backward()
+            mine, w.grad = w.grad, None
+            expected = reference()
+            sum(o.sum() for o in expected).backward()
+            for a, b in zip(outs, expected):
+                assert torch.allclose(a, b, atol=1e-6)
+            assert torch.allclose(mine, w.grad, atol=1e-5)
+            summed = summed + mine
+            w.grad = None
+        w.grad = summed  # both subnets' gradients, as a step sums them
+        # one crop for the whole step: (3, 1) and (3, 2) share it
+        assert crops[0] is crops[1] and len(_VIEWS[conv]) == 1
+        before = _VIEWS[conv][(3, 4, 4)][1]
+        opt.step()
+        opt.zero_grad()
+        conv.current_choice = (3, 1)
+        conv(levels[0])
+        assert _VIEWS[conv][(3, 4, 4)][1] is not before  # the weight moved
+    with torch.no_grad():
+        conv(levels[0])
+    assert _VIEWS[conv][(3, 4, 4)][1].grad_fn is None
+    conv.current_choice = (5, 1)  # the whole weight: no crop
+    conv(levels[0]).sum().backward()
+    assert set(_VIEWS[conv]) == {(3, 4, 4)}
+    copy.deepcopy(conv)  # the kept crops are not the module's attributes

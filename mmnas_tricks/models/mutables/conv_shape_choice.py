@@ -11,7 +11,7 @@ from mmcv.cnn import ConvModule
 from mmnas_tricks.registry import MODELS
 from .base import BaseMutable, integral
 from .elastic import (WidthSources, check_norm_widths, copy_norm, group_size,
-                      sliced_norm)
+                      reused_view, sliced_norm)
 
 
 def _shape(choice) -> Tuple[int, int]:
@@ -148,11 +148,15 @@ class ConvShapeChoice(BaseMutable, WidthSources):
         k, d = shape
         c_in = self.input_channels(x)
         c = self.active_channels()[1]
-        bias = self.layer.conv.bias
-        return F.conv2d(x,
-                        self.cropped_weight(k)[:c, :c_in],
-                        None if bias is None else bias[:c], self.stride,
-                        d * (k - 1) // 2, d)
+        conv = self.layer.conv
+        weight = conv.weight
+        if weight.shape != (c, c_in, k, k):  # a crop, made once per step
+            weight = reused_view(
+                self, (k, c, c_in), [weight],
+                lambda: self.cropped_weight(k)[:c, :c_in].contiguous())
+        return F.conv2d(x, weight,
+                        None if conv.bias is None else conv.bias[:c],
+                        self.stride, d * (k - 1) // 2, d)
 
     def _norm_act(self, y: torch.Tensor) -> torch.Tensor:
         if self.layer.with_norm:

@@ -11,7 +11,8 @@ component's first layers take their input width from the component before
 it (backbone -> neck -> head): they carry an ``upstream_index`` (which of
 the component's inputs feeds them) and :func:`link_widths` connects them.
 """
-from typing import List, Optional, Tuple
+import weakref
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -158,6 +159,39 @@ def sliced_norm(x: torch.Tensor, norm: nn.Module, c: int) -> torch.Tensor:
                     f'{type(norm).__name__}')
 
 
+#: weight views (crops, slices) a layer made, by layer: kept off the modules,
+#: since a view made with autograd is no graph leaf, which deepcopy and
+#: pickling refuse
+_VIEWS: 'weakref.WeakKeyDictionary[nn.Module, dict]' = \
+    weakref.WeakKeyDictionary()
+
+
+def reused_view(owner: nn.Module, key: tuple,
+                sources: Sequence[torch.Tensor],
+                make: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """``make()``, a view of ``sources`` (a crop or slice of a weight, made
+    contiguous), made once and handed out again while every source is the
+    same tensor, unchanged (its in-place version: an optimizer step, a load
+    or an init changes it), and grad mode is the same. A layer called
+    several times per forward (a detection head's tower, on each pyramid
+    level) or by several subnets between two optimizer steps (the sandwich
+    rule) then slices its weight once instead of on every call; the
+    gradients of the calls add up at the view, which passes them to the
+    weight in one step. Safe across graphs: a slice's or copy's backward
+    keeps no tensors, so a view can be backpropagated through again."""
+    state = (tuple((t._version, t.data_ptr(), t.device, t.dtype)
+                   for t in sources), torch.is_grad_enabled())
+    views = _VIEWS.get(owner)
+    if views is None:
+        views = _VIEWS[owner] = {}
+    hit = views.get(key)
+    if hit is not None and hit[0] == state:
+        return hit[1]
+    view = make()
+    views[key] = (state, view)
+    return view
+
+
 def _slice(t: Optional[torch.Tensor], c: int) -> Optional[torch.Tensor]:
     return None if t is None else t[:c]
 
@@ -234,9 +268,13 @@ class ElasticConv2d(nn.Conv2d, ElasticModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c_in = self.input_channels(x)
         c_out = self.active_channels()[1]
+        weight = self.weight
+        if weight.shape[:2] != (c_out, c_in):
+            weight = reused_view(
+                self, (c_out, c_in), [weight],
+                lambda: self.weight[:c_out, :c_in].contiguous())
         return self.mask_output(
-            self._conv_forward(x, self.weight[:c_out, :c_in],
-                               _slice(self.bias, c_out)))
+            self._conv_forward(x, weight, _slice(self.bias, c_out)))
 
     def export_module(self) -> nn.Module:
         c_in, c_out = self.active_channels()

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from mmnas_tricks.registry import MODELS
 from .base import BaseMutable, integral
+from .elastic import reused_view
 
 
 @MODELS.register_module()
@@ -75,6 +76,15 @@ class KernelSizeChoice(BaseMutable):
         return self.weight[:, :, start:start + kernel_size,
                            start:start + kernel_size]
 
+    def _kernel(self, k: int) -> torch.Tensor:
+        """The weight of kernel ``k``: the parameter at the largest kernel,
+        else its centre crop, made once per optimizer step
+        (:func:`~.elastic.reused_view`)."""
+        if k == self.max_kernel:
+            return self.weight
+        return reused_view(self, (k, ), [self.weight],
+                           lambda: self.cropped_weight(k).contiguous())
+
     def _conv(self, x, weight, kernel_size):
         return F.conv2d(x, weight, self.bias, self.stride,
                         self.dilation * (kernel_size - 1) // 2, self.dilation,
@@ -84,7 +94,7 @@ class KernelSizeChoice(BaseMutable):
         mode = self.mode
         if mode in ('fixed', 'sampled'):
             k = self.current_choice
-            return self._conv(x, self.cropped_weight(k), k)
+            return self._conv(x, self._kernel(k), k)
         if mode == 'differentiable':
             mask = 0
             for w, k in zip(self.arch_weights(), self.choices):
@@ -97,7 +107,7 @@ class KernelSizeChoice(BaseMutable):
         out = 0
         for i, k in enumerate(self.choices):
             out = out + paths[:, i].view(-1, 1, 1, 1) * self._conv(
-                x, self.cropped_weight(k), k)
+                x, self._kernel(k), k)
         return out
 
     def export_cfg(self) -> dict:
