@@ -240,6 +240,12 @@ def peer_setting(args, cfg=None) -> str:
         population=population,
         generations=2,
         supernet_epochs=args.supernet_epochs,
+        # the overhead's SGD steps: our optimizer settings on mmengine's own
+        # constructor (ours, which groups parameters, is not in that venv)
+        optim_wrapper={
+            k: v
+            for k, v in cfg.optim_wrapper.items() if k != 'constructor'
+        },
         seed=0,
         work_dir=work)
     from mmengine.config import Config

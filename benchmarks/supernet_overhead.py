@@ -2,9 +2,9 @@
 (issue 9 item 1): time per training iteration and peak memory.
 
 For each CONFIG (default: the weight-sharing FCOS neck/head space, the main
-job's plus tower depth {4, 3, 2}, and the DetNAS ShuffleNetV2 FCOS backbone
-space), for the baseline subnet
-(every first choice) and ``--subnets`` random ones: the supernet with that
+job's plus tower depth {4, 3, 2}, the DetNAS ShuffleNetV2 FCOS backbone
+space and the main job's whole-detector elastic space), for the baseline
+subnet (every first choice) and ``--subnets`` random ones: the supernet with that
 subnet set, and the static model of the subnet built from its exported
 plain mmdet config (``export_config``) with the same weights, each train on
 the same ``--batches`` digits batches (``train_step``: forward, loss,
@@ -16,12 +16,19 @@ training memory counted tensor by tensor (parameters, gradients, optimizer
 state, activations saved for backward; on CUDA also the allocator's peak
 over a pass) and the parameter counts.
 
+MMRazor beside it, in the same run (``--mmrazor-venv``, made by
+``benchmarks/peers/install_mmrazor.sh``): its SPOS supernet of the DetNAS
+space, each subnet against the static model MMRazor exports for it
+(``benchmarks/peers/mmrazor_search.py --overhead``), the same batches,
+repeats and number of subnets.
+
 Example:
-    python benchmarks/supernet_overhead.py                  # CPU, ~4 min
+    python benchmarks/supernet_overhead.py                  # CPU, ~9 min
     python benchmarks/supernet_overhead.py --device cuda    # GPU machine
 Writes benchmarks/results/supernet_overhead[_<device>].json.
 """
 import argparse
+import json
 import os
 import os.path as osp
 import random
@@ -34,8 +41,10 @@ from common import (add_common_args, check_device, digits_batches, load_cfg,
 CONFIGS = [
     'configs/supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py',
     'configs/supernets/fcos_detnas-shufflenetv2_fpn_gn-head_12e_digits.py',
+    'configs/supernets/fcos_whole-elastic_r18w16_fpn_gn-head_12e_digits.py',
 ]
 WORK_DIR = 'work_dirs/benchmarks/supernet_overhead'
+MMRAZOR_VENV = 'work_dirs/peers/mmrazor'
 
 
 def parse_args():
@@ -46,6 +55,13 @@ def parse_args():
         type=int,
         default=3,
         help='random subnets besides the baseline one')
+    parser.add_argument(
+        '--mmrazor-venv',
+        default=MMRAZOR_VENV,
+        help='MMRazor 1.0 in its own venv '
+        '(benchmarks/peers/install_mmrazor.sh): its SPOS supernet of the '
+        'DetNAS space measured the same way in the same run; absent: no '
+        'MMRazor row')
     add_common_args(parser, timing=True)
     return parser.parse_args()
 
@@ -253,11 +269,51 @@ def measure(config: str, args, device) -> dict:
         max_ratio=round(max(r['ratio'] for r in rows), 4))
 
 
+def measure_mmrazor(args) -> dict:
+    """MMRazor's SPOS supernet of the DetNAS space (the search
+    benchmark's peer setting: same FCOS, channels, blocks, training images
+    and optimizer settings) against the static models it exports,
+    ``--batches`` / ``--repeats`` / ``--subnets`` as ours
+    (``benchmarks/peers/mmrazor_search.py --overhead``)."""
+    from common import run_command
+    from search_throughput import parse_args as peer_args
+    from search_throughput import peer_setting
+    saved = sys.argv
+    sys.argv = [saved[0]]
+    try:
+        setting = peer_setting(peer_args())
+    finally:
+        sys.argv = saved
+    out = osp.join(osp.dirname(setting), 'overhead.json')
+    run_command([
+        osp.join(args.mmrazor_venv, 'bin', 'python'),
+        'benchmarks/peers/mmrazor_search.py', setting, '--overhead', out,
+        '--batches',
+        str(args.batches), '--repeats',
+        str(args.repeats), '--subnets',
+        str(args.subnets)
+    ])
+    with open(out) as f:
+        result = json.load(f)
+    print(f'MMRazor: median ratio {result["median_ratio"]}', flush=True)
+    return result
+
+
 def main():
     args = parse_args()
     device = check_device(args.device)
     out = result_path('supernet_overhead', device, args.out)
     results = [measure(c, args, device) for c in args.configs]
+    peer = None
+    if device.type == 'cpu' and osp.isfile(
+            osp.join(args.mmrazor_venv, 'bin', 'python')):
+        peer = measure_mmrazor(args)
+    elif device.type == 'cpu':
+        print(
+            f'no MMRazor venv at {args.mmrazor_venv} '
+            '(bash benchmarks/peers/install_mmrazor.sh): MMRazor not '
+            'measured',
+            flush=True)
     write_result(
         dict(
             machine(device),
@@ -271,6 +327,13 @@ def main():
             batch_size=args.batch_size,
             repeats=args.repeats,
             configs=results,
+            median_ratios={
+                osp.basename(r['config']): r['median_ratio']
+                for r in results
+            },
+            mmrazor=peer,
+            mmrazor_median_ratio=None if peer is None else
+            peer['median_ratio'],
             command=' '.join(['python'] + sys.argv)), out)
 
 

@@ -420,6 +420,9 @@ def test_mmrazor_setting_is_our_search_setting(repo_root, monkeypatch,
     assert {a['image_id'] for a in heldout['annotations']} <= set(ids)
     assert heldout['annotations']
     assert setting.train_ann == cfg.train_dataloader.dataset.ann_file
+    # our optimizer settings, on mmengine's own constructor
+    assert setting.optim_wrapper.optimizer == cfg.optim_wrapper.optimizer
+    assert 'constructor' not in setting.optim_wrapper
 
 
 def test_mmrazor_search_runs_in_its_venv(repo_root, monkeypatch, tiny_digits,
@@ -442,3 +445,68 @@ def test_mmrazor_search_runs_in_its_venv(repo_root, monkeypatch, tiny_digits,
         rows = json.load(f)
     assert all(r['seconds'] > 0 and 'score' in r for r in rows)
     assert len(rows[0]['choices']) == 20  # the DetNAS space's 20 blocks
+    # its supernet overhead, as supernet_overhead.py runs it: each subnet
+    # in the supernet and as MMRazor's static export, the same loss
+    import subprocess
+    out = tmp_path / 'overhead.json'
+    subprocess.run([
+        osp.join(venv, 'bin', 'python'), 'benchmarks/peers/mmrazor_search.py',
+        str(tmp_path / 'mmrazor' / 'setting.py'), '--overhead',
+        str(out), '--batches', '1', '--repeats', '1', '--subnets', '1'
+    ],
+                   check=True,
+                   capture_output=True)
+    with open(out) as f:
+        overhead = json.load(f)
+    assert [r['subnet'] for r in overhead['rows']
+            ] == ['baseline (every first choice)', 'random 1']
+    for r in overhead['rows']:
+        a, b = r['losses_first_batch']
+        assert abs(a - b) <= 1e-3 * max(1, abs(a)) and r['ratio'] > 0
+        assert r['params_supernet'] == 784826 > r['params_static']
+    assert set(overhead['rows'][0]['choices'].values()) == {'shuffle_3x3'}
+
+
+def test_coco_cost_model_adds_up(repo_root, monkeypatch):
+    """The COCO cost model's arithmetic: with every measured ratio 1 and a
+    free evaluation, the neck/head supernet costs a 1x training and a
+    candidate one val pass at the published speed; the whole-detector
+    search adds the baseline, its supernet epochs at the main job's
+    measured epoch ratio, calibration and the re-rank epochs."""
+    bench = _bench_module(repo_root, monkeypatch, 'coco_cost_model')
+    ones = dict(neck_head_train=1.0, neck_head_infer=1.0,
+                whole_detector_infer=1.0)
+    model = bench.cost_model(ones, 0.0)
+    p, mj = bench.PUBLISHED, bench.MAIN_JOB
+    epoch_s = 118287 / 16 * 0.396 * 4
+    assert model['static_1x_gpu_days'] == round(12 * epoch_s / 86400, 2)
+    neck_head, whole = model['rows']
+    val_s = 5000 / p['inference_fps']
+    assert neck_head['seconds_per_candidate'] == round(val_s, 1)
+    assert neck_head['stages'] == dict(
+        supernet=round(12 * epoch_s / 86400, 2),
+        candidates=round(128 * val_s / 86400, 2))
+    ratio = (6.22 / 6) / (4.58 / 12)
+    assert whole['supernet_epoch_ratio'] == round(ratio, 2)
+    assert whole['stages']['supernet'] == round(
+        6 * ratio * epoch_s / 86400, 2)
+    assert whole['seconds_per_candidate'] == round(
+        (5000 + mj['calib_images']) / p['inference_fps'], 1)
+    assert whole['stages']['rerank'] == round(6 * epoch_s / 86400, 2)
+    slower = bench.cost_model(dict(ones, neck_head_train=2.0), 10.0)
+    assert slower['rows'][0]['stages']['supernet'] == round(
+        24 * epoch_s / 86400, 2)
+    assert slower['rows'][0]['seconds_per_candidate'] == round(
+        val_s + 10, 1)
+    assert 'NAS-FCOS' in bench.table(model) and '| 28 |' in bench.table(
+        model)
+
+
+def test_coco_cost_model_times_a_real_evaluation(repo_root, monkeypatch):
+    """The synthetic COCO predictions are boxes near the ground truth, most
+    with its class: the metric matches them (mAP well above 0), as real
+    detections would make it work."""
+    bench = _bench_module(repo_root, monkeypatch, 'coco_cost_model')
+    timed = bench.coco_eval_seconds(images=30, repeats=1)
+    assert timed['images'] == 30 and timed['detections'] == 3000
+    assert timed['bbox_mAP'] > 0.1 and timed['median_seconds'] > 0

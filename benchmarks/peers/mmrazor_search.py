@@ -211,9 +211,108 @@ def search(s):
     return rows, time.perf_counter() - start, params
 
 
+def overhead(s, args):
+    """MMRazor's supernet overhead, as ``benchmarks/supernet_overhead.py``
+    measures ours: for the baseline subnet (every first candidate) and
+    ``args.subnets`` random ones, the SPOS supernet's architecture with the
+    subnet set (``NasMutator.set_choices``) against the static model
+    MMRazor exports for it (``export_fix_subnet(..., slice_weight=True)``:
+    the chosen ops, the same weights), each trained (``train_step``:
+    forward, loss, backward, SGD step) on the same ``args.batches``
+    training batches, alternately, ``args.repeats`` times. Returns the rows
+    and the median ratio."""
+    import random
+    import statistics
+
+    import torch
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+
+    from mmrazor.registry import MODELS
+    from mmrazor.structures import export_fix_subnet
+    cfg = build_cfg(s, 'supernet')
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        loader = Runner.build_dataloader(
+            dict(cfg.train_dataloader, num_workers=0,
+                 persistent_workers=False), seed=s['seed'])
+    batches = []
+    for data in loader:
+        batches.append(data)
+        if len(batches) == args.batches:
+            break
+    random.seed(s['seed'])
+    torch.manual_seed(s['seed'])
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        algo = MODELS.build(cfg.model)
+    mutator = algo.mutator
+    first = {
+        group: mutables[0].choices[0]
+        for group, mutables in mutator.search_groups.items()
+    }
+    subnets = [first] + [mutator.sample_choices() for _ in range(args.subnets)]
+
+    def train_pass(model, wrapper):
+        model.train()
+        start = time.perf_counter()
+        for data in batches:
+            model.train_step(data, wrapper)
+        return (time.perf_counter() - start) / len(batches)
+
+    rows = []
+    for index, choices in enumerate(subnets):
+        mutator.set_choices(choices)
+        static = export_fix_subnet(algo, slice_weight=True)[1].architecture
+        supernet = algo.architecture
+        with torch.no_grad():
+            losses = []
+            for model in (supernet, static):
+                model.train()
+                data = model.data_preprocessor(batches[0], True)
+                loss = model.parse_losses(model(**data, mode='loss'))[0]
+                losses.append(float(loss))
+        models = [supernet, static]
+        wrappers = [
+            build_optim_wrapper(m, dict(s['optim_wrapper'])) for m in models
+        ]
+        for model, wrapper in zip(models, wrappers):
+            train_pass(model, wrapper)  # warm-up
+        times = [[], []]
+        for _ in range(args.repeats):
+            for i, (model, wrapper) in enumerate(zip(models, wrappers)):
+                times[i].append(train_pass(model, wrapper))
+        ratios = [a / b for a, b in zip(*times)]
+        rows.append(
+            dict(
+                subnet='baseline (every first choice)'
+                if index == 0 else f'random {index}',
+                choices={str(k): str(v)
+                         for k, v in choices.items()},
+                seconds_per_iter_supernet=round(
+                    statistics.median(times[0]), 5),
+                seconds_per_iter_static=round(statistics.median(times[1]), 5),
+                ratio=round(statistics.median(ratios), 4),
+                params_supernet=sum(p.numel() for p in supernet.parameters()),
+                params_static=sum(p.numel() for p in static.parameters()),
+                losses_first_batch=[round(x, 5) for x in losses]))
+        print(json.dumps(rows[-1]), flush=True)
+        del static, models, wrappers
+    return dict(
+        rows=rows,
+        median_ratio=round(statistics.median(r['ratio'] for r in rows), 4),
+        max_ratio=round(max(r['ratio'] for r in rows), 4))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('setting', help='SETTING.py')
+    parser.add_argument(
+        '--overhead',
+        metavar='OUT.json',
+        help='measure the supernet overhead (no search) into OUT.json')
+    parser.add_argument('--batches', type=int, default=8)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--subnets', type=int, default=3)
     args = parser.parse_args()
     from mmengine.config import Config
     s = Config.fromfile(args.setting)
@@ -222,6 +321,15 @@ def main():
     import mmrazor
     import torch
     torch.set_num_threads(s.get('threads', torch.get_num_threads()))
+    if args.overhead:
+        result = overhead(s, args)
+        result.update(
+            mmrazor=mmrazor.__version__,
+            mmdet=mmdet.__version__,
+            torch=torch.__version__,
+            python=sys.version.split()[0])
+        dump_json(result, args.overhead)
+        return
     supernet_seconds = None
     if not osp.isfile(osp.join(s['work_dir'], 'supernet.pth')):
         supernet_seconds = train_supernet(s)

@@ -118,7 +118,7 @@ def test_crop_made_once_per_step_and_exact():
         for shape in [(3, 1), (3, 2)]:
             conv.current_choice = shape
             outs = [conv(x) for x in levels]
-            crops.append(_VIEWS[conv][(3, 4, 4)][1])
+            crops.append(_VIEWS[conv][('weight', 4, 4, 3)][1])
             sum(o.sum() for o in outs).backward()
             mine, w.grad = w.grad, None
             expected = reference()
@@ -131,16 +131,17 @@ def test_crop_made_once_per_step_and_exact():
         w.grad = summed  # both subnets' gradients, as a step sums them
         # one crop for the whole step: (3, 1) and (3, 2) share it
         assert crops[0] is crops[1] and len(_VIEWS[conv]) == 1
-        before = _VIEWS[conv][(3, 4, 4)][1]
+        before = _VIEWS[conv][('weight', 4, 4, 3)][1]
         opt.step()
         opt.zero_grad()
         conv.current_choice = (3, 1)
         conv(levels[0])
-        assert _VIEWS[conv][(3, 4, 4)][1] is not before  # the weight moved
+        # the weight moved: a new crop
+        assert _VIEWS[conv][('weight', 4, 4, 3)][1] is not before
     with torch.no_grad():
         conv(levels[0])
-    assert _VIEWS[conv][(3, 4, 4)][1].grad_fn is None
+    assert _VIEWS[conv][('weight', 4, 4, 3)][1].grad_fn is None
     conv.current_choice = (5, 1)  # the whole weight: no crop
     conv(levels[0]).sum().backward()
-    assert set(_VIEWS[conv]) == {(3, 4, 4)}
+    assert set(_VIEWS[conv]) == {('weight', 4, 4, 3)}
     copy.deepcopy(conv)  # the kept crops are not the module's attributes

@@ -11,7 +11,7 @@ from mmcv.cnn import ConvModule
 from mmnas_tricks.registry import MODELS
 from .base import BaseMutable, integral
 from .elastic import (WidthSources, check_norm_widths, copy_norm, group_size,
-                      reused_view, sliced_norm)
+                      sliced_norm, weight_crop)
 
 
 def _shape(choice) -> Tuple[int, int]:
@@ -149,11 +149,7 @@ class ConvShapeChoice(BaseMutable, WidthSources):
         c_in = self.input_channels(x)
         c = self.active_channels()[1]
         conv = self.layer.conv
-        weight = conv.weight
-        if weight.shape != (c, c_in, k, k):  # a crop, made once per step
-            weight = reused_view(
-                self, (k, c, c_in), [weight],
-                lambda: self.cropped_weight(k)[:c, :c_in].contiguous())
+        weight = weight_crop(self, 'weight', conv.weight, c, c_in, k)
         return F.conv2d(x, weight,
                         None if conv.bias is None else conv.bias[:c],
                         self.stride, d * (k - 1) // 2, d)

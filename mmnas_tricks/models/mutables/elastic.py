@@ -192,6 +192,50 @@ def reused_view(owner: nn.Module, key: tuple,
     return view
 
 
+class _Crop(torch.autograd.Function):
+    """``weight[index]``, contiguous, as one autograd op: its backward
+    writes the gradient into one zero tensor of the weight's shape, where a
+    chain of slices (output channels, input channels, kernel rows, kernel
+    columns) fills and copies one tensor per slice."""
+
+    @staticmethod
+    def forward(ctx, weight, index):
+        ctx.shape = weight.shape
+        ctx.index = index
+        return weight[index].contiguous()
+
+    @staticmethod
+    def backward(ctx, grad):
+        full = grad.new_zeros(ctx.shape)
+        full[ctx.index] = grad
+        return full, None
+
+
+def weight_crop(owner: nn.Module,
+                name: str,
+                weight: torch.Tensor,
+                c_out: int,
+                c_in: int,
+                k: Optional[int] = None) -> torch.Tensor:
+    """The conv weight of ``c_out`` x ``c_in`` channels (the first ones)
+    and a ``k`` x ``k`` kernel (its centre; None: the whole kernel):
+    ``weight`` itself when that is all of it, else its crop, one autograd
+    op (:class:`_Crop`) made once per optimizer step
+    (:func:`reused_view`, under ``owner`` and ``name``); plain slices in a
+    jit trace (the FLOPs count), which must record them."""
+    size = weight.shape[-1]
+    k = size if k is None else k
+    if tuple(weight.shape[:2]) == (c_out, c_in) and k == size:
+        return weight
+    start = (size - k) // 2
+    index = (slice(0, c_out), slice(0, c_in), slice(start, start + k),
+             slice(start, start + k))
+    if torch.jit.is_tracing():  # FLOPs traces: plain slices, in the graph
+        return weight[index]
+    return reused_view(owner, (name, c_out, c_in, k), [weight],
+                       lambda: _Crop.apply(weight, index))
+
+
 def _slice(t: Optional[torch.Tensor], c: int) -> Optional[torch.Tensor]:
     return None if t is None else t[:c]
 
@@ -268,11 +312,7 @@ class ElasticConv2d(nn.Conv2d, ElasticModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c_in = self.input_channels(x)
         c_out = self.active_channels()[1]
-        weight = self.weight
-        if weight.shape[:2] != (c_out, c_in):
-            weight = reused_view(
-                self, (c_out, c_in), [weight],
-                lambda: self.weight[:c_out, :c_in].contiguous())
+        weight = weight_crop(self, 'weight', self.weight, c_out, c_in)
         return self.mask_output(
             self._conv_forward(x, weight, _slice(self.bias, c_out)))
 

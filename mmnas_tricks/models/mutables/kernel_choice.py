@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from mmnas_tricks.registry import MODELS
 from .base import BaseMutable, integral
-from .elastic import reused_view
+from .elastic import weight_crop
 
 
 @MODELS.register_module()
@@ -80,10 +80,8 @@ class KernelSizeChoice(BaseMutable):
         """The weight of kernel ``k``: the parameter at the largest kernel,
         else its centre crop, made once per optimizer step
         (:func:`~.elastic.reused_view`)."""
-        if k == self.max_kernel:
-            return self.weight
-        return reused_view(self, (k, ), [self.weight],
-                           lambda: self.cropped_weight(k).contiguous())
+        w = self.weight
+        return weight_crop(self, 'weight', w, w.shape[0], w.shape[1], k)
 
     def _conv(self, x, weight, kernel_size):
         return F.conv2d(x, weight, self.bias, self.stride,

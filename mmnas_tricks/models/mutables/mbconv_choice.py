@@ -11,7 +11,7 @@ from mmcv.cnn import build_activation_layer
 
 from mmnas_tricks.registry import MODELS
 from .base import BaseMutable, integral
-from .elastic import WidthSources, copy_norm, sliced_norm
+from .elastic import WidthSources, copy_norm, sliced_norm, weight_crop
 
 
 @MODELS.register_module()
@@ -107,13 +107,15 @@ class MBConvChoice(BaseMutable, WidthSources):
         c_in = self.input_channels(x)
         c_out = self.active_channels()[1]
         hid = self.hidden_channels(e, c_in)
-        start = (self.max_kernel - k) // 2
-        out = F.conv2d(x, self.expand_weight[:hid, :c_in])
+        out = F.conv2d(
+            x, weight_crop(self, 'expand', self.expand_weight, hid, c_in))
         out = self.act(sliced_norm(out, self.expand_bn, hid))
-        dw = self.dw_weight[:hid, :, start:start + k, start:start + k]
+        dw = weight_crop(self, 'dw', self.dw_weight, hid, 1, k)
         out = F.conv2d(out, dw, None, self.stride, (k - 1) // 2, 1, hid)
         out = self.act(sliced_norm(out, self.dw_bn, hid))
-        out = F.conv2d(out, self.project_weight[:c_out, :hid])
+        out = F.conv2d(
+            out, weight_crop(self, 'project', self.project_weight, c_out,
+                             hid))
         out = self.mask_output(sliced_norm(out, self.project_bn, c_out))
         return out + x if self._residual(c_in, c_out) else out
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from mmnas_tricks.registry import MODELS
 from .base import BaseMutable, integral
-from .elastic import WidthSources, copy_norm, sliced_norm
+from .elastic import WidthSources, copy_norm, sliced_norm, weight_crop
 
 
 @MODELS.register_module()
@@ -124,11 +124,13 @@ class ResBasicBlockChoice(BaseMutable, WidthSources):
              c: Optional[int] = None) -> torch.Tensor:
         c_in, c = self._widths(x, c_in, c)
         pad = (k - 1) // 2
-        out = F.conv2d(x, self._kernel(self.conv1_weight[:c, :c_in], k), None,
-                       self.stride, pad)
+        out = F.conv2d(
+            x, weight_crop(self, 'conv1', self.conv1_weight, c, c_in, k),
+            None, self.stride, pad)
         out = self.mask_output(F.relu(sliced_norm(out, self.bn1, c)))
-        out = F.conv2d(out, self._kernel(self.conv2_weight[:c, :c], k), None,
-                       1, pad)
+        out = F.conv2d(out,
+                       weight_crop(self, 'conv2', self.conv2_weight, c, c, k),
+                       None, 1, pad)
         return sliced_norm(out, self.bn2, c)
 
     def _shortcut(self,
@@ -142,7 +144,10 @@ class ResBasicBlockChoice(BaseMutable, WidthSources):
                                  f'width ({c_in}) to equal the output '
                                  f'width ({c}): give both the same source')
             return x
-        out = F.conv2d(x, self.downsample_weight[:c, :c_in], None, self.stride)
+        out = F.conv2d(
+            x,
+            weight_crop(self, 'downsample', self.downsample_weight, c, c_in),
+            None, self.stride)
         return sliced_norm(out, self.downsample_bn, c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
