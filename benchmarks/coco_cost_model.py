@@ -72,8 +72,12 @@ NECK_HEAD = ('configs/supernets/nasfcos_r50-caffe_fpn-cells-search_'
              'gn-head-search_1x_coco.py')
 WHOLE_DETECTOR = ('configs/supernets/fcos_whole-elastic_r18w16_fpn_gn-head_'
                   '12e_digits.py')
-COCO = dict(train_images=118287, val_images=5000, boxes_per_image=7.3,
-            classes=80, detections_per_image=100)
+COCO = dict(
+    train_images=118287,
+    val_images=5000,
+    boxes_per_image=7.3,
+    classes=80,
+    detections_per_image=100)
 PUBLISHED = dict(
     train_seconds_per_iter=0.396,
     images_per_iter=16,
@@ -106,10 +110,16 @@ PEERS = {
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--iters', type=int, default=3,
-                        help='timed training iterations per model and round')
-    parser.add_argument('--images', type=int, default=2,
-                        help='timed inference images per model and round')
+    parser.add_argument(
+        '--iters',
+        type=int,
+        default=3,
+        help='timed training iterations per model and round')
+    parser.add_argument(
+        '--images',
+        type=int,
+        default=2,
+        help='timed inference images per model and round')
     parser.add_argument('--rounds', type=int, default=3)
     add_common_args(parser)
     return parser.parse_args()
@@ -189,9 +199,11 @@ def step_timings(models: dict, args, device) -> dict:
                 timed(lambda: train(name), device) / args.iters)
             seconds[name]['infer'].append(
                 timed(lambda: infer(name), device) / args.images)
-            print(f'round {r}: {name} train '
-                  f'{seconds[name]["train"][-1]:.2f} s/iter, inference '
-                  f'{seconds[name]["infer"][-1]:.2f} s/image', flush=True)
+            print(
+                f'round {r}: {name} train '
+                f'{seconds[name]["train"][-1]:.2f} s/iter, inference '
+                f'{seconds[name]["infer"][-1]:.2f} s/image',
+                flush=True)
     return seconds
 
 
@@ -210,9 +222,12 @@ def coco_eval_seconds(images: int = COCO['val_images'],
         wh = rng.uniform(10, 200, (n_gt, 2))
         labels = rng.integers(0, COCO['classes'], n_gt)
         anns = [  # mmdet's instances: boxes as x1, y1, x2, y2
-            dict(bbox=[float(x), float(y), float(x + w), float(y + h)],
-                 bbox_label=int(c), ignore_flag=0)
-            for (x, y), (w, h), c in zip(xy, wh, labels)
+            dict(
+                bbox=[float(x), float(y),
+                      float(x + w),
+                      float(y + h)],
+                bbox_label=int(c),
+                ignore_flag=0) for (x, y), (w, h), c in zip(xy, wh, labels)
         ]
         gt = dict(width=640, height=480, img_id=i, anns=anns)
         pick = rng.integers(0, n_gt, k)
@@ -268,7 +283,8 @@ def whole_detector_inference(args, device) -> dict:
                 timed(lambda: run(model), device) / len(batches))
     med = {k: median(v) for k, v in seconds.items()}
     return dict(
-        seconds_per_batch={k: round(v, 4) for k, v in med.items()},
+        seconds_per_batch={k: round(v, 4)
+                           for k, v in med.items()},
         ratio=round(med['supernet'] / med['static'], 3))
 
 
@@ -307,26 +323,28 @@ def cost_model(ratios: dict, eval_s: float) -> dict:
     wd_rerank = gpu_days(static_epoch_gpu_s * mj['rerank_finetunes'] *
                          mj['rerank_epochs'])
     rows = [
-        dict(search='neck_head',
-             stages=dict(
-                 supernet=round(nh_supernet, 2),
-                 candidates=round(nh_search, 2)),
-             candidates=nh['candidates'],
-             seconds_per_candidate=round(nh_candidate_s, 1),
-             search_gpu_days=round(nh_supernet + nh_search, 2),
-             retrain_gpu_days=round(one_x, 2)),
-        dict(search='whole_detector',
-             stages=dict(
-                 baseline=round(one_x, 2),
-                 supernet=round(wd_supernet, 2),
-                 candidates=round(wd_search, 2),
-                 rerank=round(wd_rerank, 2)),
-             candidates=mj['candidates'],
-             seconds_per_candidate=round(wd_candidate_s, 1),
-             supernet_epoch_ratio=round(epoch_ratio, 2),
-             search_gpu_days=round(
-                 one_x + wd_supernet + wd_search + wd_rerank, 2),
-             retrain_gpu_days=round(mj['retrains'] * one_x, 2)),
+        dict(
+            search='neck_head',
+            stages=dict(
+                supernet=round(nh_supernet, 2), candidates=round(nh_search,
+                                                                 2)),
+            candidates=nh['candidates'],
+            seconds_per_candidate=round(nh_candidate_s, 1),
+            search_gpu_days=round(nh_supernet + nh_search, 2),
+            retrain_gpu_days=round(one_x, 2)),
+        dict(
+            search='whole_detector',
+            stages=dict(
+                baseline=round(one_x, 2),
+                supernet=round(wd_supernet, 2),
+                candidates=round(wd_search, 2),
+                rerank=round(wd_rerank, 2)),
+            candidates=mj['candidates'],
+            seconds_per_candidate=round(wd_candidate_s, 1),
+            supernet_epoch_ratio=round(epoch_ratio, 2),
+            search_gpu_days=round(one_x + wd_supernet + wd_search + wd_rerank,
+                                  2),
+            retrain_gpu_days=round(mj['retrains'] * one_x, 2)),
     ]
     return dict(
         static_1x_gpu_days=round(one_x, 2),
@@ -354,16 +372,16 @@ def table(model: dict) -> str:
 def main():
     args = parse_args()
     device = check_device(args.device)
-    models = dict(static=build(mmdet_config(STATIC), device),
-                  neck_head=build(NECK_HEAD, device))
+    models = dict(
+        static=build(mmdet_config(STATIC), device),
+        neck_head=build(NECK_HEAD, device))
     seconds = step_timings(models, args, device)
-    med = {n: {k: median(v) for k, v in s.items()} for n, s in
-           seconds.items()}
+    med = {n: {k: median(v) for k, v in s.items()} for n, s in seconds.items()}
     ratios = dict(
-        neck_head_train=round(med['neck_head']['train'] /
-                              med['static']['train'], 3),
-        neck_head_infer=round(med['neck_head']['infer'] /
-                              med['static']['infer'], 3))
+        neck_head_train=round(
+            med['neck_head']['train'] / med['static']['train'], 3),
+        neck_head_infer=round(
+            med['neck_head']['infer'] / med['static']['infer'], 3))
     whole = whole_detector_inference(args, device)
     ratios['whole_detector_infer'] = whole['ratio']
     print(f'ratios {ratios}', flush=True)
@@ -381,11 +399,13 @@ def main():
             images=args.images,
             rounds=args.rounds,
             seconds={
-                n: {k: [round(x, 3) for x in v] for k, v in s.items()}
+                n: {k: [round(x, 3) for x in v]
+                    for k, v in s.items()}
                 for n, s in seconds.items()
             },
             median_seconds={
-                n: {k: round(v, 3) for k, v in s.items()}
+                n: {k: round(v, 3)
+                    for k, v in s.items()}
                 for n, s in med.items()
             },
             ratios=ratios,

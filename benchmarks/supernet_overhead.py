@@ -4,10 +4,10 @@
 For each CONFIG (default: the weight-sharing FCOS neck/head space, the main
 job's plus tower depth {4, 3, 2}, the DetNAS ShuffleNetV2 FCOS backbone
 space and the main job's whole-detector elastic space), for the baseline
-subnet (every first choice) and ``--subnets`` random ones: the supernet with that
-subnet set, and the static model of the subnet built from its exported
-plain mmdet config (``export_config``) with the same weights, each train on
-the same ``--batches`` digits batches (``train_step``: forward, loss,
+subnet (every first choice) and ``--subnets`` random ones: the supernet
+with that subnet set, and the static model of the subnet built from its
+exported plain mmdet config (``export_config``) with the same weights, each
+train on the same ``--batches`` digits batches (``train_step``: forward, loss,
 backward, SGD step), alternately, ``--repeats`` times. Both are checked to
 give the same loss on the first batch before anything is timed. Reported:
 the median over repeats of each pass's mean time per iteration, their
@@ -286,9 +286,9 @@ def measure_mmrazor(args) -> dict:
         sys.argv = saved
     out = osp.join(osp.dirname(setting), 'overhead.json')
     run_command([
-        osp.join(args.mmrazor_venv, 'bin', 'python'),
-        'benchmarks/peers/mmrazor_search.py', setting, '--overhead', out,
-        '--batches',
+        osp.join(args.mmrazor_venv, 'bin',
+                 'python'), 'benchmarks/peers/mmrazor_search.py', setting,
+        '--overhead', out, '--batches',
         str(args.batches), '--repeats',
         str(args.repeats), '--subnets',
         str(args.subnets)
@@ -332,8 +332,8 @@ def main():
                 for r in results
             },
             mmrazor=peer,
-            mmrazor_median_ratio=None if peer is None else
-            peer['median_ratio'],
+            mmrazor_median_ratio=None
+            if peer is None else peer['median_ratio'],
             command=' '.join(['python'] + sys.argv)), out)
 
 

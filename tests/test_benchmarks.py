@@ -474,8 +474,8 @@ def test_coco_cost_model_adds_up(repo_root, monkeypatch):
     search adds the baseline, its supernet epochs at the main job's
     measured epoch ratio, calibration and the re-rank epochs."""
     bench = _bench_module(repo_root, monkeypatch, 'coco_cost_model')
-    ones = dict(neck_head_train=1.0, neck_head_infer=1.0,
-                whole_detector_infer=1.0)
+    ones = dict(
+        neck_head_train=1.0, neck_head_infer=1.0, whole_detector_infer=1.0)
     model = bench.cost_model(ones, 0.0)
     p, mj = bench.PUBLISHED, bench.MAIN_JOB
     epoch_s = 118287 / 16 * 0.396 * 4
@@ -488,18 +488,15 @@ def test_coco_cost_model_adds_up(repo_root, monkeypatch):
         candidates=round(128 * val_s / 86400, 2))
     ratio = (6.22 / 6) / (4.58 / 12)
     assert whole['supernet_epoch_ratio'] == round(ratio, 2)
-    assert whole['stages']['supernet'] == round(
-        6 * ratio * epoch_s / 86400, 2)
+    assert whole['stages']['supernet'] == round(6 * ratio * epoch_s / 86400, 2)
     assert whole['seconds_per_candidate'] == round(
         (5000 + mj['calib_images']) / p['inference_fps'], 1)
     assert whole['stages']['rerank'] == round(6 * epoch_s / 86400, 2)
     slower = bench.cost_model(dict(ones, neck_head_train=2.0), 10.0)
     assert slower['rows'][0]['stages']['supernet'] == round(
         24 * epoch_s / 86400, 2)
-    assert slower['rows'][0]['seconds_per_candidate'] == round(
-        val_s + 10, 1)
-    assert 'NAS-FCOS' in bench.table(model) and '| 28 |' in bench.table(
-        model)
+    assert slower['rows'][0]['seconds_per_candidate'] == round(val_s + 10, 1)
+    assert 'NAS-FCOS' in bench.table(model) and '| 28 |' in bench.table(model)
 
 
 def test_coco_cost_model_times_a_real_evaluation(repo_root, monkeypatch):

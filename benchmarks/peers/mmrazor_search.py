@@ -228,14 +228,14 @@ def overhead(s, args):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
-
     from mmrazor.registry import MODELS
     from mmrazor.structures import export_fix_subnet
     cfg = build_cfg(s, 'supernet')
     with DefaultScope.overwrite_default_scope('mmdet'):
         loader = Runner.build_dataloader(
-            dict(cfg.train_dataloader, num_workers=0,
-                 persistent_workers=False), seed=s['seed'])
+            dict(
+                cfg.train_dataloader, num_workers=0, persistent_workers=False),
+            seed=s['seed'])
     batches = []
     for data in loader:
         batches.append(data)

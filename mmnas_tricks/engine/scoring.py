@@ -35,8 +35,9 @@ def score_subnet(model: nn.Module,
     with torch.no_grad():
         for data in prepared_batches(dataloader, net):
             # what BaseModel.val_step does after its data preprocessor
-            outputs = net(**data, mode='predict') if isinstance(
-                data, dict) else net(*data, mode='predict')
+            outputs = net(
+                **data, mode='predict') if isinstance(data, dict) else net(
+                    *data, mode='predict')
             evaluator.process(data_samples=outputs, data_batch=data)
     metrics = evaluator.evaluate(len(dataloader.dataset))
     if score_key is not None and score_key not in metrics:
@@ -141,8 +142,8 @@ class CachedBatches:
         return dict(
             data,
             inputs=list(inputs) if isinstance(inputs, list) else inputs,
-            data_samples=None if samples is None else
-            [_fresh(s) for s in samples])
+            data_samples=None
+            if samples is None else [_fresh(s) for s in samples])
 
     def _keep(self) -> Iterator[dict]:
         """The first pass: the loader's batches, copies kept on the way."""
@@ -217,7 +218,8 @@ class CachedBatches:
         if kept is None or not self.kept:
             return
         size = sum(
-            _nbytes(d) for batches in [self._kept, kept, *self._prepared.values()]
+            _nbytes(d)
+            for batches in [self._kept, kept, *self._prepared.values()]
             for d in batches)
         if size <= self.budget_mb * 2**20:
             self._prepared[key] = kept

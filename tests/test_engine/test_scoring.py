@@ -139,9 +139,9 @@ def test_preprocessed_batches_kept_and_handed_out_fresh():
                                              (sample.img_id - 1) / 2))
     # the preprocessor's metainfo is there, what the first pass wrote
     # (metainfo, predictions) is not, and every pass has samples of its own
-    assert all(s.batch_input_shape == (8, 8) and 'scale_factor' not in s
-               and 'pred_instances' not in s for d in second + third
-               for s in d['data_samples'])
+    assert all(s.batch_input_shape == (
+        8, 8) and 'scale_factor' not in s and 'pred_instances' not in s
+               for d in second + third for s in d['data_samples'])
     assert second[0]['data_samples'][0] is not third[0]['data_samples'][0]
     # a plain loader goes through the preprocessor on every pass
     plain = CountingModel()
@@ -165,8 +165,11 @@ def test_preprocessed_per_input_size_and_within_the_budget():
         def __iter__(self):
             for data in super().__iter__():
                 for s in data['data_samples']:
-                    s.set_metainfo(dict(img_shape=(8, 8), ori_shape=(8, 8),
-                                        scale_factor=(1., 1.)))
+                    s.set_metainfo(
+                        dict(
+                            img_shape=(8, 8),
+                            ori_shape=(8, 8),
+                            scale_factor=(1., 1.)))
                     s.gt_instances = InstanceData(
                         bboxes=torch.tensor([[0., 0., 4., 4.]]),
                         labels=torch.tensor([0]))
@@ -178,8 +181,8 @@ def test_preprocessed_per_input_size_and_within_the_budget():
     for size, side in [(8, 8), (16, 16), (8, 8), (16, 16)]:
         pre.size.current_choice = size
         batches = list(prepared_batches(cached, model))
-        assert {tuple(d['inputs'].shape[-2:]) for d in batches} == {(side,
-                                                                     side)}
+        assert {tuple(d['inputs'].shape[-2:])
+                for d in batches} == {(side, side)}
         box = batches[0]['data_samples'][0].gt_instances.bboxes
         assert box.tolist() == [[0., 0., side / 2, side / 2]]
     assert model.calls == 6  # one pass per size

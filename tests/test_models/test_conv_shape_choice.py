@@ -107,8 +107,8 @@ def test_crop_made_once_per_step_and_exact():
         s = (5 - k) // 2
         outs = []
         for x in levels:
-            y = F.conv2d(x, w[:, :, s:s + k, s:s + k], conv.layer.conv.bias,
-                         1, d * (k - 1) // 2, d)
+            y = F.conv2d(x, w[:, :, s:s + k, s:s + k], conv.layer.conv.bias, 1,
+                         d * (k - 1) // 2, d)
             outs.append(F.relu(conv.layer.gn(y)))
         return outs
 

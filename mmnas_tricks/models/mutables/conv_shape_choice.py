@@ -152,7 +152,8 @@ class ConvShapeChoice(BaseMutable, WidthSources):
         weight = weight_crop(self, 'weight', conv.weight, c, c_in, k)
         return F.conv2d(x, weight,
                         None if conv.bias is None else conv.bias[:c],
-                        self.stride, d * (k - 1) // 2, d)
+                        self.stride,
+                        d * (k - 1) // 2, d)
 
     def _norm_act(self, y: torch.Tensor) -> torch.Tensor:
         if self.layer.with_norm:

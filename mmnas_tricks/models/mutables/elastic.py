@@ -166,8 +166,7 @@ _VIEWS: 'weakref.WeakKeyDictionary[nn.Module, dict]' = \
     weakref.WeakKeyDictionary()
 
 
-def reused_view(owner: nn.Module, key: tuple,
-                sources: Sequence[torch.Tensor],
+def reused_view(owner: nn.Module, key: tuple, sources: Sequence[torch.Tensor],
                 make: Callable[[], torch.Tensor]) -> torch.Tensor:
     """``make()``, a view of ``sources`` (a crop or slice of a weight, made
     contiguous), made once and handed out again while every source is the

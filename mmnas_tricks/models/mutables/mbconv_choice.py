@@ -114,8 +114,7 @@ class MBConvChoice(BaseMutable, WidthSources):
         out = F.conv2d(out, dw, None, self.stride, (k - 1) // 2, 1, hid)
         out = self.act(sliced_norm(out, self.dw_bn, hid))
         out = F.conv2d(
-            out, weight_crop(self, 'project', self.project_weight, c_out,
-                             hid))
+            out, weight_crop(self, 'project', self.project_weight, c_out, hid))
         out = self.mask_output(sliced_norm(out, self.project_bn, c_out))
         return out + x if self._residual(c_in, c_out) else out
 

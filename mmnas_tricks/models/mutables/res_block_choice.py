@@ -125,8 +125,8 @@ class ResBasicBlockChoice(BaseMutable, WidthSources):
         c_in, c = self._widths(x, c_in, c)
         pad = (k - 1) // 2
         out = F.conv2d(
-            x, weight_crop(self, 'conv1', self.conv1_weight, c, c_in, k),
-            None, self.stride, pad)
+            x, weight_crop(self, 'conv1', self.conv1_weight, c, c_in, k), None,
+            self.stride, pad)
         out = self.mask_output(F.relu(sliced_norm(out, self.bn1, c)))
         out = F.conv2d(out,
                        weight_crop(self, 'conv2', self.conv2_weight, c, c, k),
@@ -145,9 +145,8 @@ class ResBasicBlockChoice(BaseMutable, WidthSources):
                                  f'width ({c}): give both the same source')
             return x
         out = F.conv2d(
-            x,
-            weight_crop(self, 'downsample', self.downsample_weight, c, c_in),
-            None, self.stride)
+            x, weight_crop(self, 'downsample', self.downsample_weight, c,
+                           c_in), None, self.stride)
         return sliced_norm(out, self.downsample_bn, c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
