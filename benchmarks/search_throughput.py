@@ -43,7 +43,7 @@ the same order, scores within 1e-12 (faster-coco-eval's precision table
 can differ from pycocotools' in its last bit).
 
 Example:
-    python benchmarks/search_throughput.py                 # CPU, ~8 min
+    python benchmarks/search_throughput.py                 # CPU, ~9 min
     python benchmarks/search_throughput.py --device cuda   # GPU machine
 Writes benchmarks/results/search_throughput[_<device>].json.
 """
