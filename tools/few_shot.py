@@ -1,4 +1,4 @@
-"""Few-shot NAS (Zhao et al., ICML 2021; TRICKS.md T5.1): split a trained
+"""Few-shot NAS (Zhao et al., ICML 2021; docs/tricks.md, T5.1): split a trained
 one-shot supernet on the choices of one mutable into sub-supernets, each
 with that mutable pinned, its weights inherited from the one-shot supernet,
 and trained further.

@@ -1,7 +1,7 @@
 """Rank consistency of a proxy (low-fidelity) setting: train the same
 subnets under the full setting and under the proxy, and report how well the
-proxy ranks them (Kendall tau, Spearman rho, top-k overlap; TRICKS.md T4.1,
-T5.3).
+proxy ranks them (Kendall tau, Spearman rho, top-k overlap; docs/tricks.md,
+T4.1, T5.3).
 
 The subnets are the baseline (every mutable's first choice) and random
 distinct subnets of the supernet in CONFIG (its searchable mutables, seeded).

@@ -1,9 +1,9 @@
 """How well a trained supernet ranks subnets: its estimate of each subnet
 (without and with BN calibration) against the subnet trained alone
-(Kendall tau, Spearman rho, top-k overlap; TRICKS.md T5.3).
+(Kendall tau, Spearman rho, top-k overlap; docs/tricks.md, T5.3).
 
 With ``--few-shot MANIFEST`` (tools/few_shot.py) each subnet is also scored
-by the sub-supernet that matches it (TRICKS.md T5.1), without and with BN
+by the sub-supernet that matches it (docs/tricks.md, T5.1), without and with BN
 calibration.
 
 With ``--finetune-epochs N`` each subnet is also estimated by a short

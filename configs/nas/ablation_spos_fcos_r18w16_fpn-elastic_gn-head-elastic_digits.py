@@ -5,7 +5,7 @@
 # its found subnet is trained stand-alone the same way.
 #   baseline           sandwich single-path sampling, BN calibration (10)
 #   no_bn_calibration  search without BN calibration (same supernet)
-#   tunas_warmup       + TuNAS all-ops warm-up, first 25% (TRICKS.md T1.3)
+#   tunas_warmup       + TuNAS all-ops warm-up, first 25% (docs/tricks.md T1.3)
 #   uniform_sampling   SPOS uniform sampling instead of the sandwich rule
 # Run: python tools/trick_ablation.py \
 #   configs/nas/ablation_spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py

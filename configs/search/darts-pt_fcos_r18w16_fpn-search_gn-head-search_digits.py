@@ -1,5 +1,5 @@
 # Perturbation-based architecture selection (DARTS-PT, Wang et al., ICLR
-# 2021; TRICKS.md T5.2) on the digits DARTS supernet trained with
+# 2021; docs/tricks.md, T5.2) on the digits DARTS supernet trained with
 # configs/supernets/darts_fcos_r18w16_fpn-search_gn-head-search_6e_digits.py
 # (its last checkpoint is loaded). Edge by edge (random order), each
 # candidate is removed in turn and the supernet scored by bbox mAP on the

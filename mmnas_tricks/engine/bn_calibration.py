@@ -58,7 +58,7 @@ def calibrate_bn(model: nn.Module,
     mode (no dropout or drop path; BNs that ``model.train()`` leaves in eval
     mode, as a frozen backbone's with ``norm_eval``, keep their statistics),
     with ``momentum=None`` so that the running statistics are the
-    cumulative average of the batch statistics (TRICKS.md T3.2;
+    cumulative average of the batch statistics (docs/tricks.md, T3.2;
     DetNAS, SPOS). In a distributed run the statistics are then averaged
     over the ranks. Momentum and train / eval mode are restored.
 

@@ -33,7 +33,7 @@ def _nbytes(features: Features) -> int:
 
 class FeatureCache:
     """Per-sample features under a memory budget, with an optional disk
-    spill (TRICKS.md T4.2).
+    spill (docs/tricks.md, T4.2).
 
     Entries are tuples of tensors (one per output level) kept on the CPU.
     When the memory budget is exceeded the least recently used entries are

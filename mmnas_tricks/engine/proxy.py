@@ -83,7 +83,7 @@ def proxy_config(cfg: Config,
                  max_epochs: Optional[int] = None,
                  data_fraction: Optional[float] = None) -> Config:
     """A proxy (low-fidelity) copy of ``cfg`` (Zhou et al., "EcoNAS",
-    CVPR 2020; TRICKS.md T4.1), named in EcoNAS's notation by
+    CVPR 2020; docs/tricks.md, T4.1), named in EcoNAS's notation by
     :func:`proxy_tag`.
 
     - ``width_div``: every channel count of the model (backbone

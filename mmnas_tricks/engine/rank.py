@@ -1,6 +1,6 @@
 """What the rank tools share (tools/proxy_rank.py,
 tools/rank_correlation.py): the subnets to compare, stand-alone training of
-one subnet, and the scatter plot (TRICKS.md T5.3)."""
+one subnet, and the scatter plot (docs/tricks.md, T5.3)."""
 import os
 import random
 import time

@@ -20,7 +20,7 @@ def score_subnet(model: nn.Module,
                  num_calib: int = 0,
                  score_key: Optional[str] = None) -> dict:
     """Set ``subnet``, recompute the BatchNorm statistics on
-    ``num_calib`` of ``calib_batches`` (TRICKS.md T3.2; skipped when 0),
+    ``num_calib`` of ``calib_batches`` (docs/tricks.md, T3.2; skipped when 0),
     evaluate on ``dataloader`` with ``evaluator`` (gathered over ranks, so
     every rank gets the same metrics) and return the metrics.
 

@@ -57,7 +57,7 @@ def print_final_metrics(runner,
 def rank_consistency(a: Sequence[float],
                      b: Sequence[float],
                      top_k: int = 3) -> Dict[str, float]:
-    """How well the scores ``a`` rank the items as ``b`` does (TRICKS.md
+    """How well the scores ``a`` rank the items as ``b`` does (docs/tricks.md,
     T5.3): Kendall tau, Spearman rho (``scipy.stats``; NaN when either list
     is constant) and the overlap of the two top-``k`` sets (higher is
     better), with ``n``."""

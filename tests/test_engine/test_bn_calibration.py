@@ -81,7 +81,7 @@ def test_remainder_batches_are_skipped_not_fatal(supernet):
 
 
 def test_calibration_spares_frozen_bns_and_keeps_drop_path_off():
-    """TRICKS.md T3.2 pitfalls: a frozen backbone's BatchNorms (mmdet's
+    """docs/tricks.md, T3.2 pitfalls: a frozen backbone's BatchNorms (mmdet's
     norm_eval) keep their statistics; dropout / drop path stay off while
     the other BatchNorms are recomputed."""
     from mmnas_tricks.models.mutables import named_mutables

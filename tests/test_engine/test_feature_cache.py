@@ -1,6 +1,6 @@
 """FeatureCache (memory budget, disk spill, damaged entries) and
 FeatureCacheHook in real tiny Runners: the same losses and predictions as
-without it, refusals, invalidation (TRICKS.md T4.2)."""
+without it, refusals, invalidation (docs/tricks.md, T4.2)."""
 import os
 import os.path as osp
 

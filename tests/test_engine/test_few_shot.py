@@ -1,5 +1,5 @@
-"""Few-shot NAS (TRICKS.md T5.1) on a tiny segmentation supernet: the split
-pins one mutable and inherits every weight exactly, each sub-supernet
+"""Few-shot NAS (docs/tricks.md, T5.1) on a tiny segmentation supernet: the
+split pins one mutable and inherits every weight exactly, each sub-supernet
 trains only its own candidate of the split mutable, tools/few_shot.py
 resumes without retraining, and the search scores each candidate with the
 sub-supernet that matches it."""

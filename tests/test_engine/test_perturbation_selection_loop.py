@@ -1,4 +1,4 @@
-"""PerturbationSelectionLoop (DARTS-PT, TRICKS.md T5.2) on a toy supernet
+"""PerturbationSelectionLoop (DARTS-PT, docs/tricks.md, T5.2) on a toy supernet
 built so that one op clearly matters while alpha prefers another: the loop
 keeps the op that matters, argmax alpha does not; results, resume, and the
 loop with a DartsHook fine-tuning between decisions."""

@@ -1,4 +1,4 @@
-"""Proxy configs (TRICKS.md T4.1) and tools/proxy_rank.py (rank
+"""Proxy configs (docs/tricks.md, T4.1) and tools/proxy_rank.py (rank
 consistency, resumable)."""
 import json
 import os.path as osp

@@ -1,4 +1,4 @@
-"""SAMOptimWrapper (TRICKS.md T2.4): two gradients of one batch, the base
+"""SAMOptimWrapper (docs/tricks.md, T2.4): two gradients of one batch, the base
 step with the second, weights back before it, BN statistics from one pass."""
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""SequentialSearchHook (TRICKS.md T4.3): the neck is searched and fixed
+"""SequentialSearchHook (docs/tricks.md, T4.3): the neck is searched and fixed
 before the head, with sampling (BN-calibrated search at the stage end) and
 with DARTS (argmax), the choice files, resume, and bad stage schedules."""
 import json

@@ -1,6 +1,6 @@
-"""The schedule tricks on a toy supernet with a mock runner (TRICKS.md T1.2,
-T1.3, T2.1, T2.3, T2.5): what each sets on the mutables, its schedule, and
-the pairs of hooks that refuse to run together. Real-Runner runs are in
+"""The schedule tricks on a toy supernet with a mock runner (docs/tricks.md,
+T1.2, T1.3, T2.1, T2.3, T2.5): what each sets on the mutables, its schedule,
+and the pairs of hooks that refuse to run together. Real-Runner runs are in
 test_tricks_runner.py."""
 import math
 from types import SimpleNamespace
@@ -345,7 +345,7 @@ def test_arch_weight_decay_is_the_arch_optimizer_setting():
 
 
 def test_bn_without_affine_is_a_norm_cfg_switch():
-    """TRICKS.md T3.1: norm_cfg=dict(type='BN', affine=False) on the
+    """docs/tricks.md, T3.1: norm_cfg=dict(type='BN', affine=False) on the
     searchable neck and head reaches every candidate op."""
     import os.path as osp
 

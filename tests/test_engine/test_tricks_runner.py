@@ -1,6 +1,6 @@
 """The bag of tricks in real tiny Runners: every differentiable trick at
 once, every sampling trick at once, path dropout, and a GroupNorm-converted
-supernet that saves, resumes and tests (TRICKS.md; issue 6)."""
+supernet that saves, resumes and tests (docs/tricks.md)."""
 import os.path as osp
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Ghost BatchNorm (TRICKS.md T3.3) and the BatchNorm conversion behind
+"""Ghost BatchNorm (docs/tricks.md, T3.3) and the BatchNorm conversion behind
 ConvertNormHook (GN, Ghost BN, SyncBN)."""
 import pytest
 import torch

@@ -1,6 +1,6 @@
 """tools/rank_correlation.py: supernet estimates (with and without BN
 calibration) against stand-alone training, Kendall tau, and a rerun that
-retrains nothing (TRICKS.md T5.3)."""
+retrains nothing (docs/tricks.md, T5.3)."""
 import json
 import os.path as osp
 import subprocess

@@ -132,8 +132,8 @@ def test_two_process_supernet_ranks_set_the_same_subnets(
     CPU: every rank set the same subnet at every iteration
     (SampleSubnetHook's trace), DDP did not hang on the candidates not
     sampled, only rank 0 writes, and dist_test.sh evaluates on both ranks.
-    The supernet is converted to GroupNorm (ConvertNormHook(to='GN'), TRICKS.md
-    T3.5; issue 6) and resumed under DDP. (The launcher checks were
+    The supernet is converted to GroupNorm (ConvertNormHook(to='GN'),
+    docs/tricks.md, T3.5) and resumed under DDP. (The launcher checks were
     test_train_test.py's test_dist_train_two_processes_on_cpu on the plain
     FCOS, the GroupNorm ones a test of their own on the elastic FCOS
     supernet; merged here so that torchrun starts three times for them, not

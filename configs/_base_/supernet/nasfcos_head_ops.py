@@ -1,5 +1,6 @@
-# NAS-FCOS's six head ops (TRICKS.md 6.1): each op -> the head's GroupNorm ->
-# ReLU; conv3x3 first, so the first subnet is FCOS's plain tower. Use as
+# NAS-FCOS's six head ops (docs/search_spaces/dense_head_towers.md): each
+# op -> the head's GroupNorm -> ReLU; conv3x3 first, so the first subnet is
+# FCOS's plain tower. Use as
 # bbox_head=dict(type='mmnas_tricks.SearchableFCOSHead',
 #                tower_ops=_base_.nasfcos_head_ops).
 nasfcos_head_ops = dict(

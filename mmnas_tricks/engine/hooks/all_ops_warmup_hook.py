@@ -14,7 +14,7 @@ from .utils import (check_companions, hooks_named, progress, trick_mutables,
 class AllOpsWarmupHook(Hook):
     """Warm up a single-path supernet with every candidate on (Bender et
     al., "Can Weight Sharing Outperform Random Architecture Search?", CVPR
-    2020 (TuNAS); TRICKS.md T1.3).
+    2020 (TuNAS); docs/tricks.md, T1.3).
 
     During the first ``warmup_ratio`` of training, each searchable mutable
     independently runs, with probability ``p_all(t) = 1 - t / T_w``, every

@@ -23,7 +23,7 @@ def project_to_simplex(weights: torch.Tensor,
 class ArchPerturbHook(Hook):
     """Smooth the DARTS loss landscape by random smoothing of alpha (Chen &
     Hsieh, "Stabilizing Differentiable Architecture Search via
-    Perturbation-based Regularization", ICML 2020, SDARTS-RS; TRICKS.md
+    Perturbation-based Regularization", ICML 2020, SDARTS-RS; docs/tricks.md,
     T2.3).
 
     For the weight step of every iteration (after the :class:`DartsHook`'s

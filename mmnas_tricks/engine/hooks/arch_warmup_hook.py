@@ -13,8 +13,8 @@ from .utils import check_companions, hooks_named, unwrap_model
 @HOOKS.register_module()
 class ArchWarmupHook(Hook):
     """Train only the weights for the first part of a differentiable search,
-    then alpha too (TRICKS.md T1.1; the Bag of Tricks recommends the first
-    half of the budget, PC-DARTS 15 of 50 epochs): the :class:`DartsHook`
+    then alpha too (docs/tricks.md, T1.1; the Bag of Tricks recommends the
+    first half of the budget, PC-DARTS 15 of 50 epochs): the :class:`DartsHook`
     of the runner takes no architecture step (no batch drawn, its Adam
     state untouched) until the warm-up ends. The mixed ops keep using
     softmax(alpha) at its initial (near uniform) value meanwhile.

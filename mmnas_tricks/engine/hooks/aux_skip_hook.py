@@ -14,8 +14,8 @@ DECAYS = ('linear', 'cosine', 'slow_cosine')
 @HOOKS.register_module()
 class AuxSkipHook(Hook):
     """DARTS- (Chu et al., "DARTS-: Robustly Stepping out of Performance
-    Collapse Without Indicators", ICLR 2021; TRICKS.md T2.5): every mixed op
-    of a differentiable supernet returns ``mix(x) + beta * x``, an
+    Collapse Without Indicators", ICLR 2021; docs/tricks.md, T2.5): every
+    mixed op of a differentiable supernet returns ``mix(x) + beta * x``, an
     auxiliary skip connection outside the search (no alpha), whose weight
     ``beta`` decays from ``beta0`` to 0, so that the searchable skip
     candidate no longer wins for its gradient flow alone.

@@ -11,7 +11,7 @@ from .utils import unwrap_model
 @HOOKS.register_module()
 class BNCalibrationHook(Hook):
     """Recompute the BatchNorm statistics of the model's current subnet on
-    training batches before every validation (and test) epoch (TRICKS.md
+    training batches before every validation (and test) epoch (docs/tricks.md,
     T3.2; SPOS, Guo et al., ECCV 2020; DetNAS): a subnet validated with
     supernet weights would otherwise use statistics averaged over other
     subnets. See :func:`mmnas_tricks.engine.calibrate_bn` (cumulative

@@ -14,7 +14,7 @@ from .utils import unwrap_model
 class ConvertNormHook(Hook):
     """Replace the BatchNorms of the model (or of some of its parts) by a
     normalisation that suits small detection / segmentation batches and
-    sampled supernets (TRICKS.md T3.3-T3.5):
+    sampled supernets (docs/tricks.md, T3.3-T3.5):
 
     - ``'GN'``: GroupNorm, batch independent, no running statistics, no
       calibration needed (NAS-FCOS's searched head; Wu & He, ECCV 2018);

@@ -14,7 +14,8 @@ from mmnas_tricks.structures import dump_subnet
 from mmnas_tricks.utils.io import dump_json_atomic
 from .utils import check_companions, unwrap_model
 
-#: DARTS's architecture optimizer (Liu et al., ICLR 2019; TRICKS.md T1.1).
+#: DARTS's architecture optimizer (Liu et al., ICLR 2019; docs/tricks.md,
+#: T1.1).
 DEFAULT_ARCH_OPTIMIZER = dict(
     type='Adam', lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
 
@@ -44,8 +45,8 @@ class DartsHook(Hook):
     ``<work_dir>/darts/alpha_epoch_{e}.json`` and the log.
 
     ``arch_update_enabled`` (an attribute) switches the architecture step
-    off, e.g. for a weights warm-up (TRICKS.md T1.1): then no batch is drawn
-    and the optimizer's state is untouched.
+    off, e.g. for a weights warm-up (docs/tricks.md, T1.1): then no batch is
+    drawn and the optimizer's state is untouched.
 
     Args:
         arch_dataloader (dict): The held-out split the architecture is

@@ -11,7 +11,7 @@ from .utils import progress, trick_mutables
 class DropPathHook(Hook):
     """ScheduledDropPath on candidate ops (Zoph et al., "Learning
     Transferable Architectures", CVPR 2018; DARTS; search-phase variant of
-    RobustDARTS, Zela et al., ICLR 2020; TRICKS.md T2.1).
+    RobustDARTS, Zela et al., ICLR 2020; docs/tricks.md, T2.1).
 
     The output of every searchable mutable (the mixed edge in
     ``differentiable`` / ``all_on`` mode, the chosen candidate otherwise) is

@@ -42,7 +42,7 @@ def random_transforms(pipeline: Sequence[dict]) -> List[str]:
 class FeatureCacheHook(Hook):
     """Cache the outputs of a frozen part of the model (the stem or the whole
     backbone) per sample, so that neck / head search stops recomputing them
-    (TRICKS.md T4.2; NAS-FCOS searches with a fixed backbone).
+    (docs/tricks.md, T4.2; NAS-FCOS searches with a fixed backbone).
 
     The module at ``module`` (a path, e.g. ``'backbone'``) gets a caching
     ``forward``: every sample of the batch is looked up by the digest of its

@@ -11,7 +11,7 @@ from .utils import check_companions, progress, trick_mutables
 class PathDropoutHook(Hook):
     """Train a one-shot supernet with every candidate on and path dropout
     (Bender et al., "Understanding and Simplifying One-Shot Architecture
-    Search", ICML 2018; TRICKS.md T1.2).
+    Search", ICML 2018; docs/tricks.md, T1.2).
 
     The searchable mutables run in ``all_on`` mode: the output is the sum of
     every candidate, each multiplied by a per-example 0/1 mask. The rate
@@ -27,8 +27,9 @@ class PathDropoutHook(Hook):
     (``sampled`` mode); training resumes in ``all_on`` mode.
 
     Args:
-        r_max (float): The final rate, in [0, 1). Defaults to 0.1 (TRICKS.md;
-            Bender et al. found 0 and large rates both worse).
+        r_max (float): The final rate, in [0, 1). Defaults to 0.1
+            (docs/tricks.md; Bender et al. found 0 and large rates both
+            worse).
         by_epoch (bool): Step the rate per epoch rather than per iteration.
             Defaults to False.
         include (str | Sequence[str], optional): fnmatch patterns of the

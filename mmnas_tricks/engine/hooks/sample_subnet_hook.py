@@ -24,7 +24,7 @@ STRATEGIES = ('uniform', 'sandwich', 'fair')
 @HOOKS.register_module()
 class SampleSubnetHook(Hook):
     """Set a subnet before every training iteration (single-path one-shot
-    supernet training; TRICKS.md T1.4):
+    supernet training; docs/tricks.md, T1.4):
 
     - ``'uniform'``: every mutable uniformly at random (SPOS, Guo et al.,
       ECCV 2020);
@@ -71,7 +71,7 @@ class SampleSubnetHook(Hook):
         fixed (dict, optional): ``{mutable name: choice}`` pinned for the
             whole run (set and switched to ``fixed`` mode before training,
             so they are never sampled and keep their choice in validation):
-            a few-shot sub-supernet (TRICKS.md T5.1,
+            a few-shot sub-supernet (docs/tricks.md, T5.1,
             :mod:`mmnas_tricks.engine.few_shot`). Defaults to None.
         flops_window (Sequence[float], optional): ``(low, high)``, FLOPs as
             fractions of the first subnet's, of the random subnets. Defaults

@@ -53,9 +53,9 @@ def _stage(i: int, stage: dict) -> dict:
 
 @HOOKS.register_module()
 class SequentialSearchHook(Hook):
-    """Search the mutables in stages (TRICKS.md T4.3): NAS-FCOS's neck first,
-    then head (Wang et al., CVPR 2020), or Once-for-All's progressive order
-    (Cai et al., ICLR 2020: kernel, then depth, then width).
+    """Search the mutables in stages (docs/tricks.md, T4.3): NAS-FCOS's neck
+    first, then head (Wang et al., CVPR 2020), or Once-for-All's progressive
+    order (Cai et al., ICLR 2020: kernel, then depth, then width).
 
     Each stage names its mutables (``include``: fnmatch patterns on the
     mutable names, and / or ``types``: class names such as

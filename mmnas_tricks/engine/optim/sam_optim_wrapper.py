@@ -14,7 +14,7 @@ from mmnas_tricks.registry import OPTIM_WRAPPERS
 @OPTIM_WRAPPERS.register_module()
 class SAMOptimWrapper(OptimWrapper):
     """SAM (Foret et al., "Sharpness-Aware Minimization for Efficiently
-    Improving Generalization", ICLR 2021; TRICKS.md T2.4), ASAM with
+    Improving Generalization", ICLR 2021; docs/tricks.md, T2.4), ASAM with
     ``adaptive=True`` (Kwon et al., ICML 2021).
 
     Each update takes two gradients of the same batch: ``g`` at ``w``, then

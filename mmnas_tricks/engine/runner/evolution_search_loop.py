@@ -9,8 +9,9 @@ from .search_loop import SearchLoop
 @LOOPS.register_module()
 class EvolutionSearchLoop(SearchLoop):
     """Evolutionary architecture search over a trained one-shot supernet
-    (SPOS, Guo et al., ECCV 2020; DetNAS; TRICKS.md T1.4, 6.2), used as
-    ``train_cfg`` with ``load_from`` the supernet checkpoint.
+    (SPOS, Guo et al., ECCV 2020; DetNAS; docs/tricks.md, T1.4;
+    docs/search_spaces/detnas_shufflenet_v2.md), used as ``train_cfg``
+    with ``load_from`` the supernet checkpoint.
 
     Generation 0 is ``population_size`` random subnets; every later one
     ``num_mutation`` mutants (each searchable choice resampled with

@@ -29,8 +29,8 @@ BN_MODES = ('train', 'eval')
 class PerturbationSelectionLoop(SupernetLoop):
     """Select the architecture of a trained differentiable (DARTS) supernet
     edge by edge by perturbation, not by ``argmax alpha`` (DARTS-PT, Wang et
-    al., ICLR 2021; TRICKS.md T5.2). Used as ``train_cfg`` with the trained
-    supernet in ``supernet_checkpoint`` (or ``load_from``).
+    al., ICLR 2021; docs/tricks.md, T5.2). Used as ``train_cfg`` with the
+    trained supernet in ``supernet_checkpoint`` (or ``load_from``).
 
     At every decision one undecided mutable ("edge") is taken (at random,
     seeded, or in module order); each of its candidates is removed in turn

@@ -161,7 +161,7 @@ class SearchLoop(SupernetLoop):
             otherwise). Defaults to None (:data:`LATENCY_DEFAULTS`: 10 / 2,
             table, 4, 0.15).
         few_shot (str | dict, optional): A few-shot split's manifest
-            (``tools/few_shot.py``; TRICKS.md T5.1): every candidate is
+            (``tools/few_shot.py``; docs/tricks.md, T5.1): every candidate is
             scored (and the best exported) with the weights of the
             sub-supernet whose pinned choice it has. Defaults to None (the
             one-shot supernet).

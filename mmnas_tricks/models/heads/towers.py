@@ -12,7 +12,8 @@ from ..ops.candidates import DENSE_CONV_OPS
 #: first, so the default subnet is the plain mmdet tower.
 TOWER_OPS = DENSE_CONV_OPS
 
-#: NAS-FCOS's six head ops (TRICKS.md 6.1, T3.5), conv3x3 first.
+#: NAS-FCOS's six head ops (docs/search_spaces/dense_head_towers.md;
+#: GroupNorm: docs/tricks.md, T3.5), conv3x3 first.
 NASFCOS_HEAD_OPS = dict(
     conv3x3=dict(type='ConvOp', kernel_size=3),
     conv1x1=dict(type='ConvOp', kernel_size=1),

@@ -30,7 +30,7 @@ def _regularise_output(module: 'BaseMutable', args: tuple, output):
     """Forward hook of every mutable: the training-time tricks that act on a
     mutable's output, set as attributes by the trick hooks.
 
-    - ``drop_path_prob`` (TRICKS.md T2.1): the output (the mixed edge in
+    - ``drop_path_prob`` (docs/tricks.md, T2.1): the output (the mixed edge in
       ``differentiable`` / ``all_on`` mode, the chosen op otherwise) is
       dropped per example, except when the chosen op is a skip connection
       or the mutable contains others (``drops_path = False``: a depth);
@@ -187,8 +187,9 @@ class BaseMutable(BaseModule):
 
     def arch_weights(self) -> torch.Tensor:
         """The mixing weights of ``differentiable`` mode: softmax(alpha), or
-        ``perturbed_weights`` while an SDARTS hook has set them (TRICKS.md
-        T2.3: the weight step sees a perturbed architecture)."""
+        ``perturbed_weights`` while an SDARTS hook has set them
+        (docs/tricks.md, T2.3: the weight step sees a perturbed
+        architecture)."""
         if self.perturbed_weights is not None:
             return self.perturbed_weights
         return torch.softmax(self.arch_alpha, dim=0)

@@ -10,7 +10,8 @@ from mmengine.model import BaseModule
 from mmnas_tricks.registry import MODELS
 from ..mutables import InputChoice, OpChoice, Subnet, fix_in_place
 
-#: NAS-FCOS's five FPN ops (TRICKS.md 6.1), BN inside the separable convs.
+#: NAS-FCOS's five FPN ops (docs/search_spaces/nasfcos_fpn.md), BN inside
+#: the separable convs.
 NASFCOS_FPN_OPS = dict(
     sep_conv_3x3=dict(type='SepConv', kernel_size=3),
     sep_conv_3x3_dil3=dict(type='SepConv', kernel_size=3, dilation=3),
@@ -52,7 +53,8 @@ def _read_index(choice: nn.Module) -> int:
 
 @MODELS.register_module()
 class NASFCOSSearchFPN(BaseModule):
-    """The NAS-FCOS FPN search space (Wang et al., CVPR 2020; TRICKS.md 6.1).
+    """The NAS-FCOS FPN search space (Wang et al., CVPR 2020;
+    docs/search_spaces/nasfcos_fpn.md).
 
     The pool starts with the backbone levels, each mapped by a 1x1
     conv-norm-ReLU to ``out_channels``. Cell i (``cells.{i}``) picks two

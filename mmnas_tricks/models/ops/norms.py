@@ -15,16 +15,17 @@ NORM_TARGETS = ('GN', 'GhostBN', 'SyncBN')
 @MODELS.register_module('GhostBN')
 class GhostBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm over virtual batches (Hoffer, Hubara & Soudry, "Train
-    longer, generalize better", NeurIPS 2017; TRICKS.md T3.3): in training a
-    batch of ``B`` examples is split into chunks of ``virtual_batch_size``,
-    each normalised with its own statistics, the running statistics updated
-    once per chunk; eval mode is plain BatchNorm. With
+    longer, generalize better", NeurIPS 2017; docs/tricks.md, T3.3): in
+    training a batch of ``B`` examples is split into chunks of
+    ``virtual_batch_size``, each normalised with its own statistics, the
+    running statistics updated once per chunk; eval mode is plain
+    BatchNorm. With
     ``virtual_batch_size >= B`` it is ``nn.BatchNorm2d`` exactly.
 
     Args:
         num_features (int): Channels.
         virtual_batch_size (int): Examples per virtual batch. Defaults to
-            32 (TRICKS.md; 128 in the paper).
+            32 (docs/tricks.md; 128 in the paper).
         **kwargs: ``eps``, ``momentum``, ``affine``, ``track_running_stats``
             of ``nn.BatchNorm2d``.
 
