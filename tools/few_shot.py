@@ -20,10 +20,7 @@ Example:
 """
 import argparse
 import os.path as osp
-import sys
 import time
-
-HERE = osp.dirname(osp.abspath(__file__))
 
 
 def parse_args(argv=None):
@@ -63,7 +60,6 @@ def default_split(model) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    sys.path.insert(0, osp.dirname(HERE))
     from mmnas_tricks.engine.few_shot import (choice_key, split_choices,
                                               sub_supernet_config)
     from mmnas_tricks.engine.rank import load_records, train_resumable

@@ -21,10 +21,8 @@ import argparse
 import csv
 import io
 import os.path as osp
-import sys
 import time
 
-HERE = osp.dirname(osp.abspath(__file__))
 FACTORS = ('width_div', 'resolution_div', 'max_epochs', 'data_fraction')
 
 
@@ -73,7 +71,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    sys.path.insert(0, osp.dirname(HERE))
     from mmnas_tricks.engine.proxy import proxy_tag
     from mmnas_tricks.engine.rank import (distinct_subnets, load_records,
                                           scatter_png, standalone_config,

@@ -44,10 +44,7 @@ import csv
 import io
 import os
 import os.path as osp
-import sys
 import time
-
-HERE = osp.dirname(osp.abspath(__file__))
 
 
 def parse_args(argv=None):
@@ -220,7 +217,6 @@ def finetune_estimates(cfg, args, subnets, work: str, done: dict):
 
 def main(argv=None):
     args = parse_args(argv)
-    sys.path.insert(0, osp.dirname(HERE))
     from mmnas_tricks.engine.rank import (config_fingerprint, distinct_subnets,
                                           load_records, rank_set_subnets,
                                           scatter_png, standalone_config,

@@ -39,10 +39,8 @@ import hashlib
 import io
 import json
 import os.path as osp
-import sys
 import time
 
-HERE = osp.dirname(osp.abspath(__file__))
 TRICK_KEYS = ('supernet', 'hooks', 'remove_hooks', 'search')
 
 
@@ -109,7 +107,6 @@ def variant_configs(cfg, config_path: str, ablation: dict, name: str,
 
 def main(argv=None):
     args = parse_args(argv)
-    sys.path.insert(0, osp.dirname(HERE))
     from mmengine.runner import Runner
 
     from mmnas_tricks.engine.rank import (SupernetScorer, distinct_subnets,

@@ -29,9 +29,6 @@ Example:
 import argparse
 import os
 import os.path as osp
-import sys
-
-HERE = osp.dirname(osp.abspath(__file__))
 
 
 def parse_args(argv=None):
@@ -149,7 +146,6 @@ def write_results(study, args, work: str, default: dict) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
-    sys.path.insert(0, osp.dirname(HERE))
     from mmnas_tricks.engine.tune import (default_recipe, evaluate_recipe,
                                           read_truth, run_study)
     from mmnas_tricks.utils import load_config
