@@ -1,5 +1,5 @@
 """Is anything in the main job's space better than the baseline at its
-FLOPs? Equal-FLOPs neighbours of the baseline, trained alone (issue 5).
+FLOPs? Equal-FLOPs neighbours of the baseline, trained alone.
 
 In the main job's space (``configs/nas/spos_fcos_r18w16_fpn-elastic_gn-
 head-elastic_digits.py``) a 3x3 conv dilated 2 costs what the plain 3x3

@@ -1,5 +1,5 @@
 """What one search candidate costs, part by part, before and after each
-change, measured side by side on the same candidates (issue 20 item 2).
+change, measured side by side on the same candidates.
 
 The setting of MMRazor's reference (benchmarks/search_throughput.py): the
 DetNAS ShuffleNetV2 FCOS supernet on digits (trained ``--supernet-epochs``

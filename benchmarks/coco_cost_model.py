@@ -1,4 +1,4 @@
-"""What a search on COCO costs, on paper, in GPU-days (issue 20 item 7).
+"""What a search on COCO costs, on paper, in GPU-days.
 
 Two searches, each as this project runs it on digits, scaled to COCO
 (118,287 training and 5,000 val images):

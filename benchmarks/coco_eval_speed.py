@@ -1,5 +1,5 @@
 """COCO evaluation per search candidate: pycocotools against
-faster-coco-eval, side by side in one run (issue 20 item 1).
+faster-coco-eval, side by side in one run.
 
 A search scores every candidate with ``PreciseCocoMetric`` on the held-out
 images; this times that metric's ``evaluate`` (ground truth from the

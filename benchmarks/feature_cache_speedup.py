@@ -1,5 +1,5 @@
 """How much frozen-stem feature caching speeds up a neck/head search
-iteration, next to the Amdahl limit (TRICKS.md T4.2; issue 9 item 2).
+iteration, next to the Amdahl limit (docs/tricks.md, T4.2).
 
 The FCOS supernet of CONFIG (default: the elastic neck/head space) with its
 backbone frozen (``frozen_stages=4, norm_eval=True``) trains on the same

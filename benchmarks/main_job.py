@@ -62,7 +62,7 @@ SCALED = {
     'width_x0.75': 'every width x0.75 (backbone 12/24/48/96, FPN and '
     'towers 48)',
     'res96': 'input 96 px',
-    # asked for by issue 18; 112 px pads to 128 (pad divisor 32), so it
+    # 112 px pads to 128 (pad divisor 32), so it
     # costs what the baseline costs with fewer pixels
     'res112': 'input 112 px (padded to 128)',
 }

@@ -1,5 +1,5 @@
 """How a supernet's overhead over its static subnet moves with the size of
-a training step (issue 20 item 5): the whole-detector supernet at its
+a training step: the whole-detector supernet at its
 baseline subnet against the static model of that subnet (as
 ``supernet_overhead.py`` builds them: same weights, same loss checked), on
 synthetic batches of growing images (``--steps``: size x batch, the pixels

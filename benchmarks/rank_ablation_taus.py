@@ -1,7 +1,7 @@
 """Rank quality of several supernets against one stand-alone truth: the
 Kendall tau of each supernet's BN-calibrated estimates against the truth's
 stand-alone scores, over all subnets and within a FLOPs window, beside
-FLOPs alone's taus (issue 18's rank-quality bars).
+FLOPs alone's taus (the rank-quality bars of docs/benchmarks.md).
 
 Usage (the run on record: docs/benchmarks.md, "Rank quality of the
 whole-detector supernet"):

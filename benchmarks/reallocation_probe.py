@@ -1,5 +1,5 @@
 """Where is the headroom at the baseline's FLOPs? Hand-made re-allocations
-of the baseline FCOS, trained alone (the probe of issue 18).
+of the baseline FCOS, trained alone.
 
 The baseline (``configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py``:
 ResNet-18 at base width 16, a 64-channel FPN, two 4-conv GroupNorm towers of

@@ -1,5 +1,5 @@
 """How supernet training and search time grow with the number of candidates
-per layer and with the image size (issue 9 item 6).
+per layer and with the image size.
 
 Candidates per layer: FCOS R18 (base width 16) whose 8 GN head tower layers
 each choose among the first k of conv 3x3, separable 3x3, separable 3x3

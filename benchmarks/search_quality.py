@@ -1,4 +1,4 @@
-"""Search quality on digits (issue 9 item 4): what the one-command pipeline
+"""Search quality on digits: what the one-command pipeline
 found, retrained, next to the baselines of the same backbone.
 
 Reads the pipeline results kept under ``benchmarks/results/nas_*``

@@ -1,4 +1,4 @@
-"""Candidates scored per minute by the evolutionary search (issue 9 item 3).
+"""Candidates scored per minute by the evolutionary search.
 
 The setting of the MMRazor reference (its EvolutionSearchLoop scored 50-55
 candidates per minute on this machine): an FCOS + ShuffleNetV2 supernet
@@ -71,7 +71,7 @@ MMRAZOR_2026_11 = dict(
     candidates_per_minute=[50, 55],
     note='MMRazor 1.0 EvolutionSearchLoop, FCOS + ShuffleNetV2 '
     'w0.5 supernet, 100 val images, BN calibration on 64 images, '
-    'batch 16, this CPU machine (issue 9)')
+    'batch 16, this CPU machine (2026-11)')
 
 
 def parse_args():

@@ -1,5 +1,5 @@
-"""What a supernet costs over the static model of the subnet it runs
-(issue 9 item 1): time per training iteration and peak memory.
+"""What a supernet costs over the static model of the subnet it runs:
+time per training iteration and peak memory.
 
 For each CONFIG (default: the weight-sharing FCOS neck/head space, the main
 job's plus tower depth {4, 3, 2}, the DetNAS ShuffleNetV2 FCOS backbone
@@ -322,7 +322,7 @@ def main():
             mmrazor_reference=dict(
                 ratio=1.045,
                 note='MMRazor 1.0, SPOS FCOS + ShuffleNetV2 '
-                'supernet on digits, this CPU machine (issue 9)'),
+                'supernet on digits, this CPU machine (2026-11)'),
             batches=args.batches,
             batch_size=args.batch_size,
             repeats=args.repeats,

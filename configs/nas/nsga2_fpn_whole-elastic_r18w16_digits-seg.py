@@ -1,4 +1,4 @@
-# The whole-segmentor NAS run on digits (issue 18 item 7), the detection main
+# The whole-segmentor NAS run on digits: the detection main
 # job's pipeline for Semantic FPN:
 #   python tools/nas.py \
 #       configs/nas/nsga2_fpn_whole-elastic_r18w16_digits-seg.py
