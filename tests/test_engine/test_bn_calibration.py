@@ -113,8 +113,10 @@ def test_calibration_spares_frozen_bns_and_keeps_drop_path_off():
     assert int(neck_bn.num_batches_tracked) == 2
     # with drop path set on every mutable, calibration gives the same
     # statistics: it never drops
-    for m in named_mutables(model).values():
-        m.drop_path_prob = 0.9
+    from mmnas_tricks.engine.hooks import DropPathHook
+    drop = DropPathHook()
+    drop.attach(named_mutables(model).values())
+    drop.drop_path_prob = 0.9
     calibrate_bn(model, batches, num_batches=2)
     assert torch.allclose(neck_bn.running_mean, clean, atol=1e-6)
 

@@ -106,7 +106,7 @@ def test_all_ops_probability_decays_to_zero_over_the_warmup():
         probs.append(scalar(runner, 'train/all_ops_prob'))
         fractions.append(scalar(runner, 'train/all_ops_fraction'))
         if it == 0:  # p_all = 1: everything on, outputs averaged
-            assert all(m.mode == 'all_on' and m.path_average
+            assert all(m.mode == 'all_on' and m.average_paths
                        for m in (model.a, model.b, model.down))
             assert model.width.mode == 'sampled'
             assert model.width.current_choice == 8  # largest width
@@ -117,7 +117,7 @@ def test_all_ops_probability_decays_to_zero_over_the_warmup():
     # the realised fraction tracks p_all over the warm-up
     assert sum(fractions[:50]) / 50 == pytest.approx(
         sum(probs[:50]) / 50, abs=0.12)
-    assert all(m.mode == 'sampled' and not m.path_average
+    assert all(m.mode == 'sampled' and not m.average_paths
                for m in (model.a, model.b, model.down))
     # same draws for the same seed and iteration (every rank agrees)
     other = Toy()
@@ -158,7 +158,7 @@ def test_drop_path_schedule_and_effect():
 
     set_mode(model, 'sampled')
     model.train()
-    model.a.drop_path_prob = 0.5
+    hook.drop_path_prob = 0.5
     x = torch.randn(64, 4, 3, 3)
     model.a.current_choice = 'conv3x3'
     out = model.a(x)
@@ -168,10 +168,14 @@ def test_drop_path_schedule_and_effect():
     assert torch.equal(model.a(x), x)
     model.eval()  # never in eval mode
     model.a.current_choice = 'conv3x3'
-    model.a.drop_path_prob = 0.99
+    hook.drop_path_prob = 0.99
     assert (model.a(x).flatten(1).abs().sum(1) > 0).all()
     hook.after_train(runner)
-    assert model.a.drop_path_prob == 0.0
+    assert hook.drop_path_prob == 0.0
+    hook.drop_path_prob = 0.99  # its forward hooks are gone with training
+    model.train()
+    assert (model.a(x).flatten(1).abs().sum(1) > 0).all()
+    assert not model.a._forward_hooks
 
 
 # -- T2.3 SDARTS-RS -----------------------------------------------------------
@@ -205,7 +209,7 @@ def test_sdarts_perturbation_stays_on_the_simplex_within_eps():
             assert float((w - clean).abs().max()) <= 2 * eps + 1e-6
         hook.after_train_iter(runner, 0)
         for m in (model.a, model.b, model.down):
-            assert m.perturbed_weights is None
+            assert not m.weights_overridden
             assert torch.equal(m.arch_weights(),
                                torch.softmax(m.arch_alpha, 0))
     assert eps_seen == pytest.approx([0.03 + 0.27 * e / 5 for e in range(5)])
@@ -237,7 +241,7 @@ def test_aux_skip_beta_decays_to_zero(decay, f):
     want = [f(min(e / 4, 1)) for e in range(5) for _ in range(5)]
     assert betas == pytest.approx(want, abs=1e-12)
     assert betas[-1] == 0.0  # the last epoch runs without the skip
-    assert model.a.aux_skip_beta == 0.0
+    assert hook.aux_skip_beta == 0.0 and not hook.acts_on(model.a)
 
 
 def test_aux_skip_adds_beta_times_the_input_where_shapes_match():
@@ -247,8 +251,9 @@ def test_aux_skip_adds_beta_times_the_input_where_shapes_match():
     x = torch.randn(2, 4, 6, 6)
     torch.manual_seed(0)
     base_a = model.a(x)
-    model.a.aux_skip_beta = 0.7
-    model.down.aux_skip_beta = 0.7
+    hook = AuxSkipHook()
+    hook.attach([model.a, model.down])
+    hook.aux_skip_beta = 0.7
     torch.manual_seed(0)
     assert torch.allclose(model.a(x), base_a + 0.7 * x, atol=1e-6)
     y = model.down(x)  # stride 2: no skip possible, no error
@@ -258,7 +263,7 @@ def test_aux_skip_adds_beta_times_the_input_where_shapes_match():
     model.eval()
     with torch.no_grad():
         ev = model.a(x)
-    model.a.aux_skip_beta = 0.0
+    hook.aux_skip_beta = 0.0
     with torch.no_grad():
         assert torch.equal(ev, model.a(x))  # off in eval mode
 
@@ -379,7 +384,9 @@ def test_drop_path_spares_depth_choices():
         [dict(type='mmnas_tricks.ConvOp', in_channels=4, out_channels=4)] * 2,
         depths=(1, 2))
     stage.train()
-    stage.drop_path_prob = 0.99
+    hook = DropPathHook()
+    hook.attach([stage])
+    hook.drop_path_prob = 0.99
     x = torch.randn(32, 4, 5, 5)
     assert (stage(x).flatten(1).abs().sum(1) > 0).all()
 
@@ -397,10 +404,43 @@ def test_alpha_tricks_follow_the_mutables_a_sequential_search_opens():
     aux.before_train(runner)
     for hook in (aux, perturb):
         hook.before_train_iter(runner, 0)
-    assert model.b.perturbed_weights is None and model.b.aux_skip_beta == 0
+    assert not model.b.weights_overridden and not aux.acts_on(model.b)
     model.b.set_mode('differentiable')  # the next stage opens it
     runner.iter = runner.epoch = 1
     for hook in (aux, perturb):
         hook.before_train_iter(runner, 1)
-    assert model.b.perturbed_weights is not None
-    assert model.b.aux_skip_beta > 0
+    assert model.b.weights_overridden
+    assert aux.acts_on(model.b)
+
+
+def test_one_owner_of_the_mixing_weights_at_a_time():
+    """The mixing-weights override has one owner at a time; the hooks that
+    would both hold it refuse to run together. The mutables keep no
+    trick's state."""
+    model = Toy()
+    set_mode(model, 'differentiable')
+    first, second = object(), object()
+    uniform = torch.full((3, ), 1 / 3)
+    model.a.override_weights(uniform, first)
+    with pytest.raises(RuntimeError, match='object holds them'):
+        model.a.override_weights(uniform, second)
+    model.a.release_weights(second)  # not its owner: nothing happens
+    assert model.a.weights_overridden
+    assert torch.equal(model.a.arch_weights(), uniform)
+    model.a.release_weights(first)
+    assert torch.equal(model.a.arch_weights(),
+                       torch.softmax(model.a.arch_alpha, 0))
+    hooks = [
+        DartsHook(arch_dataloader={}),
+        ArchWarmupHook(uniform_mix=True),
+        ArchPerturbHook()
+    ]
+    runner = mock_runner(model, hooks, name='owners')
+    with pytest.raises(
+            ValueError,
+            match='ArchWarmupHook cannot be combined '
+            'with ArchPerturbHook'):
+        hooks[1].before_train(runner)
+    for name in ('drop_path_prob', 'aux_skip_beta', 'perturbed_weights',
+                 'path_average'):
+        assert not hasattr(model.a, name), name

@@ -19,7 +19,7 @@ class AllOpsWarmupHook(Hook):
     During the first ``warmup_ratio`` of training, each searchable mutable
     independently runs, with probability ``p_all(t) = 1 - t / T_w``, every
     candidate with its output averaged (``all_on`` mode with
-    ``path_average``), and otherwise the candidate the
+    ``average=True``), and otherwise the candidate the
     :class:`SampleSubnetHook` sampled. Width choices (``ChannelChoice``) take
     their largest width instead of a mix (TuNAS's filter warm-up). After the
     warm-up ``p_all = 0``: plain single-path training. The draws depend on
@@ -89,9 +89,8 @@ class AllOpsWarmupHook(Hook):
                 searchable_only=True))
         active = {n: m for n, m in self._mutables.items() if n in sampled}
         for m in self._mutables.values():
-            if m.mode == 'all_on' and m.path_average:  # last iteration's
-                m.path_average = False
-                m.set_mode('sampled')
+            if m.mode == 'all_on' and m.average_paths:  # last iteration's
+                m.set_mode('sampled', average=False)
         for name, m in active.items():
             draw = random.Random(f'{self.seed}-{runner.iter}-{name}').random()
             if draw < p_all:
@@ -100,11 +99,9 @@ class AllOpsWarmupHook(Hook):
                     m.set_mode('sampled')
                     m.current_choice = max(m.choices)
                 else:
-                    m.path_average = True
-                    m.set_mode('all_on', drop_prob=0.0)
+                    m.set_mode('all_on', drop_prob=0.0, average=True)
             else:
-                m.path_average = False
-                m.set_mode('sampled')
+                m.set_mode('sampled', average=False)
         runner.message_hub.update_scalar('train/all_ops_prob', p_all)
         runner.message_hub.update_scalar('train/all_ops_fraction',
                                          on / max(len(active), 1))
@@ -112,8 +109,7 @@ class AllOpsWarmupHook(Hook):
     def _single_path(self, runner=None) -> None:
         for m in self._mutables.values():
             if m.mode == 'all_on':
-                m.path_average = False
-                m.set_mode('sampled')
+                m.set_mode('sampled', average=False)
 
     def before_val_epoch(self, runner) -> None:
         self._single_path()

@@ -89,13 +89,13 @@ class ArchPerturbHook(Hook):
         for m in self._mutables.values():
             probs = torch.softmax(m.arch_alpha.detach(), dim=0)
             noise = (torch.rand(probs.shape, generator=gen) * 2 - 1) * eps
-            m.perturbed_weights = project_to_simplex(probs + noise.to(probs),
-                                                     probs)
+            m.override_weights(
+                project_to_simplex(probs + noise.to(probs), probs), self)
         runner.message_hub.update_scalar('train/arch_perturb_eps', eps)
 
     def _clear(self, runner=None, *args, **kwargs) -> None:
         for m in self._mutables.values():
-            m.perturbed_weights = None
+            m.release_weights(self)
 
     def after_train_iter(self,
                          runner,

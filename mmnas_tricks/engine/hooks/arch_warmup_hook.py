@@ -70,7 +70,12 @@ class ArchWarmupHook(Hook):
         self._darts: Optional[DartsHook] = None
 
     def before_train(self, runner) -> None:
-        check_companions(self, runner, requires=('DartsHook', ))
+        check_companions(
+            self,
+            runner,
+            requires=('DartsHook', ),
+            conflicts=('ArchPerturbHook', ) if self.uniform_mix else (),
+            why='both replace the mixing weights (uniform_mix=True)')
         self._darts = hooks_named(runner, 'DartsHook')[0]
 
     def in_warmup(self, runner) -> bool:
@@ -92,10 +97,13 @@ class ArchWarmupHook(Hook):
         self._darts.arch_update_enabled = enabled
         if self.uniform_mix:
             model = unwrap_model(runner)
-            for m in self._darts._mutables(model).values():
-                m.perturbed_weights = None if enabled else torch.full(
-                    (m.num_choices, ),
-                    1.0 / m.num_choices,
-                    device=m.arch_alpha.device)
+            for m in self._darts.mutables(model).values():
+                if enabled:
+                    m.release_weights(self)
+                else:
+                    m.override_weights(
+                        torch.full((m.num_choices, ),
+                                   1.0 / m.num_choices,
+                                   device=m.arch_alpha.device), self)
         runner.message_hub.update_scalar('train/arch_update_enabled',
                                          float(enabled))

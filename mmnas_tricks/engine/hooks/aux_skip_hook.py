@@ -2,6 +2,7 @@
 import math
 from typing import Optional, Sequence, Union
 
+import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
@@ -65,12 +66,17 @@ class AuxSkipHook(Hook):
         self.by_epoch = by_epoch
         self.end_offset = end_offset
         self.include = include
+        #: the current weight of the auxiliary skip (0 outside training)
+        self.aux_skip_beta = 0.0
         self._mutables = {}
+        self._handles: dict = {}
 
     def before_train(self, runner) -> None:
         check_companions(self, runner, requires=('DartsHook', ))
+        self._remove()
         self._mutables = trick_mutables(self, runner, self.include,
                                         'differentiable')
+        self.attach(self._mutables.values())
         shapes = [
             n for n, m in self._mutables.items()
             if getattr(m, 'stride', 1) != 1 or
@@ -98,17 +104,46 @@ class AuxSkipHook(Hook):
                           runner,
                           batch_idx: int,
                           data_batch=None) -> None:
-        beta = self.beta(runner)
+        self.aux_skip_beta = self.beta(runner)
         # the differentiable ones now (a sequential search changes them)
         self._mutables = trick_mutables(
             self, runner, self.include, 'differentiable', required=False)
-        for m in self._mutables.values():
-            m.aux_skip_beta = beta
-        runner.message_hub.update_scalar('train/aux_skip_beta', beta)
+        self.attach(self._mutables.values())
+        runner.message_hub.update_scalar('train/aux_skip_beta',
+                                         self.aux_skip_beta)
+
+    def attach(self, mutables) -> None:
+        """Act on ``mutables`` (a forward hook on each not hooked yet,
+        removed after training)."""
+        for m in mutables:
+            if id(m) not in self._handles:
+                self._handles[id(m)] = m.register_forward_hook(self._skip)
+
+    def acts_on(self, mutable) -> bool:
+        """Whether the skip is added to ``mutable``'s output now."""
+        return id(mutable) in self._handles and self.aux_skip_beta > 0 \
+            and mutable.mode == 'differentiable'
+
+    def _skip(self, module, args, output):
+        """Forward hook: ``beta * input`` added to a differentiable
+        mutable's output while training, where the shapes match."""
+        beta = self.aux_skip_beta
+        if beta <= 0 or not module.training or \
+                module.mode != 'differentiable' or not torch.is_tensor(output):
+            return None
+        x = args[0] if args else None
+        if torch.is_tensor(x) and x.shape == output.shape:
+            return output + beta * x
+        return None
+
+    def _remove(self) -> None:
+        for handle in self._handles.values():
+            handle.remove()
+        self._handles = {}
 
     def _off(self) -> None:
-        for m in self._mutables.values():
-            m.aux_skip_beta = 0.0
+        self.aux_skip_beta = 0.0
 
     def after_train(self, runner) -> None:
         self._off()
+        self._remove()

@@ -99,13 +99,14 @@ class DartsHook(Hook):
     def _model(runner):
         return unwrap_model(runner)
 
-    def _mutables(self, model) -> dict:
+    def mutables(self, model) -> dict:
+        """The searchable mutables of ``model`` this hook searches."""
         return named_mutables(model, self.include, searchable_only=True)
 
     # -- set-up -----------------------------------------------------------
     def before_run(self, runner) -> None:
         model = self._model(runner)
-        mutables = self._mutables(model)
+        mutables = self.mutables(model)
         if not mutables:
             raise ValueError('DartsHook found no searchable mutable' +
                              (f' matching include={self.include!r}' if self.
@@ -125,7 +126,7 @@ class DartsHook(Hook):
         a sequential search); the others keep the mode and choice they
         have."""
         self.include = list(names)
-        mutables = self._mutables(self._model(runner))
+        mutables = self.mutables(self._model(runner))
         for m in mutables.values():
             m.set_mode('differentiable')
             m.arch_alpha.requires_grad_(False)
@@ -207,7 +208,7 @@ class DartsHook(Hook):
         """Mean entropy of ``softmax(alpha)`` over the mutables (``log n``
         when uniform)."""
         values = []
-        for m in self._mutables(self._model(runner)).values():
+        for m in self.mutables(self._model(runner)).values():
             w = m.arch_weights().detach()
             values.append(float(-(w * w.clamp_min(1e-12).log()).sum()))
         return sum(values) / max(len(values), 1)
@@ -215,7 +216,7 @@ class DartsHook(Hook):
     # -- outputs ----------------------------------------------------------
     def _write(self, runner, tag: str) -> None:
         model = self._model(runner)
-        mutables = self._mutables(model)
+        mutables = self.mutables(model)
         alphas = {
             name: {
                 str(c): round(float(w), 6)
@@ -245,7 +246,7 @@ class DartsHook(Hook):
         subnet = get_subnet(model)
         subnet.update(
             {n: m.argmax_choice()
-             for n, m in self._mutables(model).items()})
+             for n, m in self.mutables(model).items()})
         return subnet
 
     def after_train_epoch(self, runner) -> None:
@@ -260,12 +261,12 @@ class DartsHook(Hook):
     def _enter_eval(self, runner) -> None:
         model = self._model(runner)
         subnet = self.argmax(model)
-        for m in self._mutables(model).values():
+        for m in self.mutables(model).values():
             m.set_mode('sampled')
         set_subnet(model, subnet)
 
     def _leave_eval(self, runner) -> None:
-        for m in self._mutables(self._model(runner)).values():
+        for m in self.mutables(self._model(runner)).values():
             m.set_mode('differentiable')
             m.arch_alpha.requires_grad_(False)
 

@@ -1,8 +1,10 @@
 """Scheduled drop path on the searchable mutables' outputs."""
 from typing import Optional, Sequence, Union
 
+import torch
 from mmengine.hooks import Hook
 
+from mmnas_tricks.models.mutables import drop_path
 from mmnas_tricks.registry import HOOKS
 from .utils import progress, trick_mutables
 
@@ -51,10 +53,31 @@ class DropPathHook(Hook):
         self.by_epoch = by_epoch
         self.end_offset = end_offset
         self.include = include
-        self._mutables = {}
+        #: the current probability (0 outside training)
+        self.drop_path_prob = 0.0
+        self._handles: list = []
 
     def before_train(self, runner) -> None:
-        self._mutables = trick_mutables(self, runner, self.include)
+        self._remove()
+        self.attach(trick_mutables(self, runner, self.include).values())
+
+    def attach(self, mutables) -> None:
+        """Act on ``mutables`` (a forward hook on each, removed after
+        training): what ``before_train`` does for the searchable ones."""
+        # first among a mutable's forward hooks (drop path, then DARTS-'s
+        # auxiliary skip, as DARTS- applies them)
+        self._handles += [
+            m.register_forward_hook(self._drop, prepend=True) for m in mutables
+        ]
+
+    def _drop(self, module, args, output):
+        """Forward hook of each mutable: its output dropped per example
+        while training (not a chosen skip, not a container of mutables)."""
+        p = self.drop_path_prob
+        if p <= 0 or not module.training or not torch.is_tensor(output) \
+                or module.wraps_mutables or module.chosen_is_skip():
+            return None
+        return drop_path(output, p)
 
     def prob(self, runner) -> float:
         return self.p_max * progress(runner, self.by_epoch, self.end_offset)
@@ -63,11 +86,15 @@ class DropPathHook(Hook):
                           runner,
                           batch_idx: int,
                           data_batch=None) -> None:
-        p = self.prob(runner)
-        for m in self._mutables.values():
-            m.drop_path_prob = p
-        runner.message_hub.update_scalar('train/drop_path_prob', p)
+        self.drop_path_prob = self.prob(runner)
+        runner.message_hub.update_scalar('train/drop_path_prob',
+                                         self.drop_path_prob)
+
+    def _remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
 
     def after_train(self, runner) -> None:
-        for m in self._mutables.values():
-            m.drop_path_prob = 0.0
+        self.drop_path_prob = 0.0
+        self._remove()

@@ -238,7 +238,7 @@ class PerturbationSelectionLoop(SupernetLoop):
             for i, choice in enumerate(mutable.choices):
                 w = base.clone()
                 w[i] = 0.0
-                mutable.perturbed_weights = w
+                mutable.override_weights(w, self)
                 scores.append(self.score())
                 print_log(
                     f'decision {len(self.decisions)}: {name} without '
@@ -247,7 +247,7 @@ class PerturbationSelectionLoop(SupernetLoop):
                 if bar is not None:
                     bar.update()
         finally:
-            mutable.perturbed_weights = None
+            mutable.release_weights(self)
         sign = 1 if self.rule == 'greater' else -1
         # the worst score without it; ties: the larger weight, then order
         best = min(

@@ -26,31 +26,6 @@ def drop_path(x: torch.Tensor, prob: float) -> torch.Tensor:
     return x * mask / keep
 
 
-def _regularise_output(module: 'BaseMutable', args: tuple, output):
-    """Forward hook of every mutable: the training-time tricks that act on a
-    mutable's output, set as attributes by the trick hooks.
-
-    - ``drop_path_prob`` (docs/tricks.md, T2.1): the output (the mixed edge in
-      ``differentiable`` / ``all_on`` mode, the chosen op otherwise) is
-      dropped per example, except when the chosen op is a skip connection
-      or the mutable contains others (``drops_path = False``: a depth);
-    - ``aux_skip_beta`` (T2.5, DARTS-): in ``differentiable`` mode
-      ``beta * input`` is added where the output has the input's shape.
-
-    Nothing happens in eval mode or when both are 0.
-    """
-    if not module.training or not torch.is_tensor(output):
-        return None
-    if module.drop_path_prob > 0 and module.drops_path and \
-            not module.chosen_is_skip():
-        output = drop_path(output, module.drop_path_prob)
-    if module.aux_skip_beta > 0 and module.mode == 'differentiable':
-        x = args[0] if args else None
-        if torch.is_tensor(x) and x.shape == output.shape:
-            output = output + module.aux_skip_beta * x
-    return output
-
-
 def integral(value: Any) -> Any:
     """``3.0 -> 3``: a number read from YAML/JSON as a float that is a whole
     number, as the int choice it stands for; anything else unchanged (so
@@ -104,12 +79,9 @@ class BaseMutable(BaseModule):
         self._current = choices[0]
         self._mode = 'sampled'
         self.drop_prob = 0.0
-        # set by the trick hooks (engine/hooks); see _regularise_output
-        self.drop_path_prob = 0.0  # T2.1 drop path
-        self.aux_skip_beta = 0.0  # T2.5 DARTS- auxiliary skip
-        self.path_average = False  # T1.3 TuNAS: all_on averages the paths
-        self.perturbed_weights: Optional[torch.Tensor] = None  # T2.3 SDARTS
-        self.register_forward_hook(_regularise_output)
+        self.average_paths = False
+        # (owner id, owner name, weights): see override_weights
+        self._weights_override: Optional[tuple] = None
         self.arch_alpha = nn.Parameter(
             1e-3 * torch.randn(len(choices)), requires_grad=False)
 
@@ -168,13 +140,19 @@ class BaseMutable(BaseModule):
     def mode(self) -> str:
         return self._mode
 
-    def set_mode(self, mode: str, drop_prob: Optional[float] = None) -> None:
+    def set_mode(self,
+                 mode: str,
+                 drop_prob: Optional[float] = None,
+                 average: Optional[bool] = None) -> None:
         """Switch the run mode (one of :data:`MODES`).
 
         Args:
             mode (str): The mode.
             drop_prob (float, optional): Per-candidate drop probability in
                 ``all_on`` mode, in [0, 1]. Defaults to None (keep).
+            average (bool, optional): ``all_on`` mode averages the kept
+                paths instead of summing them (:meth:`path_mask`). Defaults
+                to None (keep).
         """
         if mode not in MODES:
             raise ValueError(f'mode {mode!r} is not one of {list(MODES)}')
@@ -182,25 +160,59 @@ class BaseMutable(BaseModule):
             if not 0.0 <= drop_prob <= 1.0:
                 raise ValueError(f'drop_prob={drop_prob} is not in [0, 1]')
             self.drop_prob = float(drop_prob)
+        if average is not None:
+            self.average_paths = bool(average)
         self._mode = mode
         self.arch_alpha.requires_grad_(mode == 'differentiable')
 
+    # -- extension points of the training tricks ---------------------------
+    # A trick that acts on a mutable's output registers a forward hook on it
+    # (``register_forward_hook``, removed when the trick ends); a trick that
+    # replaces the mixing weights of ``differentiable`` mode overrides them
+    # here, one owner at a time. The mutable keeps no trick's state.
+    def override_weights(self, weights: torch.Tensor, owner: object) -> None:
+        """Mix the candidates with ``weights`` instead of softmax(alpha)
+        (:meth:`arch_weights`) until ``owner`` calls
+        :meth:`release_weights`: a perturbed (SDARTS), uniform (a weights
+        warm-up) or pruned (DARTS-PT) mix.
+
+        Raises:
+            RuntimeError: another owner's override is in place.
+        """
+        held = self._weights_override
+        if held is not None and held[0] != id(owner):
+            raise RuntimeError(
+                f'{type(owner).__name__} cannot override the mixing weights '
+                f'of {type(self).__name__}: {held[1]} holds them')
+        self._weights_override = (id(owner), type(owner).__name__, weights)
+
+    def release_weights(self, owner: object) -> None:
+        """End ``owner``'s override (nothing when it holds none)."""
+        held = self._weights_override
+        if held is not None and held[0] == id(owner):
+            self._weights_override = None
+
+    @property
+    def weights_overridden(self) -> bool:
+        """Whether an override replaces softmax(alpha) now."""
+        return self._weights_override is not None
+
     def arch_weights(self) -> torch.Tensor:
         """The mixing weights of ``differentiable`` mode: softmax(alpha), or
-        ``perturbed_weights`` while an SDARTS hook has set them
-        (docs/tricks.md, T2.3: the weight step sees a perturbed
-        architecture)."""
-        if self.perturbed_weights is not None:
-            return self.perturbed_weights
+        the weights of an override in place (:meth:`override_weights`)."""
+        if self._weights_override is not None:
+            return self._weights_override[2]
         return torch.softmax(self.arch_alpha, dim=0)
 
-    #: Whether drop path (T2.1) acts on this mutable's output: an op on one
-    #: edge. Containers of other mutables (a depth choice) say False.
-    drops_path = True
+    #: Whether this mutable's output is made of other mutables' outputs (a
+    #: depth choice over blocks that hold their own choices): tricks that
+    #: act on an op's output act on those, not on this one.
+    wraps_mutables = False
 
     def chosen_is_skip(self) -> bool:
         """Whether the current choice runs a parameter-free skip connection
-        in ``fixed`` / ``sampled`` mode (drop path spares it)."""
+        in ``fixed`` / ``sampled`` mode (output-level tricks such as drop
+        path spare it)."""
         return False
 
     def argmax_choice(self) -> Any:
@@ -210,8 +222,8 @@ class BaseMutable(BaseModule):
     def path_mask(self, batch: int, device=None) -> torch.Tensor:
         """A (batch, num_choices) 0/1 mask for ``all_on`` mode: each entry
         kept with probability ``1 - drop_prob``, at least one per row; all
-        ones when not training. With ``path_average`` every row is divided
-        by its sum (the kept paths are averaged, TuNAS)."""
+        ones when not training. With ``average_paths`` every row is divided
+        by its sum (the kept paths are averaged)."""
         n = self.num_choices
         if not self.training or self.drop_prob == 0:
             mask = torch.ones(batch, n, device=device)
@@ -222,7 +234,7 @@ class BaseMutable(BaseModule):
             if empty.any():
                 keep = torch.randint(n, (int(empty.sum()), ), device=device)
                 mask[empty.nonzero(as_tuple=True)[0], keep] = 1.0
-        if self.path_average:
+        if self.average_paths:
             mask = mask / mask.sum(1, keepdim=True)
         return mask
 

@@ -63,7 +63,7 @@ class DepthChoice(BaseMutable):
         ...     depths=(2, 3, 4))
     """
 
-    drops_path = False  # its blocks' own mutables take drop path
+    wraps_mutables = True  # its blocks' own mutables take drop path
 
     def __init__(self,
                  blocks: Sequence[dict],
