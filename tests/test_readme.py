@@ -52,3 +52,25 @@ def test_readme_benchmark_commands_exist(repo_root):
     missing = sorted(
         s for s in scripts if not osp.isfile(osp.join(repo_root, s)))
     assert not missing, missing
+
+
+def test_readme_and_configs_readme_links_exist(repo_root):
+    """Every relative link of the README and every config that
+    configs/README.md names exists."""
+    import re
+    with open(osp.join(repo_root, 'README.md')) as f:
+        readme = f.read()
+    links = re.findall(r'\]\(([^)#]+)\)', readme)
+    assert len(links) >= 8
+    missing = [p for p in links if not osp.exists(osp.join(repo_root, p))]
+    assert not missing, missing
+    with open(osp.join(repo_root, 'configs', 'README.md')) as f:
+        configs = re.findall(
+            r'`((?:nas|supernets|search|baselines)/[^`]+'
+            r'\.py)`', f.read())
+    assert len(configs) >= 6
+    missing = [
+        c for c in configs
+        if not osp.isfile(osp.join(repo_root, 'configs', c))
+    ]
+    assert not missing, missing
