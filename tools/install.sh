@@ -74,7 +74,7 @@ else
   # sees CUDA (or FORCE_CUDA=1).
   run env MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" "${PIP[@]}" --no-build-isolation -r "$ROOT/requirements/mmcv.txt"
   if [ "$DRY" = 0 ] && ! mmcv_ok; then
-    echo "install.sh: mmcv 2.1.0 installed but its compiled ops do not import; see README 'Troubleshooting the mmcv build'" >&2
+    echo "install.sh: mmcv 2.1.0 installed but its compiled ops do not import; see docs/install.md, 'Troubleshooting the mmcv build'" >&2
     exit 1
   fi
 fi

@@ -22,7 +22,7 @@ SUPERNET_EPOCHS = 12
 
 # towers at the baseline's depth 4: with depth {4, 3, 2} searched too, the
 # supernet ranked depth-2 towers best and the found FCOS retrained to 0.687
-# - 0.697 bbox mAP against the baseline's 0.766 (README, "Main job")
+# - 0.697 bbox mAP against the baseline's 0.766 (docs/search_and_training.md)
 model = dict(bbox_head=dict(tower_depths=None))
 
 train_dataloader = dict(dataset=dict(subset=_base_.digits_supernet_subset))

@@ -7,7 +7,8 @@
 # (configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py).
 # Shared weights are what let a single-path supernet of a residual-free head
 # learn: with independent candidates (the op space of
-# fcos_r18w16_fpn-search_gn-head-search_12e_digits.py) it did not (README).
+# fcos_r18w16_fpn-search_gn-head-search_12e_digits.py) it did not
+# (docs/search_spaces/elastic_convs.md).
 _base_ = [
     '../baselines/fcos_r18w16_fpn_gn-head_12e_digits.py',
     '../_base_/supernet/spos.py',

@@ -1,6 +1,6 @@
 # The digits training recipe: SGD, a linear warm-up over the first 300
 # iterations, cosine decay to zero by the last epoch, gradient clipping.
-# Chosen for seed-to-seed stability (README, "Baselines"); like the dataset
+# Chosen for seed-to-seed stability (docs/baselines.md); like the dataset
 # base, names are prefixed so that they can sit beside a model-zoo base.
 digits_max_epochs = 12
 digits_train_cfg = dict(

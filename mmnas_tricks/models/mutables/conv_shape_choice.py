@@ -32,8 +32,9 @@ class ConvShapeChoice(BaseMutable, WidthSources):
     conv / separable / dilated convs), the channels of one candidate's
     output mean nothing to the next layer trained on another's, and a
     residual-free detection head sampled that way did not learn at all on
-    digits (loss flat or rising; README, "Main job"). Shared weights keep
-    the features of every choice aligned, as in OFA's elastic kernels.
+    digits (loss flat or rising; docs/search_spaces/elastic_convs.md).
+    Shared weights keep the features of every choice aligned, as in OFA's
+    elastic kernels.
 
     Modes: ``fixed`` / ``sampled`` run the chosen shape; ``differentiable``
     mixes the conv outputs of every shape with ``softmax(alpha)`` before the
