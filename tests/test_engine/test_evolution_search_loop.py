@@ -204,6 +204,19 @@ def test_kept_and_regrouped_scoring_batches_give_the_same_scores(
     for key in records['kept']:
         scores = {n: r[key]['score'] for n, r in records.items()}
         assert len(set(scores.values())) == 1, (key, scores)
+    # bad values are refused under the loop's own argument names
+    for extra, message in ((dict(eval_cache_mb=-1), 'eval_cache_mb=-1'),
+                           (dict(eval_batch_size=0), 'eval_batch_size=0')):
+        with pytest.raises(ValueError, match=message):
+            run(
+                search_cfg(
+                    tiny_digits,
+                    supernet_ckpt,
+                    str(tmp_path / 'bad'),
+                    'evo_bad',
+                    1,
+                    export_best=False,
+                    **extra))
 
 
 @pytest.mark.heavy

@@ -36,6 +36,13 @@ class SupernetLoop(BaseLoop):
             raise FileNotFoundError(
                 f'supernet_checkpoint {supernet_checkpoint!r} does not exist')
         self.supernet_checkpoint = supernet_checkpoint
+        # checked here so that the error names the loop's own arguments
+        if eval_cache_mb < 0:
+            raise ValueError(f'eval_cache_mb={eval_cache_mb} must be >= 0 '
+                             '(0: load the scoring batches per candidate)')
+        if eval_batch_size is not None and eval_batch_size < 1:
+            raise ValueError(f'eval_batch_size={eval_batch_size} must be >= 1 '
+                             'or None (the dataloader\'s batches)')
         self.val_dataloader = CachedBatches(
             runner.build_dataloader(val_dataloader if val_dataloader
                                     is not None else runner._val_dataloader),
