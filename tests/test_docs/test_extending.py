@@ -22,7 +22,7 @@ def _examples(repo_root) -> dict:
 
 def test_the_trick_hook_example(repo_root):
     from mmnas_tricks.models.mutables import set_mode
-    from tests.test_engine.test_trick_hooks import Toy, mock_runner, scalar
+    from tests.test_engine.test_hooks.toy import Toy, mock_runner, scalar
     hook = _examples(repo_root)['OutputNoiseHook'](sigma0=0.5)
     model = Toy()
     set_mode(model, 'sampled')
@@ -60,7 +60,8 @@ def test_the_search_strategy_example(repo_root, tiny_digits, supernet_ckpt,
                                      tmp_path):
     import json
 
-    from tests.test_engine.test_evolution_search_loop import run, search_cfg
+    from tests.test_engine.test_runner.test_evolution_search_loop import (
+        run, search_cfg)
     _examples(repo_root)
     cfg = search_cfg(tiny_digits, supernet_ckpt, str(tmp_path), 'local', 2)
     for key in ('top_k', 'num_mutation', 'num_crossover'):

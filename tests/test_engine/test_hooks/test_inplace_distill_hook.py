@@ -14,7 +14,7 @@ from mmnas_tricks.engine.hooks import InplaceDistillHook
 from mmnas_tricks.models.mutables import extreme_subnet, get_subnet, set_subnet
 from mmnas_tricks.testing import config_dir, tiny_supernet_cfg
 from mmnas_tricks.utils import build_model, load_config
-from ..conftest import TINY_SPEC
+from ...conftest import TINY_SPEC
 
 SPACE = osp.join(config_dir(), 'supernets',
                  'fcos_whole-elastic_r18w16_fpn_gn-head_12e_digits.py')

@@ -4,9 +4,12 @@ alpha unchanged)."""
 from types import SimpleNamespace
 
 import pytest
+import torch
 from mmengine.logging import MessageHub
 
 from mmnas_tricks.engine.hooks import ArchWarmupHook, DartsHook
+from mmnas_tricks.models.mutables import set_mode
+from .toy import Toy, mock_runner
 
 
 def runner_with(darts, max_epochs=4, iters_per_epoch=5):
@@ -60,3 +63,22 @@ def test_needs_a_darts_hook_and_valid_arguments():
         ArchWarmupHook(warmup_ratio=1.5)
     with pytest.raises(ValueError, match='warmup_iters=-1'):
         ArchWarmupHook(warmup_iters=-1)
+
+
+def test_warmup_can_mix_uniformly_until_alpha_trains():
+    model = Toy()
+    set_mode(model, 'differentiable')
+    with torch.no_grad():
+        model.a.arch_alpha.copy_(torch.tensor([3.0, 0.0, 0.0]))
+    darts = DartsHook(arch_dataloader={})
+    hook = ArchWarmupHook(warmup_iters=2, uniform_mix=True)
+    runner = mock_runner(model, [darts, hook], name='uniform')
+    hook.before_train(runner)
+    for it, uniform in ((0, True), (1, True), (2, False)):
+        runner.iter = it
+        hook.before_train_iter(runner, it)
+        w = model.a.arch_weights()
+        if uniform:
+            assert torch.equal(w, torch.full((3, ), 1 / 3))
+        else:
+            assert torch.equal(w, torch.softmax(model.a.arch_alpha, 0))

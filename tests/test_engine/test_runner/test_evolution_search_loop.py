@@ -17,7 +17,7 @@ from mmengine.runner import Runner
 from mmnas_tricks.engine.runner import EvolutionSearchLoop
 from mmnas_tricks.structures import read_subnet_file
 from mmnas_tricks.utils import build_model, load_config
-from ..conftest import seg_supernet_cfg
+from ...conftest import seg_supernet_cfg
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from mmnas_tricks.engine.hooks import SampleSubnetHook
 from mmnas_tricks.models.mutables import get_subnet, set_subnet
-from ..test_models.test_mutables import Toy
+from ...test_models.test_mutables import Toy
 
 
 def runner_at(model, it):

@@ -15,7 +15,7 @@ from mmnas_tricks.engine.hooks.random_state_hook import (KEY, RandomStateHook,
                                                          get_random_state,
                                                          set_random_state)
 from mmnas_tricks.testing import KillAt, Killed, config_dir, tiny_supernet_cfg
-from ..conftest import TINY_SPEC
+from ...conftest import TINY_SPEC
 
 ELASTIC = osp.join(config_dir(), 'supernets',
                    'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py')

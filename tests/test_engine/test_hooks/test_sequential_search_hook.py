@@ -12,7 +12,7 @@ from mmnas_tricks.engine.hooks import SequentialSearchHook
 from mmnas_tricks.models.mutables import named_mutables
 from mmnas_tricks.structures import read_subnet_file
 from mmnas_tricks.testing import config_dir, tiny_supernet_cfg
-from ..conftest import TINY_SPEC
+from ...conftest import TINY_SPEC
 
 SUPERNETS = osp.join(config_dir(), 'supernets')
 ELASTIC = osp.join(SUPERNETS,
@@ -172,7 +172,7 @@ def test_open_stages_stay_searched_and_are_selected_with_the_next(tmp_path):
 
     from mmnas_tricks.engine.hooks import DartsHook
     from mmnas_tricks.models.mutables import set_mode
-    from .test_trick_hooks import Toy
+    from .toy import Toy
     model = Toy()
     set_mode(model, 'differentiable')
     with torch.no_grad():
@@ -221,7 +221,7 @@ def test_progressive_shrinking_grows_the_sandwich_one_group_at_a_time(
     nothing is fixed (mock runner)."""
     from mmnas_tricks.engine.hooks import SampleSubnetHook
     from mmnas_tricks.models.mutables import get_subnet
-    from .test_trick_hooks import Toy, mock_runner
+    from .toy import Toy, mock_runner
     model = Toy()
     sampler = SampleSubnetHook(seed=0, strategy='sandwich')
     hook = SequentialSearchHook([

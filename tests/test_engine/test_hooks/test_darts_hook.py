@@ -11,7 +11,8 @@ from mmnas_tricks.engine.hooks import DartsHook
 from mmnas_tricks.models.mutables import named_mutables
 from mmnas_tricks.structures import read_subnet_file
 from mmnas_tricks.testing import config_dir, tiny_supernet_cfg
-from ..conftest import TINY_SPEC
+from ...conftest import TINY_SPEC
+from .toy import Toy, mock_runner
 
 DARTS = osp.join(config_dir(), 'supernets',
                  'darts_fcos_r18w16_fpn-search_gn-head-search_6e_digits.py')
@@ -148,3 +149,31 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match='must not set params'):
         DartsHook(
             arch_dataloader={}, arch_optimizer=dict(type='Adam', params=[]))
+
+
+def test_arch_weight_decay_is_the_arch_optimizer_setting():
+    from mmengine.optim import OptimWrapper
+    model = Toy()
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    darts = DartsHook(
+        arch_dataloader={},
+        arch_optimizer=dict(
+            type='Adam', lr=3e-4, betas=(0.5, 0.999), weight_decay=5e-3))
+    runner = mock_runner(model, [darts], name='wd')
+    runner.optim_wrapper = wrapper
+    darts.before_run(runner)
+    assert [g['weight_decay'] for g in darts.arch_optimizer.param_groups] \
+        == [5e-3]
+    alphas = {id(m.arch_alpha) for m in (model.a, model.b, model.down)}
+    in_arch = {
+        id(p)
+        for g in darts.arch_optimizer.param_groups for p in g['params']
+    }
+    in_weights = {
+        id(p)
+        for g in wrapper.optimizer.param_groups for p in g['params']
+    }
+    assert in_arch == alphas and not in_arch & in_weights
+    assert DartsHook(
+        arch_dataloader={}
+    ).arch_optimizer_cfg['weight_decay'] == 1e-3  # DARTS's default

@@ -13,8 +13,8 @@ from mmengine.utils import get_installed_path
 
 from mmnas_tricks.testing import config_dir, tiny_supernet_cfg
 from mmnas_tricks.utils import build_model, load_config
-from ..conftest import TINY_SPEC
-from .test_train_test import FCOS, _run, _tiny_config
+from ...conftest import TINY_SPEC
+from ...test_tools.test_train_test import FCOS, _run, _tiny_config
 
 ELASTIC = osp.join(config_dir(), 'supernets',
                    'fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py')
