@@ -14,6 +14,17 @@ from mmnas_tricks.models.mutables import (export_static, named_mutables,
                                           sample_subnet, set_subnet)
 from mmnas_tricks.testing import trained_looking
 
+
+@pytest.fixture(autouse=True)
+def mmseg_scope():
+    """mmseg's head builds its loss in the default scope's registry: run
+    under mmseg's, whatever scope an earlier test of this process left
+    (under mmnas_tricks' the loss is not found)."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        yield
+
+
 HEAD = dict(
     in_channels=[32, 32, 32, 32],
     in_index=[0, 1, 2, 3],
