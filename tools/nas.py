@@ -567,7 +567,8 @@ class Pipeline:
         best subnet at a FLOPs fraction): the found architecture as a
         model-zoo entry (exported config, retrained checkpoint, retrained
         metrics, FLOPs, params, subnet file)."""
-        from mmnas_tricks.engine.zoo import write_zoo_entry
+        from mmnas_tricks.engine.zoo import (dataset_name, task_name,
+                                             write_zoo_entry)
         last = osp.join(self.dir(stage), 'last_checkpoint')
         if not osp.isfile(last):
             return
@@ -591,10 +592,8 @@ class Pipeline:
             int(found['params_m'] * 1e6),
             metrics,
             input_size=(found['input_size'].split('x'), found['input_source']),
-            dataset=str(cfg.train_dataloader.dataset.get('type',
-                                                         '')).split('.')[-1],
-            task='Semantic Segmentation'
-            if 'decode_head' in cfg.model else 'Object Detection',
+            dataset=dataset_name(cfg),
+            task=task_name(cfg),
             notes=f'found by tools/nas.py {self.config_path} (seed '
             f'{self.args.seed}), retrained with the baseline recipe')
 

@@ -124,7 +124,7 @@ def _zoo_entry(cfg, model, subnet, out_dir, name, cfg_path, ckpt_path, meta,
     from mmnas_tricks.models import subnet_resources
     from mmnas_tricks.models.resources import traced_input_shape
     from mmnas_tricks.structures import dump_subnet
-    from .zoo import write_zoo_entry
+    from .zoo import dataset_name, task_name, write_zoo_entry
     subnet_path = osp.join(out_dir, f'{name}.yaml')
     if not osp.isfile(subnet_path):
         dump_subnet(subnet, subnet_path, meta=dict(source='export'))
@@ -143,16 +143,8 @@ def _zoo_entry(cfg, model, subnet, out_dir, name, cfg_path, ckpt_path, meta,
         res['flops'],
         res['params'],
         metrics,
-        dataset=_dataset_name(cfg),
+        dataset=dataset_name(cfg),
         input_size=(seen, size.source),
-        task='Semantic Segmentation'
-        if 'decode_head' in cfg.model else 'Object Detection',
+        task=task_name(cfg),
         notes='exported from a supernet; train it (tools/train.py or '
         'mmdet / mmseg tools/train.py) for stand-alone metrics')
-
-
-def _dataset_name(cfg) -> str:
-    ds = (cfg.get('train_dataloader') or {}).get('dataset') or {}
-    while 'dataset' in ds:
-        ds = ds['dataset']
-    return str(ds.get('type', 'unknown')).split('.')[-1]

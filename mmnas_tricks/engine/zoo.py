@@ -11,6 +11,22 @@ def _rel(path: str, folder: str) -> str:
     return osp.relpath(path, folder) if path else path
 
 
+def dataset_name(cfg) -> str:
+    """The training dataset's type name of a config, through dataset
+    wrappers (``RepeatDataset``, ``ConcatDataset`` of one, ...): what a
+    model-zoo entry names as its dataset."""
+    ds = (cfg.get('train_dataloader') or {}).get('dataset') or {}
+    while 'dataset' in ds:
+        ds = ds['dataset']
+    return str(ds.get('type', 'unknown')).split('.')[-1]
+
+
+def task_name(cfg) -> str:
+    """The model-zoo task of a config's model."""
+    return 'Semantic Segmentation' if 'decode_head' in cfg.model \
+        else 'Object Detection'
+
+
 def write_zoo_entry(path: str,
                     name: str,
                     config: str,
