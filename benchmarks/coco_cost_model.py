@@ -57,7 +57,6 @@ Writes benchmarks/results/coco_cost_model.json and prints the table of
 docs/benchmarks.md.
 """
 import argparse
-import os.path as osp
 import random
 import time
 
@@ -125,12 +124,6 @@ def parse_args():
     return parser.parse_args()
 
 
-def mmdet_config(path: str) -> str:
-    """The file of one of mmdet's own configs (installed with it)."""
-    from mmengine.utils import get_installed_path
-    return osp.join(get_installed_path('mmdet'), '.mim', 'configs', path)
-
-
 def build(config: str, device):
     from mmnas_tricks.utils.launch import build_model
     cfg = load_cfg(config, WORK_DIR)
@@ -164,11 +157,11 @@ def step_timings(models: dict, args, device) -> dict:
         for name, (cfg, model) in models.items()
     }
 
-    def train(name):
+    def train(name, iters):
         cfg, model = models[name]
         model.train()
         searchable = bool(named_mutables(model))
-        for _ in range(args.iters):
+        for _ in range(iters):
             if searchable:
                 sample_subnet(model, rng)
             data = coco_batch(model, True, 2)
@@ -176,29 +169,26 @@ def step_timings(models: dict, args, device) -> dict:
             loss, _ = model.parse_losses(losses)
             wrappers[name].update_params(loss)
 
-    def infer(name):
+    def infer(name, images):
         cfg, model = models[name]
         model.eval()
         searchable = bool(named_mutables(model))
         with torch.no_grad():
-            for _ in range(args.images):
+            for _ in range(images):
                 if searchable:
                     sample_subnet(model, rng)
                 model(**coco_batch(model, False, 1), mode='predict')
 
     for name in models:  # warm-up
-        args_iters, args_images = args.iters, args.images
-        args.iters, args.images = 1, 1
-        train(name)
-        infer(name)
-        args.iters, args.images = args_iters, args_images
+        train(name, 1)
+        infer(name, 1)
     seconds = {name: dict(train=[], infer=[]) for name in models}
     for r in range(args.rounds):
         for name in models:
             seconds[name]['train'].append(
-                timed(lambda: train(name), device) / args.iters)
+                timed(lambda: train(name, args.iters), device) / args.iters)
             seconds[name]['infer'].append(
-                timed(lambda: infer(name), device) / args.images)
+                timed(lambda: infer(name, args.images), device) / args.images)
             print(
                 f'round {r}: {name} train '
                 f'{seconds[name]["train"][-1]:.2f} s/iter, inference '
@@ -370,10 +360,11 @@ def table(model: dict) -> str:
 
 
 def main():
+    from mmnas_tricks.testing import installed_config_path
     args = parse_args()
     device = check_device(args.device)
     models = dict(
-        static=build(mmdet_config(STATIC), device),
+        static=build(installed_config_path('mmdet', STATIC), device),
         neck_head=build(NECK_HEAD, device))
     seconds = step_timings(models, args, device)
     med = {n: {k: median(v) for k, v in s.items()} for n, s in seconds.items()}

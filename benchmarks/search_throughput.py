@@ -74,7 +74,7 @@ MMRAZOR_2026_11 = dict(
     'batch 16, this CPU machine (2026-11)')
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--candidates', type=int, default=20)
     parser.add_argument('--val-images', type=int, default=100)
@@ -107,7 +107,7 @@ def parse_args():
         help='MMRazor setting: ours and MMRazor alternately, this many '
         'times each')
     add_common_args(parser)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def settings_for(device) -> list:

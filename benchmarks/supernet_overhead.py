@@ -278,12 +278,7 @@ def measure_mmrazor(args) -> dict:
     from common import run_command
     from search_throughput import parse_args as peer_args
     from search_throughput import peer_setting
-    saved = sys.argv
-    sys.argv = [saved[0]]
-    try:
-        setting = peer_setting(peer_args())
-    finally:
-        sys.argv = saved
+    setting = peer_setting(peer_args([]))  # its defaults: the same setting
     out = osp.join(osp.dirname(setting), 'overhead.json')
     run_command([
         osp.join(args.mmrazor_venv, 'bin',

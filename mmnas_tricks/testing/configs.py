@@ -25,11 +25,17 @@ def list_configs(include_base: bool = True) -> List[str]:
     return sorted(paths)
 
 
+def installed_config_path(package: str, rel_path: str) -> str:
+    """The file of a config shipped in an installed OpenMMLab wheel
+    (``.mim/configs``), e.g. ``('mmdet', 'fcos/fcos_r50-caffe_fpn_gn-head_
+    1x_coco.py')``."""
+    return osp.join(get_installed_path(package), '.mim', 'configs', rel_path)
+
+
 def installed_config(package: str, rel_path: str) -> Config:
     """A config shipped in an installed OpenMMLab wheel (``.mim/configs``);
     ``mmdet.testing.get_detector_cfg`` does not work from a wheel install."""
-    path = osp.join(get_installed_path(package), '.mim', 'configs', rel_path)
-    return Config.fromfile(path)
+    return Config.fromfile(installed_config_path(package, rel_path))
 
 
 def _dataloaders(cfg, path: str = ''):

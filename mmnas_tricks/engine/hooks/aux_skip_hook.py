@@ -68,18 +68,15 @@ class AuxSkipHook(Hook):
         self.include = include
         #: the current weight of the auxiliary skip (0 outside training)
         self.aux_skip_beta = 0.0
-        self._mutables = {}
         self._handles: dict = {}
 
     def before_train(self, runner) -> None:
         check_companions(self, runner, requires=('DartsHook', ))
         self._remove()
-        self._mutables = trick_mutables(self, runner, self.include,
-                                        'differentiable')
-        self.attach(self._mutables.values())
+        mutables = trick_mutables(self, runner, self.include, 'differentiable')
+        self.attach(mutables.values())
         shapes = [
-            n for n, m in self._mutables.items()
-            if getattr(m, 'stride', 1) != 1 or
+            n for n, m in mutables.items() if getattr(m, 'stride', 1) != 1 or
             getattr(m, 'in_channels', None) != getattr(m, 'out_channels', None)
         ]
         if shapes:
@@ -106,9 +103,9 @@ class AuxSkipHook(Hook):
                           data_batch=None) -> None:
         self.aux_skip_beta = self.beta(runner)
         # the differentiable ones now (a sequential search changes them)
-        self._mutables = trick_mutables(
+        mutables = trick_mutables(
             self, runner, self.include, 'differentiable', required=False)
-        self.attach(self._mutables.values())
+        self.attach(mutables.values())
         runner.message_hub.update_scalar('train/aux_skip_beta',
                                          self.aux_skip_beta)
 
@@ -141,9 +138,6 @@ class AuxSkipHook(Hook):
             handle.remove()
         self._handles = {}
 
-    def _off(self) -> None:
-        self.aux_skip_beta = 0.0
-
     def after_train(self, runner) -> None:
-        self._off()
+        self.aux_skip_beta = 0.0
         self._remove()
