@@ -9,10 +9,12 @@ Work that scales with the supernet's parameters (9.6 M against the
 subnet's 1.1 M: dense SGD over every weight, full-size zero-filled
 gradients, the weight crops) is fixed per step; work that scales with
 pixels is the same in both. A ratio that falls as steps grow says how much
-of the digits figure (128 px, 16 images) is the former.
+of the digits figure (128 px, 16 images) is the former. Each step size's
+forward (with the loss), backward and optimizer step are also timed apart
+(``phases_ms``, medians over ``--phase-iters`` steps).
 
 Example:
-    python benchmarks/overhead_vs_input_size.py            # CPU, ~1 min
+    python benchmarks/overhead_vs_input_size.py            # CPU, ~2 min
 Writes benchmarks/results/overhead_vs_input_size.json.
 """
 import argparse
@@ -36,8 +38,39 @@ def parse_args():
         help='SIZExBATCH of each step measured')
     parser.add_argument('--iters', type=int, default=3)
     parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument(
+        '--phase-iters',
+        type=int,
+        default=12,
+        help='steps whose forward / backward / optimizer step are timed '
+        'apart, per model and step size')
     add_common_args(parser)
     return parser.parse_args()
+
+
+def phases(model, wrapper, data, iters: int, device) -> dict:
+    """Median milliseconds of a training step's parts, timed apart: the
+    forward with the loss (preprocessing included), the backward, and the
+    optimizer step with ``zero_grad``."""
+    model.train()
+    parts = dict(forward=[], backward=[], step=[])
+    for _ in range(iters):
+        holder = {}
+
+        def forward():
+            batch = model.data_preprocessor(data, True)
+            holder['loss'] = model.parse_losses(model(**batch, mode='loss'))[0]
+
+        parts['forward'].append(timed(forward, device))
+        parts['backward'].append(
+            timed(lambda: holder['loss'].backward(), device))
+
+        def step():
+            wrapper.step()
+            wrapper.zero_grad()
+
+        parts['step'].append(timed(step, device))
+    return {k: round(1000 * median(v), 1) for k, v in parts.items()}
 
 
 def main():
@@ -77,7 +110,13 @@ def main():
                 seconds_per_iter_supernet=round(median(times[0]), 4),
                 seconds_per_iter_static=round(median(times[1]), 4),
                 extra_seconds=round(median(times[0]) - median(times[1]), 4),
-                ratio=round(median(ratios), 4)))
+                ratio=round(median(ratios), 4),
+                # each part of a step timed apart (ms), supernet / static
+                phases_ms=dict(
+                    supernet=phases(models[0], wrappers[0], data,
+                                    args.phase_iters, device),
+                    static=phases(models[1], wrappers[1], data,
+                                  args.phase_iters, device))))
         print(rows[-1], flush=True)
     write_result(
         dict(
