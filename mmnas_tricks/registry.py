@@ -66,7 +66,9 @@ TRANSFORMS = Registry(
     parent=MMENGINE_TRANSFORMS,
     locations=['mmnas_tricks.datasets'])
 
-# Models: mutables, candidate ops, searchable backbones / necks / heads.
+# Models: mutables, candidate ops, searchable backbones / necks / heads. A
+# searchable one is also decorated with models.contract.searchable, which
+# checks its contract (fixed_subnet=None, ...) each time it is built.
 MODELS = Registry(
     'model', parent=MMENGINE_MODELS, locations=['mmnas_tricks.models'])
 MODEL_WRAPPERS = Registry(

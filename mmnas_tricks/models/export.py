@@ -1,7 +1,6 @@
 """A subnet's static model: its checkpoint, its config, and weight
 inheritance from a plain (model-zoo) checkpoint into the supernet."""
 import copy
-import inspect
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
@@ -11,6 +10,7 @@ from mmengine.config import Config, ConfigDict
 from mmnas_tricks.registry import MODELS
 from mmnas_tricks.structures.subnet_file import plain_choice
 from mmnas_tricks.utils.io import atomic_write
+from .contract import is_searchable
 from .mutables import (Subnet, SubnetError, export_static, get_subnet,
                        input_channels, set_subnet, static_copy)
 
@@ -83,11 +83,9 @@ def _registered(type_: Any) -> Any:
 
 
 def _searchable(type_: Any) -> bool:
-    """Whether a config ``type`` is one of our modules with a
-    ``fixed_subnet`` argument."""
-    obj = _registered(type_)
-    return obj is not None and 'fixed_subnet' in inspect.signature(
-        obj).parameters
+    """Whether a config ``type`` is one of our searchable components (see
+    :mod:`mmnas_tricks.models.contract`)."""
+    return is_searchable(_registered(type_))
 
 
 def _searchable_paths(cfg: Any, path: str = '') -> List[Tuple[str, dict]]:
@@ -136,7 +134,7 @@ def export_config(cfg: Config,
     parts = _searchable_paths(cfg.model)
     if not parts:
         raise SubnetError('the model config has no searchable component '
-                          '(a type with a fixed_subnet argument)')
+                          '(a type decorated with @searchable)')
     channels = _input_channels(cfg, parts, subnet, model)
     claimed = set()
     for path, part in parts:

@@ -5,6 +5,7 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule
 
 from mmnas_tricks.registry import MODELS
+from ..contract import searchable
 from ..mutables import ChannelChoice, DepthChoice, Subnet
 from ..ops import MBConv
 from .base import BaseSearchableBackbone
@@ -22,6 +23,7 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 
 
 @MODELS.register_module()
+@searchable
 class SearchableMobileNetV2(BaseSearchableBackbone):
     """MobileNetV2 supernet: every block an
     :class:`~mmnas_tricks.models.mutables.MBConvChoice` (kernel size x

@@ -8,12 +8,14 @@ import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_norm_layer
 
 from mmnas_tricks.registry import MODELS
+from ..contract import searchable
 from ..mutables import (ChannelChoice, DepthChoice, ResBasicBlockChoice,
                         Subnet, elastic_conv, elastic_norm)
 from .base import BaseSearchableBackbone
 
 
 @MODELS.register_module()
+@searchable
 class SearchableResNet(BaseSearchableBackbone):
     """ResNet of basic blocks (He et al., CVPR 2016) as a supernet: every
     stage a :class:`~mmnas_tricks.models.mutables.DepthChoice` (the first d

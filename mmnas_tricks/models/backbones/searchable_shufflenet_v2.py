@@ -5,6 +5,7 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule
 
 from mmnas_tricks.registry import MODELS
+from ..contract import searchable
 from ..mutables import OpChoice, Subnet
 from .base import BaseSearchableBackbone
 
@@ -17,6 +18,7 @@ DETNAS_CANDIDATES = dict(
 
 
 @MODELS.register_module()
+@searchable
 class SearchableShuffleNetV2(BaseSearchableBackbone):
     """DetNAS backbone supernet (Chen et al., NeurIPS 2019; SPOS, Guo et al.,
     ECCV 2020): a ShuffleNetV2 whose every block is an

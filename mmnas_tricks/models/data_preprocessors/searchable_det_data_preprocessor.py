@@ -6,11 +6,13 @@ import torch
 from mmdet.models.data_preprocessors import DetDataPreprocessor
 
 from mmnas_tricks.registry import MODELS
+from ..contract import searchable
 from ..mutables import Subnet
 from .elastic_size import ElasticSizeMixin, scale_resizes
 
 
 @MODELS.register_module()
+@searchable
 class SearchableDetDataPreprocessor(ElasticSizeMixin, DetDataPreprocessor):
     """``mmdet.DetDataPreprocessor`` that then resizes the batch by
     ``size / base_size``, ``size`` a choice

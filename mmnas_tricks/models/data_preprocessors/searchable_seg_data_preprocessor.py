@@ -7,11 +7,13 @@ from mmengine.structures import PixelData
 from mmseg.models.data_preprocessor import SegDataPreProcessor
 
 from mmnas_tricks.registry import MODELS
+from ..contract import searchable
 from ..mutables import Subnet
 from .elastic_size import RESIZES, ElasticSizeMixin, scale_resizes, times
 
 
 @MODELS.register_module()
+@searchable
 class SearchableSegDataPreprocessor(ElasticSizeMixin, SegDataPreProcessor):
     """``mmseg.SegDataPreProcessor`` that then resizes the batch by
     ``size / base_size``, ``size`` a choice (mutable name

@@ -6,10 +6,12 @@ from mmengine.registry import DefaultScope
 from mmseg.models.decode_heads import ASPPHead
 
 from mmnas_tricks.registry import MODELS
+from ..contract import searchable
 from ..mutables import Subnet, conv_choices, fix_in_place
 
 
 @MODELS.register_module(name='SearchableASPPHead')
+@searchable
 def searchable_aspp_head(rate_choices: Sequence[int] = (3, 6, 12, 18, 24),
                          fixed_subnet: Optional[Subnet] = None,
                          **kwargs) -> ASPPHead:

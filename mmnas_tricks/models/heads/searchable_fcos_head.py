@@ -5,11 +5,13 @@ from mmdet.models.dense_heads import FCOSHead
 from mmengine.registry import DefaultScope
 
 from mmnas_tricks.registry import MODELS
+from ..contract import searchable
 from ..mutables import Subnet
 from .towers import make_towers_searchable
 
 
 @MODELS.register_module(name='SearchableFCOSHead')
+@searchable
 def searchable_fcos_head(tower_ops: Optional[Dict[str, dict]] = None,
                          tower_depths: Optional[Sequence[int]] = None,
                          widths: Optional[Sequence[int]] = None,

@@ -6,6 +6,7 @@ from mmengine.registry import DefaultScope
 from mmseg.models.decode_heads import FPNHead
 
 from mmnas_tricks.registry import MODELS
+from ..contract import searchable
 from ..mutables import (ConvShapeChoice, Subnet, conv_choices, elastic_conv,
                         fix_in_place)
 from ..mutables.elastic import width_choice
@@ -21,6 +22,7 @@ SEG_HEAD_OPS = dict(
 
 
 @MODELS.register_module(name='SearchableSemFPNHead')
+@searchable
 def searchable_sem_fpn_head(ops: Optional[Union[Dict[str, dict],
                                                 Sequence]] = None,
                             widths: Optional[Sequence[int]] = None,

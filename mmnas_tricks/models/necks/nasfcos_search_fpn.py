@@ -8,6 +8,7 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 
 from mmnas_tricks.registry import MODELS
+from ..contract import searchable
 from ..mutables import InputChoice, OpChoice, Subnet, fix_in_place
 
 #: NAS-FCOS's five FPN ops (docs/search_spaces/nasfcos_fpn.md), BN inside
@@ -52,6 +53,7 @@ def _read_index(choice: nn.Module) -> int:
 
 
 @MODELS.register_module()
+@searchable
 class NASFCOSSearchFPN(BaseModule):
     """The NAS-FCOS FPN search space (Wang et al., CVPR 2020;
     docs/search_spaces/nasfcos_fpn.md).

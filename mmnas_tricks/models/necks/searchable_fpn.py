@@ -5,6 +5,7 @@ from mmdet.models.necks import FPN
 from mmengine.registry import DefaultScope
 
 from mmnas_tricks.registry import MODELS
+from ..contract import searchable
 from ..mutables import ConvShapeChoice, Subnet, conv_choices, fix_in_place
 from ..mutables.elastic import width_choice
 from ..ops.candidates import DENSE_CONV_OPS
@@ -20,6 +21,7 @@ FPN_LATERAL_OPS = dict(
 
 
 @MODELS.register_module(name='SearchableFPN')
+@searchable
 def searchable_fpn(output_ops: Optional[Dict[str, dict]] = None,
                    lateral_ops: Optional[Dict[str, dict]] = None,
                    search_extra_convs: bool = True,
