@@ -60,11 +60,11 @@ def export(name: str, work_dir: str):
     from mmnas_tricks.models.resources import input_size
     from mmnas_tricks.utils import atomic_write_text, build_model, load_config
     cfg = load_config(CONFIG)
-    cfg.retrain = cfg.pop('nas')['retrain']
+    retrain = cfg.pop('nas')['retrain']
     model = build_model(cfg)
     first = plain_subnet(model)
     subnet = dict(first, **NEIGHBOURS[name][1])
-    static = apply_retrain(export_config(cfg, subnet))
+    static = apply_retrain(export_config(cfg, subnet), retrain)
     strip_search_settings(static)
     static.load_from = None
     path = osp.join(work_dir, f'{name}.py')

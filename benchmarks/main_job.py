@@ -249,7 +249,9 @@ def found_configs(nas_dir: str, work_dir: str = None) -> dict:
             continue
         subnet = validate_subnet(model, json.loads(row['subnet']))
         set_subnet(model, subnet)
-        cfg = export_config(apply_retrain(search), subnet, model)
+        cfg = export_config(
+            apply_retrain(search, search.train_cfg.get('retrain')), subnet,
+            model)
         out[f'found_{fraction:g}x'] = (cfg, row)
     return out
 

@@ -159,9 +159,7 @@ def test_retrain_recipe_is_the_baselines(path):
     from mmnas_tricks.engine.export import apply_retrain
     cfg = Config.fromfile(path)
     baseline = Config.fromfile(osp.join(osp.dirname(path), cfg.nas.baseline))
-    retrain = cfg.copy()
-    retrain['retrain'] = cfg.nas.get('retrain')
-    retrain = apply_retrain(retrain)
+    retrain = apply_retrain(cfg, cfg.nas.get('retrain'))
     for key in ('optim_wrapper', 'param_scheduler', 'train_cfg',
                 'train_dataloader'):
         assert retrain.get(key) == baseline.get(key), (path, key)

@@ -217,6 +217,7 @@ class Pipeline:
         """The config that fine-tunes candidate ``name`` from its exported
         supernet weights (``nas.rerank``'s epochs and lr) on the
         supernet's data, scored on the search's held-out split."""
+        from mmnas_tricks.engine.pipeline import retrain_recipe, search_data
         from mmnas_tricks.engine.rank import finetune_estimate_config
         from mmnas_tricks.structures import read_subnet_file
         from mmnas_tricks.utils import atomic_write_text
@@ -226,8 +227,14 @@ class Pipeline:
         cfg = _load(self.config_path)
         lr = rerank['lr'] or float(cfg.optim_wrapper.optimizer.lr)
         ft = finetune_estimate_config(
-            cfg, subnet, osp.abspath(osp.join(folder, f'{name}.pth')),
-            rerank['epochs'], lr, self.args.seed)
+            cfg,
+            subnet,
+            osp.abspath(osp.join(folder, f'{name}.pth')),
+            rerank['epochs'],
+            lr,
+            self.args.seed,
+            retrain=retrain_recipe(cfg),
+            **search_data(cfg))
         atomic_write_text(path, ft.pretty_text)
 
     def write_rerank_choice(self) -> None:

@@ -71,6 +71,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from mmnas_tricks.engine.pipeline import retrain_recipe
     from mmnas_tricks.engine.proxy import proxy_tag
     from mmnas_tricks.engine.rank import (distinct_subnets, load_records,
                                           scatter_png, standalone_config,
@@ -99,7 +100,8 @@ def main(argv=None):
             if setting in rec:
                 print(f'subnet {i} {setting}: {rec[setting]:.4f} (done)')
                 continue
-            static = standalone_config(cfg, subnet, args.seed, **factors)
+            static = standalone_config(cfg, subnet, args.seed,
+                                       retrain_recipe(cfg), **factors)
             start = time.time()
             rec[setting] = train_standalone(
                 static, osp.join(work, setting, f'subnet{i}'),

@@ -144,9 +144,11 @@ def estimate_fields(args) -> list:
 def estimates(cfg, args, subnets, work: str, done: dict) -> None:
     """Fill ``done[key][field]`` for every field of :func:`estimate_fields`,
     yielding after each."""
+    from mmnas_tricks.engine.pipeline import search_data
     from mmnas_tricks.engine.rank import SupernetScorer
     scorer = SupernetScorer(cfg, args.checkpoint, osp.join(work, 'estimate'),
-                            args.score_key, args.calibrate_bn, args.seed)
+                            args.score_key, args.calibrate_bn, args.seed,
+                            **search_data(cfg))
     router = None
     if args.few_shot:
         from mmnas_tricks.engine.few_shot import FewShotRouter
@@ -173,6 +175,7 @@ def finetune_estimates(cfg, args, subnets, work: str, done: dict):
     the ``finetune_recipe`` fingerprint, is unchanged); yields after each."""
     if not args.finetune_epochs:
         return
+    from mmnas_tricks.engine.pipeline import retrain_recipe, search_data
     from mmnas_tricks.engine.rank import (SupernetScorer, config_fingerprint,
                                           finetune_estimate_config,
                                           train_standalone)
@@ -183,8 +186,15 @@ def finetune_estimates(cfg, args, subnets, work: str, done: dict):
         rec = done[key]
         folder = osp.join(work, 'finetune', f'subnet{rec["index"]}')
         weights = osp.join(folder, 'supernet_weights.pth')
-        ft = finetune_estimate_config(cfg, subnet, weights,
-                                      args.finetune_epochs, lr, args.seed)
+        ft = finetune_estimate_config(
+            cfg,
+            subnet,
+            weights,
+            args.finetune_epochs,
+            lr,
+            args.seed,
+            retrain=retrain_recipe(cfg),
+            **search_data(cfg))
         recipe = config_fingerprint(ft)
         if 'estimate_finetuned' in rec and \
                 rec.get('finetune_recipe') == recipe:
@@ -194,7 +204,8 @@ def finetune_estimates(cfg, args, subnets, work: str, done: dict):
                 scorer = SupernetScorer(cfg, args.checkpoint,
                                         osp.join(work,
                                                  'estimate'), args.score_key,
-                                        args.calibrate_bn, args.seed)
+                                        args.calibrate_bn, args.seed,
+                                        **search_data(cfg))
             scorer.model.load_state_dict(scorer.state)
             from mmnas_tricks.engine.bn_calibration import calibrate_bn
             from mmnas_tricks.models.mutables import set_subnet
@@ -279,13 +290,9 @@ def main(argv=None):
             flops_ratio=round(ratio, 4),
             input_size=list(traced_input_shape(model, shape, subnet)[1:]))
     records = state['records']
-    retrain_src = cfg.copy()
-    if nas.get('retrain'):
-        retrain_src['retrain'] = nas['retrain']
-    retrain_src.pop('nas', None)
     statics = {
         key: standalone_config(
-            retrain_src, subnet, args.seed,
+            cfg, subnet, args.seed, nas.get('retrain'),
             **({} if args.standalone_epochs is None else dict(
                 max_epochs=args.standalone_epochs)))
         for key, subnet in keyed

@@ -109,6 +109,7 @@ def main(argv=None):
     args = parse_args(argv)
     from mmengine.runner import Runner
 
+    from mmnas_tricks.engine.pipeline import search_data
     from mmnas_tricks.engine.rank import (SupernetScorer, distinct_subnets,
                                           load_records, standalone_config,
                                           train_resumable, train_standalone)
@@ -156,11 +157,10 @@ def main(argv=None):
         dump_json_atomic(state, path)
 
     nas = cfg.nas
-    retrain_src = cfg.copy()
-    retrain_src['retrain'] = nas['retrain']
-    retrain_src.pop('nas', None)
-    retrain_src.pop('ablation', None)
-    model = build_model(retrain_src)
+    plain = cfg.copy()
+    plain.pop('nas', None)
+    plain.pop('ablation', None)
+    model = build_model(plain)
     rank_subnets = distinct_subnets(model, ablation.get('rank_subnets', 10),
                                     ablation.get('rank_seed', 0))
     score_key = nas.get('score_key', 'coco/bbox_mAP')
@@ -170,7 +170,7 @@ def main(argv=None):
         if key not in standalone:
             index = len(standalone)
             static = standalone_config(
-                retrain_src, subnet, ablation.get('rank_seed', 0),
+                plain, subnet, ablation.get('rank_seed', 0), nas['retrain'],
                 **({} if epochs is None else dict(max_epochs=epochs)))
             start = time.time()
             score = train_standalone(
@@ -223,11 +223,10 @@ def main(argv=None):
         calib = int(search_cfg.train_cfg.get('calibrate_bn', 20))
         estimates = var.setdefault('estimates', {})
         if len(estimates) < len(rank_subnets):
-            scorer_cfg = supernet_cfg.copy()
-            scorer_cfg['nas'] = cfg.nas  # the search's held-out data
-            scorer = SupernetScorer(scorer_cfg, sup['checkpoint'],
+            scorer = SupernetScorer(supernet_cfg, sup['checkpoint'],
                                     osp.join(work, 'scorer'), score_key, calib,
-                                    ablation.get('rank_seed', 0))
+                                    ablation.get('rank_seed', 0),
+                                    **search_data(cfg))
             for subnet in rank_subnets:
                 key = subnet_key(subnet)
                 if key not in estimates:

@@ -23,7 +23,8 @@ train_cfg = dict(
     mutate_prob=0.1,
     calibrate_bn=10,
     score_key='coco/bbox_mAP',
-    seed=0)
+    seed=0,
+    # what the exported best subnet (search/best_subnet.py) trains with
+    retrain=dict(
+        train_cfg=_base_.train_cfg, default_hooks=_base_.default_hooks))
 default_hooks = dict(checkpoint=None)
-# what the exported best subnet (search/best_subnet.py) trains with
-retrain = dict(train_cfg=_base_.train_cfg, default_hooks=_base_.default_hooks)

@@ -43,12 +43,14 @@ def _without_delete(value):
     return value
 
 
-def apply_retrain(cfg: Config) -> Config:
-    """A copy of a search config in which the top-level ``retrain`` dict
-    replaces its keys (``train_cfg``, ``train_dataloader``,
-    ``default_hooks``, ...): the config the exported subnet trains with."""
+def apply_retrain(cfg: Config, retrain: Optional[dict]) -> Config:
+    """A copy of a search config ``cfg`` in which the keys of the retrain
+    recipe ``retrain`` (``train_cfg``, ``train_dataloader``,
+    ``default_hooks``, ...) replace its own: the config an exported subnet
+    trains with. A pipeline config carries the recipe as ``nas.retrain``,
+    a search loop as its ``retrain`` argument."""
     cfg = cfg.copy()
-    for key, value in (cfg.pop('retrain', None) or {}).items():
+    for key, value in (retrain or {}).items():
         cfg[key] = _without_delete(value)
     return cfg
 

@@ -7,7 +7,8 @@ import os.path as osp
 def stage_configs(cfg, config_path: str) -> dict:
     """The stage configs a pipeline config stands for: ``supernet`` (the
     config without ``nas``), ``search`` (``nas.search`` as ``train_cfg``,
-    no custom hooks, no checkpoints, ``retrain`` set), ``baseline`` (the
+    no custom hooks, no checkpoints, ``nas.retrain`` as the loop's
+    ``retrain``), ``baseline`` (the
     path), ``inherit``, ``score_key``, ``finetune`` (``nas.finetune``
     or None: what each exported subnet is fine-tuned with, from its
     exported supernet weights, beside its retraining from scratch) and
@@ -53,14 +54,13 @@ def stage_configs(cfg, config_path: str) -> dict:
     from .rerank import check_rerank
     rerank = check_rerank(nas.get('rerank'), f'{config_path} nas')
     search = supernet.copy()
-    search.train_cfg = nas['search']
+    search.train_cfg = dict(nas['search'], retrain=nas['retrain'])
     if rerank is not None:
         search.train_cfg = dict(
             search.train_cfg,
             rerank=dict(topk=rerank['topk'], group_by=rerank['group_by']))
     search.custom_hooks = []  # the loop sets the candidates
     search.default_hooks = dict(search.default_hooks, checkpoint=None)
-    search.retrain = nas['retrain']
     baseline = nas['baseline']
     if not osp.isabs(baseline):
         baseline = osp.normpath(osp.join(osp.dirname(config_path), baseline))
@@ -74,3 +74,24 @@ def stage_configs(cfg, config_path: str) -> dict:
         score_key=nas.get('score_key', 'coco/bbox_mAP'),
         finetune=nas.get('finetune'),
         rerank=rerank)
+
+
+def search_data(cfg) -> dict:
+    """The search's held-out data of a pipeline config (``nas.search``'s
+    ``val_dataloader`` and ``evaluator``, each None where unset or where
+    the config has no ``nas``), as keyword arguments of
+    :class:`~mmnas_tricks.engine.rank.SupernetScorer` and
+    :func:`~mmnas_tricks.engine.rank.finetune_estimate_config`: scoring
+    outside the pipeline on what the search scored on."""
+    search = (cfg.get('nas') or {}).get('search') or {}
+    return dict(
+        val_dataloader=search.get('val_dataloader'),
+        evaluator=search.get('evaluator'))
+
+
+def retrain_recipe(cfg):
+    """A pipeline config's retrain recipe (``nas.retrain``: what an exported
+    subnet trains with), or None: the ``retrain`` argument of
+    :func:`~mmnas_tricks.engine.rank.standalone_config` and
+    :func:`~mmnas_tricks.engine.rank.finetune_estimate_config`."""
+    return (cfg.get('nas') or {}).get('retrain')

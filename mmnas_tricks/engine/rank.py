@@ -4,7 +4,7 @@ one subnet, and the scatter plot (docs/tricks.md, T5.3)."""
 import os
 import random
 import time
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
@@ -246,17 +246,23 @@ def load_records(path: str) -> dict:
 def standalone_config(cfg: Config,
                       subnet: dict,
                       seed: int = 0,
+                      retrain: Optional[dict] = None,
                       **proxy) -> Config:
     """The plain config that trains ``subnet`` of the supernet config
-    ``cfg`` alone: exported, with ``cfg.retrain`` applied and the search
-    settings stripped, seeded with ``seed`` (``randomness.seed``: every
-    stand-alone training of a study starts from the same random state, as
-    ``tools/nas.py`` seeds its stages), then through :func:`proxy_config`
-    with ``proxy`` (e.g. ``max_epochs=4``) if given."""
+    ``cfg`` alone: exported, with the retrain recipe ``retrain`` applied
+    (:func:`~mmnas_tricks.engine.export.apply_retrain`; a pipeline config's
+    ``nas.retrain``, :func:`~mmnas_tricks.engine.pipeline.retrain_recipe`)
+    and the search settings stripped, seeded with ``seed``
+    (``randomness.seed``: every stand-alone training of a study starts from
+    the same random state, as ``tools/nas.py`` seeds its stages), then
+    through :func:`proxy_config` with ``proxy`` (e.g. ``max_epochs=4``) if
+    given."""
     from mmnas_tricks.models import export_config
     from .export import apply_retrain, strip_search_settings
     from .proxy import proxy_config
-    static = apply_retrain(export_config(cfg, subnet))
+    cfg = cfg.copy()
+    cfg.pop('nas', None)  # a pipeline's settings are not the model's
+    static = apply_retrain(export_config(cfg, subnet), retrain)
     strip_search_settings(static)
     static.randomness = dict(static.get('randomness') or {}, seed=seed)
     return proxy_config(static, **proxy) if proxy else static
@@ -267,33 +273,33 @@ def finetune_estimate_config(cfg: Config,
                              weights: str,
                              epochs: int,
                              lr: float,
-                             seed: int = 0) -> Config:
-    """The plain config that fine-tunes ``subnet`` of the pipeline or
-    supernet config ``cfg`` from ``weights`` (its exported supernet weights)
-    for ``epochs`` at ``lr`` (cosine to 0, no warm-up), as a short estimate
-    of what it trains to: the search's data, so that the estimate sees what
-    the supernet estimates see (the supernet's training subset; the held-out
-    split and evaluator of ``nas.search``), seeded with ``seed``."""
-    search = (cfg.get('nas') or {}).get('search') or {}
+                             seed: int = 0,
+                             val_dataloader: Optional[dict] = None,
+                             evaluator: Optional[dict] = None,
+                             retrain: Optional[dict] = None) -> Config:
+    """The plain config that fine-tunes ``subnet`` of the supernet config
+    ``cfg`` from ``weights`` (its exported supernet weights) for ``epochs``
+    at ``lr`` (cosine to 0, no warm-up), as a short estimate of what it
+    trains to: the search's data, so that the estimate sees what the
+    supernet estimates see (the supernet's training subset; the search's
+    held-out ``val_dataloader`` and ``evaluator`` where given, else the
+    config's), with the rest of the retrain recipe ``retrain``, seeded with
+    ``seed``. A pipeline config's values are
+    :func:`~mmnas_tricks.engine.pipeline.search_data` and
+    :func:`~mmnas_tricks.engine.pipeline.retrain_recipe`."""
     source = cfg.copy()
-    # the pipeline's retrain recipe, else the search config's own
-    retrain = dict((cfg.get('nas') or {}).get('retrain') or cfg.get('retrain')
-                   or {})
+    retrain = dict(retrain or {})
     # the search's data, put in before the export so that a chosen input
     # size is written into these pipelines too (the retrain recipe's
     # training data would replace the supernet's)
     retrain.pop('train_dataloader', None)
-    if search.get('val_dataloader'):
-        source['val_dataloader'] = search['val_dataloader']
+    if val_dataloader:
+        source['val_dataloader'] = val_dataloader
         retrain.pop('val_dataloader', None)
-    if search.get('evaluator'):
-        source['val_evaluator'] = search['evaluator']
+    if evaluator:
+        source['val_evaluator'] = evaluator
         retrain.pop('val_evaluator', None)
-    source.pop('nas', None)
-    source.pop('retrain', None)
-    if retrain:
-        source['retrain'] = retrain
-    static = standalone_config(source, subnet, seed)
+    static = standalone_config(source, subnet, seed, retrain)
     static.train_cfg = dict(
         type='EpochBasedTrainLoop', max_epochs=epochs, val_interval=epochs)
     static.optim_wrapper.optimizer.lr = lr
@@ -360,8 +366,10 @@ def config_fingerprint(cfg: Config) -> str:
 
 class SupernetScorer:
     """Scores subnets of a trained supernet the way the search does: on the
-    search stage's held-out data and evaluator (``nas.search`` of a
-    pipeline config; else ``val_dataloader`` / ``val_evaluator``), each
+    search's held-out data and evaluator (``val_dataloader`` /
+    ``evaluator``, a pipeline config's ``nas.search`` ones from
+    :func:`~mmnas_tricks.engine.pipeline.search_data`; else the config's
+    ``val_dataloader`` / ``val_evaluator``), each
     from the supernet's own weights and statistics, optionally after BN
     calibration on the same ``num_calib`` training batches for every
     subnet (seeded), optionally routed to a few-shot sub-supernet.
@@ -373,6 +381,10 @@ class SupernetScorer:
         score_key (str): The metric returned.
         num_calib (int): BN calibration batches. Defaults to 10.
         seed (int): Seed of the calibration batches. Defaults to 0.
+        val_dataloader (dict, optional): The held-out data. Defaults to
+            None (the config's ``val_dataloader``).
+        evaluator (dict, optional): Its evaluator. Defaults to None (the
+            config's ``val_evaluator``).
     """
 
     def __init__(self,
@@ -381,14 +393,15 @@ class SupernetScorer:
                  work_dir: str,
                  score_key: str,
                  num_calib: int = 10,
-                 seed: int = 0) -> None:
+                 seed: int = 0,
+                 val_dataloader: Optional[dict] = None,
+                 evaluator: Optional[dict] = None) -> None:
         import numpy as np
         import torch
         from mmengine.runner import Runner, load_checkpoint
 
         from mmnas_tricks.models.mutables import set_mode
         from mmnas_tricks.utils import explain_unsafe_checkpoint
-        search = (cfg.get('nas') or {}).get('search') or {}
         run_cfg = cfg.copy()
         run_cfg.pop('nas', None)
         run_cfg.custom_hooks = []
@@ -404,10 +417,10 @@ class SupernetScorer:
                 strict=True,
                 logger='current')
         set_mode(self.model, 'sampled')
-        self.loader = runner.build_dataloader(
-            search.get('val_dataloader') or run_cfg.val_dataloader)
-        self.evaluator = runner.build_evaluator(
-            search.get('evaluator') or run_cfg.val_evaluator)
+        self.loader = runner.build_dataloader(val_dataloader
+                                              or run_cfg.val_dataloader)
+        self.evaluator = runner.build_evaluator(evaluator
+                                                or run_cfg.val_evaluator)
         self.evaluator.dataset_meta = self.loader.dataset.metainfo
         self.score_key = score_key
         self.num_calib = int(num_calib)

@@ -400,7 +400,7 @@ def evaluate_recipe(config_path: str,
     import time
 
     from mmnas_tricks.utils import load_config
-    from .pipeline import stage_configs
+    from .pipeline import search_data, stage_configs
     from .rank import SupernetScorer, train_resumable
     cfg = apply_recipe(load_config(config_path), recipe, config_path)
     stages = stage_configs(cfg, config_path)
@@ -423,7 +423,7 @@ def evaluate_recipe(config_path: str,
     checkpoint, metrics = train_resumable(supernet, work, 'tune_supernet')
     seconds = time.time() - start
     scorer = SupernetScorer(cfg, checkpoint, osp.join(work, 'estimate'),
-                            score_key, calibrate_bn, seed)
+                            score_key, calibrate_bn, seed, **search_data(cfg))
     estimates = [
         scorer.score(r['subnet'], calibrate=calibrate_bn > 0) for r in truth
     ]

@@ -5,7 +5,7 @@ from .io import (atomic_write, atomic_write_text, dump_csv_atomic,
                  dump_json_atomic)
 from .launch import (LAUNCHERS, add_common_args, build_model, build_runner,
                      finish_common_args, finish_launcher, load_config,
-                     set_work_dir, setup_launcher)
+                     resuming, set_work_dir, setup_launcher)
 from .metrics import (last_val_metrics, print_final_metrics, rank_consistency,
                       scalar_metrics)
 
@@ -15,6 +15,6 @@ __all__ = [
     'atomic_write', 'atomic_write_text', 'dump_csv_atomic', 'dump_json_atomic',
     'LAUNCHERS', 'load_config', 'setup_launcher', 'add_common_args',
     'build_model', 'build_runner', 'finish_common_args', 'finish_launcher',
-    'set_work_dir', 'last_val_metrics', 'print_final_metrics',
+    'resuming', 'set_work_dir', 'last_val_metrics', 'print_final_metrics',
     'rank_consistency', 'scalar_metrics'
 ]

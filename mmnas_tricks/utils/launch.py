@@ -165,6 +165,17 @@ def build_runner(cfg: Config):
     return RUNNERS.build(cfg)
 
 
+def resuming(runner) -> bool:
+    """Whether ``runner`` was asked to resume (``resume=True``, ``--resume``).
+
+    mmengine 0.10 has no public accessor for it: the flag is kept only in
+    the private ``Runner._resume`` (``runner.cfg.resume`` is absent when a
+    Runner is built from arguments instead of a config), so this is the one
+    place in the package that reads it.
+    """
+    return bool(getattr(runner, '_resume', False))
+
+
 def build_model(cfg: Config):
     """Build ``cfg.model`` as the Runner would: in the config's
     ``default_scope`` (mmdet's by default), outside any Runner."""

@@ -174,13 +174,17 @@ def test_finetune_estimates_train_and_score_at_the_chosen_size():
         n: m.choices[0]
         for n, m in named_mutables(build_model(cfg)).items()
     }
-    base = finetune_estimate_config(cfg, subnet, 'w.pth', epochs=1, lr=0.01)
+    from mmnas_tricks.engine.pipeline import retrain_recipe, search_data
+    pipeline = dict(retrain=retrain_recipe(cfg), **search_data(cfg))
+    base = finetune_estimate_config(
+        cfg, subnet, 'w.pth', epochs=1, lr=0.01, **pipeline)
     small = finetune_estimate_config(
         cfg,
         dict(subnet, **{'data_preprocessor.size': 96}),
         'w.pth',
         epochs=1,
-        lr=0.01)
+        lr=0.01,
+        **pipeline)
     for key in ('train_dataloader', 'val_dataloader'):
         assert _resize_scales(base[key]) == [(128, 128)], key
         assert _resize_scales(small[key]) == [(96, 96)], key
@@ -197,23 +201,22 @@ def test_finetune_estimates_train_and_score_at_the_chosen_size():
     assert small.load_from == 'w.pth'
 
 
-def test_finetune_estimates_keep_a_search_configs_own_retrain_recipe():
-    """A config without ``nas.retrain`` (a search config) keeps its
-    top-level ``retrain`` recipe, all but its training data."""
+def test_finetune_estimates_keep_the_retrain_recipe_given():
+    """A fine-tune estimate keeps the retrain recipe it is given, all but
+    its training data."""
     from mmnas_tricks.engine.rank import finetune_estimate_config
     cfg = load_config(
         osp.join(
             osp.dirname(config_dir()), 'configs', 'nas',
             'nsga2_fcos_whole-elastic_r18w16_digits.py'))
-    cfg.nas.pop('retrain', None)
-    cfg.retrain = dict(
-        log_level='WARNING', train_dataloader=dict(batch_size=99))
+    retrain = dict(log_level='WARNING', train_dataloader=dict(batch_size=99))
     torch.manual_seed(0)
     subnet = {
         n: m.choices[0]
         for n, m in named_mutables(build_model(cfg)).items()
     }
-    static = finetune_estimate_config(cfg, subnet, 'w.pth', epochs=1, lr=0.01)
+    static = finetune_estimate_config(
+        cfg, subnet, 'w.pth', epochs=1, lr=0.01, retrain=retrain)
     assert static.log_level == 'WARNING'
     assert static.train_dataloader.batch_size == \
         cfg.train_dataloader.batch_size

@@ -39,14 +39,21 @@ class BNCalibrationHook(Hook):
         self.num_batches = int(num_batches)
         self.dataloader_cfg = dataloader
         self._loader = None
+        self._training = False
+
+    def before_train(self, runner) -> None:
+        self._training = True  # validations use the training loop's data
+
+    def after_train(self, runner) -> None:
+        self._training = False
 
     def _batches(self, runner):
-        from mmengine.runner import BaseLoop, Runner
+        from mmengine.runner import Runner
         if self._loader is not None:
             return self._loader
         cfg = self.dataloader_cfg
         if cfg is None:
-            if isinstance(runner._train_loop, BaseLoop):  # training
+            if self._training:
                 return runner.train_dataloader
             cfg = runner.cfg.get('train_dataloader')
             if cfg is None:

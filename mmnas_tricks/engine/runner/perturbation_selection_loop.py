@@ -15,6 +15,7 @@ from mmnas_tricks.models.mutables import (argmax_subnet, get_subnet,
                                           named_mutables)
 from mmnas_tricks.registry import LOOPS
 from mmnas_tricks.structures import dump_subnet
+from mmnas_tricks.utils import resuming
 from mmnas_tricks.utils.io import (atomic_write, atomic_write_text,
                                    dump_json_atomic)
 from ..few_shot import choice_key
@@ -177,7 +178,7 @@ class PerturbationSelectionLoop(SupernetLoop):
         import json
         path = osp.join(self.out_dir, 'state.json')
         weights = osp.join(self.out_dir, 'supernet.pth')
-        if not (self.runner._resume and osp.isfile(path)
+        if not (resuming(self.runner) and osp.isfile(path)
                 and osp.isfile(weights)):
             return False
         with open(path) as f:

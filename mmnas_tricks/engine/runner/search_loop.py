@@ -27,6 +27,7 @@ from mmnas_tricks.models.resources import (LatencyTable, ResourceTable,
                                            input_size, measure_latency,
                                            size_text, traced_input_shape)
 from mmnas_tricks.structures import dump_subnet, subnet_key
+from mmnas_tricks.utils import resuming
 from mmnas_tricks.utils.io import (atomic_write, atomic_write_text,
                                    dump_json_atomic)
 from mmnas_tricks.utils.metrics import scalar_metrics
@@ -96,8 +97,8 @@ class SearchLoop(SupernetLoop):
     (the files the search wrote, its best score) and removed when a search
     starts or resumes in the folder: without it a folder is not a finished
     search (a search killed while exporting is finished by ``--resume``,
-    which scores nothing again). The config's top-level
-    ``retrain`` dict (e.g. ``retrain = dict(train_cfg=_base_.train_cfg,
+    which scores nothing again). The loop's ``retrain`` dict (e.g.
+    ``retrain=dict(train_cfg=_base_.train_cfg,
     default_hooks=_base_.default_hooks)``) replaces those keys in the
     exported configs, so that they train rather than search.
 
@@ -143,6 +144,11 @@ class SearchLoop(SupernetLoop):
             to None (the runner's ``load_from``).
         export_best (bool): Write the best subnet's config and checkpoint.
             Defaults to True.
+        retrain (dict, optional): What an exported subnet trains with:
+            top-level config keys that replace the search config's in the
+            exported configs (e.g. ``dict(train_cfg=_base_.train_cfg,
+            default_hooks=_base_.default_hooks)``). Needed by
+            ``export_best`` and ``export_flops``. Defaults to None.
         export_flops (Sequence[float], optional): FLOPs budgets as
             fractions of the reference's: for each, the best scored subnet
             of at most that many FLOPs is exported as
@@ -210,6 +216,7 @@ class SearchLoop(SupernetLoop):
                  evaluator=None,
                  supernet_checkpoint: Optional[str] = None,
                  export_best: bool = True,
+                 retrain: Optional[dict] = None,
                  export_flops: Optional[Sequence[float]] = None,
                  reference: Union[str, dict, None] = 'first',
                  latency: Optional[dict] = None,
@@ -247,11 +254,11 @@ class SearchLoop(SupernetLoop):
         if export_flops and reference is None:
             raise ValueError('export_flops needs a reference subnet (its '
                              'FLOPs are the unit); reference is None')
-        if (export_best or export_flops) and not runner.cfg.get('retrain'):
+        if (export_best or export_flops) and not retrain:
             raise ValueError(
-                'export_best=True or export_flops needs a top-level `retrain` '
-                'dict in the config (what the exported subnet trains with, '
-                'e.g. retrain = dict(train_cfg=_base_.train_cfg, '
+                f'{type(self).__name__}: export_best=True or export_flops '
+                'needs the loop\'s retrain argument (what the exported subnet '
+                'trains with, e.g. retrain=dict(train_cfg=_base_.train_cfg, '
                 'default_hooks=_base_.default_hooks)); or set '
                 'export_best=False')
         if not (reference is None or reference == 'first'
@@ -279,6 +286,7 @@ class SearchLoop(SupernetLoop):
         self.rerank = rerank
         self.latency_cfg = latency
         self.export_best = export_best
+        self.retrain = dict(retrain or {})
         self.export_flops = export_flops
         self.reference_subnet = reference
         self.router = None if few_shot is None else FewShotRouter(few_shot)
@@ -815,7 +823,7 @@ class SearchLoop(SupernetLoop):
     # -- the loop -----------------------------------------------------------
     def run(self):
         state = None
-        if self.runner._resume and osp.isfile(self.state_path):
+        if resuming(self.runner) and osp.isfile(self.state_path):
             with open(self.state_path) as f:
                 state = json.load(f)
         self._load_supernet()
@@ -983,7 +991,7 @@ class SearchLoop(SupernetLoop):
                 meta=self._meta(
                     key, source=type(self).__name__, seed=self.seed, **extra))
         cfg_path, ckpt_path, _ = export_subnet_files(
-            apply_retrain(self.runner.cfg),
+            apply_retrain(self.runner.cfg, self.retrain),
             self.model,
             subnet,
             self.out_dir,

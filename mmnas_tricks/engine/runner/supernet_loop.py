@@ -5,6 +5,7 @@ from typing import Optional
 from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
 
+from mmnas_tricks.utils import resuming
 from ..scoring import CachedBatches
 
 
@@ -43,13 +44,22 @@ class SupernetLoop(BaseLoop):
         if eval_batch_size is not None and eval_batch_size < 1:
             raise ValueError(f'eval_batch_size={eval_batch_size} must be >= 1 '
                              'or None (the dataloader\'s batches)')
+        if val_dataloader is None or evaluator is None:
+            # the runner's validation loop (built here if not yet) is the
+            # public path to the config's val_dataloader / val_evaluator
+            val_loop = runner.val_loop
+            if val_loop is None:
+                raise ValueError(
+                    f'{type(self).__name__} scores on held-out data: give it '
+                    'val_dataloader and evaluator, or give the config '
+                    'val_dataloader, val_evaluator and val_cfg')
+            val_dataloader = val_dataloader or val_loop.dataloader
+            evaluator = evaluator or val_loop.evaluator
         self.val_dataloader = CachedBatches(
-            runner.build_dataloader(val_dataloader if val_dataloader
-                                    is not None else runner._val_dataloader),
+            runner.build_dataloader(val_dataloader),
             budget_mb=eval_cache_mb,
             batch_size=eval_batch_size)
-        self.evaluator = runner.build_evaluator(
-            evaluator if evaluator is not None else runner._val_evaluator)
+        self.evaluator = runner.build_evaluator(evaluator)
         if hasattr(self.val_dataloader.dataset, 'metainfo'):
             self.evaluator.dataset_meta = self.val_dataloader.dataset.metainfo
 
@@ -65,7 +75,7 @@ class SupernetLoop(BaseLoop):
         clears it)."""
         if self.supernet_checkpoint is not None:
             return self.supernet_checkpoint
-        if self.runner._resume:
+        if resuming(self.runner):
             return None
         return self.runner.cfg.get('load_from')
 

@@ -32,10 +32,9 @@ def search_cfg(tiny_digits, ckpt, work_dir, name, generations, **loop):
     cfg = seg_supernet_cfg(tiny_digits, work_dir, name)
     cfg.custom_hooks = []
     cfg.default_hooks.checkpoint = None
-    cfg.retrain = dict(
-        train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=1))
     cfg.train_cfg = dict(
         type='mmnas_tricks.EvolutionSearchLoop',
+        retrain=dict(train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=1)),
         max_generations=generations,
         population_size=4,
         top_k=2,
@@ -217,6 +216,21 @@ def test_kept_and_regrouped_scoring_batches_give_the_same_scores(
                     1,
                     export_best=False,
                     **extra))
+    # what the loop needs comes as its own arguments, named when missing
+    cfg = search_cfg(tiny_digits, supernet_ckpt, str(tmp_path / 'bad'),
+                     'evo_bad', 1)
+    cfg.train_cfg.pop('retrain')
+    with pytest.raises(ValueError, match="needs the loop's retrain argument"):
+        run(cfg)
+    cfg = search_cfg(tiny_digits, supernet_ckpt, str(tmp_path / 'bad'),
+                     'evo_bad', 1)
+    for key in ('val_dataloader', 'val_evaluator', 'val_cfg'):
+        cfg.pop(key)
+    with pytest.raises(
+            ValueError,
+            match='give it val_dataloader and '
+            'evaluator, or give the config'):
+        run(cfg)
 
 
 @pytest.mark.heavy
