@@ -15,8 +15,6 @@ A seed whose run finished before (``final_metrics.json`` and
 benchmark resumes where it stopped.
 """
 import argparse
-import csv
-import io
 import json
 import os
 import os.path as osp
@@ -25,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from mmnas_tricks.utils import atomic_write_text, dump_json_atomic
+from mmnas_tricks.utils import dump_csv_atomic, dump_json_atomic
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -125,22 +123,16 @@ def main():
         mean_wall_s=statistics.mean(r['wall_s'] for r in rows))
     print(json.dumps(summary, indent=2))
     dump_json_atomic(summary, osp.join(args.out_dir, f'{name}_seeds.json'))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=['seed', 'value', 'wall_s'])
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(
-        osp.join(args.out_dir, f'{name}_seeds.csv'), buf.getvalue())
+    dump_csv_atomic(rows, osp.join(args.out_dir, f'{name}_seeds.csv'),
+                    ['seed', 'value', 'wall_s'])
     plot(summary, osp.join(args.out_dir, f'{name}_seeds.png'))
 
 
 def plot(summary, path):
     """One dot per seed, the mean as a line; written atomically."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from mmnas_tricks.utils.io import new_figure, save_png_atomic
     runs = summary['runs']
-    fig, ax = plt.subplots(figsize=(4, 3))
+    fig, ax = new_figure((4, 3))
     ax.scatter([r['seed'] for r in runs], [r['value'] for r in runs])
     ax.axhline(
         summary['mean'],
@@ -153,11 +145,7 @@ def plot(summary, path):
     ax.set_xticks([r['seed'] for r in runs])
     ax.set_title(osp.basename(summary['config']), fontsize=7)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    tmp = path + '.tmp.png'
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_png_atomic(fig, path)
 
 
 if __name__ == '__main__':

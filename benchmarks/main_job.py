@@ -420,10 +420,7 @@ def main():
 def write_all(rows, args, measured: bool) -> None:
     """results.json / .csv / .png; resources only once they are measured
     (the last write)."""
-    import csv
-    import io
-
-    from mmnas_tricks.utils import atomic_write_text
+    from mmnas_tricks.utils import dump_csv_atomic
     for row in rows:
         s = row['scores']
         row['mean'] = round(sum(s) / len(s), 4) if s else None
@@ -431,15 +428,10 @@ def write_all(rows, args, measured: bool) -> None:
     stem = args.out[:-len('.json')]
     os.makedirs(osp.dirname(args.out), exist_ok=True)
     if measured:
-        buf = io.StringIO()
-        keys = [
+        dump_csv_atomic(rows, stem + '.csv', [
             'model', 'role', 'gflops', 'params_m', 'latency_ms', 'input_size',
             'mean', 'range', 'scores', 'what'
-        ]
-        writer = csv.DictWriter(buf, keys, extrasaction='ignore')
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write_text(stem + '.csv', buf.getvalue())
+        ])
         plot(rows, stem + '.png')
     write_result(
         dict(
@@ -452,12 +444,8 @@ def write_all(rows, args, measured: bool) -> None:
 
 
 def plot(rows, path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    from mmnas_tricks.utils.io import atomic_write
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    from mmnas_tricks.utils.io import new_figure, save_png_atomic
+    fig, ax = new_figure((6, 4.5))
     style = {
         'baseline': ('k', 's'),
         'scaled-baseline': ('tab:blue', 'o'),
@@ -490,9 +478,7 @@ def plot(rows, path) -> None:
     ax.set_ylabel('bbox mAP, digits val (mean and range over seeds)')
     ax.set_title('Found subnets against the baseline scaled by hand')
     ax.legend()
-    fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=120))
-    plt.close(fig)
+    save_png_atomic(fig, path, dpi=120)
 
 
 if __name__ == '__main__':

@@ -224,10 +224,8 @@ def export(name: str, work_dir: str):
 
 
 def plot(rows, path):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
+    from mmnas_tricks.utils.io import new_figure, save_png_atomic
+    fig, ax = new_figure((6, 4))
     for row in rows:
         if row.get('bbox_mAP') is None:
             continue
@@ -243,9 +241,7 @@ def plot(rows, path):
     ax.set_xlabel('GFLOPs (at the variant\'s input size)')
     ax.set_ylabel('bbox mAP (digits val, seed 0)')
     ax.set_title('Re-allocations of the baseline FCOS, trained alone')
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_png_atomic(fig, path, dpi=120)
 
 
 def main():
@@ -285,16 +281,11 @@ def write_all(rows, args):
     for row in rows:
         row['flops_vs_baseline'] = round(row['gflops'] / base, 3)
     stem = args.out[:-len('.json')]
-    import csv
-    keys = [
+    from mmnas_tricks.utils import dump_csv_atomic
+    dump_csv_atomic(rows, stem + '.csv', [
         'name', 'gflops', 'flops_vs_baseline', 'params_m', 'bbox_mAP',
         'train_seconds', 'what'
-    ]
-    with open(stem + '.csv.tmp', 'w', newline='') as f:
-        writer = csv.DictWriter(f, keys, extrasaction='ignore')
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(stem + '.csv.tmp', stem + '.csv')
+    ])
     plot(rows, stem + '.png')
     write_result(
         dict(

@@ -169,14 +169,9 @@ def markdown(rows) -> str:
 
 
 def plot(rows, path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    from mmnas_tricks.utils.io import atomic_write
+    from mmnas_tricks.utils.io import new_figure, save_png_atomic
     tasks = sorted({r['task'] for r in rows})
-    fig, axes = plt.subplots(
-        1, len(tasks), figsize=(6 * len(tasks), 4), squeeze=False)
+    fig, axes = new_figure((6 * len(tasks), 4), len(tasks), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for r in (r for r in rows if r['task'] == task):
             marker = 'o' if r['kind'] == 'baseline' else '*'
@@ -192,9 +187,7 @@ def plot(rows, path: str) -> None:
         ax.set_ylabel(rows[0]['metric'] if task == 'detection' else 'mIoU')
         ax.set_title(task)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=100))
-    plt.close(fig)
+    save_png_atomic(fig, path)
 
 
 def main():

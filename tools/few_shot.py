@@ -62,8 +62,9 @@ def main(argv=None):
     args = parse_args(argv)
     from mmnas_tricks.engine.few_shot import (choice_key, split_choices,
                                               sub_supernet_config)
-    from mmnas_tricks.engine.rank import load_records, train_resumable
-    from mmnas_tricks.utils import build_model, dump_json_atomic, load_config
+    from mmnas_tricks.engine.rank import train_resumable
+    from mmnas_tricks.engine.study import RankStudy
+    from mmnas_tricks.utils import build_model, load_config
     cfg = load_config(args.config)
     cfg.pop('nas', None)
     model = build_model(cfg)
@@ -71,9 +72,10 @@ def main(argv=None):
     choices = split_choices(model, split)
     del model
     name = osp.splitext(osp.basename(args.config))[0]
-    work = args.work_dir or osp.join('work_dirs', 'few_shot', name, split)
-    path = osp.join(work, 'few_shot.json')
-    state = load_records(path)
+    study = RankStudy(
+        args.work_dir or osp.join('work_dirs', 'few_shot', name, split),
+        'few_shot')
+    work, path, state = study.work_dir, study.path, study.state
     state.pop('records', None)
     if state.get('mutable', split) != split:
         raise SystemExit(f'{path} is a split on {state["mutable"]!r}, not '
@@ -98,12 +100,12 @@ def main(argv=None):
         rec['checkpoint'], rec['metrics'] = train_resumable(
             sub_cfg, osp.join(work, f'sub{i}'), f'few_shot_sub{i}')
         rec['seconds'] = round(time.time() - start, 1)
-        dump_json_atomic(state, path)
+        study.save()
         print(
             f'sub-supernet {i} ({split}={key}): {rec["checkpoint"]} in '
             f'{rec["seconds"]} s',
             flush=True)
-    dump_json_atomic(state, path)
+    study.save()
     print(f'manifest: {path}')
     return state
 

@@ -18,10 +18,7 @@ Example:
       --num-subnets 6 --proxy width_div=2 resolution_div=2 max_epochs=6
 """
 import argparse
-import csv
-import io
 import os.path as osp
-import time
 
 FACTORS = ('width_div', 'resolution_div', 'max_epochs', 'data_fraction')
 
@@ -73,18 +70,16 @@ def main(argv=None):
     args = parse_args(argv)
     from mmnas_tricks.engine.pipeline import retrain_recipe
     from mmnas_tricks.engine.proxy import proxy_tag
-    from mmnas_tricks.engine.rank import (distinct_subnets, load_records,
-                                          scatter_png, standalone_config,
-                                          train_standalone)
+    from mmnas_tricks.engine.rank import distinct_subnets, standalone_config
+    from mmnas_tricks.engine.study import RankStudy, rows_by_index
     from mmnas_tricks.structures import subnet_key
-    from mmnas_tricks.utils import (build_model, dump_json_atomic, load_config,
-                                    rank_consistency)
-    from mmnas_tricks.utils.io import atomic_write_text
+    from mmnas_tricks.utils import build_model, load_config
     cfg = load_config(args.config)
     name = osp.splitext(osp.basename(args.config))[0]
-    work = args.work_dir or osp.join('work_dirs', 'proxy_rank', name)
-    path = osp.join(work, 'proxy_rank.json')
-    state = load_records(path)
+    study = RankStudy(
+        args.work_dir or osp.join('work_dirs', 'proxy_rank', name),
+        'proxy_rank')
+    state = study.state
     state.update(
         config=args.config,
         proxy=args.proxy,
@@ -93,48 +88,25 @@ def main(argv=None):
         score_key=args.score_key,
         seed=args.seed)
     subnets = distinct_subnets(build_model(cfg), args.num_subnets, args.seed)
+    keys = []
     for i, subnet in enumerate(subnets):
-        key = subnet_key(subnet)
-        rec = state['records'].setdefault(key, dict(index=i, subnet=subnet))
+        keys.append(subnet_key(subnet))
+        rec = study.records.setdefault(keys[-1], dict(index=i, subnet=subnet))
         for setting, factors in (('full', args.full), ('proxy', args.proxy)):
-            if setting in rec:
-                print(f'subnet {i} {setting}: {rec[setting]:.4f} (done)')
-                continue
             static = standalone_config(cfg, subnet, args.seed,
                                        retrain_recipe(cfg), **factors)
-            start = time.time()
-            rec[setting] = train_standalone(
-                static, osp.join(work, setting, f'subnet{i}'),
-                f'proxy_rank_{setting}{i}', args.score_key)
-            rec[f'{setting}_seconds'] = round(time.time() - start, 1)
-            dump_json_atomic(state, path)
-            print(f'subnet {i} {setting}: {rec[setting]:.4f}', flush=True)
-    rows = sorted(state['records'].values(), key=lambda r: r['index'])
-    rows = [r for r in rows if 'full' in r and 'proxy' in r]
-    state['rank'] = rank_consistency([r['proxy'] for r in rows],
-                                     [r['full'] for r in rows])
-    dump_json_atomic(state, path)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ['index', 'full', 'proxy', 'full_seconds', 'proxy_seconds'])
-    for r in rows:
-        writer.writerow([
-            r['index'], r['full'], r['proxy'],
-            r.get('full_seconds'),
-            r.get('proxy_seconds')
-        ])
-    atomic_write_text(osp.join(work, 'proxy_rank.csv'), out.getvalue())
-    scatter_png([r['full'] for r in rows], [r['proxy'] for r in rows],
-                [r['index'] for r in rows], f'full setting {args.score_key}',
-                f'proxy {state["proxy_tag"]} {args.score_key}',
-                f'Kendall tau {state["rank"]["kendall_tau"]:.3f}',
-                osp.join(work, 'proxy_rank.png'))
-    rank = state['rank']
-    print(f'{state["proxy_tag"]} vs full on {rank["n"]} subnets: Kendall '
-          f'tau {rank["kendall_tau"]:.3f}, Spearman rho '
-          f'{rank["spearman_rho"]:.3f}, top-{rank["top_k"]} overlap '
-          f'{rank["top_k_overlap"]:.2f}')
+            study.train(rec, static, args.score_key,
+                        osp.join(setting,
+                                 f'subnet{i}'), f'proxy_rank_{setting}{i}',
+                        setting, f'subnet {i} {setting}:')
+    rows = rows_by_index(study.records, keys, 'full', 'proxy')
+    rank = state['rank'] = study.rank(rows, ['proxy'], truth='full')['proxy']
+    study.write_table(
+        rows, ['index', 'full', 'proxy', 'full_seconds', 'proxy_seconds'])
+    study.scatter(rows, 'full', 'proxy', f'full setting {args.score_key}',
+                  f'proxy {state["proxy_tag"]} {args.score_key}',
+                  f'Kendall tau {rank["kendall_tau"]:.3f}')
+    print(study.summary(f'{state["proxy_tag"]} vs full', rank))
     return state
 
 

@@ -40,11 +40,8 @@ Example:
         --num-subnets 10
 """
 import argparse
-import csv
-import io
 import os
 import os.path as osp
-import time
 
 
 def parse_args(argv=None):
@@ -167,25 +164,23 @@ def estimates(cfg, args, subnets, work: str, done: dict) -> None:
             yield
 
 
-def finetune_estimates(cfg, args, subnets, work: str, done: dict):
-    """With ``--finetune-epochs N``: fill ``done[key]['estimate_finetuned']``
-    for every subnet, the held-out score after fine-tuning it N epochs from
-    its BN-calibrated supernet weights (resumable: a killed fine-tuning
-    continues from its checkpoint, a finished one is kept while its recipe,
-    the ``finetune_recipe`` fingerprint, is unchanged); yields after each."""
+def finetune_estimates(cfg, args, subnets, study) -> None:
+    """With ``--finetune-epochs N``: ``estimate_finetuned`` of every subnet,
+    the held-out score after fine-tuning it N epochs from its BN-calibrated
+    supernet weights (:meth:`RankStudy.train`: resumable, kept while its
+    config is unchanged)."""
     if not args.finetune_epochs:
         return
     from mmnas_tricks.engine.pipeline import retrain_recipe, search_data
-    from mmnas_tricks.engine.rank import (SupernetScorer, config_fingerprint,
-                                          finetune_estimate_config,
-                                          train_standalone)
+    from mmnas_tricks.engine.rank import (SupernetScorer,
+                                          finetune_estimate_config)
     from mmnas_tricks.models.export import save_static_checkpoint
     lr = args.finetune_lr or float(cfg.optim_wrapper.optimizer.lr)
     scorer = None
     for key, subnet in subnets:
-        rec = done[key]
-        folder = osp.join(work, 'finetune', f'subnet{rec["index"]}')
-        weights = osp.join(folder, 'supernet_weights.pth')
+        rec = study.records[key]
+        folder = osp.join('finetune', f'subnet{rec["index"]}')
+        weights = osp.join(study.work_dir, folder, 'supernet_weights.pth')
         ft = finetune_estimate_config(
             cfg,
             subnet,
@@ -195,14 +190,12 @@ def finetune_estimates(cfg, args, subnets, work: str, done: dict):
             args.seed,
             retrain=retrain_recipe(cfg),
             **search_data(cfg))
-        recipe = config_fingerprint(ft)
-        if 'estimate_finetuned' in rec and \
-                rec.get('finetune_recipe') == recipe:
+        if study.trained(rec, ft, 'estimate_finetuned'):
             continue
         if not osp.isfile(weights):
             if scorer is None:
                 scorer = SupernetScorer(cfg, args.checkpoint,
-                                        osp.join(work,
+                                        osp.join(study.work_dir,
                                                  'estimate'), args.score_key,
                                         args.calibrate_bn, args.seed,
                                         **search_data(cfg))
@@ -212,38 +205,30 @@ def finetune_estimates(cfg, args, subnets, work: str, done: dict):
             set_subnet(scorer.model, subnet)
             if args.calibrate_bn:
                 calibrate_bn(scorer.model, scorer.calib, args.calibrate_bn)
-            os.makedirs(folder, exist_ok=True)
+            os.makedirs(osp.dirname(weights), exist_ok=True)
             save_static_checkpoint(scorer.model, weights, subnet)
-        start = time.time()
-        rec['estimate_finetuned'] = train_standalone(
-            ft, folder, f'rank_finetune{rec["index"]}', args.score_key)
-        rec['finetune_seconds'] = round(time.time() - start, 1)
-        rec['finetune_recipe'] = recipe
-        print(
-            f'subnet {rec["index"]}: fine-tuned estimate '
-            f'{rec["estimate_finetuned"]:.4f}',
-            flush=True)
-        yield
+        study.train(rec, ft, args.score_key, folder,
+                    f'rank_finetune{rec["index"]}', 'estimate_finetuned',
+                    f'subnet {rec["index"]}: fine-tuned estimate')
 
 
 def main(argv=None):
     args = parse_args(argv)
     from mmnas_tricks.engine.rank import (config_fingerprint, distinct_subnets,
-                                          load_records, rank_set_subnets,
-                                          scatter_png, standalone_config,
-                                          train_standalone)
+                                          rank_set_subnets, standalone_config)
+    from mmnas_tricks.engine.study import RankStudy, rows_by_index
     from mmnas_tricks.models.resources import (input_size, subnet_resources,
                                                traced_input_shape)
     from mmnas_tricks.structures import subnet_key
-    from mmnas_tricks.utils import build_model, dump_json_atomic, load_config
-    from mmnas_tricks.utils.io import atomic_write_text
+    from mmnas_tricks.utils import build_model, load_config
     cfg = load_config(args.config)
     nas = cfg.get('nas') or {}
     args.score_key = args.score_key or nas.get('score_key', 'coco/bbox_mAP')
     name = osp.splitext(osp.basename(args.config))[0]
-    work = args.work_dir or osp.join('work_dirs', 'rank_correlation', name)
-    path = osp.join(work, 'rank_correlation.json')
-    state = load_records(path)
+    study = RankStudy(
+        args.work_dir or osp.join('work_dirs', 'rank_correlation', name),
+        'rank_correlation')
+    state, records = study.state, study.records
     few_shot = None
     if args.few_shot:
         from mmnas_tricks.engine.few_shot import load_manifest
@@ -251,7 +236,7 @@ def main(argv=None):
             manifest=args.few_shot,
             mutable=load_manifest(args.few_shot)['mutable'])
     if state.get('few_shot') and state['few_shot'] != few_shot:
-        for rec in state['records'].values():  # another split's estimates
+        for rec in records.values():  # another split's estimates
             rec.pop('estimate_few_shot', None)
             rec.pop('estimate_few_shot_calibrated', None)
     state['few_shot'] = few_shot
@@ -278,18 +263,17 @@ def main(argv=None):
                   for i, s in enumerate(subnets)]
     keyed = [(subnet_key(s), s) for _, s, _ in chosen]
     if state.get('checkpoint_estimated') not in (None, args.checkpoint):
-        for rec in state['records'].values():  # another supernet's
+        for rec in records.values():  # another supernet's
             for field in ('estimate', 'estimate_calibrated'):
                 rec.pop(field, None)
     state['checkpoint_estimated'] = args.checkpoint
     for i, ((key, subnet), (label, _, ratio)) in enumerate(zip(keyed, chosen)):
-        rec = state['records'].setdefault(key, dict(subnet=subnet))
+        rec = records.setdefault(key, dict(subnet=subnet))
         rec.update(
             index=i,
             name=label,
             flops_ratio=round(ratio, 4),
             input_size=list(traced_input_shape(model, shape, subnet)[1:]))
-    records = state['records']
     statics = {
         key: standalone_config(
             cfg, subnet, args.seed, nas.get('retrain'),
@@ -297,80 +281,59 @@ def main(argv=None):
                 max_epochs=args.standalone_epochs)))
         for key, subnet in keyed
     }
-    recipes = {key: config_fingerprint(c) for key, c in statics.items()}
     if args.truth:
+        recipes = {key: config_fingerprint(c) for key, c in statics.items()}
         reused = reuse_truth(args, records, recipes)
         print(f'{reused} stand-alone scores taken from {args.truth}')
 
-    for _ in estimates(cfg, args, keyed, work, records):
-        dump_json_atomic(state, path)
+    for _ in estimates(cfg, args, keyed, study.work_dir, records):
+        study.save()
     print('supernet estimates done', flush=True)
-    for _ in finetune_estimates(cfg, args, keyed, work, records):
-        dump_json_atomic(state, path)
+    finetune_estimates(cfg, args, keyed, study)
 
     # cheapest first: more results sooner from a study stopped early
     for key, _ in sorted(keyed, key=lambda k: records[k[0]]['flops_ratio']):
-        rec = records[key]
-        if 'standalone' in rec and rec.get(
-                'standalone_recipe') == recipes[key]:
-            print(f'subnet {rec["index"]}: stand-alone {rec["standalone"]:.4f}'
-                  ' (done)')
-            continue
-        if 'standalone' in rec:
-            print(f'subnet {rec["index"]}: its stand-alone config changed '
-                  'since it was trained (a changed retrain recipe): '
-                  'training it again')
-        start = time.time()
-        rec['standalone'] = train_standalone(
-            statics[key], osp.join(work, 'standalone',
-                                   f'subnet{rec["index"]}'),
-            f'rank_standalone{rec["index"]}', args.score_key)
-        rec['standalone_seconds'] = round(time.time() - start, 1)
-        rec['standalone_recipe'] = recipes[key]
-        rec.pop('standalone_from', None)
-        dump_json_atomic(state, path)
-        print(
-            f'subnet {rec["index"]}: stand-alone {rec["standalone"]:.4f}',
-            flush=True)
+        i = records[key]['index']
+        study.train(
+            records[key],
+            statics[key],
+            args.score_key,
+            osp.join('standalone', f'subnet{i}'),
+            f'rank_standalone{i}',
+            label=f'subnet {i}: stand-alone')
 
-    rows = sorted((records[k] for k, _ in keyed), key=lambda r: r['index'])
+    rows = rows_by_index(records, [k for k, _ in keyed])
     fields = [f for f, _ in estimate_fields(args)]
     if args.finetune_epochs:
         fields.append('estimate_finetuned')
-    state['rank'] = rank_fields(rows, fields)
+    state['rank'] = study.rank(rows, fields + ['flops_ratio'])
+    state['rank']['flops'] = state['rank'].pop('flops_ratio')
     state.pop('rank_window', None)  # an earlier run's window, if any
     if args.window:
         lo, hi = args.window
         inside = [r for r in rows if lo <= r['flops_ratio'] <= hi]
-        state['rank_window'] = dict(
-            window=[lo, hi],
-            n=len(inside),
-            **(rank_fields(inside, fields) if len(inside) >= 2 else {}))
-    dump_json_atomic(state, path)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(['index', 'name', 'flops_ratio'] + fields +
-                    ['standalone', 'standalone_seconds'])
-    for r in rows:
-        writer.writerow(
-            [r['index'], r['name'], r['flops_ratio']] + [r[f]
-                                                         for f in fields] +
-            [r['standalone'], r.get('standalone_seconds')])
-    truth = [r['standalone'] for r in rows]
-    atomic_write_text(osp.join(work, 'rank_correlation.csv'), out.getvalue())
+        window = study.rank(inside, fields + ['flops_ratio']) \
+            if len(inside) >= 2 else {}
+        if window:
+            window['flops'] = window.pop('flops_ratio')
+        state['rank_window'] = dict(window=[lo, hi], n=len(inside), **window)
+    study.write_table(rows, ['index', 'name', 'flops_ratio'] + fields +
+                      ['standalone', 'standalone_seconds'])
     tau = state['rank']['estimate_calibrated']['kendall_tau']
-    scatter_png(truth, [r['estimate_calibrated'] for r in rows],
-                [r['index'] for r in rows], f'stand-alone {args.score_key}',
-                'supernet estimate (BN-calibrated)', f'Kendall tau {tau:.3f}',
-                osp.join(work, 'rank_correlation.png'))
+    study.scatter(rows, 'standalone', 'estimate_calibrated',
+                  f'stand-alone {args.score_key}',
+                  'supernet estimate (BN-calibrated)',
+                  f'Kendall tau {tau:.3f}')
     if args.few_shot:
         tau = state['rank']['estimate_few_shot_calibrated']['kendall_tau']
-        scatter_png(truth, [r['estimate_few_shot_calibrated']
-                            for r in rows], [r['index'] for r in rows],
-                    f'stand-alone {args.score_key}',
-                    'few-shot estimate (BN-calibrated)',
-                    f'few-shot, Kendall tau {tau:.3f}',
-                    osp.join(work, 'rank_correlation_few_shot.png'))
+        study.scatter(
+            rows,
+            'standalone',
+            'estimate_few_shot_calibrated',
+            f'stand-alone {args.score_key}',
+            'few-shot estimate (BN-calibrated)',
+            f'few-shot, Kendall tau {tau:.3f}',
+            suffix='_few_shot')
     labels = dict(
         estimate='without BN calibration',
         estimate_calibrated='with BN calibration',
@@ -386,22 +349,8 @@ def main(argv=None):
             (f'within {lo:g}x-{hi:g}x FLOPs: ', state['rank_window']))
     for prefix, ranks in blocks:
         for field in fields + ['flops']:
-            r = ranks[field]
-            print(f'{prefix}{labels[field]}, {r["n"]} subnets: Kendall tau '
-                  f'{r["kendall_tau"]:.3f}, Spearman rho '
-                  f'{r["spearman_rho"]:.3f}, top-{r["top_k"]} overlap '
-                  f'{r["top_k_overlap"]:.2f}')
+            print(study.summary(prefix + labels[field], ranks[field]))
     return state
-
-
-def rank_fields(rows: list, fields: list) -> dict:
-    """Rank consistency with the stand-alone scores of each estimate field
-    and of FLOPs alone (``flops``), over ``rows``."""
-    from mmnas_tricks.utils import rank_consistency
-    truth = [r['standalone'] for r in rows]
-    out = {f: rank_consistency([r[f] for r in rows], truth) for f in fields}
-    out['flops'] = rank_consistency([r['flops_ratio'] for r in rows], truth)
-    return out
 
 
 def reuse_truth(args, records: dict, recipes: dict) -> int:

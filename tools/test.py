@@ -1,8 +1,9 @@
 """Test (evaluate) a checkpoint with a config, mmdet 3.3's argument surface.
 
 Example:
-    python tools/test.py configs/baselines/fcos_r18w16_fpn_digits.py \
-        work_dirs/fcos_r18w16_fpn_digits/epoch_12.pth
+    python tools/test.py \
+        configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py \
+        work_dirs/fcos_r18w16_fpn_gn-head_12e_digits/epoch_12.pth
 """
 import argparse
 import os.path as osp

@@ -5,7 +5,8 @@ segmentation (mmseg) configs are served alike (their ``default_scope`` picks
 the registries).
 
 Example:
-    python tools/train.py configs/baselines/fcos_r18w16_fpn_digits.py
+    python tools/train.py \
+        configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py
     python tools/train.py CONFIG --resume            # latest checkpoint
     python tools/train.py CONFIG --resume work_dirs/x/epoch_3.pth
 """

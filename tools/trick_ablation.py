@@ -34,9 +34,7 @@ Example:
     configs/nas/ablation_spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py
 """
 import argparse
-import csv
 import hashlib
-import io
 import json
 import os.path as osp
 import time
@@ -111,12 +109,11 @@ def main(argv=None):
 
     from mmnas_tricks.engine.pipeline import search_data
     from mmnas_tricks.engine.rank import (SupernetScorer, distinct_subnets,
-                                          load_records, standalone_config,
-                                          train_resumable, train_standalone)
+                                          standalone_config, train_resumable)
+    from mmnas_tricks.engine.study import RankStudy
     from mmnas_tricks.structures import subnet_key
-    from mmnas_tricks.utils import (build_model, dump_json_atomic,
-                                    explain_unsafe_checkpoint, load_config,
-                                    rank_consistency)
+    from mmnas_tricks.utils import (build_model, explain_unsafe_checkpoint,
+                                    load_config, rank_consistency)
     from mmnas_tricks.utils.io import atomic_write_text
     cfg = load_config(args.config)
     ablation = cfg.get('ablation')
@@ -132,9 +129,9 @@ def main(argv=None):
         raise SystemExit(f'--tricks {unknown}: not in the config; valid: '
                          f'{list(tricks)}')
     name = osp.splitext(osp.basename(args.config))[0]
-    work = args.work_dir or osp.join('work_dirs', 'ablation', name)
-    path = osp.join(work, 'ablation.json')
-    state = load_records(path)
+    study = RankStudy(
+        args.work_dir or osp.join('work_dirs', 'ablation', name), 'ablation')
+    work, state = study.work_dir, study.state
     state.pop('records', None)
     supernets = state.setdefault('supernets', {})
     standalone = state.setdefault('standalone', {})
@@ -148,13 +145,18 @@ def main(argv=None):
                 f'{args.standalone_from} trained {other["standalone_epochs"]}'
                 f' epochs, the ablation {epochs}')
         for key, rec in other['records'].items():
-            if 'standalone' in rec:
-                standalone.setdefault(
-                    key,
-                    dict(score=rec['standalone'], source=args.standalone_from))
+            if 'standalone' in rec and key not in standalone:
+                # kept where it was trained with the same config (its
+                # recorded fingerprint), see stand_alone
+                standalone[key] = dict(
+                    {
+                        f: rec.get(f)
+                        for f in ('subnet', 'standalone', 'standalone_seconds',
+                                  'standalone_recipe')
+                    },
+                    standalone_from=args.standalone_from)
 
-    def save():
-        dump_json_atomic(state, path)
+    save = study.save
 
     nas = cfg.nas
     plain = cfg.copy()
@@ -167,21 +169,18 @@ def main(argv=None):
 
     def stand_alone(subnet) -> float:
         key = subnet_key(subnet)
-        if key not in standalone:
-            index = len(standalone)
-            static = standalone_config(
-                plain, subnet, ablation.get('rank_seed', 0), nas['retrain'],
-                **({} if epochs is None else dict(max_epochs=epochs)))
-            start = time.time()
-            score = train_standalone(
-                static, osp.join(work, 'standalone', f'subnet{index}'),
-                f'ablation_standalone{index}', score_key)
-            standalone[key] = dict(
-                score=score,
-                subnet=subnet,
-                seconds=round(time.time() - start, 1))
-            save()
-        return standalone[key]['score']
+        rec = standalone.setdefault(key, dict(subnet=subnet))
+        index = list(standalone).index(key)  # its folder
+        static = standalone_config(
+            plain, subnet, ablation.get('rank_seed', 0), nas['retrain'],
+            **({} if epochs is None else dict(max_epochs=epochs)))
+        return study.train(
+            rec,
+            static,
+            score_key,
+            osp.join('standalone', f'subnet{index}'),
+            f'ablation_standalone{index}',
+            label=f'[ablation] stand-alone subnet {index}:')
 
     for trick_name in names:
         trick = tricks[trick_name] or {}
@@ -260,12 +259,7 @@ def main(argv=None):
                 search_seconds=var['search_seconds'],
                 search_wall_seconds=sup['seconds'] + var['search_seconds']))
     state['table'] = rows
-    save()
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(osp.join(work, 'ablation.csv'), out.getvalue())
+    study.write_table(rows)
     md = [
         '| trick | Kendall tau | Spearman rho | top-k overlap | found '
         f'stand-alone {score_key} | found GFLOPs | supernet + search (s) |',
@@ -285,10 +279,8 @@ def main(argv=None):
 
 
 def _plot(rows, score_key: str, path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    from mmnas_tricks.utils.io import new_figure, save_png_atomic
+    fig, axes = new_figure((9, 3.5), ncols=2)
     names = [r['trick'] for r in rows]
     axes[0].bar(names, [r['kendall_tau'] for r in rows])
     axes[0].set_ylabel('Kendall tau (estimate vs stand-alone)')
@@ -296,10 +288,7 @@ def _plot(rows, score_key: str, path: str) -> None:
     axes[1].set_ylabel(f'found: stand-alone {score_key}')
     for ax in axes:
         ax.tick_params(axis='x', rotation=30)
-    fig.tight_layout()
-    from mmnas_tricks.utils.io import atomic_write
-    atomic_write(path, lambda f: fig.savefig(f, format='png'))
-    plt.close(fig)
+    save_png_atomic(fig, path)
 
 
 if __name__ == '__main__':

@@ -97,13 +97,9 @@ def baseline_checkpoint(config: str) -> str:
 
 
 def write_results(study, args, work: str, default: dict) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
     from mmnas_tricks.engine.tune import study_rows
     from mmnas_tricks.utils import dump_csv_atomic, dump_json_atomic
-    from mmnas_tricks.utils.io import atomic_write
+    from mmnas_tricks.utils.io import new_figure, save_png_atomic
     rows = study_rows(study)
     if not rows:
         return
@@ -124,7 +120,7 @@ def write_results(study, args, work: str, default: dict) -> None:
             default_recipe=default,
             default=first,
             best=best), osp.join(work, 'tune.json'))
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure((6, 4))
     xs = [r['number'] for r in rows]
     ax.scatter(xs, [r['value'] for r in rows], label='trial')
     running, best_so_far = [], float('-inf')
@@ -138,10 +134,7 @@ def write_results(study, args, work: str, default: dict) -> None:
     ax.set_ylabel(f'Kendall tau ({args.objective})')
     ax.set_title(osp.basename(args.config), fontsize=8)
     ax.legend()
-    fig.tight_layout()
-    atomic_write(
-        osp.join(work, 'tune.png'), lambda f: fig.savefig(f, format='png'))
-    plt.close(fig)
+    save_png_atomic(fig, osp.join(work, 'tune.png'))
 
 
 def main(argv=None):

@@ -1,8 +1,7 @@
 # The main job's supernet with the sandwich rule's random subnets drawn from
 # the FLOPs window the search scores (0.3-1.0x the baseline's: a pool of 200
 # random subnets drawn once from the seed, those inside kept), instead of the
-# whole space (of 200 uniform draws 155 are above 1x, median 1.64x, 45 in
-# the window);
+# whole space (whose uniform draws mostly lie above 1x);
 # inherited baseline and in-place distillation kept: the rank-quality
 # ablation of docs/benchmarks.md, "Rank quality of the whole-detector
 # supernet". Its supernet stage alone, on the main job's trained baseline:

@@ -8,11 +8,10 @@
 #    weights (tools/nas.py passes them for nas.inherit='baseline') with the
 #    function preserved (every subnet that only grows the baseline starts
 #    as the baseline) and its channels sorted by importance, fine-tuned at
-#    a tenth of the baseline's learning rate (0.005 wrecked the shared
-#    weights within an epoch: docs/benchmarks.md, "Whole-detector supernet
-#    recipe") with the sandwich rule (largest, smallest, random subnet in
-#    turn) and in-place distillation from the largest subnet, on the first
-#    7/8 of the training canvases;
+#    a tenth of the baseline's learning rate (docs/benchmarks.md,
+#    "Whole-detector supernet recipe", says why) with the sandwich rule
+#    (largest, smallest, random subnet in turn) and in-place distillation
+#    from the largest subnet, on the first 7/8 of the training canvases;
 # 3. search: NSGA-II over (held-out bbox mAP, FLOPs) between 0.3x and 1.0x
 #    the baseline's FLOPs, one island per input size (held out:
 #    data/digits_search, 250 new canvases of the training digits that

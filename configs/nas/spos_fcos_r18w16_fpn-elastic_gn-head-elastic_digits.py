@@ -1,5 +1,5 @@
-# The main job: a full NAS run on digits in one command (about 20 minutes on
-# 2 CPU cores):
+# A full NAS run of the neck/head space on digits in one command (its time
+# and results: docs/search_and_training.md):
 #   python tools/nas.py \
 #     configs/nas/spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py
 # 1. supernet: FCOS whose FPN convs and GN head tower layers choose their
@@ -20,9 +20,8 @@ _base_ = ['../supernets/fcos_r18w16_fpn-elastic_gn-head-elastic_12e_digits.py']
 
 SUPERNET_EPOCHS = 12
 
-# towers at the baseline's depth 4: with depth {4, 3, 2} searched too, the
-# supernet ranked depth-2 towers best and the found FCOS retrained to 0.687
-# - 0.697 bbox mAP against the baseline's 0.766 (docs/search_and_training.md)
+# towers at the baseline's depth 4: searching depth {4, 3, 2} too found
+# shallower, worse FCOS (docs/search_and_training.md)
 model = dict(bbox_head=dict(tower_depths=None))
 
 train_dataloader = dict(dataset=dict(subset=_base_.digits_supernet_subset))

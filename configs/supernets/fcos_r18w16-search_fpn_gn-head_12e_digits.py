@@ -4,8 +4,8 @@
 # baseline's backbone (2-2-2-2 blocks, 3x3), so a trained baseline's weights
 # load into it. The first step of the whole-detector elastic space: widths of
 # the stages that feed the FPN need an FPN with elastic in-channels.
-# Search space: 3.3e+05 subnets, 0.161 (the first: the baseline) to 0.274
-# GFLOPs at 128 px (python tools/analysis/space_info.py CONFIG).
+# Space size and FLOPs range: docs/search_spaces/resnet.md
+# (python tools/analysis/space_info.py CONFIG).
 _base_ = [
     '../baselines/fcos_r18w16_fpn_gn-head_12e_digits.py',
     '../_base_/supernet/spos.py',

@@ -15,9 +15,9 @@ Features = Tuple[torch.Tensor, ...]
 
 def tensor_digest(*tensors: torch.Tensor) -> str:
     """A hex digest (SHA-256) of the shapes, dtypes and bytes of
-    ``tensors``. SHA-256 rather than BLAKE2: with the CPU's SHA
-    instructions it hashed a 128 x 128 image in half the time (0.11 vs 0.22
-    ms here), which a cache lookup pays per sample."""
+    ``tensors``. SHA-256 rather than BLAKE2: CPUs with SHA instructions
+    hash it faster (docs/benchmarks.md), and a cache lookup pays it per
+    sample."""
     h = hashlib.sha256()
     for t in tensors:
         h.update(f'{tuple(t.shape)}{t.dtype};'.encode())

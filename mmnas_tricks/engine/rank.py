@@ -212,37 +212,6 @@ def train_standalone(cfg: Config, work_dir: str, name: str,
     return metrics[score_key]
 
 
-def scatter_png(xs: Sequence[float], ys: Sequence[float],
-                labels: Sequence[str], xlabel: str, ylabel: str, title: str,
-                path: str) -> None:
-    """A labelled scatter plot, written atomically."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.scatter(xs, ys)
-    for x, y, label in zip(xs, ys, labels):
-        ax.annotate(str(label), (x, y))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    fig.tight_layout()
-    from mmnas_tricks.utils.io import atomic_write
-    atomic_write(path, lambda f: fig.savefig(f, format='png'))
-    plt.close(fig)
-
-
-def load_records(path: str) -> dict:
-    """The state a rank tool saved at ``path`` (``records`` by subnet key),
-    or a fresh one."""
-    import json
-    import os.path as osp
-    if osp.isfile(path):
-        with open(path) as f:
-            return json.load(f)
-    return dict(records={})
-
-
 def standalone_config(cfg: Config,
                       subnet: dict,
                       seed: int = 0,

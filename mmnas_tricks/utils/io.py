@@ -57,3 +57,24 @@ def dump_csv_atomic(rows: Sequence[dict],
     writer.writeheader()
     writer.writerows(rows)
     return atomic_write_text(path, out.getvalue())
+
+
+def new_figure(figsize=(6, 4), ncols: int = 1, **kwargs):
+    """A matplotlib ``(figure, axes)`` (``plt.subplots(1, ncols, ...)``) on
+    the Agg backend (no display), for :func:`save_png_atomic`."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    return plt.subplots(1, ncols, figsize=figsize, **kwargs)
+
+
+def save_png_atomic(fig, path: str, dpi: int = 100) -> str:
+    """``fig`` as a PNG (tight layout) through :func:`atomic_write`, then
+    closed. Returns ``path``."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=dpi))
+    finally:
+        plt.close(fig)
+    return path

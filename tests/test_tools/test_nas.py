@@ -217,6 +217,8 @@ def test_stage_bookkeeping(repo_root, tmp_path, monkeypatch):
     """Finished stages are skipped, a rerun stage makes the stages that use
     its product run again, --fresh does not resume (stages faked)."""
     import importlib.util
+
+    from mmnas_tricks.engine.nas_pipeline import NASPipeline
     spec = importlib.util.spec_from_file_location(
         'nas_tool', osp.join(repo_root, 'tools', 'nas.py'))
     nas = importlib.util.module_from_spec(spec)
@@ -224,7 +226,7 @@ def test_stage_bookkeeping(repo_root, tmp_path, monkeypatch):
     calls = []
 
     def fake_train(self, stage, config, options):
-        calls.append((stage, self.args.fresh))
+        calls.append((stage, self.fresh))
         product = self.product(stage)
         os.makedirs(osp.dirname(product), exist_ok=True)
         open(product, 'w').write('{}')
@@ -237,13 +239,13 @@ def test_stage_bookkeeping(repo_root, tmp_path, monkeypatch):
                 osp.join(self.dir('search'), 'search', 'best_subnet.py'),
                 'w').write('')
 
-    monkeypatch.setattr(nas.Pipeline, 'run_train', fake_train)
+    monkeypatch.setattr(NASPipeline, 'run_train', fake_train)
     config = osp.join(repo_root, DET)
     work = str(tmp_path / 'w')
 
     def run(*extra):
         calls.clear()
-        nas.Pipeline(
+        nas.build_pipeline(
             nas.parse_args([
                 config, '--work-dir', work, '--stages', 'supernet', 'search',
                 'retrain', 'baseline', *extra
@@ -253,7 +255,7 @@ def test_stage_bookkeeping(repo_root, tmp_path, monkeypatch):
     assert run() == ['baseline', 'supernet', 'search', 'retrain']
     assert run() == []
     calls.clear()
-    nas.Pipeline(
+    nas.build_pipeline(
         nas.parse_args(
             [config, '--work-dir', work, '--stages', 'search',
              '--fresh'])).run()

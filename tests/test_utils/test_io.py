@@ -41,3 +41,29 @@ def test_atomic_write_binary_and_failure(tmp_path):
         atomic_write(str(path), half)
     assert path.read_bytes() == b'\x00\x01'
     assert os.listdir(tmp_path) == ['b.bin']
+
+
+def test_png_is_written_atomically_and_the_figure_closed(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from mmnas_tricks.utils.io import new_figure, save_png_atomic
+    path = str(tmp_path / 'plot.png')
+    fig, ax = new_figure((3, 2))
+    ax.plot([0, 1], [1, 0])
+    assert save_png_atomic(fig, path) == path
+    assert not plt.fignum_exists(fig.number)
+    with open(path, 'rb') as f:
+        first = f.read()
+    assert first[:8] == b'\x89PNG\r\n\x1a\n'
+    fig, _ = new_figure()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError('disk full')
+
+    fig.savefig = broken
+    with pytest.raises(RuntimeError, match='disk full'):
+        save_png_atomic(fig, path)
+    assert not plt.fignum_exists(fig.number)  # closed all the same
+    with open(path, 'rb') as f:
+        assert f.read() == first  # the old plot, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['plot.png']

@@ -33,8 +33,8 @@ def _recording_cocoeval(records: List):
 def _results_in_memory():
     """Keep the detections that mmdet's metric dumps to a temporary JSON
     file (and loads back at once) in memory instead: the same objects
-    without the JSON round trip (exact for Python floats), which cost a
-    search ~0.3 s per candidate (100 images). Ground truth files
+    without the JSON round trip (exact for Python floats), which costs a
+    search time per candidate (docs/benchmarks.md). Ground truth files
     (``*.gt.json``, read back by pycocotools) are still written."""
     dump, load = _coco_module.dump, _coco_module.load
     kept = {}

@@ -1,6 +1,4 @@
 """Perturbation-based architecture selection (DARTS-PT), as a Loop."""
-import csv
-import io
 import math
 import os.path as osp
 import random
@@ -16,7 +14,7 @@ from mmnas_tricks.models.mutables import (argmax_subnet, get_subnet,
 from mmnas_tricks.registry import LOOPS
 from mmnas_tricks.structures import dump_subnet
 from mmnas_tricks.utils import resuming
-from mmnas_tricks.utils.io import (atomic_write, atomic_write_text,
+from mmnas_tricks.utils.io import (atomic_write, dump_csv_atomic,
                                    dump_json_atomic)
 from ..few_shot import choice_key
 from .supernet_loop import SupernetLoop
@@ -380,18 +378,20 @@ class PerturbationSelectionLoop(SupernetLoop):
             meta=dict(source='argmax alpha of the loaded supernet'))
         dump_json_atomic(self.decisions,
                          osp.join(self.out_dir, 'decisions.json'))
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow([
-            'decision', 'mutable', 'candidate', 'weight',
-            f'{self.score_key} without it', 'kept', 'argmax alpha'
-        ])
-        for i, d in enumerate(self.decisions):
-            for c, s in d['scores'].items():
-                writer.writerow([
-                    i, d['mutable'], c, d['weights'][c], s,
-                    c == choice_key(d['choice']),
-                    c == choice_key(self.argmax[d['mutable']])
-                ])
-        atomic_write_text(
-            osp.join(self.out_dir, 'decisions.csv'), out.getvalue())
+        without = f'{self.score_key} without it'
+        dump_csv_atomic(
+            [{
+                'decision': i,
+                'mutable': d['mutable'],
+                'candidate': c,
+                'weight': d['weights'][c],
+                without: s,
+                'kept': c == choice_key(d['choice']),
+                'argmax alpha': c == choice_key(self.argmax[d['mutable']])
+            } for i, d in enumerate(self.decisions)
+             for c, s in d['scores'].items()],
+            osp.join(self.out_dir, 'decisions.csv'),
+            fields=[
+                'decision', 'mutable', 'candidate', 'weight', without, 'kept',
+                'argmax alpha'
+            ])

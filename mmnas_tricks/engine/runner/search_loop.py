@@ -2,8 +2,6 @@
 skeleton of :class:`EvolutionSearchLoop`, :class:`RandomSearchLoop` and
 :class:`NSGA2SearchLoop`, whose strategies only propose candidates and take
 back their scores."""
-import csv
-import io
 import json
 import logging
 import os
@@ -28,8 +26,8 @@ from mmnas_tricks.models.resources import (LatencyTable, ResourceTable,
                                            size_text, traced_input_shape)
 from mmnas_tricks.structures import dump_subnet, subnet_key
 from mmnas_tricks.utils import resuming
-from mmnas_tricks.utils.io import (atomic_write, atomic_write_text,
-                                   dump_json_atomic)
+from mmnas_tricks.utils.io import (dump_csv_atomic, dump_json_atomic,
+                                   new_figure, save_png_atomic)
 from mmnas_tricks.utils.metrics import scalar_metrics
 from ..bn_calibration import calibrate_bn
 from ..few_shot import FewShotRouter
@@ -672,8 +670,7 @@ class SearchLoop(SupernetLoop):
         random subnet, then, while it is infeasible, each searched choice
         (but the island) replaced by its smallest with a chance stepping
         through :attr:`SHRINK_STEPS` (a fresh draw each step). At a high
-        input size a random subnet almost never fits a FLOPs budget (at 160
-        px and <= 1x the baseline's FLOPs: none of 150 draws), so plain
+        input size a random subnet almost never fits a FLOPs budget, so plain
         rejection sampling leaves the island empty. Returns the last step's
         subnet when none fits (``take`` then rejects it)."""
         base = get_subnet(self.model)
@@ -1073,17 +1070,12 @@ class SearchLoop(SupernetLoop):
             fields = ['generation', 'score', 'flops', 'params', 'input_size'
                       ] + (['latency_ms'] if 'latency_ms' in rows[0] else
                            []) + ['seconds', 'subnet']
-            buf = io.StringIO()
-            writer = csv.DictWriter(buf, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(
+            dump_csv_atomic([
                 dict(
                     r,
-                    input_size=size_text(r['input_size']
-                                         ) if r['input_size'] else None)
-                for r in rows)
-            atomic_write_text(
-                osp.join(self.out_dir, 'candidates.csv'), buf.getvalue())
+                    input_size=size_text(r['input_size'])
+                    if r['input_size'] else None) for r in rows
+            ], osp.join(self.out_dir, 'candidates.csv'), fields)
             best = self.best_key()
             dump_subnet(
                 json.loads(best),
@@ -1101,10 +1093,7 @@ class SearchLoop(SupernetLoop):
             self._plot(rows, front)
 
     def _plot(self, rows, front) -> None:
-        import matplotlib
-        matplotlib.use('Agg')
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = new_figure((6, 4))
         ax.scatter([r['flops'] / 1e9 for r in rows],
                    [r['score'] for r in rows],
                    s=12,
@@ -1124,8 +1113,4 @@ class SearchLoop(SupernetLoop):
         ax.set_xlabel('GFLOPs (whole model)')
         ax.set_ylabel(self.score_key)
         ax.legend()
-        fig.tight_layout()
-        atomic_write(
-            osp.join(self.out_dir, 'score_vs_flops.png'),
-            lambda f: fig.savefig(f, format='png', dpi=100))
-        plt.close(fig)
+        save_png_atomic(fig, osp.join(self.out_dir, 'score_vs_flops.png'))

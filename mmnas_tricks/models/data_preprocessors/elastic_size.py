@@ -11,6 +11,10 @@ from ..mutables import InputSizeChoice, Subnet, fix_in_place
 #: transforms whose ``scale`` the exported config multiplies
 RESIZES = ('Resize', 'RandomResize', 'RandomChoiceResize', 'FixShapeResize')
 
+#: The image size the searchable preprocessors' pipelines resize to unless a
+#: config says otherwise (``base_size``): the digits data's canvas.
+DEFAULT_BASE_SIZE = 128
+
 
 class ElasticSizeMixin:
     """The input size of a data preprocessor as an
@@ -82,7 +86,7 @@ class ElasticSizeMixin:
     def plain_part(cls, part: dict, own: Subnet, plain_type: str) -> tuple:
         """Turn the preprocessor config ``part`` into ``plain_type`` (its
         own keys removed); returns ``(base_size, chosen size)``."""
-        base = int(part.get('base_size', 128))
+        base = int(part.get('base_size', DEFAULT_BASE_SIZE))
         size = int((own or {}).get(cls.SIZE_ATTR, list(part['sizes'])[0]))
         for key in ('sizes', 'base_size', 'fixed_subnet'):
             part.pop(key, None)

@@ -8,7 +8,7 @@ from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmnas_tricks.registry import MODELS
 from ..contract import searchable
 from ..mutables import Subnet
-from .elastic_size import ElasticSizeMixin, scale_resizes
+from .elastic_size import DEFAULT_BASE_SIZE, ElasticSizeMixin, scale_resizes
 
 
 @MODELS.register_module()
@@ -45,7 +45,7 @@ class SearchableDetDataPreprocessor(ElasticSizeMixin, DetDataPreprocessor):
 
     def __init__(self,
                  sizes: Sequence[int],
-                 base_size: int = 128,
+                 base_size: int = DEFAULT_BASE_SIZE,
                  fixed_subnet: Optional[Subnet] = None,
                  **kwargs) -> None:
         super().__init__(**kwargs)

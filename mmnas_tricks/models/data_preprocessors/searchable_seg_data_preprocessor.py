@@ -9,7 +9,8 @@ from mmseg.models.data_preprocessor import SegDataPreProcessor
 from mmnas_tricks.registry import MODELS
 from ..contract import searchable
 from ..mutables import Subnet
-from .elastic_size import RESIZES, ElasticSizeMixin, scale_resizes, times
+from .elastic_size import (DEFAULT_BASE_SIZE, RESIZES, ElasticSizeMixin,
+                           scale_resizes, times)
 
 
 @MODELS.register_module()
@@ -47,7 +48,7 @@ class SearchableSegDataPreprocessor(ElasticSizeMixin, SegDataPreProcessor):
 
     def __init__(self,
                  sizes: Sequence[int],
-                 base_size: int = 128,
+                 base_size: int = DEFAULT_BASE_SIZE,
                  pad_size_divisor: int = 32,
                  fixed_subnet: Optional[Subnet] = None,
                  **kwargs) -> None:

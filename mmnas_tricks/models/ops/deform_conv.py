@@ -57,10 +57,9 @@ class TorchCPUDCNv2(ModulatedDeformConv2dPack):
     """mmcv's ``DCNv2`` (``ModulatedDeformConv2dPack``: same arguments,
     parameters and names, so checkpoints move freely between the two) whose
     forward on CPU tensors runs :func:`modulated_deform_conv2d_torch`
-    instead of mmcv's CPU kernel, with the same results (tested to 1e-5):
-    9-11x faster per layer here, 9.4x on a digits NAS-FCOS supernet step
-    with 22 deformable layers (``benchmarks/dcn_cpu_speed.py``). On CUDA it
-    is mmcv's kernel.
+    instead of mmcv's CPU kernel, with the same results (tested to 1e-5)
+    in a fraction of the time (``benchmarks/dcn_cpu_speed.py``; figures in
+    docs/search_and_training.md). On CUDA it is mmcv's kernel.
 
     Example:
         >>> conv_cfg = dict(type='mmnas_tricks.TorchCPUDCNv2')

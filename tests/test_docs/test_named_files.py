@@ -1,0 +1,35 @@
+"""Every file a doc, docstring, comment or config header names as an
+example (``tools/…``, ``benchmarks/…``, ``configs/…``, ``docs/…``) exists:
+a renamed config or tool shows here instead of in a reader's shell."""
+import glob
+import os.path as osp
+import re
+
+PATH = re.compile(r'(?<![\w/.-])((?:tools|benchmarks|configs|docs)/'
+                  r'[\w./-]+\.(?:py|sh|md|yaml|yml))')
+#: what marks a name as a placeholder, not a file
+PLACEHOLDER = ('*', '<', '{', '$', '...')
+SOURCES = ('README.md', 'docs/**/*.md', 'configs/**/*.md', 'configs/**/*.py',
+           'mmnas_tricks/**/*.py', 'tools/**/*.py', 'tools/**/*.sh',
+           'benchmarks/*.py')
+
+
+def test_named_files_exist(repo_root):
+    missing, seen = {}, 0
+    for pattern in SOURCES:
+        for path in glob.glob(osp.join(repo_root, pattern), recursive=True):
+            with open(path) as f:
+                for line in f:
+                    if 'mmdetection' in line:  # a file of mmdet's repository
+                        continue
+                    for name in PATH.findall(line):
+                        if any(p in name for p in PLACEHOLDER):
+                            continue
+                        seen += 1
+                        here = osp.dirname(path)
+                        if not (osp.exists(osp.join(repo_root, name))
+                                or osp.exists(osp.join(here, name))):
+                            missing.setdefault(name, set()).add(
+                                osp.relpath(path, repo_root))
+    assert seen > 200
+    assert not missing, missing
