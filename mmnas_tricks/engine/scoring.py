@@ -40,10 +40,22 @@ def score_subnet(model: nn.Module,
                     *data, mode='predict')
             evaluator.process(data_samples=outputs, data_batch=data)
     metrics = evaluator.evaluate(len(dataloader.dataset))
-    if score_key is not None and score_key not in metrics:
+    if score_key is not None:
+        score_of(metrics, score_key)
+    return metrics
+
+
+def score_of(metrics: dict, score_key: str) -> float:
+    """``metrics[score_key]`` as a float.
+
+    Raises:
+        KeyError: ``score_key`` is not among the metrics (named, with the
+            ones there are).
+    """
+    if score_key not in metrics:
         raise KeyError(f'score_key {score_key!r} is not among the '
                        f'metrics {sorted(metrics)}')
-    return metrics
+    return float(metrics[score_key])
 
 
 def prepared_batches(batches, model: nn.Module) -> Iterator:

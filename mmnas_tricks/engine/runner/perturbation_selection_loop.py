@@ -13,13 +13,12 @@ from mmnas_tricks.models.mutables import (argmax_subnet, get_subnet,
                                           named_mutables)
 from mmnas_tricks.registry import LOOPS
 from mmnas_tricks.structures import dump_subnet
-from mmnas_tricks.utils import resuming
 from mmnas_tricks.utils.io import (atomic_write, dump_csv_atomic,
                                    dump_json_atomic)
 from ..few_shot import choice_key
+from ..scoring import score_of
 from .supernet_loop import SupernetLoop
 
-RULES = ('greater', 'less')
 EDGE_ORDERS = ('random', 'sequential')
 BN_MODES = ('train', 'eval')
 
@@ -98,16 +97,22 @@ class PerturbationSelectionLoop(SupernetLoop):
                  val_dataloader: Optional[dict] = None,
                  evaluator=None,
                  supernet_checkpoint: Optional[str] = None) -> None:
-        super().__init__(runner, dataloader, val_dataloader, evaluator,
-                         supernet_checkpoint)
+        super().__init__(
+            runner,
+            dataloader,
+            val_dataloader,
+            evaluator,
+            supernet_checkpoint,
+            score_key=score_key,
+            rule=rule,
+            seed=seed)
         if tune_iters < 0:
             raise ValueError(f'tune_iters={tune_iters} must be >= 0')
         if lr_ratio <= 0 or eta_min_ratio < 0:
             raise ValueError(f'lr_ratio={lr_ratio} must be > 0 and '
                              f'eta_min_ratio={eta_min_ratio} >= 0')
         for name, value, valid in (('edge_order', edge_order, EDGE_ORDERS),
-                                   ('rule', rule, RULES), ('bn_mode', bn_mode,
-                                                           BN_MODES)):
+                                   ('bn_mode', bn_mode, BN_MODES)):
             if value not in valid:
                 raise ValueError(f'{name}={value!r} is not one of '
                                  f'{list(valid)}')
@@ -116,35 +121,31 @@ class PerturbationSelectionLoop(SupernetLoop):
         self.eta_min_ratio = eta_min_ratio
         self.edge_order = edge_order
         self.include = include
-        self.score_key = score_key
-        self.rule = rule
         self.bn_mode = bn_mode
-        self.seed = seed
         self.decisions: List[dict] = []
         self.argmax: Optional[dict] = None
         self._iter = 0
         self._planned = 0
 
-    # -- properties mmengine's Runner reads --------------------------------
+    OUT_FOLDER = 'perturbation_selection'
+
+    # -- progress (the skeleton's: a round is a decision; iterations are
+    # the fine-tuning's) ----------------------------------------------------
     @property
-    def max_epochs(self) -> int:
+    def planned_rounds(self) -> int:
         return max(self._planned, 1)
+
+    @property
+    def rounds_done(self) -> int:
+        return len(self.decisions)
 
     @property
     def max_iters(self) -> int:
         return max(self._planned - 1, 0) * self.tune_iters
 
     @property
-    def epoch(self) -> int:
-        return len(self.decisions)
-
-    @property
     def iter(self) -> int:
         return self._iter
-
-    @property
-    def out_dir(self) -> str:
-        return osp.join(self.runner.work_dir, 'perturbation_selection')
 
     # -- state ------------------------------------------------------------
     def _darts_hook(self):
@@ -165,25 +166,15 @@ class PerturbationSelectionLoop(SupernetLoop):
         atomic_write(
             osp.join(self.out_dir, 'supernet.pth'),
             lambda f: torch.save(state, f))
-        dump_json_atomic(
+        self.save_state(
             dict(
-                decisions=self.decisions,
-                iter=self._iter,
-                seed=self.seed,
-                argmax=self.argmax), osp.join(self.out_dir, 'state.json'))
+                decisions=self.decisions, iter=self._iter, argmax=self.argmax))
 
     def _resume(self) -> bool:
-        import json
-        path = osp.join(self.out_dir, 'state.json')
+        state = self.read_state()
         weights = osp.join(self.out_dir, 'supernet.pth')
-        if not (resuming(self.runner) and osp.isfile(path)
-                and osp.isfile(weights)):
+        if state is None or not osp.isfile(weights):
             return False
-        with open(path) as f:
-            state = json.load(f)
-        if state.get('seed') != self.seed:
-            raise ValueError(f'selection state has seed {state.get("seed")}, '
-                             f'this selection {self.seed}')
         saved = torch.load(weights, map_location='cpu', weights_only=True)
         self.model.load_state_dict(saved['model'], strict=True)
         self.runner.optim_wrapper.load_state_dict(saved['optimizer'])
@@ -222,10 +213,7 @@ class PerturbationSelectionLoop(SupernetLoop):
                 for k, v in model.named_buffers():
                     v.copy_(buffers[k])
             model.train()
-        if self.score_key not in metrics:
-            raise KeyError(f'score_key {self.score_key!r} is not among the '
-                           f'metrics {sorted(metrics)}')
-        return float(metrics[self.score_key])
+        return score_of(metrics, self.score_key)
 
     def decide(self, name: str, mutable) -> dict:
         """Score the supernet without each candidate of ``mutable`` and fix
@@ -247,11 +235,10 @@ class PerturbationSelectionLoop(SupernetLoop):
                     bar.update()
         finally:
             mutable.release_weights(self)
-        sign = 1 if self.rule == 'greater' else -1
         # the worst score without it; ties: the larger weight, then order
         best = min(
             range(len(scores)),
-            key=lambda i: (sign * scores[i], -float(base[i]), i))
+            key=lambda i: (self.sign * scores[i], -float(base[i]), i))
         mutable.current_choice = mutable.choices[best]
         mutable.set_mode('fixed')
         return dict(

@@ -25,7 +25,6 @@ from mmnas_tricks.models.resources import (LatencyTable, ResourceTable,
                                            input_size, measure_latency,
                                            size_text, traced_input_shape)
 from mmnas_tricks.structures import dump_subnet, subnet_key
-from mmnas_tricks.utils import resuming
 from mmnas_tricks.utils.io import (dump_csv_atomic, dump_json_atomic,
                                    new_figure, save_png_atomic)
 from mmnas_tricks.utils.metrics import scalar_metrics
@@ -35,7 +34,6 @@ from ..pareto import non_dominated_ranks
 from ..scoring import score_subnet
 from .supernet_loop import SupernetLoop
 
-RULES = ('greater', 'less')
 SUBNET_BOUNDS = ('first', 'min', 'max')
 #: what a constraint or an objective can bound besides the score
 RESOURCES = ('flops', 'params', 'latency')
@@ -224,13 +222,12 @@ class SearchLoop(SupernetLoop):
                  eval_cache_mb: float = 1024,
                  eval_batch_size: Optional[int] = None) -> None:
         super().__init__(runner, dataloader, val_dataloader, evaluator,
-                         supernet_checkpoint, eval_cache_mb, eval_batch_size)
+                         supernet_checkpoint, eval_cache_mb, eval_batch_size,
+                         score_key, rule, seed)
         for name, value in (('max_generations', max_generations),
                             ('population_size', population_size)):
             if value < 1:
                 raise ValueError(f'{name}={value} must be >= 1')
-        if rule not in RULES:
-            raise ValueError(f'rule={rule!r} is not one of {list(RULES)}')
         constraints = dict(constraints or {})
         bad = sorted(set(constraints) - set(RESOURCES))
         if bad:
@@ -294,10 +291,7 @@ class SearchLoop(SupernetLoop):
         self.input_shape = input_shape
         self._input = None
         self.num_calib = int(calibrate_bn)
-        self.score_key = score_key
-        self.rule = rule
         self.include = include
-        self.seed = seed
         self._generation = 0
         self.records: Dict[str, dict] = {}
         # seconds per scored candidate (FLOPs count, BN calibration,
@@ -343,31 +337,14 @@ class SearchLoop(SupernetLoop):
     def load_strategy_state(self, state: dict) -> None:
         """Restore :meth:`strategy_state`."""
 
-    # -- properties mmengine's Runner reads --------------------------------
+    # -- progress and state (the skeleton's) ------------------------------
     @property
-    def max_epochs(self) -> int:
+    def planned_rounds(self) -> int:
         return self.max_generations
 
     @property
-    def max_iters(self) -> int:
-        return self.max_generations
-
-    @property
-    def epoch(self) -> int:
+    def rounds_done(self) -> int:
         return self._generation
-
-    @property
-    def iter(self) -> int:
-        return self._generation
-
-    # -- state ------------------------------------------------------------
-    @property
-    def out_dir(self) -> str:
-        return osp.join(self.runner.work_dir, 'search')
-
-    @property
-    def state_path(self) -> str:
-        return osp.join(self.out_dir, 'state.json')
 
     @property
     def complete_path(self) -> str:
@@ -387,7 +364,6 @@ class SearchLoop(SupernetLoop):
                            if self._latency_table is not None else
                            self._latency_table_state),
             rng=[version, list(internal), gauss],
-            seed=self.seed,
             seconds=self.seconds,
             supernet=self.supernet_source,
             input_size=self.input.hw,
@@ -395,9 +371,6 @@ class SearchLoop(SupernetLoop):
             **self.strategy_state())
 
     def load_state_dict(self, state: dict) -> None:
-        if state.get('seed') != self.seed:
-            raise ValueError(f'search state has seed {state.get("seed")}, '
-                             f'this search {self.seed}')
         self._generation = state['generation']
         self.records = state['records']
         self.seconds = state.get('seconds', {})
@@ -413,8 +386,7 @@ class SearchLoop(SupernetLoop):
         self.load_strategy_state(state)
 
     def _save_state(self, rng_state=None) -> None:
-        if is_main_process():
-            dump_json_atomic(self.state_dict(rng_state), self.state_path)
+        self.save_state(self.state_dict(rng_state))
 
     # -- resources and constraints ---------------------------------------
     @property
@@ -722,7 +694,7 @@ class SearchLoop(SupernetLoop):
 
     def _sort_key(self, key: str):
         rec = self.records[key]
-        score = rec['score'] if self.rule == 'less' else -rec['score']
+        score = -self.sign * rec['score']
         return (score, rec['flops'], key)
 
     def ranked(self) -> List[str]:
@@ -732,7 +704,7 @@ class SearchLoop(SupernetLoop):
     def objective_values(self, key: str) -> Tuple[float, ...]:
         """:attr:`objectives` of a scored subnet, each to be minimised."""
         rec = self.records[key]
-        sign = -1.0 if self.rule == 'greater' else 1.0
+        sign = -self.sign
         return tuple(sign *
                      rec['score'] if o == 'score' else float(rec[FIELDS[o]])
                      for o in self.objectives)
@@ -819,10 +791,7 @@ class SearchLoop(SupernetLoop):
 
     # -- the loop -----------------------------------------------------------
     def run(self):
-        state = None
-        if resuming(self.runner) and osp.isfile(self.state_path):
-            with open(self.state_path) as f:
-                state = json.load(f)
+        state = self.read_state()
         self._load_supernet()
         if state is not None:
             self._resume_supernet(state)

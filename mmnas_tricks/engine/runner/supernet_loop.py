@@ -1,12 +1,19 @@
-"""What the loops over a trained supernet share."""
+"""What the loops over a trained supernet share: the skeleton of the
+search loops and of the perturbation selection."""
+import json
 import os.path as osp
 from typing import Optional
 
+from mmengine.dist import is_main_process
 from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
 
 from mmnas_tricks.utils import resuming
+from mmnas_tricks.utils.io import dump_json_atomic
 from ..scoring import CachedBatches
+
+#: ``rule``: whether a greater or a smaller score is better
+RULES = ('greater', 'less')
 
 
 class SupernetLoop(BaseLoop):
@@ -19,9 +26,26 @@ class SupernetLoop(BaseLoop):
     0: loaded for every pass), regrouped into batches of
     ``eval_batch_size`` images when given.
 
+    The skeleton its subclasses fill in:
+
+    - the score: ``score_key`` of the metrics, better when greater or less
+      (``rule``, :attr:`sign`);
+    - progress as mmengine's Runner reads it: ``max_epochs`` / ``epoch``
+      count rounds (a generation, a decision: :attr:`planned_rounds`,
+      :attr:`rounds_done`), ``max_iters`` / ``iter`` the same unless a
+      subclass counts iterations;
+    - the results in ``<work_dir>/<OUT_FOLDER>/`` (:attr:`out_dir`) and the
+      state a killed run resumes from, ``state.json`` there
+      (:meth:`save_state`, :meth:`read_state`: only with ``--resume``, and
+      only a state of the same ``seed``).
+
     Raises:
         FileNotFoundError: ``supernet_checkpoint`` does not exist.
+        ValueError: ``rule`` is not one of :data:`RULES`.
     """
+
+    #: the loop's folder in the work dir
+    OUT_FOLDER = 'search'
 
     def __init__(self,
                  runner,
@@ -30,8 +54,16 @@ class SupernetLoop(BaseLoop):
                  evaluator=None,
                  supernet_checkpoint: Optional[str] = None,
                  eval_cache_mb: float = 1024,
-                 eval_batch_size: Optional[int] = None) -> None:
+                 eval_batch_size: Optional[int] = None,
+                 score_key: str = 'coco/bbox_mAP',
+                 rule: str = 'greater',
+                 seed: int = 0) -> None:
         super().__init__(runner, dataloader)
+        if rule not in RULES:
+            raise ValueError(f'rule={rule!r} is not one of {list(RULES)}')
+        self.score_key = score_key
+        self.rule = rule
+        self.seed = seed
         if supernet_checkpoint is not None and not osp.isfile(
                 supernet_checkpoint):
             raise FileNotFoundError(
@@ -67,6 +99,73 @@ class SupernetLoop(BaseLoop):
     def model(self):
         model = self.runner.model
         return model.module if is_model_wrapper(model) else model
+
+    @property
+    def sign(self) -> float:
+        """+1 where a greater score is better, -1 where a smaller one is."""
+        return 1.0 if self.rule == 'greater' else -1.0
+
+    # -- progress, as mmengine's Runner reads it ---------------------------
+    @property
+    def planned_rounds(self) -> int:
+        """Rounds (generations, decisions) the loop will run."""
+        raise NotImplementedError
+
+    @property
+    def rounds_done(self) -> int:
+        """Rounds finished."""
+        raise NotImplementedError
+
+    @property
+    def max_epochs(self) -> int:
+        return self.planned_rounds
+
+    @property
+    def max_iters(self) -> int:
+        return self.planned_rounds
+
+    @property
+    def epoch(self) -> int:
+        return self.rounds_done
+
+    @property
+    def iter(self) -> int:
+        return self.rounds_done
+
+    # -- results and state -------------------------------------------------
+    @property
+    def out_dir(self) -> str:
+        """``<work_dir>/<OUT_FOLDER>``: results and state."""
+        return osp.join(self.runner.work_dir, self.OUT_FOLDER)
+
+    @property
+    def state_path(self) -> str:
+        return osp.join(self.out_dir, 'state.json')
+
+    def save_state(self, state: dict) -> None:
+        """Write ``state`` (with this loop's ``seed``) to
+        :attr:`state_path`, atomically, from the main process."""
+        if is_main_process():
+            dump_json_atomic(dict(state, seed=self.seed), self.state_path)
+
+    def read_state(self) -> Optional[dict]:
+        """The state a killed run saved, when this run resumes
+        (``--resume``) and there is one; else None.
+
+        Raises:
+            ValueError: the state was saved by a run of another ``seed``.
+        """
+        if not (resuming(self.runner) and osp.isfile(self.state_path)):
+            return None
+        with open(self.state_path) as f:
+            state = json.load(f)
+        if state.get('seed') != self.seed:
+            raise ValueError(
+                f'{self.state_path}: the state of a {type(self).__name__} '
+                f'with seed {state.get("seed")}, this one has seed '
+                f'{self.seed}; resume with the same seed or use another '
+                'work dir')
+        return state
 
     @property
     def supernet_source(self) -> Optional[str]:
