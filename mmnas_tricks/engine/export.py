@@ -101,8 +101,8 @@ def export_subnet_files(cfg: Config,
     x = torch.rand(
         1, *size.shape, generator=torch.Generator().manual_seed(0)) * 255
     with torch.no_grad():
-        want = _flat(model._forward(x))
-        got = _flat(rebuilt._forward(x))
+        want = _flat(model(x, mode='tensor'))
+        got = _flat(rebuilt(x, mode='tensor'))
     diff = max((a - b).abs().max().item() for a, b in zip(want, got))
     if len(want) != len(got) or diff > atol:
         raise RuntimeError(f'exported model differs from the supernet: max '

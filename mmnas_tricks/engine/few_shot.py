@@ -74,7 +74,8 @@ def sub_supernet_config(cfg: Config,
     ``max_epochs`` of further training (schedules stretched, as
     :func:`~mmnas_tricks.engine.proxy.proxy_config` does)."""
     from .proxy import proxy_config
-    out = Config(copy.deepcopy(cfg._cfg_dict.to_dict()), filename=cfg.filename)
+    out = Config(
+        copy.deepcopy(cfg.to_dict(keep_imported=True)), filename=cfg.filename)
     out.pop('nas', None)
     if max_epochs is not None:
         out = proxy_config(out, max_epochs=max_epochs)

@@ -113,7 +113,8 @@ def proxy_config(cfg: Config,
         raise ValueError(f'max_epochs={max_epochs} must be >= 1')
     if data_fraction is not None and not 0 < data_fraction <= 1:
         raise ValueError(f'data_fraction={data_fraction} is not in (0, 1]')
-    cfg = Config(copy.deepcopy(cfg._cfg_dict.to_dict()), filename=cfg.filename)
+    cfg = Config(
+        copy.deepcopy(cfg.to_dict(keep_imported=True)), filename=cfg.filename)
     if width_div > 1 and not _scale_channels(cfg.model, int(width_div)):
         raise ValueError('width_div: no channel count found in the model '
                          f'config (looked for {list(CHANNEL_KEYS)})')
