@@ -81,7 +81,6 @@ nas = dict(
         export_flops=(0.5, 1.0),
         val_dataloader=_base_.digits_search_dataloader,
         evaluator=_base_.digits_heldout_evaluator,
-        score_key='coco/bbox_mAP',
         seed=0),
     # the search's best subnet of each input size within each budget
     # re-ranked by a one-epoch fine-tune from its supernet weights (lr 0.005,

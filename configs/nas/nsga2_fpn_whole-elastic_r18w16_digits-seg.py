@@ -68,7 +68,6 @@ nas = dict(
         export_flops=(0.5, 1.0),
         val_dataloader=_base_.digits_seg_search_dataloader,
         evaluator=dict(type='IoUMetric', iou_metrics=['mIoU']),
-        score_key='mIoU',
         seed=0),
     # the search's best subnet of each input size within each budget
     # re-ranked by a one-epoch fine-tune from its supernet weights at half

@@ -58,7 +58,6 @@ nas = dict(
         constraints=dict(flops=('0.9*first', 'first')),
         val_dataloader=_base_.digits_heldout_dataloader,
         evaluator=_base_.digits_heldout_evaluator,
-        score_key='coco/bbox_mAP',
         seed=0),
     # what the exported best subnet trains with: the baseline's recipe
     retrain=dict(

@@ -41,7 +41,6 @@ nas = dict(
         constraints=dict(flops=('0.9*first', 'first')),
         val_dataloader=_base_.digits_seg_heldout_dataloader,
         evaluator=dict(type='IoUMetric', iou_metrics=['mIoU']),
-        score_key='mIoU',
         seed=0),
     retrain=dict(
         train_dataloader=_base_.digits_seg_train_dataloader,

@@ -24,7 +24,8 @@ def stage_configs(cfg, config_path: str) -> dict:
     Raises:
         KeyError: no ``nas`` dict, or one without search / retrain /
             baseline, or with a key not among them.
-        ValueError: ``nas.inherit`` is not None or ``'baseline'``.
+        ValueError: ``nas.inherit`` is not None or ``'baseline'``, or
+            ``nas.search`` names another ``score_key`` than ``nas``.
         FileNotFoundError: the baseline config does not exist.
     """
     if 'nas' not in cfg:
@@ -53,8 +54,16 @@ def stage_configs(cfg, config_path: str) -> dict:
         supernet.custom_hooks = hooks
     from .rerank import check_rerank
     rerank = check_rerank(nas.get('rerank'), f'{config_path} nas')
+    score_key = nas.get('score_key', 'coco/bbox_mAP')
+    if nas['search'].get('score_key', score_key) != score_key:
+        raise ValueError(
+            f'nas.search.score_key={nas["search"]["score_key"]!r} in '
+            f'{config_path} is not nas.score_key={score_key!r}: the search '
+            'and the report would rank by different metrics; set it once, '
+            'as nas.score_key (the search takes it from there)')
     search = supernet.copy()
-    search.train_cfg = dict(nas['search'], retrain=nas['retrain'])
+    search.train_cfg = dict(
+        nas['search'], retrain=nas['retrain'], score_key=score_key)
     if rerank is not None:
         search.train_cfg = dict(
             search.train_cfg,
@@ -71,7 +80,7 @@ def stage_configs(cfg, config_path: str) -> dict:
         search=search,
         baseline=baseline,
         inherit=inherit,
-        score_key=nas.get('score_key', 'coco/bbox_mAP'),
+        score_key=score_key,
         finetune=nas.get('finetune'),
         rerank=rerank)
 

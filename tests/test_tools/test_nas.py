@@ -213,6 +213,24 @@ def test_bad_pipeline_config(repo_root, tmp_path, run_tool):
         run_tool('tools/nas.py', path)
 
 
+def test_the_search_ranks_by_the_pipelines_score_key(repo_root):
+    """The score key is set once (nas.score_key): the search stage takes
+    it, and a search that names another one is refused."""
+    from mmnas_tricks.engine.pipeline import stage_configs
+    path = osp.join(repo_root, DET)
+    cfg = load_config(path)
+    assert 'score_key' not in cfg.nas.search
+    stages = stage_configs(cfg, path)
+    assert stages['search'].train_cfg.score_key == stages['score_key'] == \
+        cfg.nas.score_key
+    cfg.nas.search.score_key = 'coco/bbox_mAP_50'
+    with pytest.raises(
+            ValueError,
+            match=r"nas.search.score_key='coco/bbox_mAP_50' in .* "
+            r"is not nas.score_key='coco/bbox_mAP'"):
+        stage_configs(cfg, path)
+
+
 def test_stage_bookkeeping(repo_root, tmp_path, monkeypatch):
     """Finished stages are skipped, a rerun stage makes the stages that use
     its product run again, --fresh does not resume (stages faked)."""
