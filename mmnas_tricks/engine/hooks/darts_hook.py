@@ -12,7 +12,7 @@ from mmnas_tricks.models.mutables import get_subnet, named_mutables, set_subnet
 from mmnas_tricks.registry import HOOKS
 from mmnas_tricks.structures import dump_subnet
 from mmnas_tricks.utils.io import dump_json_atomic
-from .utils import check_companions, unwrap_model
+from .utils import batch_loss, check_companions, unwrap_model
 
 #: DARTS's architecture optimizer (Liu et al., ICLR 2019; docs/tricks.md,
 #: T1.1).
@@ -177,9 +177,7 @@ class DartsHook(Hook):
             a.requires_grad_(True)
         try:
             with torch.enable_grad():
-                data = model.data_preprocessor(data_batch, True)
-                losses = model(**data, mode='loss')
-                loss, _ = model.parse_losses(losses)
+                loss = batch_loss(model, data_batch)
                 grads = torch.autograd.grad(
                     loss, self._alphas, allow_unused=True)
         finally:

@@ -2,6 +2,7 @@
 runner, and the training progress their schedules follow."""
 from typing import Dict, List, Optional, Sequence
 
+import torch
 import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -11,6 +12,16 @@ def unwrap_model(runner) -> nn.Module:
     """``runner.model`` without its DDP (or other) wrapper."""
     model = runner.model
     return model.module if is_model_wrapper(model) else model
+
+
+def batch_loss(model: nn.Module, data_batch) -> torch.Tensor:
+    """The total loss of ``data_batch`` (an mmengine model: its data
+    preprocessor in training mode, ``mode='loss'``, ``parse_losses``), with
+    the graph kept: what the architecture tricks differentiate."""
+    data = model.data_preprocessor(data_batch, True)
+    losses = model(**data, mode='loss')
+    loss, _ = model.parse_losses(losses)
+    return loss
 
 
 def hooks_named(runner, name: str) -> List[Hook]:
