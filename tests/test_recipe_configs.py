@@ -109,3 +109,111 @@ def test_the_sgdr_pipeline_uses_it_for_the_supernet_and_the_retraining():
     assert retrain.optim_wrapper == main[
         'search'].train_cfg.retrain.optim_wrapper
     assert supernet.custom_hooks == main['supernet'].custom_hooks
+
+
+AUGMENTED = ('photometric', 'geometric', 'cutout', 'photometric_cutout')
+
+
+def _augment_cfg():
+    return Config.fromfile(
+        osp.join(config_dir(), '_base_', 'datasets', 'digits_augment.py'))
+
+
+def _dataset(tiny_digits, pipeline, wrapper=None):
+    from mmengine.registry import DATASETS, DefaultScope
+
+    from .conftest import TINY_SPEC
+    inner = dict(
+        type='mmnas_tricks.DigitsCocoDataset',
+        data_root=tiny_digits,
+        digits_spec=TINY_SPEC,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='images/train/'),
+        filter_cfg=dict(filter_empty_gt=True, min_size=1),
+        pipeline=pipeline)
+    cfg = inner if wrapper is None else dict(wrapper, dataset=inner)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return DATASETS.build(cfg)
+
+
+@pytest.mark.parametrize('name', AUGMENTED)
+def test_each_augmentation_runs_and_changes_the_canvases(tiny_digits, name):
+    """mmdet's transforms run on the digits canvases: every sample comes
+    out packed at 128 px with boxes inside it, and the augmented images
+    differ from the plain pipeline's."""
+    from mmengine.config import Config as C
+
+    base = C.fromfile(
+        osp.join(config_dir(), '_base_', 'datasets', 'digits_detection.py'))
+    plain = _dataset(tiny_digits, base.digits_train_pipeline)
+    augmented = _dataset(tiny_digits,
+                         _augment_cfg()[f'digits_{name}_train_pipeline'])
+    torch.manual_seed(0)
+    import random
+
+    import numpy as np
+    random.seed(0)
+    np.random.seed(0)
+    changed = 0
+    for i in range(8):
+        a, b = augmented[i], plain[i]
+        assert tuple(a['inputs'].shape) == tuple(b['inputs'].shape) == \
+            (3, 128, 128)
+        boxes = a['data_samples'].gt_instances.bboxes.tensor
+        assert bool((boxes >= -1e-3).all())
+        assert bool((boxes <= 128 + 1e-3).all())
+        changed += not torch.equal(a['inputs'], b['inputs'])
+    assert changed >= 6  # (a cutout may land on empty background)
+
+
+def test_mixup_blends_two_canvases_and_keeps_both_boxes(tiny_digits):
+    cfg = _augment_cfg()
+    wrapper = dict(cfg.digits_mixup_dataset)
+    wrapper.pop('dataset', None)
+    mixed = _dataset(tiny_digits, cfg.digits_mixup_load_pipeline, wrapper)
+    base = Config.fromfile(
+        osp.join(config_dir(), '_base_', 'datasets', 'digits_detection.py'))
+    plain = _dataset(tiny_digits, base.digits_train_pipeline)
+    more = 0
+    for i in range(6):
+        out = mixed[i]
+        assert tuple(out['inputs'].shape) == (3, 128, 128)
+        more += len(out['data_samples'].gt_instances) > len(
+            plain[i]['data_samples'].gt_instances)
+    assert more >= 3  # most samples gained the other canvas's digits
+
+
+def test_the_augmented_supernet_trains_on_it_and_the_export_drops_it():
+    """The augmentation ablation: its supernet's training pipeline has the
+    transforms; a subnet exported by its search trains with the retrain
+    recipe (the baseline's pipeline, no augmentation); an export without a
+    recipe (tools/export_subnet.py) keeps the supernet's pipeline."""
+    from mmnas_tricks.engine.export import apply_retrain
+    from mmnas_tricks.engine.pipeline import stage_configs
+    from mmnas_tricks.models import export_config
+    from mmnas_tricks.models.mutables import named_mutables
+    from mmnas_tricks.utils import build_model, load_config
+    path = osp.join(config_dir(), 'nas',
+                    'ablation_nsga2_fcos_whole-elastic_augment_digits.py')
+    stages = stage_configs(load_config(path), path)
+
+    def kinds(loader):
+        return [t['type'] for t in loader.dataset.pipeline]
+
+    supernet = stages['supernet']
+    assert 'PhotoMetricDistortion' in kinds(supernet.train_dataloader)
+    assert 'CutOut' in kinds(supernet.train_dataloader)
+    # still the supernet's subset of the canvases
+    assert supernet.train_dataloader.dataset.subset == \
+        supernet.digits_supernet_subset
+    subnet = {
+        n: m.choices[0]
+        for n, m in named_mutables(build_model(supernet)).items()
+    }
+    search = stages['search']
+    exported = apply_retrain(
+        export_config(search, subnet), search.train_cfg.retrain)
+    assert 'PhotoMetricDistortion' not in kinds(exported.train_dataloader)
+    assert 'CutOut' not in kinds(exported.train_dataloader)
+    kept = export_config(supernet, subnet)
+    assert 'CutOut' in kinds(kept.train_dataloader)
