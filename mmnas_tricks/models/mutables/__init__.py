@@ -1,3 +1,5 @@
+from .activation_choice import (ACTIVATIONS, ActivationChoice,
+                                activation_choices)
 from .base import MODES, BaseMutable, drop_path
 from .channel_choice import ChannelChoice
 from .conv_shape_choice import ConvShapeChoice
@@ -20,7 +22,8 @@ from .space import (Subnet, SubnetError, arch_parameters, argmax_subnet,
                     validate_subnet)
 
 __all__ = [
-    'MODES', 'BaseMutable', 'drop_path', 'ChannelChoice', 'ConvShapeChoice',
+    'ACTIVATIONS', 'ActivationChoice', 'activation_choices', 'MODES',
+    'BaseMutable', 'drop_path', 'ChannelChoice', 'ConvShapeChoice',
     'ElasticBatchNorm2d', 'ElasticConv2d', 'ElasticGroupNorm', 'ElasticModule',
     'WidthSources', 'elastic_conv', 'elastic_norm', 'input_channels',
     'link_widths', 'conv_choices', 'with_norm_act', 'OpChoice', 'InputChoice',

@@ -308,10 +308,11 @@ def fix_in_place(
     if subnet is not None:
         set_subnet(module, subnet, strict=True)
     # deepest first, so that a mutable inside a chosen candidate is replaced
-    # before its parent hands the candidate over
+    # before its parent hands the candidate over; every place of a mutable
+    # that sits in several (an activation choice shared by a part's layers)
     replaced = []
     names = [
-        n for n, m in module.named_modules()
+        n for n, m in module.named_modules(remove_duplicate=False)
         if n and isinstance(m, (BaseMutable, ElasticModule))
     ]
     for name in sorted(names, key=lambda n: -n.count('.')):
