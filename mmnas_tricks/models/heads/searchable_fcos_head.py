@@ -15,6 +15,7 @@ from .towers import make_towers_searchable
 def searchable_fcos_head(tower_ops: Optional[Dict[str, dict]] = None,
                          tower_depths: Optional[Sequence[int]] = None,
                          widths: Optional[Sequence[int]] = None,
+                         act_choices: Optional[Sequence[str]] = None,
                          fixed_subnet: Optional[Subnet] = None,
                          **kwargs) -> FCOSHead:
     """An ``mmdet.FCOSHead`` whose classification and regression towers are
@@ -43,6 +44,12 @@ def searchable_fcos_head(tower_ops: Optional[Dict[str, dict]] = None,
             group size stays and its groups follow the width); the towers'
             input follows the neck's width. Needs ``tower_ops`` as conv
             shapes. Defaults to None (``feat_channels``).
+        act_choices (Sequence[str], optional): Activation types (mmcv's,
+            e.g. ``('ReLU', 'SiLU', 'GELU', 'HSwish')``) each tower chooses
+            from, one choice per tower shared by its layers
+            (``cls_convs.0.layer.activate``, ``reg_convs.0.layer.activate``;
+            the head's ReLU first). Needs ``tower_ops`` as conv shapes.
+            Defaults to None (ReLU, as FCOS).
         fixed_subnet (dict, optional): Build the static head of this subnet
             (names relative to the head). Defaults to None.
         **kwargs: ``FCOSHead`` arguments.
@@ -54,4 +61,4 @@ def searchable_fcos_head(tower_ops: Optional[Dict[str, dict]] = None,
     with DefaultScope.overwrite_default_scope('mmdet'):  # its losses, coders
         head = FCOSHead(**kwargs)
     return make_towers_searchable(head, tower_ops, tower_depths, fixed_subnet,
-                                  widths)
+                                  widths, act_choices)

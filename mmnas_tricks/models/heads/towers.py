@@ -4,7 +4,8 @@ from typing import Dict, Optional, Sequence, Union
 import torch.nn as nn
 
 from ..mutables import (ConvShapeChoice, DepthChoice, OpChoice, Subnet,
-                        elastic_conv, fix_in_place, with_norm_act)
+                        activation_choices, elastic_conv, fix_in_place,
+                        with_norm_act)
 from ..mutables.elastic import width_choice
 from ..ops.candidates import DENSE_CONV_OPS
 
@@ -74,12 +75,16 @@ def make_towers_searchable(
         candidates: Optional[Dict[str, dict]],
         depths: Optional[Sequence[int]],
         fixed_subnet: Optional[Subnet],
-        widths: Optional[Sequence[int]] = None) -> nn.Module:
+        widths: Optional[Sequence[int]] = None,
+        act_choices: Optional[Sequence[str]] = None) -> nn.Module:
     """Replace ``head.cls_convs`` and ``head.reg_convs`` (an mmdet dense
     head with ``stacked_convs`` ConvModules each) by searchable towers with
     the head's norm, make their width a choice (``widths``: ``head.width``,
-    shared by both towers and read by the predictor convs after them), then
-    apply ``fixed_subnet`` (the exported form)."""
+    shared by both towers and read by the predictor convs after them) and
+    each tower's activation (``act_choices``: one
+    :class:`~mmnas_tricks.models.mutables.ActivationChoice` per tower,
+    named by its first layer, ``cls_convs.0.layer.activate``), then apply
+    ``fixed_subnet`` (the exported form)."""
     if head.stacked_convs < 1:
         raise ValueError('a searchable tower needs stacked_convs >= 1, got '
                          f'{head.stacked_convs}')
@@ -104,9 +109,26 @@ def make_towers_searchable(
                 conv_bias=getattr(head, 'conv_bias', 'auto')))
     if widths is not None:
         _make_width(head, widths)
+    if act_choices is not None:
+        _make_activation(head, act_choices)
     if fixed_subnet is not None:
         fix_in_place(head, fixed_subnet)
     return head
+
+
+def _make_activation(head: nn.Module, choices: Sequence[str]) -> None:
+    """One activation choice per tower, shared by its layers."""
+    groups = {}
+    for tower in ('cls_convs', 'reg_convs'):
+        layers = [(n, m) for n, m in getattr(head, tower).named_modules()
+                  if isinstance(m, (ConvShapeChoice, OpChoice))]
+        if any(isinstance(m, OpChoice) for _, m in layers):
+            raise ValueError('act_choices needs tower_ops as (kernel_size, '
+                             'dilation) pairs (weight-sharing conv shapes, '
+                             'one activation per layer); the op dict\'s '
+                             'candidates each hold their own')
+        groups[tower] = [f'{tower}.{n}.layer' for n, _ in layers]
+    activation_choices(head, groups, choices)
 
 
 def _make_width(head: nn.Module, widths: Sequence[int]) -> None:

@@ -198,7 +198,7 @@ class ConvShapeChoice(BaseMutable, WidthSources):
             kernel_size=k,
             dilation=d,
             norm_cfg=self._active_norm_cfg(c),
-            act_cfg=copy.deepcopy(self.act_cfg),
+            act_cfg=copy.deepcopy(self.layer.act_cfg),
             bias=self.layer.conv.bias is not None)
 
     def export_module(self) -> nn.Module:
@@ -214,7 +214,8 @@ class ConvShapeChoice(BaseMutable, WidthSources):
             padding=d * (k - 1) // 2,
             dilation=d,
             norm_cfg=self._active_norm_cfg(c),
-            act_cfg=self.act_cfg,
+            # the layer's: an activation choice in it sets it on export
+            act_cfg=self.layer.act_cfg,
             bias=self.layer.conv.bias is not None)
         module.to(self.layer.conv.weight.device, self.layer.conv.weight.dtype)
         with torch.no_grad():
