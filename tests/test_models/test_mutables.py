@@ -280,3 +280,36 @@ def test_extreme_subnets():
     }
     with pytest.raises(ValueError, match="which='mid'"):
         extreme_subnet(model, 'mid')
+
+
+def test_input_choice_sums_a_nodes_edges():
+    """aggregate='sum': the chosen inputs summed (a DARTS node); in
+    differentiable mode every input weighted by its share of the subsets'
+    weights, or by per-input weights a trick sets; exported alike."""
+    from mmnas_tricks.models.mutables import InputChoice, export_static
+    node = InputChoice(3, 2, aggregate='sum')
+    xs = [torch.full((1, 1, 2, 2), v) for v in (1.0, 10.0, 100.0)]
+    node.current_choice = (0, 2)
+    assert torch.equal(node(xs), xs[0] + xs[2])
+    static = export_static(torch.nn.Sequential(node))[0]
+    assert torch.equal(static(xs), xs[0] + xs[2])
+    assert node.export_cfg() == dict(
+        type='mmnas_tricks.SelectInputs', indices=[0, 2], aggregate='sum')
+    node.set_mode('differentiable')
+    with torch.no_grad():
+        node.arch_alpha.zero_()  # subsets (0,1), (0,2), (1,2) alike
+    assert torch.allclose(node.edge_weights(), torch.full((3, ), 2 / 3))
+    assert torch.allclose(node(xs), (2 / 3) * (xs[0] + xs[1] + xs[2]))
+    owner = object()
+    node.override_edge_weights(torch.tensor([1.0, 0.0, 0.5]), owner)
+    assert torch.allclose(node(xs), xs[0] + 0.5 * xs[2])
+    node.release_weights(owner)
+    assert torch.allclose(node.edge_weights(), torch.full((3, ), 2 / 3))
+    # a per-subset override (as SDARTS sets) stays per subset
+    node.override_weights(torch.tensor([1.0, 0.0, 0.0]), owner)
+    assert torch.allclose(node.edge_weights(), torch.tensor([1.0, 1.0, 0.0]))
+    node.release_weights(owner)
+    with pytest.raises(ValueError, match='needs 3 weights'):
+        node.override_edge_weights(torch.ones(2), owner)
+    with pytest.raises(ValueError, match="aggregate='mean' is not one of"):
+        InputChoice(3, 2, aggregate='mean')

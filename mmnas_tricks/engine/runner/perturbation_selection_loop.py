@@ -9,8 +9,8 @@ from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
-from mmnas_tricks.models.mutables import (argmax_subnet, get_subnet,
-                                          named_mutables)
+from mmnas_tricks.models.mutables import (InputChoice, argmax_subnet,
+                                          get_subnet, named_mutables)
 from mmnas_tricks.registry import LOOPS
 from mmnas_tricks.structures import dump_subnet
 from mmnas_tricks.utils.io import (atomic_write, dump_csv_atomic,
@@ -35,9 +35,14 @@ class PerturbationSelectionLoop(SupernetLoop):
     (its weight in the mix set to 0, the others unchanged, as DARTS-PT's
     projection) and the supernet scored on the validation data; the
     candidate whose removal hurts the score most is kept: the mutable is
-    fixed to it. Between decisions the supernet is fine-tuned for
-    ``tune_iters`` training iterations (the weight optimizer's learning rate
-    times ``lr_ratio``, cosine-annealed to ``eta_min_ratio`` times the base
+    fixed to it. After every op edge, DARTS-PT's topology projection decides
+    the nodes: an :class:`~mmnas_tricks.models.mutables.InputChoice` that
+    keeps ``k > 1`` of its inputs and sums them (``aggregate='sum'``) drops
+    input edges one at a time, each time the one whose removal gives the
+    best score (the least important), until ``k`` are left. Between
+    decisions the supernet is fine-tuned for ``tune_iters`` training
+    iterations (the weight optimizer's learning rate times ``lr_ratio``,
+    cosine-annealed to ``eta_min_ratio`` times the base
     over the whole selection; a ``DartsHook`` in ``custom_hooks`` keeps
     taking architecture steps for the undecided mutables). The loop owns the
     learning rate: the config's parameter schedulers are not stepped.
@@ -215,6 +220,50 @@ class PerturbationSelectionLoop(SupernetLoop):
             model.train()
         return score_of(metrics, self.score_key)
 
+    def decide_topology(self, name: str, mutable) -> dict:
+        """DARTS-PT's topology projection of one node: drop, one at a time,
+        the input edge whose removal gives the best score, until the node
+        keeps ``num_chosen``; fix it to those."""
+        if mutable.aggregate != 'sum':
+            raise ValueError(
+                f'{name}: an InputChoice keeping {mutable.num_chosen} inputs '
+                'needs aggregate=\'sum\' (a node summing its edges) for the '
+                'topology projection')
+        base = mutable.edge_weights().detach().clone()
+        active = list(range(mutable.num_inputs))
+        rounds = []
+        try:
+            while len(active) > mutable.num_chosen:
+                scores = {}
+                for edge in active:
+                    w = base.clone()
+                    w[[i for i in range(len(w)) if i not in active]] = 0.0
+                    w[edge] = 0.0
+                    mutable.override_edge_weights(w, self)
+                    scores[edge] = self.score()
+                    print_log(
+                        f'decision {len(self.decisions)}: {name} without '
+                        f'input {edge}: {self.score_key}={scores[edge]}',
+                        logger='current')
+                # the least important: the best score without it; ties:
+                # the smaller weight, then order
+                drop = max(
+                    active,
+                    key=lambda e: (self.sign * scores[e], -float(base[e]), -e))
+                rounds.append(dict(scores=scores, dropped=drop))
+                active.remove(drop)
+        finally:
+            mutable.release_weights(self)
+        mutable.current_choice = tuple(active)
+        mutable.set_mode('fixed')
+        return dict(
+            mutable=name,
+            kind='topology',
+            choice=mutable.current_choice,
+            rounds=rounds,
+            weights={str(i): float(w)
+                     for i, w in enumerate(base)})
+
     def decide(self, name: str, mutable) -> dict:
         """Score the supernet without each candidate of ``mutable`` and fix
         it to the one whose removal hurts most."""
@@ -322,7 +371,13 @@ class PerturbationSelectionLoop(SupernetLoop):
             for m in mutables.values():
                 m.set_mode('differentiable')
                 m.arch_alpha.requires_grad_(False)  # not a weight
-        order = self._order(list(mutables))
+        # operations first, then the nodes' topology (DARTS-PT's order)
+        nodes = [
+            n for n, m in mutables.items()
+            if isinstance(m, InputChoice) and m.num_chosen > 1
+        ]
+        order = self._order([n for n in mutables if n not in nodes
+                             ]) + self._order(nodes)
         self._planned = len(order)
         runner.call_hook('before_train')
         if not self._resume():
@@ -332,7 +387,8 @@ class PerturbationSelectionLoop(SupernetLoop):
         for name in order:
             if name in decided:
                 continue
-            self.decisions.append(self.decide(name, mutables[name]))
+            decide = self.decide_topology if name in nodes else self.decide
+            self.decisions.append(decide(name, mutables[name]))
             decided.add(name)
             undecided = [n for n in order if n not in decided]
             print_log(
@@ -347,6 +403,30 @@ class PerturbationSelectionLoop(SupernetLoop):
             self._write_results()
         runner.call_hook('after_train')
         return self.model
+
+    def _rows(self, i: int, d: dict, without: str) -> List[dict]:
+        """The CSV rows of decision ``i``: one per removed candidate (an op
+        edge) or per input edge and round (a node's topology)."""
+        if d.get('kind') != 'topology':
+            return [{
+                'decision': i,
+                'mutable': d['mutable'],
+                'candidate': c,
+                'weight': d['weights'][c],
+                without: s,
+                'kept': c == choice_key(d['choice']),
+                'argmax alpha': c == choice_key(self.argmax[d['mutable']])
+            } for c, s in d['scores'].items()]
+        argmax = self.argmax[d['mutable']]
+        return [{
+            'decision': i,
+            'mutable': d['mutable'],
+            'candidate': f'input {e}',
+            'weight': d['weights'][str(e)],
+            without: s,
+            'kept': int(e) in d['choice'],
+            'argmax alpha': int(e) in argmax
+        } for r in d['rounds'] for e, s in r['scores'].items()]
 
     def selected_subnet(self) -> dict:
         return get_subnet(self.model)
@@ -366,19 +446,12 @@ class PerturbationSelectionLoop(SupernetLoop):
         dump_json_atomic(self.decisions,
                          osp.join(self.out_dir, 'decisions.json'))
         without = f'{self.score_key} without it'
-        dump_csv_atomic(
-            [{
-                'decision': i,
-                'mutable': d['mutable'],
-                'candidate': c,
-                'weight': d['weights'][c],
-                without: s,
-                'kept': c == choice_key(d['choice']),
-                'argmax alpha': c == choice_key(self.argmax[d['mutable']])
-            } for i, d in enumerate(self.decisions)
-             for c, s in d['scores'].items()],
-            osp.join(self.out_dir, 'decisions.csv'),
-            fields=[
-                'decision', 'mutable', 'candidate', 'weight', without, 'kept',
-                'argmax alpha'
-            ])
+        dump_csv_atomic([
+            row for i, d in enumerate(self.decisions)
+            for row in self._rows(i, d, without)
+        ],
+                        osp.join(self.out_dir, 'decisions.csv'),
+                        fields=[
+                            'decision', 'mutable', 'candidate', 'weight',
+                            without, 'kept', 'argmax alpha'
+                        ])

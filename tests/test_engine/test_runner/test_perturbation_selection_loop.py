@@ -14,7 +14,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-from mmnas_tricks.models.mutables import OpChoice, named_mutables
+from mmnas_tricks.models.mutables import InputChoice, OpChoice, named_mutables
 from mmnas_tricks.registry import MODELS
 from mmnas_tricks.structures import read_subnet_file
 
@@ -124,7 +124,7 @@ def loader(seed=0):
         collate_fn=dict(type='default_collate'))
 
 
-def make_runner(work_dir, name, darts=False, **loop):
+def make_runner(work_dir, name, darts=False, model=None, metric=None, **loop):
     hooks = []
     if darts:
         hooks.append(
@@ -137,12 +137,12 @@ def make_runner(work_dir, name, darts=False, **loop):
         tune_iters=2)
     train_cfg.update(loop)
     return Runner(
-        model=ToySupernet(),
+        model=model or ToySupernet(),
         work_dir=str(work_dir),
         experiment_name=name,
         train_dataloader=loader(),
         val_dataloader=loader(seed=2),
-        val_evaluator=[Accuracy()],
+        val_evaluator=[metric or Accuracy()],
         val_cfg=dict(),
         train_cfg=train_cfg,
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
@@ -252,3 +252,76 @@ def test_selection_killed_after_a_decision_resumes_the_rest(tmp_path):
     assert again.train_loop.iter == 2  # the fine-tuning is not redone
     subnet, _ = read_subnet_file(osp.join(out, 'subnet.yaml'))
     assert subnet == {'edge1': 'keep', 'edge2': 'keep'}
+
+
+class ToyNode(BaseModel):
+    """A DARTS node after an op edge: the node keeps 2 of its 3 input
+    edges and sums them (``x``, ``x / 2`` and ``-0.9 x``, a useless edge
+    that hurts). Alpha prefers the subsets that keep the useless edge. The
+    score is the mean margin ``out * sign(x)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.edge = OpChoice(
+            dict(keep=dict(type='ToyPTKeep'), zero=dict(type='ToyPTZero')), 1,
+            1)
+        self.node = InputChoice(3, 2, aggregate='sum')
+        with torch.no_grad():
+            self.edge.arch_alpha.copy_(torch.tensor([1.0, 0.0]))
+            # subsets (0, 1), (0, 2), (1, 2): argmax keeps edge 2
+            self.node.arch_alpha.copy_(torch.tensor([-1.0, 1.0, 0.5]))
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        x = self.edge(inputs)
+        out = self.node([x, 0.5 * x, -0.9 * x]).flatten()
+        if mode == 'predict':
+            return [
+                dict(margin=float(o * torch.sign(t)))
+                for o, t in zip(out, data_samples)
+            ]
+        return dict(loss=((out - data_samples)**2).mean())
+
+
+class Margin(BaseMetric):
+
+    def process(self, data_batch, data_samples):
+        self.results.extend(d['margin'] for d in data_samples)
+
+    def compute_metrics(self, results):
+        return dict(margin=sum(results) / len(results))
+
+
+def test_topology_projection_drops_the_useless_edge(tmp_path):
+    runner = make_runner(
+        tmp_path,
+        'pt_topology',
+        model=ToyNode(),
+        metric=Margin(),
+        score_key='margin')
+    runner.train()
+    loop = runner.train_loop
+    subnet = loop.selected_subnet()
+    assert subnet == {'edge': 'keep', 'node': (0, 1)}
+    assert loop.argmax['node'] == (0, 2)  # argmax alpha keeps the bad one
+    topo = loop.decisions[-1]
+    assert [d['mutable'] for d in loop.decisions] == ['edge', 'node']
+    assert topo['kind'] == 'topology' and len(topo['rounds']) == 1
+    scores = topo['rounds'][0]['scores']
+    # the edges mixed with their current weights (each input's share of
+    # softmax(alpha) over the subsets: 0.72, 0.47, 1.01): only without the
+    # useless edge is the margin positive
+    assert scores[2] > 0 > max(scores[0], scores[1])
+    assert topo['rounds'][0]['dropped'] == 2
+    out = osp.join(str(tmp_path), 'perturbation_selection')
+    with open(osp.join(out, 'decisions.csv')) as f:
+        rows = [r for r in csv.DictReader(f) if r['mutable'] == 'node']
+    assert [(r['candidate'], r['kept'], r['argmax alpha'])
+            for r in rows] == [('input 0', 'True', 'True'),
+                               ('input 1', 'True', 'False'),
+                               ('input 2', 'False', 'True')]
+    # the export sums the kept inputs
+    from mmnas_tricks.models.mutables import export_static
+    static = export_static(runner.model)
+    assert type(static.node).__name__ == 'SelectInputs'
+    x = torch.tensor([[1.0], [-2.0]])
+    assert torch.allclose(static.node([x, 0.5 * x, -0.9 * x]), 1.5 * x)
