@@ -16,6 +16,7 @@ def searchable_fcos_head(tower_ops: Optional[Dict[str, dict]] = None,
                          tower_depths: Optional[Sequence[int]] = None,
                          widths: Optional[Sequence[int]] = None,
                          act_choices: Optional[Sequence[str]] = None,
+                         share_tower_ops: bool = False,
                          fixed_subnet: Optional[Subnet] = None,
                          **kwargs) -> FCOSHead:
     """An ``mmdet.FCOSHead`` whose classification and regression towers are
@@ -50,6 +51,10 @@ def searchable_fcos_head(tower_ops: Optional[Dict[str, dict]] = None,
             (``cls_convs.0.layer.activate``, ``reg_convs.0.layer.activate``;
             the head's ReLU first). Needs ``tower_ops`` as conv shapes.
             Defaults to None (ReLU, as FCOS).
+        share_tower_ops (bool): The regression tower repeats the
+            classification tower's op (and depth) choices with its own
+            weights, as NAS-FCOS searches one op sequence for both. Its
+            mutables are then no decisions of their own. Defaults to False.
         fixed_subnet (dict, optional): Build the static head of this subnet
             (names relative to the head). Defaults to None.
         **kwargs: ``FCOSHead`` arguments.
@@ -61,4 +66,4 @@ def searchable_fcos_head(tower_ops: Optional[Dict[str, dict]] = None,
     with DefaultScope.overwrite_default_scope('mmdet'):  # its losses, coders
         head = FCOSHead(**kwargs)
     return make_towers_searchable(head, tower_ops, tower_depths, fixed_subnet,
-                                  widths, act_choices)
+                                  widths, act_choices, share_tower_ops)

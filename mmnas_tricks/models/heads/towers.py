@@ -5,7 +5,7 @@ import torch.nn as nn
 
 from ..mutables import (ConvShapeChoice, DepthChoice, OpChoice, Subnet,
                         activation_choices, elastic_conv, fix_in_place,
-                        with_norm_act)
+                        named_mutables, with_norm_act)
 from ..mutables.elastic import width_choice
 from ..ops.candidates import DENSE_CONV_OPS
 
@@ -70,21 +70,23 @@ def searchable_tower(in_channels: int,
     return DepthChoice(cfgs, depths=depths)
 
 
-def make_towers_searchable(
-        head: nn.Module,
-        candidates: Optional[Dict[str, dict]],
-        depths: Optional[Sequence[int]],
-        fixed_subnet: Optional[Subnet],
-        widths: Optional[Sequence[int]] = None,
-        act_choices: Optional[Sequence[str]] = None) -> nn.Module:
+def make_towers_searchable(head: nn.Module,
+                           candidates: Optional[Dict[str, dict]],
+                           depths: Optional[Sequence[int]],
+                           fixed_subnet: Optional[Subnet],
+                           widths: Optional[Sequence[int]] = None,
+                           act_choices: Optional[Sequence[str]] = None,
+                           share_tower_ops: bool = False) -> nn.Module:
     """Replace ``head.cls_convs`` and ``head.reg_convs`` (an mmdet dense
     head with ``stacked_convs`` ConvModules each) by searchable towers with
     the head's norm, make their width a choice (``widths``: ``head.width``,
     shared by both towers and read by the predictor convs after them) and
     each tower's activation (``act_choices``: one
     :class:`~mmnas_tricks.models.mutables.ActivationChoice` per tower,
-    named by its first layer, ``cls_convs.0.layer.activate``), then apply
-    ``fixed_subnet`` (the exported form)."""
+    named by its first layer, ``cls_convs.0.layer.activate``); with
+    ``share_tower_ops`` the regression tower repeats the classification
+    tower's decisions (ops and depth; its own weights: NAS-FCOS's shared op
+    sequence), then apply ``fixed_subnet`` (the exported form)."""
     if head.stacked_convs < 1:
         raise ValueError('a searchable tower needs stacked_convs >= 1, got '
                          f'{head.stacked_convs}')
@@ -109,6 +111,10 @@ def make_towers_searchable(
                 conv_bias=getattr(head, 'conv_bias', 'auto')))
     if widths is not None:
         _make_width(head, widths)
+    if share_tower_ops:
+        reg = named_mutables(head.reg_convs)
+        for name, mutable in named_mutables(head.cls_convs).items():
+            reg[name].tie_to(mutable)
     if act_choices is not None:
         _make_activation(head, act_choices)
     if fixed_subnet is not None:

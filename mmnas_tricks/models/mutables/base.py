@@ -84,6 +84,37 @@ class BaseMutable(BaseModule):
         self._weights_override: Optional[tuple] = None
         self.arch_alpha = nn.Parameter(
             1e-3 * torch.randn(len(choices)), requires_grad=False)
+        # the mutable whose decision this one follows (tie_to); a list, so
+        # that it is not registered as a submodule
+        self._leader: List['BaseMutable'] = []
+
+    # -- ties -----------------------------------------------------------------
+    def tie_to(self, leader: 'BaseMutable') -> None:
+        """Follow ``leader``'s decision: its choice, mode and mixing
+        weights, with this mutable's own candidates and weights (NAS-FCOS's
+        regression tower repeats the classification tower's op sequence).
+        A tied mutable is no decision of its own: the search-space API
+        (:func:`~mmnas_tricks.models.mutables.named_mutables`) leaves it
+        out, and the static export builds it as its leader's choice.
+
+        Raises:
+            ValueError: the two have different choices, or ``leader`` is
+                itself tied.
+        """
+        if leader.choices != self.choices:
+            raise ValueError(f'{type(self).__name__} can only follow a '
+                             'mutable of the same choices, got '
+                             f'{short_repr(leader.choices)} for '
+                             f'{short_repr(self.choices)}')
+        if leader.tied:
+            raise ValueError('tie to the leading mutable, not to one that '
+                             'follows another')
+        self._leader[:] = [leader]
+
+    @property
+    def tied(self) -> bool:
+        """Whether this mutable follows another one's decision."""
+        return bool(self._leader)
 
     # -- choices ----------------------------------------------------------
     @property
@@ -97,10 +128,15 @@ class BaseMutable(BaseModule):
 
     @property
     def current_choice(self) -> Any:
+        if self._leader:
+            return self._leader[0].current_choice
         return self._current
 
     @current_choice.setter
     def current_choice(self, choice: Any) -> None:
+        if self._leader:
+            raise RuntimeError(f'{type(self).__name__} follows another '
+                               'mutable\'s choice; set that one')
         self._current = self.canonical_choice(choice)
 
     def canonical_choice(self, choice: Any) -> Any:
@@ -138,6 +174,8 @@ class BaseMutable(BaseModule):
     # -- modes --------------------------------------------------------------
     @property
     def mode(self) -> str:
+        if self._leader:
+            return self._leader[0].mode
         return self._mode
 
     def set_mode(self,
@@ -163,7 +201,9 @@ class BaseMutable(BaseModule):
         if average is not None:
             self.average_paths = bool(average)
         self._mode = mode
-        self.arch_alpha.requires_grad_(mode == 'differentiable')
+        # a tied mutable mixes with its leader's alpha, never its own
+        self.arch_alpha.requires_grad_(mode == 'differentiable'
+                                       and not self._leader)
 
     # -- extension points of the training tricks ---------------------------
     # A trick that acts on a mutable's output registers a forward hook on it
@@ -200,6 +240,8 @@ class BaseMutable(BaseModule):
     def arch_weights(self) -> torch.Tensor:
         """The mixing weights of ``differentiable`` mode: softmax(alpha), or
         the weights of an override in place (:meth:`override_weights`)."""
+        if self._leader:
+            return self._leader[0].arch_weights()
         if self._weights_override is not None:
             return self._weights_override[2]
         return torch.softmax(self.arch_alpha, dim=0)
@@ -223,18 +265,20 @@ class BaseMutable(BaseModule):
         """A (batch, num_choices) 0/1 mask for ``all_on`` mode: each entry
         kept with probability ``1 - drop_prob``, at least one per row; all
         ones when not training. With ``average_paths`` every row is divided
-        by its sum (the kept paths are averaged)."""
+        by its sum (the kept paths are averaged). A tied mutable draws with
+        its leader's settings."""
         n = self.num_choices
-        if not self.training or self.drop_prob == 0:
+        source = self._leader[0] if self._leader else self
+        if not self.training or source.drop_prob == 0:
             mask = torch.ones(batch, n, device=device)
         else:
             mask = (torch.rand(batch, n, device=device) >=
-                    self.drop_prob).float()
+                    source.drop_prob).float()
             empty = mask.sum(1) == 0
             if empty.any():
                 keep = torch.randint(n, (int(empty.sum()), ), device=device)
                 mask[empty.nonzero(as_tuple=True)[0], keep] = 1.0
-        if self.average_paths:
+        if source.average_paths:
             mask = mask / mask.sum(1, keepdim=True)
         return mask
 

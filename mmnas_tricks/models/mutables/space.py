@@ -54,10 +54,14 @@ def named_mutables(
             names (e.g. ``'neck.*'``); None for all. Defaults to None.
         searchable_only (bool): Leave out mutables in ``fixed`` mode.
             Defaults to False.
+
+    A mutable tied to another one (:meth:`BaseMutable.tie_to`) is no
+    decision of its own and is left out.
     """
     found = OrderedDict()
     for name, module in _unwrap(model).named_modules():
-        if isinstance(module, BaseMutable) and _match(name, include):
+        if isinstance(module, BaseMutable) and not module.tied and _match(
+                name, include):
             if searchable_only and module.mode == 'fixed':
                 continue
             found[name] = module
