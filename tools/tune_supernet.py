@@ -73,8 +73,24 @@ def parse_args(argv=None):
         default=0,
         help='seed of the proposals and of every supernet training')
     parser.add_argument(
+        '--prune-epochs',
+        nargs='+',
+        type=int,
+        default=[],
+        metavar='EPOCH',
+        help='report each trial\'s tau after these epochs of its supernet '
+        'training and stop the trials below the median of the earlier ones '
+        '(Optuna\'s MedianPruner; default: no pruning)')
+    parser.add_argument(
+        '--prune-startup',
+        type=int,
+        default=2,
+        help='complete trials before any is pruned (default 2)')
+    parser.add_argument(
         '--work-dir', help='default: work_dirs/tune_supernet/<config name>')
     args = parser.parse_args(argv)
+    if any(e < 1 for e in args.prune_epochs):
+        parser.error(f'--prune-epochs {args.prune_epochs}: need epochs >= 1')
     if not osp.isfile(args.truth):
         parser.error(f'--truth {args.truth!r} does not exist')
     if args.trials < 1:
@@ -156,10 +172,19 @@ def main(argv=None):
         f'the config\'s recipe: {default}',
         flush=True)
 
-    def evaluate(recipe):
+    def evaluate(recipe, report=None):
         return evaluate_recipe(args.config, recipe, truth, work, checkpoint,
                                score_key, args.seed, args.calibrate_bn,
-                               args.window)
+                               args.window, report, args.prune_epochs)
+
+    pruner = None
+    if args.prune_epochs:
+        import optuna
+
+        # Optuna's median pruner: stop a trial whose tau at a reporting
+        # epoch is below the median of the earlier trials' there
+        pruner = optuna.pruners.MedianPruner(
+            n_startup_trials=args.prune_startup, n_warmup_steps=0)
 
     storage = 'sqlite:///' + osp.abspath(osp.join(work, 'study.db'))
     os.makedirs(work, exist_ok=True)
@@ -174,7 +199,8 @@ def main(argv=None):
         seed=args.seed,
         first=default,
         log=lambda line: print(line, flush=True),
-        after_trial=lambda s: write_results(s, args, work, default))
+        after_trial=lambda s: write_results(s, args, work, default),
+        pruner=pruner)
     best = study.best_trial
     print(f'best of {args.trials}: trial {best.number}, {args.objective} tau '
           f'{best.value:.3f}, {best.params}; results in {work}')

@@ -171,10 +171,14 @@ def rank_set_subnets(model,
     return out
 
 
-def train_resumable(cfg: Config, work_dir: str, name: str) -> tuple:
+def train_resumable(cfg: Config,
+                    work_dir: str,
+                    name: str,
+                    hooks: Sequence = ()) -> tuple:
     """Train ``cfg`` in this process (mmengine Runner) in ``work_dir``,
-    resuming from its last checkpoint if an earlier run was interrupted;
-    returns the final checkpoint and the last validation metrics."""
+    resuming from its last checkpoint if an earlier run was interrupted,
+    with ``hooks`` (Hook objects) registered beside the config's; returns
+    the final checkpoint and the last validation metrics."""
     from mmengine.runner import Runner
 
     from mmnas_tricks.utils import (explain_unsafe_checkpoint,
@@ -188,6 +192,8 @@ def train_resumable(cfg: Config, work_dir: str, name: str) -> tuple:
             cfg.load_from = f.read().strip()
         cfg.resume = True
     runner = Runner.from_cfg(cfg)
+    for hook in hooks:
+        runner.register_hook(hook)
     with explain_unsafe_checkpoint():
         runner.train()
     checkpoint = None

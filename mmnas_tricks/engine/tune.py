@@ -13,6 +13,10 @@ retried with the same recipe, whose supernet training resumes from its last
 checkpoint (its work dir is named by the recipe). Proposals come from
 Optuna's TPE sampler, seeded by the study's seed and the number of finished
 trials, so a resumed study proposes what the uninterrupted one would.
+With ``prune_epochs``, a trial reports its tau after those epochs of its
+supernet training (the same estimates, on that epoch's checkpoint) and
+Optuna's median pruner stops a trial whose tau falls below the median of
+the earlier trials at the same epoch.
 """
 import copy
 import hashlib
@@ -274,13 +278,14 @@ def run_study(study_name: str,
               storage: str,
               names: Sequence[str],
               fixed: dict,
-              evaluate: Callable[[dict], dict],
+              evaluate: Callable[..., dict],
               num_trials: int,
               objective: str = 'all',
               seed: int = 0,
               first: Optional[dict] = None,
               log: Callable[[str], None] = print,
-              after_trial: Optional[Callable] = None):
+              after_trial: Optional[Callable] = None,
+              pruner=None):
     """Run (or continue) the study until ``num_trials`` trials are complete.
 
     Args:
@@ -289,7 +294,10 @@ def run_study(study_name: str,
         names (Sequence[str]): The tuned keys of :data:`PARAMS`.
         fixed (dict): The other recipe keys' values.
         evaluate (Callable): recipe -> dict of taus
-            (:func:`rank_objectives`), plus anything to record.
+            (:func:`rank_objectives`), plus anything to record. With
+            ``pruner``, ``evaluate(recipe, report)``: ``report(taus,
+            epoch)`` reports intermediate taus and raises
+            ``optuna.TrialPruned`` when the pruner stops the trial.
         num_trials (int): Complete trials wanted in all.
         objective (str): One of :data:`OBJECTIVES`. Defaults to ``'all'``.
         seed (int): Seed of the proposals. Defaults to 0.
@@ -298,6 +306,11 @@ def run_study(study_name: str,
         log (Callable): Progress lines. Defaults to ``print``.
         after_trial (Callable, optional): Called with the study after every
             trial (e.g. to write the results so far). Defaults to None.
+        pruner (optuna.pruners.BasePruner, optional): Stops trials whose
+            reported taus fall behind (e.g. ``MedianPruner``). A pruned
+            trial is finished but not complete: the study runs until
+            ``num_trials`` trials are complete. Defaults to None (no
+            pruning).
 
     Returns:
         optuna.Study: The study.
@@ -312,7 +325,8 @@ def run_study(study_name: str,
         study_name=study_name,
         storage=storage,
         direction='maximize',
-        load_if_exists=True)
+        load_if_exists=True,
+        pruner=pruner)
     trials = study.get_trials(deepcopy=False)
     if not trials and first is not None:
         study.enqueue_trial({n: first[n] for n in names})
@@ -335,11 +349,26 @@ def run_study(study_name: str,
     def complete():
         return len(study.get_trials(states=(TrialState.COMPLETE, )))
 
+    def finished():
+        return len(
+            study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
     def run(trial):
         recipe = suggest(trial, names, fixed)
         log(f'trial {trial.number}: {recipe}')
+
+        def report(taus: dict, epoch: int) -> None:
+            value = objective_value(taus, objective)
+            trial.report(value, epoch)
+            log(f'trial {trial.number}: epoch {epoch}: {objective} tau '
+                f'{value:.3f}')
+            if trial.should_prune():
+                log(f'trial {trial.number}: pruned at epoch {epoch}')
+                raise optuna.TrialPruned()
+
         try:
-            result = evaluate(recipe)
+            result = evaluate(recipe) if pruner is None else evaluate(
+                recipe, report)
         except KeyboardInterrupt:
             trial.set_user_attr('interrupted', True)
             raise
@@ -354,7 +383,7 @@ def run_study(study_name: str,
     while complete() < num_trials:
         # the proposal depends on the finished trials only: a resumed study
         # proposes what the uninterrupted one would
-        study.sampler = optuna.samplers.TPESampler(seed=seed + complete())
+        study.sampler = optuna.samplers.TPESampler(seed=seed + finished())
         study.optimize(run, n_trials=1, catch=())
         if after_trial is not None:
             after_trial(study)
@@ -381,27 +410,88 @@ def trial_work_dir(work_dir: str, recipe: dict) -> str:
     return osp.join(work_dir, 'trials', recipe_digest(recipe))
 
 
-def evaluate_recipe(config_path: str,
-                    recipe: dict,
-                    truth: List[dict],
-                    work_dir: str,
-                    baseline_checkpoint: Optional[str],
-                    score_key: str,
-                    seed: int = 0,
-                    calibrate_bn: int = 10,
-                    window: Optional[Sequence[float]] = None) -> dict:
+def estimate_taus(cfg: Config,
+                  checkpoint: str,
+                  truth: List[dict],
+                  work_dir: str,
+                  score_key: str,
+                  seed: int,
+                  calibrate_bn: int,
+                  window: Optional[Sequence[float]] = None) -> dict:
+    """:func:`rank_objectives` of the supernet ``checkpoint`` of the
+    pipeline config ``cfg``: every subnet of ``truth`` estimated the way the
+    search does (BN calibration on ``calibrate_bn`` training batches, the
+    search's held-out data), with the estimates."""
+    from .pipeline import search_data
+    from .rank import SupernetScorer
+    scorer = SupernetScorer(cfg, checkpoint, work_dir, score_key, calibrate_bn,
+                            seed, **search_data(cfg))
+    estimates = [
+        scorer.score(r['subnet'], calibrate=calibrate_bn > 0) for r in truth
+    ]
+    out = rank_objectives(estimates, truth, window)
+    out['estimates'] = [round(e, 4) for e in estimates]
+    return out
+
+
+class _ReportHook:
+    """After the epochs ``epochs`` of a trial's supernet training (run after
+    the CheckpointHook, so on that epoch's checkpoint): its taus, passed to
+    ``report`` (which raises ``optuna.TrialPruned`` to stop the trial)."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, epochs: Sequence[int], taus: Callable[[str], dict],
+                 report: Callable[[dict, int], None]) -> None:
+        self.epochs = set(int(e) for e in epochs)
+        self.taus = taus
+        self.report = report
+
+    def after_train_epoch(self, runner) -> None:
+        epoch = runner.epoch + 1
+        if epoch not in self.epochs:
+            return
+        checkpoint = osp.join(runner.work_dir, f'epoch_{epoch}.pth')
+        if osp.isfile(checkpoint):
+            self.report(self.taus(checkpoint), epoch)
+
+
+def _report_hook(epochs, taus, report):
+    from mmengine.hooks import Hook
+
+    class ReportHook(_ReportHook, Hook):
+        pass
+
+    return ReportHook(epochs, taus, report)
+
+
+def evaluate_recipe(
+    config_path: str,
+    recipe: dict,
+    truth: List[dict],
+    work_dir: str,
+    baseline_checkpoint: Optional[str],
+    score_key: str,
+    seed: int = 0,
+    calibrate_bn: int = 10,
+    window: Optional[Sequence[float]] = None,
+    report: Optional[Callable[[dict, int], None]] = None,
+    prune_epochs: Sequence[int] = ()
+) -> dict:
     """Train the supernet stage of the pipeline config at ``config_path``
     with ``recipe`` in ``<work_dir>/trials/<digest>/`` (resumed if an
     earlier run of the same recipe was interrupted), estimate every subnet
     of ``truth`` with it the way the search does (BN calibration on
     ``calibrate_bn`` training batches, the search's held-out data) and
     return :func:`rank_objectives` with the estimates, the first subnet's
-    validation score and the training time."""
+    validation score and the training time. With ``report``, the taus
+    after each of ``prune_epochs`` go to ``report(taus, epoch)`` (a pruner
+    may stop the trial there: ``optuna.TrialPruned``)."""
     import time
 
     from mmnas_tricks.utils import load_config
-    from .pipeline import search_data, stage_configs
-    from .rank import SupernetScorer, train_resumable
+    from .pipeline import stage_configs
+    from .rank import train_resumable
     cfg = apply_recipe(load_config(config_path), recipe, config_path)
     stages = stage_configs(cfg, config_path)
     supernet = stages['supernet']
@@ -419,17 +509,21 @@ def evaluate_recipe(config_path: str,
             dict(type='mmnas_tricks.RandomStateHook')
         ]
     work = trial_work_dir(work_dir, recipe)
-    start = time.time()
-    checkpoint, metrics = train_resumable(supernet, work, 'tune_supernet')
-    seconds = time.time() - start
-    scorer = SupernetScorer(cfg, checkpoint, osp.join(work, 'estimate'),
-                            score_key, calibrate_bn, seed, **search_data(cfg))
-    estimates = [
-        scorer.score(r['subnet'], calibrate=calibrate_bn > 0) for r in truth
+
+    def taus(checkpoint: str) -> dict:
+        return estimate_taus(cfg, checkpoint, truth,
+                             osp.join(work, 'estimate'), score_key, seed,
+                             calibrate_bn, window)
+
+    hooks = [] if report is None or not prune_epochs else [
+        _report_hook(prune_epochs, taus, report)
     ]
-    out = rank_objectives(estimates, truth, window)
+    start = time.time()
+    checkpoint, metrics = train_resumable(supernet, work, 'tune_supernet',
+                                          hooks)
+    seconds = time.time() - start
+    out = taus(checkpoint)
     out.update(
         first_subnet=float(metrics.get(score_key, float('nan'))),
-        supernet_seconds=round(seconds, 1),
-        estimates=[round(e, 4) for e in estimates])
+        supernet_seconds=round(seconds, 1))
     return out

@@ -169,3 +169,77 @@ def test_killed_study_continues_to_the_uninterrupted_trials(tmp_path):
     again = study('killed', fake_evaluate, 5)
     assert _complete(again) == whole
     assert [t.state.name for t in again.trials].count('FAIL') == 1
+
+
+def test_pruned_trials_stop_early_and_a_resumed_study_repeats_them(tmp_path):
+    """With a pruner, a trial reports its tau per epoch and Optuna's median
+    pruner stops the ones behind the earlier trials; pruned trials are
+    finished, not complete (the study runs on to the complete trials
+    wanted), and a killed study continues to the same trials."""
+    import optuna
+
+    def reporting(recipe, report):
+        # each trial's tau approaches its final one: worse recipes report
+        # lower taus and fall behind the median
+        tau = fake_evaluate(recipe)['tau_all']
+        for epoch in (1, 2, 3):
+            report(dict(tau_all=tau * epoch / 3, tau_window=0.0), epoch)
+        return fake_evaluate(recipe)
+
+    def study(name, evaluate, n):
+        return run_study(
+            name,
+            f'sqlite:///{tmp_path}/study.db',
+            NAMES,
+            FIXED,
+            evaluate,
+            n,
+            seed=3,
+            first=FIRST,
+            log=lambda line: None,
+            pruner=optuna.pruners.MedianPruner(
+                n_startup_trials=2, n_warmup_steps=0))
+
+    whole = study('pruned', reporting, 5)
+    states = [t.state.name for t in whole.trials]
+    assert states.count('COMPLETE') == 5
+    assert 'PRUNED' in states  # some trials were stopped early
+    pruned = [t for t in whole.trials if t.state.name == 'PRUNED']
+    # stopped before their last epoch
+    assert all(max(t.intermediate_values) < 3 for t in pruned)
+    # killed in the middle of a trial, then run again: the same trials
+    calls = []
+
+    def interrupted(recipe, report):
+        calls.append(recipe)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return reporting(recipe, report)
+
+    with pytest.raises(KeyboardInterrupt):
+        study('pruned_ctrl_c', interrupted, 5)
+    again = study('pruned_ctrl_c', reporting, 5)
+
+    def finished(s):
+        return [(t.params, t.state.name) for t in s.trials
+                if t.state.name in ('COMPLETE', 'PRUNED')]
+
+    assert finished(again) == finished(whole)
+
+
+def test_the_report_hook_reports_on_the_epochs_checkpoint(tmp_path):
+    """evaluate_recipe's report hook: after the reporting epochs only, on
+    that epoch's checkpoint (it runs after mmengine's CheckpointHook)."""
+    from types import SimpleNamespace
+
+    from mmnas_tricks.engine.tune import _report_hook
+    seen = []
+    hook = _report_hook([2, 4], lambda ckpt: dict(tau_all=float(len(ckpt))),
+                        lambda taus, epoch: seen.append(epoch))
+    assert hook.priority == 'LOWEST'
+    (tmp_path / 'epoch_2.pth').write_bytes(b'')
+    runner = SimpleNamespace(work_dir=str(tmp_path), epoch=0)
+    for epoch in range(4):  # runner.epoch counts the finished ones after
+        runner.epoch = epoch
+        hook.after_train_epoch(runner)
+    assert seen == [2]  # epoch 4 has no checkpoint: nothing to score
