@@ -130,19 +130,25 @@ def _complete(study):
             for t in study.get_trials(states=(TrialState.COMPLETE, ))]
 
 
+def _study(tmp_path, name, evaluate, n, **kwargs):
+    """run_study on the fake space of these tests, in tmp_path's DB."""
+    return run_study(
+        name,
+        f'sqlite:///{tmp_path}/study.db',
+        NAMES,
+        FIXED,
+        evaluate,
+        n,
+        seed=3,
+        first=FIRST,
+        log=lambda line: None,
+        **kwargs)
+
+
 def test_killed_study_continues_to_the_uninterrupted_trials(tmp_path):
 
     def study(name, evaluate, n):
-        return run_study(
-            name,
-            f'sqlite:///{tmp_path}/study.db',
-            NAMES,
-            FIXED,
-            evaluate,
-            n,
-            seed=3,
-            first=FIRST,
-            log=lambda line: None)
+        return _study(tmp_path, name, evaluate, n)
 
     whole = _complete(study('whole', fake_evaluate, 5))
     assert whole[0][0] == dict(lr=0.001, epochs=6, sort_channels=False)
@@ -187,16 +193,11 @@ def test_pruned_trials_stop_early_and_a_resumed_study_repeats_them(tmp_path):
         return fake_evaluate(recipe)
 
     def study(name, evaluate, n):
-        return run_study(
+        return _study(
+            tmp_path,
             name,
-            f'sqlite:///{tmp_path}/study.db',
-            NAMES,
-            FIXED,
             evaluate,
             n,
-            seed=3,
-            first=FIRST,
-            log=lambda line: None,
             pruner=optuna.pruners.MedianPruner(
                 n_startup_trials=2, n_warmup_steps=0))
 

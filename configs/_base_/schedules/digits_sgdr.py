@@ -28,20 +28,6 @@ sgdr_12e_param_scheduler = [
         convert_to_iter_based=True),
 ]
 sgdr_6e_param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=0.001,
-        by_epoch=True,
-        begin=0,
-        end=1,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineRestartLR',
-        periods=[2, 3],
-        restart_weights=[1.0, 1.0],
-        eta_min=0.0,
-        by_epoch=True,
-        begin=1,
-        end=6,
-        convert_to_iter_based=True),
+    sgdr_12e_param_scheduler[0],
+    dict(sgdr_12e_param_scheduler[1], periods=[2, 3], end=6),
 ]

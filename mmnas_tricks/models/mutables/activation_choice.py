@@ -56,18 +56,7 @@ class ActivationChoice(BaseMutable):
         self.owners: List[ConvModule] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mode = self.mode
-        if mode in ('fixed', 'sampled'):
-            return self.candidates[self.current_choice](x)
-        if mode == 'differentiable':
-            weights = self.arch_weights()
-            return sum(w * act(x)
-                       for w, act in zip(weights, self.candidates.values()))
-        mask = self.path_mask(x.shape[0], x.device)
-        out = 0
-        for i, act in enumerate(self.candidates.values()):
-            out = out + mask[:, i].view(-1, *([1] * (x.dim() - 1))) * act(x)
-        return out
+        return self.forward_candidates(x)
 
     def export_cfg(self) -> dict:
         return dict(type=self.current_choice)

@@ -282,6 +282,27 @@ class BaseMutable(BaseModule):
             mask = mask / mask.sum(1, keepdim=True)
         return mask
 
+    def forward_candidates(self, x):
+        """The forward of a mutable whose ``candidates`` (a ``ModuleDict``
+        keyed by the choices, in their order) all take ``x``: the current
+        candidate (``fixed`` / ``sampled``), their ``softmax(alpha)`` mix
+        (``differentiable``) or their path-dropout masked sum
+        (``all_on``)."""
+        mode = self.mode
+        if mode in ('fixed', 'sampled'):
+            return self.candidates[self.current_choice](x)
+        if mode == 'differentiable':
+            weights = self.arch_weights()
+            return sum(w * op(x)
+                       for w, op in zip(weights, self.candidates.values()))
+        first = x[0] if isinstance(x, (list, tuple)) else x  # aggregations
+        mask = self.path_mask(first.shape[0], first.device)
+        out = 0
+        for i, op in enumerate(self.candidates.values()):
+            y = op(x)
+            out = out + mask[:, i].view(-1, *([1] * (y.dim() - 1))) * y
+        return out
+
     # -- export -------------------------------------------------------------
     def export_module(self) -> nn.Module:
         """The plain module that computes the current choice, sharing this

@@ -102,16 +102,4 @@ class OpChoice(BaseMutable):
         return cfg
 
     def forward(self, x):
-        mode = self.mode
-        if mode in ('fixed', 'sampled'):
-            return self.candidates[self.current_choice](x)
-        if mode == 'differentiable':
-            weights = self.arch_weights()
-            return sum(w * op(x)
-                       for w, op in zip(weights, self.candidates.values()))
-        first = x[0] if isinstance(x, (list, tuple)) else x  # aggregations
-        mask = self.path_mask(first.shape[0], first.device)
-        out = 0
-        for i, op in enumerate(self.candidates.values()):
-            out = out + mask[:, i].view(-1, 1, 1, 1) * op(x)
-        return out
+        return self.forward_candidates(x)
