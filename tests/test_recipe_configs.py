@@ -114,23 +114,26 @@ def test_the_sgdr_pipeline_uses_it_for_the_supernet_and_the_retraining():
 AUGMENTED = ('photometric', 'geometric', 'cutout', 'photometric_cutout')
 
 
+def _datasets_base(name):
+    return Config.fromfile(osp.join(config_dir(), '_base_', 'datasets', name))
+
+
 def _augment_cfg():
-    return Config.fromfile(
-        osp.join(config_dir(), '_base_', 'datasets', 'digits_augment.py'))
+    return _datasets_base('digits_augment.py')
 
 
-def _dataset(tiny_digits, pipeline, wrapper=None):
+def _dataset(tiny_digits, pipeline=None, wrapper=None):
+    """The digits training set of the detection base, on the tiny build,
+    with ``pipeline`` (default: the base's own), in ``wrapper`` if given."""
     from mmengine.registry import DATASETS, DefaultScope
 
     from .conftest import TINY_SPEC
     inner = dict(
-        type='mmnas_tricks.DigitsCocoDataset',
+        _datasets_base('digits_detection.py').digits_train_dataloader.dataset,
         data_root=tiny_digits,
-        digits_spec=TINY_SPEC,
-        ann_file='annotations/instances_train.json',
-        data_prefix=dict(img='images/train/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=1),
-        pipeline=pipeline)
+        digits_spec=TINY_SPEC)
+    if pipeline is not None:
+        inner['pipeline'] = pipeline
     cfg = inner if wrapper is None else dict(wrapper, dataset=inner)
     with DefaultScope.overwrite_default_scope('mmdet'):
         return DATASETS.build(cfg)
@@ -141,11 +144,7 @@ def test_each_augmentation_runs_and_changes_the_canvases(tiny_digits, name):
     """mmdet's transforms run on the digits canvases: every sample comes
     out packed at 128 px with boxes inside it, and the augmented images
     differ from the plain pipeline's."""
-    from mmengine.config import Config as C
-
-    base = C.fromfile(
-        osp.join(config_dir(), '_base_', 'datasets', 'digits_detection.py'))
-    plain = _dataset(tiny_digits, base.digits_train_pipeline)
+    plain = _dataset(tiny_digits)
     augmented = _dataset(tiny_digits,
                          _augment_cfg()[f'digits_{name}_train_pipeline'])
     torch.manual_seed(0)
@@ -168,12 +167,9 @@ def test_each_augmentation_runs_and_changes_the_canvases(tiny_digits, name):
 
 def test_mixup_blends_two_canvases_and_keeps_both_boxes(tiny_digits):
     cfg = _augment_cfg()
-    wrapper = dict(cfg.digits_mixup_dataset)
-    wrapper.pop('dataset', None)
-    mixed = _dataset(tiny_digits, cfg.digits_mixup_load_pipeline, wrapper)
-    base = Config.fromfile(
-        osp.join(config_dir(), '_base_', 'datasets', 'digits_detection.py'))
-    plain = _dataset(tiny_digits, base.digits_train_pipeline)
+    mixed = _dataset(tiny_digits, cfg.digits_mixup_load_pipeline,
+                     cfg.digits_mixup_dataset)
+    plain = _dataset(tiny_digits)
     more = 0
     for i in range(6):
         out = mixed[i]

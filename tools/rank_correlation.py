@@ -214,6 +214,7 @@ def finetune_estimates(cfg, args, subnets, study) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
+    from mmnas_tricks.engine.pipeline import retrain_recipe
     from mmnas_tricks.engine.rank import (config_fingerprint, distinct_subnets,
                                           rank_set_subnets, standalone_config)
     from mmnas_tricks.engine.study import RankStudy, rows_by_index
@@ -276,7 +277,7 @@ def main(argv=None):
             input_size=list(traced_input_shape(model, shape, subnet)[1:]))
     statics = {
         key: standalone_config(
-            cfg, subnet, args.seed, nas.get('retrain'),
+            cfg, subnet, args.seed, retrain_recipe(cfg),
             **({} if args.standalone_epochs is None else dict(
                 max_epochs=args.standalone_epochs)))
         for key, subnet in keyed

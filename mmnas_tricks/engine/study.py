@@ -67,9 +67,8 @@ class RankStudy:
         training. Progress is printed as ``<label> <score>`` (default label:
         ``<run_name> <field>``)."""
         from .rank import config_fingerprint, train_standalone
-        recipe = config_fingerprint(cfg)
         label = label or f'{run_name} {field}'
-        if field in rec and rec.get(f'{field}_recipe') == recipe:
+        if self.trained(rec, cfg, field):
             print(f'{label} {rec[field]:.4f} (done)', flush=True)
             return rec[field]
         if field in rec:
@@ -81,7 +80,7 @@ class RankStudy:
         rec[field] = train_standalone(cfg, osp.join(self.work_dir, folder),
                                       run_name, score_key)
         rec[f'{field}_seconds'] = round(time.time() - start, 1)
-        rec[f'{field}_recipe'] = recipe
+        rec[f'{field}_recipe'] = config_fingerprint(cfg)
         rec.pop(f'{field}_from', None)
         self.save()
         print(f'{label} {rec[field]:.4f}', flush=True)

@@ -25,6 +25,7 @@ import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence
 
 from mmengine.config import Config
+from mmengine.hooks import Hook
 
 #: name -> (kind, choices or (low, high[, step]), log); the tunable recipe
 PARAMS: Dict[str, tuple] = {
@@ -434,7 +435,7 @@ def estimate_taus(cfg: Config,
     return out
 
 
-class _ReportHook:
+class ReportHook(Hook):
     """After the epochs ``epochs`` of a trial's supernet training (run after
     the CheckpointHook, so on that epoch's checkpoint): its taus, passed to
     ``report`` (which raises ``optuna.TrialPruned`` to stop the trial)."""
@@ -454,15 +455,6 @@ class _ReportHook:
         checkpoint = osp.join(runner.work_dir, f'epoch_{epoch}.pth')
         if osp.isfile(checkpoint):
             self.report(self.taus(checkpoint), epoch)
-
-
-def _report_hook(epochs, taus, report):
-    from mmengine.hooks import Hook
-
-    class ReportHook(_ReportHook, Hook):
-        pass
-
-    return ReportHook(epochs, taus, report)
 
 
 def evaluate_recipe(
@@ -516,7 +508,7 @@ def evaluate_recipe(
                              calibrate_bn, window)
 
     hooks = [] if report is None or not prune_epochs else [
-        _report_hook(prune_epochs, taus, report)
+        ReportHook(prune_epochs, taus, report)
     ]
     start = time.time()
     checkpoint, metrics = train_resumable(supernet, work, 'tune_supernet',

@@ -233,10 +233,10 @@ def test_the_report_hook_reports_on_the_epochs_checkpoint(tmp_path):
     that epoch's checkpoint (it runs after mmengine's CheckpointHook)."""
     from types import SimpleNamespace
 
-    from mmnas_tricks.engine.tune import _report_hook
+    from mmnas_tricks.engine.tune import ReportHook
     seen = []
-    hook = _report_hook([2, 4], lambda ckpt: dict(tau_all=float(len(ckpt))),
-                        lambda taus, epoch: seen.append(epoch))
+    hook = ReportHook([2, 4], lambda ckpt: dict(tau_all=float(len(ckpt))),
+                      lambda taus, epoch: seen.append(epoch))
     assert hook.priority == 'LOWEST'
     (tmp_path / 'epoch_2.pth').write_bytes(b'')
     runner = SimpleNamespace(work_dir=str(tmp_path), epoch=0)

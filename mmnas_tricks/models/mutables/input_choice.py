@@ -122,10 +122,7 @@ class InputChoice(BaseMutable):
                              f'got {len(inputs)}')
         mode = self.mode
         if mode in ('fixed', 'sampled'):
-            if self.num_chosen == 1:
-                return inputs[self.current_choice]
-            chosen = [inputs[i] for i in self.current_choice]
-            return sum(chosen) if self.aggregate == 'sum' else chosen
+            return select(inputs, self.current_choice, self.aggregate)
         if self.num_chosen != 1 and self.aggregate == 'sum' and \
                 mode == 'differentiable':
             return sum(w * x for w, x in zip(self.edge_weights(), inputs))
@@ -138,6 +135,17 @@ class InputChoice(BaseMutable):
         mask = self.path_mask(inputs[0].shape[0], inputs[0].device)
         return sum(mask[:, i].view(-1, 1, 1, 1) * x
                    for i, x in enumerate(inputs))
+
+
+def select(inputs: Sequence[torch.Tensor],
+           indices: Union[int, Sequence[int]],
+           aggregate: Optional[str] = None):
+    """``inputs[indices]``: one tensor for an int; for several, their list
+    or, with ``aggregate='sum'``, their sum."""
+    if isinstance(indices, int):
+        return inputs[indices]
+    chosen = [inputs[i] for i in indices]
+    return sum(chosen) if aggregate == 'sum' else chosen
 
 
 @MODELS.register_module()
@@ -158,10 +166,7 @@ class SelectInputs(nn.Module):
         self.aggregate = aggregate
 
     def forward(self, inputs):
-        if isinstance(self.indices, int):
-            return inputs[self.indices]
-        chosen = [inputs[i] for i in self.indices]
-        return sum(chosen) if self.aggregate == 'sum' else chosen
+        return select(inputs, self.indices, self.aggregate)
 
     def extra_repr(self) -> str:
         return f'indices={self.indices}, aggregate={self.aggregate}'
