@@ -29,9 +29,26 @@ soon as it exists; a rerun computes only what is missing.
 tools/rank_correlation.py result of the same space and protocol.
 Results: ``<work_dir>/ablation.{json,csv,md,png}``.
 
-Example:
+With ``--truth`` (a tools/rank_correlation.py result with stand-alone
+scores, e.g. a rank set's) the ablation measures rank quality only, and
+trains nothing alone: each variant's supernet is trained once per
+``--seeds`` seed (from ``--baseline-checkpoint`` where the pipeline inherits
+its trained baseline), the truth's subnets are estimated with it as the
+search estimates (BN-calibrated; a mutable the truth's space lacked, e.g. a
+new activation choice, at its first choice) and each row gives the Kendall
+tau of those estimates against the recorded stand-alone scores, over all
+subnets and within ``--window``, as the mean and range over the seeds.
+No search is run in this mode.
+
+Examples:
     python tools/trick_ablation.py \
     configs/nas/ablation_spos_fcos_r18w16_fpn-elastic_gn-head-elastic_digits.py
+
+    python tools/trick_ablation.py \
+    configs/nas/ablation_recipe_fcos_whole-elastic_digits.py \
+    --truth benchmarks/results/rank_whole_detector/rank_correlation_v2.json \
+    --window 0.85 1.0 --seeds 0 1 2 --baseline-checkpoint \
+    work_dirs/nsga2_fcos_whole-elastic_r18w16_digits/baseline/epoch_12.pth
 """
 import argparse
 import hashlib
@@ -59,9 +76,47 @@ def parse_args(argv=None):
         help='rank_correlation.json whose stand-alone scores '
         'to reuse (same space, same --standalone-epochs)')
     parser.add_argument(
+        '--truth',
+        metavar='JSON',
+        default=None,
+        help='rank_correlation.json with stand-alone scores: rank quality '
+        'only, against its subnets (no search, nothing trained alone)')
+    parser.add_argument(
+        '--seeds',
+        type=int,
+        nargs='+',
+        default=[0],
+        help='with --truth: one supernet per variant and seed (default: 0)')
+    parser.add_argument(
+        '--window',
+        type=float,
+        nargs=2,
+        metavar=('LO', 'HI'),
+        default=None,
+        help='with --truth: also the tau within LO-HI x the baseline\'s '
+        'FLOPs')
+    parser.add_argument(
+        '--baseline-checkpoint',
+        default=None,
+        help='with --truth: the trained baseline the supernets inherit '
+        "(needed where the pipeline has nas.inherit='baseline')")
+    parser.add_argument(
         '--work-dir', help='default: work_dirs/ablation/'
         '<config name>')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.truth:
+        for flag, value in (('--window',
+                             args.window), ('--baseline-checkpoint',
+                                            args.baseline_checkpoint),
+                            ('--seeds', args.seeds != [0] or None)):
+            if value:
+                parser.error(f'{flag} needs --truth')
+    elif not osp.isfile(args.truth):
+        parser.error(f'--truth {args.truth!r} does not exist')
+    elif args.standalone_from:
+        parser.error('--truth and --standalone-from exclude each other: '
+                     'with --truth nothing is trained alone')
+    return args
 
 
 def _digest(cfg) -> str:
@@ -131,6 +186,8 @@ def main(argv=None):
     name = osp.splitext(osp.basename(args.config))[0]
     study = RankStudy(
         args.work_dir or osp.join('work_dirs', 'ablation', name), 'ablation')
+    if args.truth:
+        return rank_only(args, cfg, ablation, names, study)
     work, state = study.work_dir, study.state
     state.pop('records', None)
     supernets = state.setdefault('supernets', {})
@@ -276,6 +333,130 @@ def main(argv=None):
     _plot(rows, score_key, osp.join(work, 'ablation.png'))
     print('\n'.join(md))
     return state
+
+
+def rank_only(args, cfg, ablation: dict, names: list, study) -> dict:
+    """The ``--truth`` mode: per variant and seed, a supernet and the taus
+    of its estimates of the truth's subnets; rows of mean and range."""
+    from mmnas_tricks.engine.pipeline import stage_configs
+    from mmnas_tricks.engine.tune import evaluate_supernet, read_truth
+    from mmnas_tricks.utils.io import atomic_write_text
+    inherit = stage_configs(cfg, args.config)['inherit'] == 'baseline'
+    if inherit and not args.baseline_checkpoint:
+        raise SystemExit(
+            f'{args.config} inherits the trained baseline (nas.inherit='
+            "'baseline'): name its checkpoint with --baseline-checkpoint "
+            f'(tools/nas.py {args.config} --stages baseline trains it)')
+    truth = read_truth(args.truth)
+    tricks = ablation['tricks']
+    score_key = cfg.nas.get('score_key', 'coco/bbox_mAP')
+    calib = int(cfg.nas.search.get('calibrate_bn', 20))
+    work, state = study.work_dir, study.state
+    if state.get('truth') not in (None, args.truth):
+        raise SystemExit(f'{osp.join(work, "ablation.json")} holds taus '
+                         f'against {state["truth"]}, not {args.truth}; '
+                         'use another --work-dir')
+    state.update(truth=args.truth, window=args.window)
+    variants = state.setdefault('rank_only', {})
+    for trick_name in names:
+        trick = tricks[trick_name] or {}
+        supernet_cfg, _ = variant_configs(cfg, args.config, ablation,
+                                          trick_name, trick)
+        scored = cfg.copy()  # the variant's model and data, to score with
+        if trick.get('supernet'):
+            scored.merge_from_dict(dict(trick['supernet']))
+        var = variants.setdefault(trick_name, dict(trick=trick, seeds={}))
+        digest = _digest(supernet_cfg)
+        if var.get('supernet') != digest:  # the variant's config changed
+            var.update(supernet=digest, seeds={})
+        for seed in args.seeds:
+            if str(seed) in var['seeds']:
+                continue
+            print(f'[ablation] {trick_name}, seed {seed}', flush=True)
+            out = evaluate_supernet(
+                scored,
+                supernet_cfg,
+                truth,
+                osp.join(work, 'supernets', f'{digest}_seed{seed}'),
+                args.baseline_checkpoint if inherit else False,
+                score_key,
+                seed,
+                calib,
+                args.window,
+                config_path=args.config)
+            var['seeds'][str(seed)] = out
+            study.save()
+            print(
+                f'[ablation] {trick_name}, seed {seed}: Kendall tau '
+                f'{out["tau_all"]:.3f} over {len(truth)} subnets' +
+                (f', {out["tau_window"]:.3f} in the window'
+                 if 'tau_window' in out else ''),
+                flush=True)
+    rows = [
+        _rank_row(trick_name, variants[trick_name]['seeds'])
+        for trick_name in names
+    ]
+    state['table'] = rows
+    study.write_table(rows)
+    window = args.window and f'{args.window[0]}-{args.window[1]}x'
+    md = [
+        f'| trick | seeds | Kendall tau, all {len(truth)}: mean (range) | ' +
+        (f'within {window}: mean (range) | ' if window else '') +
+        'supernet (s) |', '|---|---|---|' + ('---|' if window else '') + '---|'
+    ]
+    for r in rows:
+        md.append(f'| {r["trick"]} | {r["seeds"]} | '
+                  f'{_spread(r, "tau_all")} | ' +
+                  (f'{_spread(r, "tau_window")} | ' if window else '') +
+                  f'{r["supernet_seconds"]:.0f} |')
+    flops = next(iter(variants[names[0]]['seeds'].values()))
+    md.append(f'| FLOPs alone | | {flops["flops_tau_all"]:.3f} | ' +
+              (f'{flops["flops_tau_window"]:.3f} | ' if window else '') + ' |')
+    atomic_write_text(osp.join(work, 'ablation.md'), '\n'.join(md) + '\n')
+    _plot_rank_only(rows, bool(window), osp.join(work, 'ablation.png'))
+    print('\n'.join(md))
+    return state
+
+
+def _rank_row(trick_name: str, seeds: dict) -> dict:
+    """Mean, min and max of each tau over ``seeds`` (seed -> taus)."""
+    row = dict(trick=trick_name, seeds=' '.join(seeds))
+    for key in ('tau_all', 'tau_window'):
+        values = [s[key] for s in seeds.values() if key in s]
+        if values:
+            row.update({
+                key: round(sum(values) / len(values), 4),
+                f'{key}_min': min(values),
+                f'{key}_max': max(values)
+            })
+    row['supernet_seconds'] = round(
+        sum(s['supernet_seconds']
+            for s in seeds.values()) / max(len(seeds), 1), 1)
+    return row
+
+
+def _spread(row: dict, key: str) -> str:
+    if row['seeds'].count(' ') == 0:
+        return f'{row[key]:.3f}'
+    return f'{row[key]:.3f} ({row[key + "_min"]:.3f} to ' \
+        f'{row[key + "_max"]:.3f})'
+
+
+def _plot_rank_only(rows, window: bool, path: str) -> None:
+    from mmnas_tricks.utils.io import new_figure, save_png_atomic
+    keys = ['tau_all'] + (['tau_window'] if window else [])
+    fig, axes = new_figure((4.5 * len(keys), 3.5), ncols=len(keys))
+    axes = list(axes) if len(keys) > 1 else [axes]
+    names = [r['trick'] for r in rows]
+    for ax, key in zip(axes, keys):
+        means = [r[key] for r in rows]
+        err = [[m - r[f'{key}_min'] for m, r in zip(means, rows)],
+               [r[f'{key}_max'] - m for m, r in zip(means, rows)]]
+        ax.bar(names, means, yerr=err, capsize=3)
+        ax.set_ylabel(f'Kendall tau ({"all" if key == "tau_all" else "window"}'
+                      '; range over seeds)')
+        ax.tick_params(axis='x', rotation=30)
+    save_png_atomic(fig, path)
 
 
 def _plot(rows, score_key: str, path: str) -> None:

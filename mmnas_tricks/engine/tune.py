@@ -422,13 +422,19 @@ def estimate_taus(cfg: Config,
     """:func:`rank_objectives` of the supernet ``checkpoint`` of the
     pipeline config ``cfg``: every subnet of ``truth`` estimated the way the
     search does (BN calibration on ``calibrate_bn`` training batches, the
-    search's held-out data), with the estimates."""
+    search's held-out data), with the estimates. A mutable of ``cfg``'s
+    space that the truth's subnets do not name (a space grown by a choice,
+    e.g. an activation choice) is taken at its first choice, the one the
+    truth's space had."""
+    from mmnas_tricks.models.inherit import plain_subnet
     from .pipeline import search_data
     from .rank import SupernetScorer
     scorer = SupernetScorer(cfg, checkpoint, work_dir, score_key, calibrate_bn,
                             seed, **search_data(cfg))
+    first = plain_subnet(scorer.model)
     estimates = [
-        scorer.score(r['subnet'], calibrate=calibrate_bn > 0) for r in truth
+        scorer.score(dict(first, **r['subnet']), calibrate=calibrate_bn > 0)
+        for r in truth
     ]
     out = rank_objectives(estimates, truth, window)
     out['estimates'] = [round(e, 4) for e in estimates]
@@ -470,25 +476,63 @@ def evaluate_recipe(
     report: Optional[Callable[[dict, int], None]] = None,
     prune_epochs: Sequence[int] = ()
 ) -> dict:
-    """Train the supernet stage of the pipeline config at ``config_path``
-    with ``recipe`` in ``<work_dir>/trials/<digest>/`` (resumed if an
-    earlier run of the same recipe was interrupted), estimate every subnet
-    of ``truth`` with it the way the search does (BN calibration on
-    ``calibrate_bn`` training batches, the search's held-out data) and
-    return :func:`rank_objectives` with the estimates, the first subnet's
-    validation score and the training time. With ``report``, the taus
-    after each of ``prune_epochs`` go to ``report(taus, epoch)`` (a pruner
-    may stop the trial there: ``optuna.TrialPruned``)."""
-    import time
-
+    """:func:`evaluate_supernet` of the supernet stage of the pipeline
+    config at ``config_path`` with ``recipe``, in
+    ``<work_dir>/trials/<digest>/`` (resumed if an earlier run of the same
+    recipe was interrupted). With ``report``, the taus after each of
+    ``prune_epochs`` go to ``report(taus, epoch)`` (a pruner may stop the
+    trial there: ``optuna.TrialPruned``)."""
     from mmnas_tricks.utils import load_config
     from .pipeline import stage_configs
-    from .rank import train_resumable
     cfg = apply_recipe(load_config(config_path), recipe, config_path)
     stages = stage_configs(cfg, config_path)
-    supernet = stages['supernet']
+    return evaluate_supernet(
+        cfg,
+        stages['supernet'],
+        truth,
+        trial_work_dir(work_dir, recipe),
+        baseline_checkpoint if stages['inherit'] == 'baseline' else False,
+        score_key,
+        seed,
+        calibrate_bn,
+        window,
+        report,
+        prune_epochs,
+        config_path=config_path)
+
+
+def evaluate_supernet(cfg: Config,
+                      supernet: Config,
+                      truth: List[dict],
+                      work: str,
+                      baseline_checkpoint,
+                      score_key: str,
+                      seed: int = 0,
+                      calibrate_bn: int = 10,
+                      window: Optional[Sequence[float]] = None,
+                      report: Optional[Callable[[dict, int], None]] = None,
+                      prune_epochs: Sequence[int] = (),
+                      config_path: str = 'the config') -> dict:
+    """Train the supernet stage config ``supernet`` of the pipeline config
+    ``cfg`` in ``work`` (resumed from its last checkpoint if an earlier run
+    was interrupted; seeded by ``seed``, its subnet sequence too; from
+    ``baseline_checkpoint``, the trained baseline the pipeline inherits, or
+    ``False`` where it inherits none: a missing or absent checkpoint is an
+    error), estimate
+    every subnet of ``truth`` with it the way the search does
+    (:func:`estimate_taus`) and return :func:`rank_objectives` with the
+    estimates, the first subnet's validation score and the training
+    time."""
+    import time
+
+    from .rank import train_resumable
+    supernet = supernet.copy()
     supernet.randomness = dict(seed=seed)
-    if stages['inherit'] == 'baseline':
+    supernet.custom_hooks = [  # the subnet sequence follows the seed too
+        dict(h, seed=seed) if _hook([h], 'SampleSubnetHook') else h
+        for h in supernet.get('custom_hooks', []) or []
+    ]
+    if baseline_checkpoint is not False:
         if not baseline_checkpoint or not osp.isfile(baseline_checkpoint):
             raise FileNotFoundError(
                 f'{config_path} inherits the trained baseline '
@@ -500,7 +544,6 @@ def evaluate_recipe(
         supernet.custom_hooks = list(supernet.custom_hooks) + [
             dict(type='mmnas_tricks.RandomStateHook')
         ]
-    work = trial_work_dir(work_dir, recipe)
 
     def taus(checkpoint: str) -> dict:
         return estimate_taus(cfg, checkpoint, truth,

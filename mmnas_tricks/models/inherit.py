@@ -26,8 +26,8 @@ import torch
 import torch.nn as nn
 
 from mmnas_tricks.structures import read_subnet_file
-from .mutables import (Subnet, named_mutables, set_subnet, static_copy,
-                       validate_subnet)
+from .mutables import (BaseMutable, Subnet, named_mutables, set_subnet,
+                       static_copy, validate_subnet)
 
 
 def plain_subnet(model: nn.Module,
@@ -176,7 +176,9 @@ def inherit_plain(model: nn.Module,
                     zeroed.append(k)
     mutables = named_mutables(model)
     report = dict(
-        loaded=sorted(static_keys & set(state_dict)),
+        # what loaded (a module may rename keys on loading: e.g. mmdet's
+        # NASFCOS_FPN keys into NASFCOSSearchFPN's)
+        loaded=sorted(static_keys - set(result.missing_keys)),
         into={},
         spread=[],
         left_at_init=[],
@@ -226,6 +228,11 @@ def inherit_plain(model: nn.Module,
                         candidate=cand_name,
                         how=how,
                         source=str(plain[name])))
+    for name, m in model.named_modules():  # after the candidates' spread
+        if spread and isinstance(m, BaseMutable) and \
+                hasattr(m, 'spread_inherited'):
+            report['spread'].append(
+                dict(mutable=name, candidate='*', how=m.spread_inherited()))
     if preserve_function:
         report['zeroed'] = zeroed
         report['identity'] = _identity_blocks(model, plain)

@@ -244,3 +244,95 @@ def test_the_report_hook_reports_on_the_epochs_checkpoint(tmp_path):
         runner.epoch = epoch
         hook.after_train_epoch(runner)
     assert seen == [2]  # epoch 4 has no checkpoint: nothing to score
+
+
+def test_supernet_seeds_and_a_grown_space(tmp_path, monkeypatch):
+    """evaluate_supernet seeds the training and its subnet sequence alike
+    and trains from the baseline it names (refusing a missing one);
+    estimate_taus scores the truth's subnets in a space grown by a choice
+    with the new mutable at its first choice (the truth's space had it
+    so)."""
+    import torch.nn as nn
+    from mmengine.config import Config
+
+    import mmnas_tricks.engine.pipeline as pipeline
+    import mmnas_tricks.engine.rank as rank
+    import mmnas_tricks.engine.tune as tune
+    from mmnas_tricks.models.mutables import ActivationChoice, OpChoice
+
+    class Space(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.op = OpChoice(
+                dict(a=dict(type='Identity'), b=dict(type='Identity')), 4, 4)
+            self.act = ActivationChoice(('ReLU', 'SiLU'))
+
+    scored = []
+
+    class Scorer:
+
+        def __init__(self, *args, **kwargs):
+            self.model = Space()
+
+        def score(self, subnet, calibrate):
+            scored.append(subnet)
+            return 0.1 * len(scored)
+
+    trained = []
+
+    def train(cfg, work, name, hooks):
+        trained.append(cfg)
+        return 'ckpt.pth', {'coco/bbox_mAP': 0.5}
+
+    monkeypatch.setattr(rank, 'SupernetScorer', Scorer)
+    monkeypatch.setattr(rank, 'train_resumable', train)
+    monkeypatch.setattr(pipeline, 'search_data', lambda cfg: {})
+    truth = [
+        dict(
+            name=f's{i}',
+            subnet={'op': 'ab'[i % 2]},
+            flops_ratio=1.0,
+            standalone=0.1 * i) for i in range(3)
+    ]
+    supernet = Config(
+        dict(custom_hooks=[
+            dict(type='mmnas_tricks.SampleSubnetHook', seed=0),
+            dict(type='mmnas_tricks.InplaceDistillHook')
+        ]))
+    with pytest.raises(FileNotFoundError, match="'missing.pth' does not"):
+        tune.evaluate_supernet(
+            Config(),
+            supernet,
+            truth,
+            str(tmp_path),
+            'missing.pth',
+            'coco/bbox_mAP',
+            seed=2)
+    base = tmp_path / 'base.pth'
+    base.write_bytes(b'')
+    out = tune.evaluate_supernet(
+        Config(),
+        supernet,
+        truth,
+        str(tmp_path),
+        str(base),
+        'coco/bbox_mAP',
+        seed=2)
+    cfg = trained[0]
+    assert cfg.randomness == dict(seed=2) and cfg.load_from == str(base)
+    assert cfg.custom_hooks[0]['seed'] == 2  # the subnet sequence too
+    assert 'seed' not in cfg.custom_hooks[1]
+    assert supernet.custom_hooks[0]['seed'] == 0  # the input unchanged
+    assert scored == [{
+        'op': 'a',
+        'act': 'ReLU'
+    }, {
+        'op': 'b',
+        'act': 'ReLU'
+    }, {
+        'op': 'a',
+        'act': 'ReLU'
+    }]
+    assert out['tau_all'] == pytest.approx(1.0)  # both rise
+    assert out['first_subnet'] == 0.5

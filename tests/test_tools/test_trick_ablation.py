@@ -91,3 +91,118 @@ def test_unknown_trick_keys_are_named(repo_root, tiny_digits, tmp_path):
     cfg.dump(path)
     with pytest.raises(SystemExit, match="valid: \\['baseline'\\]"):
         tool.main([path, '--tricks', 'warmup'])
+
+
+RECIPE = 'configs/nas/ablation_recipe_fcos_whole-elastic_digits.py'
+
+
+def test_truth_mode_rows_over_seeds_and_resume(repo_root, tmp_path,
+                                               monkeypatch):
+    """--truth: one supernet per variant and seed against the recorded
+    truth, no search, nothing alone; rows of mean and range; a rerun
+    trains nothing; the variants change the supernet as their names say."""
+    import mmnas_tricks.engine.tune as tune
+    truth = tmp_path / 'truth.json'
+    truth.write_text(
+        json.dumps(
+            dict(
+                score_key='coco/bbox_mAP',
+                records={
+                    f'k{i}': dict(
+                        index=i,
+                        name=f's{i}',
+                        subnet={'data_preprocessor.size': 128},
+                        flops_ratio=0.8 + 0.05 * i,
+                        standalone=0.5 + 0.1 * i)
+                    for i in range(4)
+                })))
+    calls = []
+
+    def evaluate(scored, supernet, truth_rows, work, baseline, score_key, seed,
+                 calib, window, config_path):
+        head = supernet.model.bbox_head
+        calls.append(
+            dict(
+                seed=seed,
+                baseline=baseline,
+                window=window,
+                lr=supernet.optim_wrapper.optimizer.lr,
+                scheduler=[s['type'] for s in supernet.param_scheduler],
+                pipeline=[
+                    t['type']
+                    for t in supernet.train_dataloader.dataset.pipeline
+                ],
+                act=head.get('act_choices'),
+                scored_act=scored.model.bbox_head.get('act_choices'),
+                truth=len(truth_rows)))
+        tau = 0.5 + 0.1 * seed + (0.2 if head.get('act_choices') else 0)
+        return dict(
+            tau_all=tau,
+            tau_window=tau - 0.1,
+            flops_tau_all=0.3,
+            flops_tau_window=0.2,
+            supernet_seconds=10.0 + seed)
+
+    monkeypatch.setattr(tune, 'evaluate_supernet', evaluate)
+    tool = _tool(repo_root)
+    work = str(tmp_path / 'ablation')
+    args = [
+        osp.join(repo_root, RECIPE), '--truth',
+        str(truth), '--window', '0.85', '1.0', '--baseline-checkpoint',
+        'base.pth', '--work-dir', work
+    ]
+    tool.main(args + ['--seeds', '0'])
+    state = tool.main(args + ['--seeds', '1'])
+    names = ['main', 'augment', 'sgdr', 'act', 'tuned']
+    assert [r['trick'] for r in state['table']] == names
+    assert len(calls) == 10  # five variants, two seeds
+    by = {(c['seed'], i % 5): c for i, c in enumerate(calls)}
+    for c in calls:
+        assert c['baseline'] == 'base.pth' and c['truth'] == 4
+        assert c['window'] == [0.85, 1.0]
+    main, augment, sgdr, act, tuned = (by[(0, i)] for i in range(5))
+    assert 'CutOut' in augment['pipeline'] and 'CutOut' not in main['pipeline']
+    assert sgdr['scheduler'] == ['LinearLR', 'CosineRestartLR']
+    assert act['act'] == act['scored_act'] == ('ReLU', 'SiLU', 'GELU',
+                                               'HSwish')
+    assert main['act'] is None and main['lr'] == 0.001
+    assert tuned['lr'] == pytest.approx(0.0089, abs=1e-5)
+    row = state['table'][3]
+    assert row['seeds'] == '0 1'
+    assert row['tau_all'] == pytest.approx(0.75)
+    assert (row['tau_all_min'], row['tau_all_max']) == pytest.approx(
+        (0.7, 0.8))
+    assert row['tau_window'] == pytest.approx(0.65)
+    with open(osp.join(work, 'ablation.md')) as f:
+        md = f.read()
+    assert '| act | 0 1 | 0.750 (0.700 to 0.800) | 0.650 (0.600 to ' \
+        '0.700) |' in md
+    assert '| FLOPs alone | | 0.300 | 0.200 |' in md
+    assert osp.isfile(osp.join(work, 'ablation.png'))
+
+    # a rerun trains nothing; another truth needs another work dir
+    again = tool.main(args + ['--seeds', '0', '1'])
+    assert len(calls) == 10
+    assert again['table'] == json.loads(json.dumps(state['table']))
+    other = tmp_path / 'other.json'
+    other.write_text(truth.read_text())
+    with pytest.raises(SystemExit, match='use another --work-dir'):
+        tool.main([
+            args[0], '--truth',
+            str(other), '--baseline-checkpoint', 'base.pth', '--work-dir', work
+        ])
+
+
+def test_truth_mode_needs_its_flags(repo_root, tmp_path, capsys):
+    tool = _tool(repo_root)
+    config = osp.join(repo_root, RECIPE)
+    with pytest.raises(SystemExit):
+        tool.parse_args([config, '--window', '0.85', '1.0'])
+    assert '--window needs --truth' in capsys.readouterr().err
+    truth = tmp_path / 'truth.json'
+    truth.write_text('{}')
+    with pytest.raises(SystemExit, match='--baseline-checkpoint'):
+        tool.main(
+            [config, '--truth',
+             str(truth), '--work-dir',
+             str(tmp_path / 'w')])

@@ -7,6 +7,7 @@ from mmengine.registry import DefaultScope
 from mmnas_tricks.registry import MODELS
 from ..contract import searchable
 from ..mutables import Subnet
+from .level_sharing import LevelFCOSHead
 from .towers import make_towers_searchable
 
 
@@ -17,6 +18,7 @@ def searchable_fcos_head(tower_ops: Optional[Dict[str, dict]] = None,
                          widths: Optional[Sequence[int]] = None,
                          act_choices: Optional[Sequence[str]] = None,
                          share_tower_ops: bool = False,
+                         share_level: bool = False,
                          fixed_subnet: Optional[Subnet] = None,
                          **kwargs) -> FCOSHead:
     """An ``mmdet.FCOSHead`` whose classification and regression towers are
@@ -55,6 +57,13 @@ def searchable_fcos_head(tower_ops: Optional[Dict[str, dict]] = None,
             classification tower's op (and depth) choices with its own
             weights, as NAS-FCOS searches one op sequence for both. Its
             mutables are then no decisions of their own. Defaults to False.
+        share_level (bool): NAS-FCOS's weight-sharing level as a choice too
+            (``level_sharing``, ``0 .. stacked_convs``): tower layers below
+            it hold one copy per FPN level, the rest are shared by the
+            levels (0: FCOS's head). The tower ops are then named
+            ``cls_convs.{i}.shared``; the head is a ``LevelFCOSHead`` (an
+            ``FCOSHead`` that tells its per-level layers the level). Needs
+            the op-dict ``tower_ops`` and a fixed depth. Defaults to False.
         fixed_subnet (dict, optional): Build the static head of this subnet
             (names relative to the head). Defaults to None.
         **kwargs: ``FCOSHead`` arguments.
@@ -64,6 +73,7 @@ def searchable_fcos_head(tower_ops: Optional[Dict[str, dict]] = None,
         ...     feat_channels=32, norm_cfg=dict(type='GN', num_groups=8))
     """
     with DefaultScope.overwrite_default_scope('mmdet'):  # its losses, coders
-        head = FCOSHead(**kwargs)
+        head = (LevelFCOSHead if share_level else FCOSHead)(**kwargs)
     return make_towers_searchable(head, tower_ops, tower_depths, fixed_subnet,
-                                  widths, act_choices, share_tower_ops)
+                                  widths, act_choices, share_tower_ops,
+                                  share_level)

@@ -8,20 +8,22 @@ from ..mutables import (ConvShapeChoice, DepthChoice, OpChoice, Subnet,
                         named_mutables, with_norm_act)
 from ..mutables.elastic import width_choice
 from ..ops.candidates import DENSE_CONV_OPS
+from .level_sharing import make_levels_separable
 
 #: Tower candidates (each op -> head norm, GN by default -> ReLU); conv3x3
 #: first, so the default subnet is the plain mmdet tower.
 TOWER_OPS = DENSE_CONV_OPS
 
 #: NAS-FCOS's six head ops (docs/search_spaces/dense_head_towers.md;
-#: GroupNorm: docs/tricks.md, T3.5), conv3x3 first.
+#: GroupNorm: docs/tricks.md, T3.5), conv3x3 first; the deformable conv as
+#: mmdet's ``NASFCOSHead`` builds it (2 offset groups, a bias).
 NASFCOS_HEAD_OPS = dict(
     conv3x3=dict(type='ConvOp', kernel_size=3),
     conv1x1=dict(type='ConvOp', kernel_size=1),
     sep_conv_3x3=dict(type='SepConv', kernel_size=3),
     sep_conv_3x3_dil3=dict(type='SepConv', kernel_size=3, dilation=3),
     skip_connect=dict(type='Identity'),
-    def_conv_3x3=dict(type='DeformConvOp'))
+    def_conv_3x3=dict(type='DeformConvOp', deform_groups=2, bias=True))
 
 
 def searchable_tower(in_channels: int,
@@ -76,7 +78,8 @@ def make_towers_searchable(head: nn.Module,
                            fixed_subnet: Optional[Subnet],
                            widths: Optional[Sequence[int]] = None,
                            act_choices: Optional[Sequence[str]] = None,
-                           share_tower_ops: bool = False) -> nn.Module:
+                           share_tower_ops: bool = False,
+                           share_level: bool = False) -> nn.Module:
     """Replace ``head.cls_convs`` and ``head.reg_convs`` (an mmdet dense
     head with ``stacked_convs`` ConvModules each) by searchable towers with
     the head's norm, make their width a choice (``widths``: ``head.width``,
@@ -86,7 +89,10 @@ def make_towers_searchable(head: nn.Module,
     named by its first layer, ``cls_convs.0.layer.activate``); with
     ``share_tower_ops`` the regression tower repeats the classification
     tower's decisions (ops and depth; its own weights: NAS-FCOS's shared op
-    sequence), then apply ``fixed_subnet`` (the exported form)."""
+    sequence); with ``share_level`` the layer from which the towers'
+    weights are shared by the FPN levels is a choice too (``level_sharing``,
+    :mod:`~mmnas_tricks.models.heads.level_sharing`; the head must be a
+    ``LevelFCOSHead``), then apply ``fixed_subnet`` (the exported form)."""
     if head.stacked_convs < 1:
         raise ValueError('a searchable tower needs stacked_convs >= 1, got '
                          f'{head.stacked_convs}')
@@ -117,6 +123,12 @@ def make_towers_searchable(head: nn.Module,
             reg[name].tie_to(mutable)
     if act_choices is not None:
         _make_activation(head, act_choices)
+    if share_level:
+        if widths is not None or act_choices is not None:
+            raise ValueError(
+                'share_level takes op-dict towers of fixed depth, '
+                'without widths or act_choices')
+        make_levels_separable(head)
     if fixed_subnet is not None:
         fix_in_place(head, fixed_subnet)
     return head

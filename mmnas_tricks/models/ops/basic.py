@@ -120,7 +120,9 @@ class DeformConvOp(ConvOp):
     from a zero-initialised conv (offsets start at 0, masks at 0.5). The conv
     is :class:`~mmnas_tricks.models.ops.deform_conv.TorchCPUDCNv2`: mmcv's
     ``DCNv2`` (same parameters and names) with a fast pure-PyTorch forward
-    on CPU.
+    on CPU. The defaults are those of mmdet's ``dcn_on_last_conv``; mmdet's
+    NAS-FCOS (``NASFCOSHead``, ``NASFCOS_FPN``) uses ``deform_groups=2`` and
+    ``bias=True`` (the conv keeps its bias before the norm).
 
     Args:
         in_channels (int): Input channels.
@@ -132,9 +134,11 @@ class DeformConvOp(ConvOp):
             ``dict(type='ReLU')``.
         bias (bool | str): Conv bias; ``'auto'``: only without a norm.
             Defaults to ``'auto'``.
+        deform_groups (int): Offset groups (each group of input channels
+            gets its own offsets and masks). Defaults to 1.
 
     Example:
-        >>> op = DeformConvOp(8, 8)
+        >>> op = DeformConvOp(8, 8, deform_groups=2, bias=True)
     """
 
     def __init__(self,
@@ -144,7 +148,12 @@ class DeformConvOp(ConvOp):
                  kernel_size: int = 3,
                  norm_cfg: Optional[dict] = _BN,
                  act_cfg: Optional[dict] = _RELU,
-                 bias: Union[bool, str] = 'auto') -> None:
+                 bias: Union[bool, str] = 'auto',
+                 deform_groups: int = 1) -> None:
+        if deform_groups < 1 or in_channels % deform_groups:
+            raise ValueError(f'DeformConvOp: deform_groups={deform_groups} '
+                             f'must be >= 1 and divide in_channels='
+                             f'{in_channels}')
         super().__init__(
             in_channels,
             out_channels,
@@ -152,7 +161,7 @@ class DeformConvOp(ConvOp):
             kernel_size=kernel_size,
             norm_cfg=norm_cfg,
             act_cfg=act_cfg,
-            conv_cfg=dict(type=TorchCPUDCNv2, deform_groups=1),
+            conv_cfg=dict(type=TorchCPUDCNv2, deform_groups=deform_groups),
             bias=bias)
 
 
