@@ -127,3 +127,24 @@ def test_the_level_choice_splits_the_first_layers_per_level():
         head(feats)
     with pytest.raises(ValueError, match='fixed depth'):
         MODELS.build(dict(HEAD, tower_depths=(3, 2)))
+
+
+def test_with_one_op_sequence_for_both_towers():
+    """NAS-FCOS's head space: one op sequence for both towers and the
+    weight-sharing level, 6 layers: 6^6 x 7 subnets; every copy of a
+    regression layer follows the classification layer's op."""
+    from mmnas_tricks.models.mutables import space_size
+    head = MODELS.build(
+        dict(HEAD, stacked_convs=6, tower_ops=NASFCOS_HEAD_OPS,
+             share_tower_ops=True))
+    assert space_size(head) == 6**6 * 7
+    set_subnet(head, {
+        'level_sharing': 6,
+        **{f'cls_convs.{i}.shared': 'conv1x1'
+           for i in range(6)}
+    })
+    for tower in (head.cls_convs, head.reg_convs):
+        for layer in tower:
+            assert all(c.current_choice == 'conv1x1'
+                       for c in layer.per_level.levels)
+    assert len(_outputs(head.eval(), _feats())) == 9
