@@ -40,18 +40,6 @@ ablation = dict(
             supernet=dict(
                 optim_wrapper=dict(optimizer=dict(lr=0.008908209921421292)),
                 param_scheduler=[
-                    dict(
-                        type='LinearLR',
-                        start_factor=0.01,
-                        by_epoch=False,
-                        begin=0,
-                        end=150),
-                    dict(
-                        type='CosineAnnealingLR',
-                        T_max=6,
-                        eta_min=0.0,
-                        by_epoch=True,
-                        begin=0,
-                        end=6,
-                        convert_to_iter_based=True),
+                    dict(_base_.param_scheduler[0], end=150),
+                    _base_.param_scheduler[1]
                 ]))))

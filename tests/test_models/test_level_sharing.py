@@ -135,14 +135,18 @@ def test_with_one_op_sequence_for_both_towers():
     regression layer follows the classification layer's op."""
     from mmnas_tricks.models.mutables import space_size
     head = MODELS.build(
-        dict(HEAD, stacked_convs=6, tower_ops=NASFCOS_HEAD_OPS,
-             share_tower_ops=True))
+        dict(
+            HEAD,
+            stacked_convs=6,
+            tower_ops=NASFCOS_HEAD_OPS,
+            share_tower_ops=True))
     assert space_size(head) == 6**6 * 7
-    set_subnet(head, {
-        'level_sharing': 6,
-        **{f'cls_convs.{i}.shared': 'conv1x1'
-           for i in range(6)}
-    })
+    set_subnet(
+        head, {
+            'level_sharing': 6,
+            **{f'cls_convs.{i}.shared': 'conv1x1'
+               for i in range(6)}
+        })
     for tower in (head.cls_convs, head.reg_convs):
         for layer in tower:
             assert all(c.current_choice == 'conv1x1'
