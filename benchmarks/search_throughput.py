@@ -192,6 +192,7 @@ def peer_setting(args, cfg=None) -> str:
     from mmengine.runner import Runner
 
     from mmnas_tricks.models.backbones import SearchableShuffleNetV2
+    from mmnas_tricks.utils.io import dump_json_atomic
     work = osp.abspath(osp.join(args.work_dir, 'mmrazor'))
     os.makedirs(work, exist_ok=True)
     cfg = cfg if cfg is not None else load_cfg(SPACES['backbone'], work)
@@ -215,9 +216,8 @@ def peer_setting(args, cfg=None) -> str:
         coco,
         images=[i for i in coco['images'] if i['id'] in keep],
         annotations=[a for a in coco['annotations'] if a['image_id'] in keep])
-    heldout_ann = osp.join(work, 'heldout.json')
-    with open(heldout_ann, 'w') as f:
-        json.dump(subset, f)
+    heldout_ann = dump_json_atomic(subset, osp.join(work, 'heldout.json'),
+                                   indent=None)
     model = {k: v for k, v in cfg.model.items() if k != 'backbone'}
     population = max(2, args.candidates // 2)
     setting = dict(
