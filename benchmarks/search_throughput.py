@@ -216,8 +216,8 @@ def peer_setting(args, cfg=None) -> str:
         coco,
         images=[i for i in coco['images'] if i['id'] in keep],
         annotations=[a for a in coco['annotations'] if a['image_id'] in keep])
-    heldout_ann = dump_json_atomic(subset, osp.join(work, 'heldout.json'),
-                                   indent=None)
+    heldout_ann = dump_json_atomic(
+        subset, osp.join(work, 'heldout.json'), indent=None)
     model = {k: v for k, v in cfg.model.items() if k != 'backbone'}
     population = max(2, args.candidates // 2)
     setting = dict(

@@ -12,7 +12,7 @@ from mmengine.model import BaseModule
 from mmnas_tricks.registry import MODELS
 from ..contract import searchable
 from ..mutables import InputChoice, OpChoice, Subnet, fix_in_place
-from ..ops.aggregate import UPSAMPLE_MODES
+from ..ops.aggregate import check_upsample_mode
 
 #: NAS-FCOS's five FPN ops (docs/search_spaces/nasfcos_fpn.md), BN inside
 #: the separable convs; the deformable conv as mmdet's ``NASFCOS_FPN``
@@ -165,9 +165,7 @@ class NASFCOSSearchFPN(BaseModule):
             raise ValueError(
                 f"output_rule='nasfcos' takes the last {len(used)} cells as "
                 f'the {len(used)} levels: num_cells={num_cells} is too few')
-        if upsample_mode not in UPSAMPLE_MODES:
-            raise ValueError(f'upsample_mode={upsample_mode!r}; valid: '
-                             f'{list(UPSAMPLE_MODES)}')
+        check_upsample_mode('NASFCOSSearchFPN', upsample_mode)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_outs = num_outs

@@ -18,7 +18,7 @@ def resize_to_largest(inputs: Sequence[torch.Tensor],
     """Resize the maps to the largest spatial size among them, by ``mode``
     (``'nearest'``: as mmcv's merge cells upsample, which mmdet's NAS-FCOS
     uses; ``'bilinear'``: ``align_corners=False``)."""
-    _check_mode('resize_to_largest', mode)
+    check_upsample_mode('resize_to_largest', mode)
     size = max((x.shape[-2:] for x in inputs), key=lambda s: s[0] * s[1])
     extra = dict(align_corners=False) if mode == 'bilinear' else {}
     return [
@@ -27,7 +27,9 @@ def resize_to_largest(inputs: Sequence[torch.Tensor],
     ]
 
 
-def _check_mode(name: str, mode: str) -> str:
+def check_upsample_mode(name: str, mode: str) -> str:
+    """``mode`` if it is one of :data:`UPSAMPLE_MODES`; else a ValueError
+    naming ``name`` and the valid ones."""
     if mode not in UPSAMPLE_MODES:
         raise ValueError(f'{name}: upsample_mode={mode!r}; valid: '
                          f'{list(UPSAMPLE_MODES)}')
@@ -64,7 +66,7 @@ class ParamSum(BaseModule):
             raise ValueError(
                 f'ParamSum keeps shape: got in_channels={in_channels}, '
                 f'out_channels={out_channels}, stride={stride}')
-        self.upsample_mode = _check_mode('ParamSum', upsample_mode)
+        self.upsample_mode = check_upsample_mode('ParamSum', upsample_mode)
         self.a = nn.Parameter(torch.ones(1, in_channels, 1, 1))
         self.b = nn.Parameter(torch.ones(1, in_channels, 1, 1))
 
@@ -108,7 +110,7 @@ class ConcatReduce(BaseModule):
         super().__init__(init_cfg)
         if stride != 1:
             raise ValueError(f'ConcatReduce stride must be 1, got {stride}')
-        self.upsample_mode = _check_mode('ConcatReduce', upsample_mode)
+        self.upsample_mode = check_upsample_mode('ConcatReduce', upsample_mode)
         self.out_conv = ConvModule(
             2 * in_channels,
             out_channels,
