@@ -425,7 +425,7 @@ def _rank_row(trick_name: str, seeds: dict) -> dict:
         values = [s[key] for s in seeds.values() if key in s]
         if values:
             row.update({
-                key: round(sum(values) / len(values), 4),
+                key: sum(values) / len(values),
                 f'{key}_min': min(values),
                 f'{key}_max': max(values)
             })
@@ -450,8 +450,8 @@ def _plot_rank_only(rows, window: bool, path: str) -> None:
     names = [r['trick'] for r in rows]
     for ax, key in zip(axes, keys):
         means = [r[key] for r in rows]
-        err = [[m - r[f'{key}_min'] for m, r in zip(means, rows)],
-               [r[f'{key}_max'] - m for m, r in zip(means, rows)]]
+        err = [[max(m - r[f'{key}_min'], 0) for m, r in zip(means, rows)],
+               [max(r[f'{key}_max'] - m, 0) for m, r in zip(means, rows)]]
         ax.bar(names, means, yerr=err, capsize=3)
         ax.set_ylabel(f'Kendall tau ({"all" if key == "tau_all" else "window"}'
                       '; range over seeds)')

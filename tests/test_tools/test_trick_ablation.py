@@ -206,3 +206,21 @@ def test_truth_mode_needs_its_flags(repo_root, tmp_path, capsys):
             [config, '--truth',
              str(truth), '--work-dir',
              str(tmp_path / 'w')])
+
+
+def test_rank_rows_plot_equal_seeds(repo_root, tmp_path):
+    """Equal taus (a tau over 17 subnets has many digits; a float mean may
+    lie a rounding error off them): the row keeps them, and its plot comes
+    out with error bars of 0."""
+    tool = _tool(repo_root)
+    tau = 35 / 68  # Kendall tau over 17 subnets, 0.5147...
+    seeds = {
+        str(s): dict(tau_all=tau, tau_window=0.1, supernet_seconds=1.0)
+        for s in range(3)
+    }
+    row = tool._rank_row('x', seeds)
+    assert row['seeds'] == '0 1 2'
+    assert row['tau_all'] == pytest.approx(tau, abs=1e-12)
+    assert row['tau_all_min'] == row['tau_all_max'] == tau
+    tool._plot_rank_only([row], True, str(tmp_path / 'a.png'))
+    assert osp.getsize(tmp_path / 'a.png') > 0
