@@ -105,10 +105,10 @@ def parse_args(argv=None):
         '<config name>')
     args = parser.parse_args(argv)
     if not args.truth:
-        for flag, value in (('--window',
-                             args.window), ('--baseline-checkpoint',
-                                            args.baseline_checkpoint),
-                            ('--seeds', args.seeds != [0] or None)):
+        for flag, value in (('--window', args.window),
+                            ('--baseline-checkpoint',
+                             args.baseline_checkpoint), ('--seeds',
+                                                         args.seeds != [0])):
             if value:
                 parser.error(f'{flag} needs --truth')
     elif not osp.isfile(args.truth):

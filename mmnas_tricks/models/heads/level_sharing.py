@@ -61,17 +61,16 @@ class LevelSharedLayer(BaseMutable):
         super().__init__(decision.choices)
         self.index = index
         self.shared = layer
-        leaders = {}  # mutables the layer's mutables follow: not copied
-        for m in layer.modules():
-            if isinstance(m, BaseMutable) and m.tied:
-                leaders[id(m._leader[0])] = m._leader[0]
+        leaders = {  # mutables the layer's mutables follow: not copied
+            id(m.decider): m.decider
+            for m in layer.modules() if isinstance(m, BaseMutable) and m.tied
+        }
         copies = []
         for _ in range(num_levels):
-            level = copy.deepcopy(layer, dict(leaders))  # leaders not copied
+            level = copy.deepcopy(layer, dict(leaders))
             for mine, theirs in zip(level.modules(), layer.modules()):
-                if isinstance(mine, BaseMutable):
-                    mine._leader[:] = []
-                    mine.tie_to(theirs._leader[0] if theirs.tied else theirs)
+                if isinstance(mine, BaseMutable):  # one op decision
+                    mine.tie_to(theirs.decider)
             copies.append(level)
         self.per_level = PerLevel(copies)
         self.tie_to(decision)
@@ -106,14 +105,15 @@ class LevelFCOSHead(FCOSHead):
     Everything else is ``FCOSHead``'s."""
 
     def forward(self, x):
-        return multi_apply(self._forward_level, x, self.scales, self.strides,
-                           list(range(len(x))))
+        per_level = [m for m in self.modules() if isinstance(m, PerLevel)]
 
-    def _forward_level(self, x, scale, stride, level: int):
-        for m in self.modules():
-            if isinstance(m, PerLevel):
+        def forward_level(feat, scale, stride, level: int):
+            for m in per_level:
                 m.level = level
-        return self.forward_single(x, scale, stride)
+            return self.forward_single(feat, scale, stride)
+
+        return multi_apply(forward_level, x, self.scales, self.strides,
+                           list(range(len(x))))
 
 
 def make_levels_separable(head: nn.Module) -> LevelSharingChoice:

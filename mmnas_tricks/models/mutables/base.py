@@ -116,6 +116,12 @@ class BaseMutable(BaseModule):
         """Whether this mutable follows another one's decision."""
         return bool(self._leader)
 
+    @property
+    def decider(self) -> 'BaseMutable':
+        """The mutable whose decision this one takes: its leader where it
+        is tied, else itself."""
+        return self._leader[0] if self._leader else self
+
     # -- choices ----------------------------------------------------------
     @property
     def choices(self) -> List[Any]:
@@ -268,7 +274,7 @@ class BaseMutable(BaseModule):
         by its sum (the kept paths are averaged). A tied mutable draws with
         its leader's settings."""
         n = self.num_choices
-        source = self._leader[0] if self._leader else self
+        source = self.decider
         if not self.training or source.drop_prob == 0:
             mask = torch.ones(batch, n, device=device)
         else:
