@@ -1,43 +1,52 @@
 """The main job's full comparison: the baseline FCOS, the baseline scaled by
-hand (width x0.5 and x0.75, input 96 and 112 px: how a person shrinks a
-model, the comparison Once-for-All and EfficientNet make) and the subnets the
-main job's search found near 0.5x, 0.75x and 1.0x the baseline's FLOPs,
-each trained from scratch with the baseline's recipe and 3 seeds.
+hand (every width x0.5 to x0.875, input 96 to 192 px, one block per stage,
+and their compound grid within 0.2x-1.2x the baseline's FLOPs:
+:mod:`mmnas_tricks.engine.hand_rules`, the rule EfficientNet's compound
+scaling gives without a search) and the subnets the main job's search found
+near 0.5x, 0.75x and 1.0x the baseline's FLOPs, each trained from scratch
+with the baseline's recipe and 3 seeds, and scored on the val split (the
+development split) and on the test split (1,000 canvases of another draw of
+the val digits, ``data/digits_test``), which only reports: the rows' means,
+the hand front (``hand_front``: the Pareto front of the hand rules' test
+means) and the verdict are the test split's.
 
 The found subnets come from the main job's supernet (``--nas-dir``, the
 work dir of ``tools/nas.py configs/nas/nsga2_fcos_whole-elastic_r18w16_
-digits.py``): for each budget the pipeline re-ranked (``rerank/
-choice.json``), its re-ranked pick. A budget it did not export is searched
-here on the same supernet, the way Once-for-All serves a new deployment
-constraint (train once, search per budget): ``tools/nas.py`` runs the main
-job's search and re-rank stages with that budget exported in
-``<work-dir>/search_<f>x`` (the main job's search itself, or a search
-within a lower FLOPs window where :data:`SEARCH_WINDOWS` says so), and its
-re-ranked pick is the budget's subnet. Each is exported as a plain config
-the way the search exports (``export_config`` + the retrain recipe).
+digits.py``; without it only the hand rules are trained): for each budget
+the pipeline re-ranked (``rerank/choice.json``), its re-ranked pick. A
+budget it did not export is searched here on the same supernet, the way
+Once-for-All serves a new deployment constraint (train once, search per
+budget): ``tools/nas.py`` runs the main job's search and re-rank stages
+with that budget exported in ``<work-dir>/search_<f>x`` (the main job's
+search itself, or a search within a lower FLOPs window where
+:data:`SEARCH_WINDOWS` says so), and its re-ranked pick is the budget's
+subnet. Each is exported as a plain config the way the search exports
+(``export_config`` + the retrain recipe).
 
-Every training runs through ``tools/train.py`` in
-``<work-dir>/<model>/seed<k>``, is recorded as it finishes and skipped when
-the command is run again (an interrupted one resumes). A run the main job
-itself trained, with the same config and seed (its baseline stage, the
+Every training runs through ``tools/train.py --test`` in
+``<work-dir>/<model>/seed<k>``, seed by seed (every model's seed 0 first),
+is recorded as it finishes and skipped when the command is run again (an
+interrupted one resumes). A run the main job itself trained, with the same
+config and seed and scored on the test split (its baseline stage, the
 retrain of each budget it exported), is read from its work dir instead of
 trained again (``--no-reuse`` trains it here too; the rows say which seeds
 were read: ``reused``); so is a seed of an earlier results file given with
 ``--recorded`` whose row has the same config fingerprint (every key that
-decides the training, :func:`mmnas_tricks.engine.rank.config_fingerprint`;
-the rows say which: ``recorded``). The latency of every model is measured
-side by side in the run that writes the results (batch 1, this machine):
-``--latency-rounds`` rounds over every model, its fastest round reported,
-every round's value kept (``latency_rounds_ms``). Nothing else should run
-meanwhile: on this 2-core machine the rounds still come in two states, one
-about twice the other, whatever the model (other processes taking a core),
-so the fastest round, not the median, is the figure that compares models
-(the convention of Python's ``timeit``).
+decides the training, :func:`mmnas_tricks.engine.rank.config_fingerprint`)
+and a test score (the rows say which: ``recorded``). The latency of every
+model is measured side by side in the run that writes the results (batch
+1, this machine): ``--latency-rounds`` rounds over every model, its fastest
+round reported, every round's value kept (``latency_rounds_ms``). Nothing
+else should run meanwhile: on this 2-core machine the rounds still come in
+two states, one about twice the other, whatever the model (other processes
+taking a core), so the fastest round, not the median, is the figure that
+compares models (the convention of Python's ``timeit``).
 
 Example:
     python benchmarks/main_job.py \
         --nas-dir work_dirs/nsga2_fcos_whole-elastic_r18w16_digits
-    python benchmarks/main_job.py --nas-dir ... --seeds 0 --models baseline
+    python benchmarks/main_job.py --roles baseline scaled-baseline  # hand
+    python benchmarks/main_job.py --seeds 0 --models baseline res160
 Writes benchmarks/results/main_job/results.{json,csv,png}.
 """
 import argparse
@@ -45,42 +54,77 @@ import json
 import os
 import os.path as osp
 
-from common import machine, train_or_resume, write_result
+from common import machine, train_many, write_result
 
-BASELINE = 'configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py'
-NAS_CONFIG = 'configs/nas/nsga2_fcos_whole-elastic_r18w16_digits.py'
+#: the two main jobs: detection (the default) and segmentation, each with
+#: its baseline, pipeline, score and the bars of the verdict: the found
+#: subnet must beat the best hand rule at no more FLOPs by ``margin`` at each
+#: budget, and at 1.0x the baseline by ``baseline_margin``
+TASKS = dict(
+    det=dict(
+        baseline='configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py',
+        nas_config='configs/nas/nsga2_fcos_whole-elastic_r18w16_digits.py',
+        score_key='coco/bbox_mAP',
+        margin=0.005,
+        baseline_margin=0.015,
+        out='benchmarks/results/main_job/results.json',
+        work_dir='work_dirs/main_job_benchmark'),
+    seg=dict(
+        baseline='configs/baselines/fpn_r18w16_12e_digits-seg.py',
+        nas_config='configs/nas/nsga2_fpn_whole-elastic_r18w16_digits-seg.py',
+        score_key='mIoU',
+        margin=0.0,
+        baseline_margin=0.5,
+        out='benchmarks/results/main_job_seg/results.json',
+        work_dir='work_dirs/main_job_seg_benchmark'))
+BASELINE = TASKS['det']['baseline']
+NAS_CONFIG = TASKS['det']['nas_config']
+SCORE_KEY = TASKS['det']['score_key']
 #: the found budgets (fractions of the baseline's FLOPs): 0.27x is at most
-#: width x0.5's FLOPs (0.272x), the smallest hand-scaled baseline
+#: width x0.5's FLOPs (0.272x), the smallest hand-scaled baseline at 128 px
 FRACTIONS = (0.27, 0.5, 0.75, 1.0)
 #: the FLOPs window (the ``flops`` constraint) of the search of a budget the
 #: main job does not export, where it is not the main job's own (0.3x-1x):
 #: 0.27x lies below it
 SEARCH_WINDOWS = {0.27: ('0.15*first', '0.3*first')}
-#: name -> (role, description)
-SCALED = {
-    'width_x0.5': 'every width x0.5 (backbone 8/16/32/64, FPN and towers 32)',
-    'width_x0.75': 'every width x0.75 (backbone 12/24/48/96, FPN and '
-    'towers 48)',
-    'res96': 'input 96 px',
-    # 112 px pads to 128 (pad divisor 32), so it
-    # costs what the baseline costs with fewer pixels
-    'res112': 'input 112 px (padded to 128)',
-}
+#: the hand rules' FLOPs window (fractions of the baseline's)
+GRID_FLOPS = (0.2, 1.2)
+#: the budgets the verdict checks, and what a found subnet must beat there:
+#: the best hand rule at no more FLOPs by MARGIN, and at 1.0x the baseline by
+#: BASELINE_MARGIN; no hand-front point above the found front in FRONT_WINDOW
+BUDGETS = (0.5, 0.75, 1.0)
+MARGIN = TASKS['det']['margin']
+BASELINE_MARGIN = TASKS['det']['baseline_margin']
+FRONT_WINDOW = (0.3, 1.0)
+ROLES = ('baseline', 'scaled-baseline', 'found')
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
         '--nas-dir',
-        required=True,
-        help="the main job's work dir (its search/search/ is read)")
+        default=None,
+        help="the main job's work dir (its search/search/ is read); "
+        'without it no found rows')
+    parser.add_argument(
+        '--task',
+        choices=sorted(TASKS),
+        default='det',
+        help='det: the FCOS main job (default); seg: the Semantic FPN one')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument(
         '--models',
         nargs='+',
         default=None,
-        help='only these rows (default: all): baseline, ' + ', '.join(SCALED) +
-        ', ' + ', '.join(f'found_{f:g}x' for f in FRACTIONS))
+        help='only these rows (default: all): baseline, the hand rules '
+        '(width_x<r>, res<px>, depth<n>, joined: width_x0.75_res160), ' +
+        ', '.join(f'found_{f:g}x' for f in FRACTIONS))
+    parser.add_argument(
+        '--roles',
+        nargs='+',
+        default=list(ROLES),
+        choices=ROLES,
+        help='only the rows of these roles (default: all)')
     parser.add_argument(
         '--no-reuse',
         action='store_true',
@@ -92,8 +136,8 @@ def parse_args():
         default=[],
         metavar='JSON',
         help='earlier results files of this benchmark: a seed recorded '
-        'there for a row with the same config fingerprint is read, not '
-        'trained again')
+        'there, with its test score, for a row with the same config '
+        'fingerprint is read, not trained again')
     parser.add_argument(
         '--latency-rounds',
         type=int,
@@ -105,10 +149,33 @@ def parse_args():
         type=int,
         default=20,
         help='forwards per latency measurement (their median)')
-    parser.add_argument('--work-dir', default='work_dirs/main_job_benchmark')
     parser.add_argument(
-        '--out', default='benchmarks/results/main_job/results.json')
-    return parser.parse_args()
+        '--jobs',
+        type=int,
+        default=1,
+        help='trainings run at once (common.train_many; default 1)')
+    parser.add_argument(
+        '--work-dir', default=None, help="default: the task's (TASKS)")
+    parser.add_argument(
+        '--out',
+        default=None,
+        help="default: the task's, benchmarks/results/main_job[_seg]/"
+        'results.json')
+    args = parser.parse_args(argv)
+    use_task(args.task)
+    args.work_dir = args.work_dir or TASKS[args.task]['work_dir']
+    args.out = args.out or TASKS[args.task]['out']
+    return args
+
+
+def use_task(task: str) -> None:
+    """Point the module's settings (BASELINE, NAS_CONFIG, SCORE_KEY and
+    the margins) at ``task`` of :data:`TASKS`."""
+    global BASELINE, NAS_CONFIG, SCORE_KEY, MARGIN, BASELINE_MARGIN
+    t = TASKS[task]
+    BASELINE, NAS_CONFIG, SCORE_KEY = t['baseline'], t['nas_config'], t[
+        'score_key']
+    MARGIN, BASELINE_MARGIN = t['margin'], t['baseline_margin']
 
 
 def _load(path):
@@ -117,29 +184,29 @@ def _load(path):
 
 
 def scaled_config(name: str):
-    """The baseline config scaled by hand as ``name`` says."""
-    cfg = _load(BASELINE)
-    if name.startswith('width_x'):
-        r = float(name[len('width_x'):])
-        base = int(16 * r)
-        feat = int(64 * r)
-        cfg.model.backbone.base_channels = base
-        cfg.model.neck.in_channels = [2 * base, 4 * base, 8 * base]
-        cfg.model.neck.out_channels = feat
-        cfg.model.bbox_head.in_channels = feat
-        cfg.model.bbox_head.feat_channels = feat
-        # GroupNorm keeps its 4 channels per group
-        cfg.model.bbox_head.norm_cfg.num_groups = feat // 4
-    elif name.startswith('res'):
-        size = int(name[len('res'):])
-        for loader in ('train_dataloader', 'val_dataloader',
-                       'test_dataloader'):
-            for step in cfg[loader].dataset.pipeline:
-                if step.type == 'Resize':
-                    step.scale = (size, size)
-    else:
-        raise KeyError(f'{name!r} is not among {list(SCALED)}')
-    return cfg
+    """The baseline config scaled by the hand rule ``name``
+    (:func:`mmnas_tricks.engine.hand_rules.parse_rule`)."""
+    from mmnas_tricks.engine.hand_rules import parse_rule, scale_config
+    return scale_config(
+        _load(BASELINE), parse_rule(name, base_size=128), where=BASELINE)
+
+
+def hand_rules() -> list:
+    """(name, description, config) of every hand rule of the default grid
+    (:func:`mmnas_tricks.engine.hand_rules.grid`) whose FLOPs lie within
+    :data:`GRID_FLOPS` of the baseline's, the baseline itself left out."""
+    from mmnas_tricks.engine.hand_rules import grid, scale_config
+    base = _load(BASELINE)
+    reference = resources(base)['gflops']
+    out = []
+    for rule in grid(base_size=128, base_depth=2):
+        if rule.name == 'baseline':
+            continue
+        cfg = scale_config(base, rule, where=BASELINE)
+        ratio = resources(cfg)['gflops'] / reference
+        if GRID_FLOPS[0] <= ratio <= GRID_FLOPS[1]:
+            out.append((rule.name, rule.describe(), cfg))
+    return out
 
 
 def _picks(nas_dir: str) -> dict:
@@ -264,16 +331,19 @@ RECIPE_KEYS = ('model', 'train_dataloader', 'val_dataloader',
 
 
 def pipeline_run(nas_dir: str, stage: str, cfg, seed: int):
-    """(final metrics, work dir) of the main job's own training ``stage``
-    (``baseline``, ``retrain_<f>x``) where it trained what ``cfg`` with
-    ``seed`` trains: every key of RECIPE_KEYS of the config it dumped into
-    its work dir equal to ``cfg``'s. None otherwise. Training is
-    deterministic here (the main job run twice gave the same scores to the
-    last digit), so such a run is that seed's result."""
+    """((final metrics, test metrics), work dir) of the main job's own
+    training ``stage`` (``baseline``, ``retrain_<f>x``) where it trained
+    what ``cfg`` with ``seed`` trains (every key of RECIPE_KEYS of the
+    config it dumped into its work dir equal to ``cfg``'s) and scored its
+    final weights on the test split (``test_metrics.json``). None
+    otherwise. Training is deterministic here (the main job run twice gave
+    the same scores to the last digit), so such a run is that seed's
+    result."""
     import copy
     work = osp.join(nas_dir, stage)
     final = osp.join(work, 'final_metrics.json')
-    if not osp.isfile(final):
+    test = osp.join(work, 'test_metrics.json')
+    if not (osp.isfile(final) and osp.isfile(test)):
         return None
     dumped = sorted(f for f in os.listdir(work) if f.endswith('.py'))
     if len(dumped) != 1:
@@ -291,8 +361,8 @@ def pipeline_run(nas_dir: str, stage: str, cfg, seed: int):
 
     if recipe(theirs) != recipe(mine):
         return None
-    with open(final) as f:
-        return json.load(f), work
+    with open(final) as f, open(test) as g:
+        return (json.load(f), json.load(g)), work
 
 
 def resources(cfg) -> dict:
@@ -328,86 +398,109 @@ def latencies(cfgs, rounds: int, repeats: int) -> list:
 
 
 def recorded_scores(paths) -> dict:
-    """(config fingerprint, seed) -> (bbox mAP, the file) of the results
-    files ``paths`` (rows without a fingerprint are not used)."""
+    """(config fingerprint, seed) -> (val score, test score, the file) of
+    the results files ``paths`` (rows without a fingerprint, and seeds
+    without a test score, are not used)."""
     out = {}
     for path in paths:
         with open(path) as f:
             result = json.load(f)
         for row in result['rows']:
-            if not row.get('fingerprint'):
+            if not row.get('fingerprint') or not row.get('test_scores'):
                 continue
             seeds = row.get('seeds', result['seeds'])
-            for seed, score in zip(seeds, row['scores']):
-                out.setdefault((row['fingerprint'], seed), (score, path))
+            for seed, score, test in zip(seeds, row['scores'],
+                                         row['test_scores']):
+                if test is not None:
+                    out.setdefault((row['fingerprint'], seed),
+                                   (score, test, path))
     return out
 
 
-def main():
-    from mmnas_tricks.engine.rank import config_fingerprint
-    from mmnas_tricks.utils import atomic_write_text
-    args = parse_args()
+def models_to_run(args) -> list:
+    """(name, role, config, description) of every row the arguments ask
+    for."""
     wanted = set(args.models) if args.models else None
-    models = [('baseline', 'baseline', _load(BASELINE), 'the baseline FCOS')]
-    models += [(n, 'scaled-baseline', scaled_config(n), d)
-               for n, d in SCALED.items()]
-    if wanted is None or any(m.startswith('found_') for m in wanted):
+
+    def asked(name, role):
+        return role in args.roles and (wanted is None or name in wanted)
+
+    models = []
+    if asked('baseline', 'baseline'):
+        models.append(
+            ('baseline', 'baseline', _load(BASELINE), 'the baseline'))
+    if 'scaled-baseline' in args.roles:
+        grid_names = set()
+        for name, what, cfg in hand_rules():
+            grid_names.add(name)
+            if asked(name, 'scaled-baseline'):
+                models.append((name, 'scaled-baseline', cfg, what))
+        for name in sorted((wanted or set()) - grid_names):
+            if name != 'baseline' and not name.startswith('found_'):
+                from mmnas_tricks.engine.hand_rules import parse_rule
+                models.append((name, 'scaled-baseline', scaled_config(name),
+                               parse_rule(name, 128).describe()))
+    if 'found' in args.roles and args.nas_dir is not None and (
+            wanted is None or any(m.startswith('found_') for m in wanted)):
         for name, (cfg, row) in found_configs(args.nas_dir,
                                               args.work_dir).items():
             what = f'searched, supernet estimate {row["score"]:.4f}'
             if row.get('finetuned_score') is not None:
                 what += (', re-ranked by a fine-tune estimate of '
                          f'{row["finetuned_score"]:.4f}')
-            models.append((name, 'found', cfg, what))
-    if wanted is not None:
-        models = [m for m in models if m[0] in wanted]
+            if asked(name, 'found'):
+                models.append((name, 'found', cfg, what))
+    return models
+
+
+def main(argv=None):
+    from mmnas_tricks.engine.rank import config_fingerprint
+    from mmnas_tricks.utils import atomic_write_text
+    args = parse_args(argv)
+    models = models_to_run(args)
     recorded = recorded_scores(args.recorded)
     os.makedirs(args.work_dir, exist_ok=True)
     rows = []
     for name, role, cfg, what in models:
         path = osp.join(args.work_dir, f'{name}.py')
         atomic_write_text(path, cfg.pretty_text)
-        fingerprint = config_fingerprint(cfg)
-        row = dict(
-            model=name,
-            role=role,
-            what=what,
-            config=path,
-            fingerprint=fingerprint,
-            seeds=list(args.seeds),
-            scores=[],
-            train_seconds=[])
-        rows.append(row)
-        # the main job's own training of this model, if it had one
-        if name == 'baseline':
-            stage = 'baseline'
-        elif role == 'found':
-            stage = 'retrain_' + name[len('found_'):]
-        else:
+        rows.append(
+            dict(
+                model=name,
+                role=role,
+                what=what,
+                config=path,
+                fingerprint=config_fingerprint(cfg),
+                seeds=list(args.seeds),
+                scores=[None] * len(args.seeds),
+                test_scores=[None] * len(args.seeds),
+                train_seconds=[None] * len(args.seeds),
+                **resources(cfg)))
+    # seed by seed: every model's first seed before any second one
+    todo = []
+    for k, seed in enumerate(args.seeds):
+        for (name, role, cfg, what), row in zip(models, rows):
+            # the main job's own training of this model, if it had one
             stage = None
-        for seed in args.seeds:
-            reused = None if args.no_reuse or stage is None else pipeline_run(
-                args.nas_dir, stage, cfg, seed)
+            if name == 'baseline':
+                stage = 'baseline'
+            elif role == 'found':
+                stage = 'retrain_' + name[len('found_'):]
+            reused = None
+            if not (args.no_reuse or stage is None or args.nas_dir is None):
+                reused = pipeline_run(args.nas_dir, stage, cfg, seed)
             if reused is not None:
-                score, seconds = reused[0]['coco/bbox_mAP'], None
-                row.setdefault('reused', {})[str(seed)] = reused[1]
-            elif (fingerprint, seed) in recorded:
-                score, from_file = recorded[fingerprint, seed]
-                seconds = None
+                (metrics, test), work = reused
+                row.setdefault('reused', {})[str(seed)] = work
+                record(row, k, metrics[SCORE_KEY], test[SCORE_KEY])
+            elif (row['fingerprint'], seed) in recorded:
+                val, test_score, from_file = recorded[row['fingerprint'], seed]
                 row.setdefault('recorded', {})[str(seed)] = from_file
+                record(row, k, val, test_score)
             else:
-                metrics, seconds = train_or_resume(
-                    path, osp.join(args.work_dir, name, f'seed{seed}'), seed)
-                score = metrics['coco/bbox_mAP']
-            row['scores'].append(round(float(score), 4))
-            if seconds is not None:
-                row['train_seconds'].append(round(seconds, 1))
-            print(
-                f'{name} seed {seed}: bbox mAP {row["scores"][-1]}',
-                flush=True)
-            write_all(rows, args, measured=False)
-    for (name, role, cfg, what), row in zip(models, rows):
-        row.update(resources(cfg))
+                todo.append((k, seed, row))
+    write_all(rows, args, measured=False)
+    train_all(todo, args, rows)
     # side by side, in this one run
     for row, (fastest, rounds) in zip(
             rows,
@@ -417,67 +510,170 @@ def main():
     write_all(rows, args, measured=True)
 
 
+def record(row: dict, k: int, val, test, seconds=None) -> None:
+    row['scores'][k] = round(float(val), 4)
+    row['test_scores'][k] = round(float(test), 4)
+    if seconds is not None:
+        row['train_seconds'][k] = round(seconds, 1)
+    print(
+        f'{row["model"]} seed {row["seeds"][k]}: {SCORE_KEY} val '
+        f'{row["scores"][k]}, test {row["test_scores"][k]}',
+        flush=True)
+
+
+def train_all(todo: list, args, rows: list) -> None:
+    """Train (or resume, or read) every ``(k, seed, row)`` of ``todo``,
+    ``args.jobs`` at once in the order given, each recorded (and the
+    results written) as it finishes."""
+
+    def done(job, metrics, test, seconds):
+        k, _, row = job
+        record(row, k, metrics[SCORE_KEY], test[SCORE_KEY], seconds)
+        write_all(rows, args, measured=False)
+
+    train_many([(row['config'],
+                 osp.join(args.work_dir, row['model'], f'seed{seed}'), seed,
+                 (k, seed, row)) for k, seed, row in todo], args.jobs, done)
+
+
+def summarise(rows: list) -> dict:
+    """Each row's means and ranges (``mean`` / ``range``: the test split;
+    ``val_mean`` / ``val_range``: val) over its finished seeds; the hand
+    front (the Pareto front of the baseline and the hand rules, test means
+    over GFLOPs) and the verdict of the found rows against it
+    (:func:`verdict`)."""
+    from mmnas_tricks.engine.hand_rules import pareto_front
+    for row in rows:
+        for key, prefix in (('test_scores', ''), ('scores', 'val_')):
+            s = [v for v in row[key] if v is not None]
+            row[prefix + 'mean'] = round(sum(s) / len(s), 4) if s else None
+            row[prefix + 'range'] = [min(s), max(s)] if s else None
+    complete = [r for r in rows if None not in r['test_scores']]
+    hand = [
+        r for r in complete if r['role'] in ('baseline', 'scaled-baseline')
+    ]
+    front = [
+        dict(
+            model=r['model'],
+            gflops=r['gflops'],
+            mean=r['mean'],
+            range=r['range']) for r in pareto_front(hand)
+    ]
+    return dict(hand_front=front, verdict=verdict(complete, front))
+
+
+def verdict(rows: list, front: list) -> dict:
+    """What the issue's bars say of the found rows (test means, every seed
+    finished): at each budget of :data:`BUDGETS` the found subnet within it
+    (its best) against the best hand-front point at no more FLOPs plus
+    :data:`MARGIN`, at 1.0x also against the baseline plus
+    :data:`BASELINE_MARGIN`, and every hand-front point in
+    :data:`FRONT_WINDOW` against the best found subnet at no more FLOPs."""
+    from mmnas_tricks.engine.hand_rules import best_at
+    base = next((r for r in rows if r['role'] == 'baseline'), None)
+    found = [r for r in rows if r['role'] == 'found']
+    if base is None or not found or not front:
+        return dict(complete=False)
+    ref = base['gflops']
+    out = dict(complete=True, budgets={})
+    ok = True
+    for budget in BUDGETS:
+        mine = best_at(found, budget * ref)
+        hand = best_at(front, mine['gflops']) if mine else None
+        entry = dict(
+            found=mine and mine['model'],
+            found_mean=mine and mine['mean'],
+            hand=hand and hand['model'],
+            hand_mean=hand and hand['mean'])
+        entry['beats_hand'] = bool(
+            mine and (hand is None or mine['mean'] >= hand['mean'] + MARGIN))
+        if budget == 1.0:
+            entry['beats_baseline'] = bool(
+                mine and mine['mean'] >= base['mean'] + BASELINE_MARGIN)
+            ok = ok and entry['beats_baseline']
+        ok = ok and entry['beats_hand']
+        out['budgets'][f'{budget:g}x'] = entry
+    above = []
+    for p in front:
+        if FRONT_WINDOW[0] * ref <= p['gflops'] <= FRONT_WINDOW[1] * ref:
+            mine = best_at(found, p['gflops'])
+            if mine is None or p['mean'] > mine['mean']:
+                above.append(p['model'])
+    out['hand_front_above_found'] = above
+    out['holds'] = ok and not above
+    return out
+
+
 def write_all(rows, args, measured: bool) -> None:
-    """results.json / .csv / .png; resources only once they are measured
+    """results.json / .csv / .png; latencies only once they are measured
     (the last write)."""
     from mmnas_tricks.utils import dump_csv_atomic
-    for row in rows:
-        s = row['scores']
-        row['mean'] = round(sum(s) / len(s), 4) if s else None
-        row['range'] = [min(s), max(s)] if s else None
+    summary = summarise(rows)
     stem = args.out[:-len('.json')]
     os.makedirs(osp.dirname(args.out), exist_ok=True)
-    if measured:
-        dump_csv_atomic(rows, stem + '.csv', [
-            'model', 'role', 'gflops', 'params_m', 'latency_ms', 'input_size',
-            'mean', 'range', 'scores', 'what'
-        ])
-        plot(rows, stem + '.png')
+    dump_csv_atomic(rows, stem + '.csv', [
+        'model', 'role', 'gflops', 'params_m', 'latency_ms', 'input_size',
+        'mean', 'range', 'test_scores', 'val_mean', 'scores', 'what'
+    ])
+    plot(rows, summary['hand_front'], stem + '.png')
     write_result(
         dict(
             machine('cpu'),
             benchmark='main_job',
+            task=args.task,
+            baseline=BASELINE,
             nas_dir=args.nas_dir,
             seeds=args.seeds,
-            score_key='coco/bbox_mAP',
-            rows=rows), args.out)
+            score_key=SCORE_KEY,
+            split='test (data/digits_test): mean, range, test_scores, '
+            'hand_front, verdict; val: scores, val_mean, val_range',
+            latency_measured=measured,
+            rows=rows,
+            **summary), args.out)
 
 
-def plot(rows, path) -> None:
+def plot(rows, front, path) -> None:
+    """Test means (and ranges) over GFLOPs: the hand rules, their Pareto
+    front as a line, the baseline and the found subnets."""
     from mmnas_tricks.utils.io import new_figure, save_png_atomic
-    fig, ax = new_figure((6, 4.5))
+    fig, ax = new_figure((7, 5))
     style = {
         'baseline': ('k', 's'),
         'scaled-baseline': ('tab:blue', 'o'),
         'found': ('tab:red', '*')
     }
+    on_front = {p['model'] for p in front}
     for role, (colour, marker) in style.items():
-        mine = sorted((r for r in rows if r['role'] == role and r['scores']),
-                      key=lambda r: r['gflops'])
+        mine = sorted(
+            (r for r in rows if r['role'] == role and r['mean'] is not None),
+            key=lambda r: r['gflops'])
         if not mine:
             continue
-        xs = [r['gflops'] for r in mine]
-        ys = [r['mean'] for r in mine]
-        err = [[r['mean'] - r['range'][0] for r in mine],
-               [r['range'][1] - r['mean'] for r in mine]]
-        ax.errorbar(
-            xs,
-            ys,
-            yerr=err,
-            fmt=marker + ('-' if role == 'found' else ''),
-            color=colour,
-            capsize=3,
-            label=role)
+        ax.errorbar([r['gflops'] for r in mine], [r['mean'] for r in mine],
+                    yerr=[[r['mean'] - r['range'][0] for r in mine],
+                          [r['range'][1] - r['mean'] for r in mine]],
+                    fmt=marker + ('-' if role == 'found' else ''),
+                    color=colour,
+                    alpha=1.0 if role != 'scaled-baseline' else 0.6,
+                    capsize=3,
+                    label=role)
         for r in mine:
-            ax.annotate(
-                r['model'], (r['gflops'], r['mean']),
-                fontsize=7,
-                xytext=(4, -8),
-                textcoords='offset points')
+            if role != 'scaled-baseline' or r['model'] in on_front:
+                ax.annotate(
+                    r['model'], (r['gflops'], r['mean']),
+                    fontsize=6,
+                    xytext=(4, -8),
+                    textcoords='offset points')
+    if front:
+        ax.step([p['gflops'] for p in front], [p['mean'] for p in front],
+                where='post',
+                color='tab:blue',
+                label='hand front')
     ax.set_xlabel('GFLOPs (at the model\'s input size)')
-    ax.set_ylabel('bbox mAP, digits val (mean and range over seeds)')
+    ax.set_ylabel(f'{SCORE_KEY}, digits test split (mean and range over '
+                  'seeds)')
     ax.set_title('Found subnets against the baseline scaled by hand')
-    ax.legend()
+    ax.legend(fontsize=8)
     save_png_atomic(fig, path, dpi=120)
 
 

@@ -108,29 +108,85 @@ def test_reallocation_probe_subnet_variant_is_a_plain_exported_subnet(
     assert gflops < 0.27 * bench.export('baseline', str(tmp_path))[1]
 
 
-def test_main_job_scaled_baselines_shrink_the_baseline(repo_root, monkeypatch):
-    """benchmarks/main_job.py's hand-scaled baselines build, and each costs
-    less than the baseline: width x0.5 about a quarter (FLOPs go with the
-    square of the width), 96 px about (96 / 128)^2."""
-    from mmnas_tricks.models.resources import (config_input_shape,
-                                               subnet_resources)
-    from mmnas_tricks.utils import build_model, load_config
+def test_main_job_hand_rules_are_the_grid_within_its_flops_window(
+        repo_root, monkeypatch):
+    """benchmarks/main_job.py's hand rules: every width with every input
+    size and one block per stage at each size, those within 0.2x-1.2x the
+    baseline's FLOPs (FLOPs go with the square of the width and of the
+    size); a name it cannot read is refused."""
+    bench = _main_job_module(repo_root, monkeypatch)
+    base = bench.resources(bench._load(bench.BASELINE))['gflops']
+    rules = {
+        n: bench.resources(c)['gflops'] / base
+        for n, _, c in bench.hand_rules()
+    }
+    assert all(0.2 <= r <= 1.2 for r in rules.values())
+    # the levers alone and together; the FLOPs window cuts the extremes
+    for name in ('width_x0.5', 'width_x0.625', 'width_x0.875', 'res96',
+                 'depth1', 'width_x0.5_res192', 'width_x0.75_res160',
+                 'width_x0.625_res144', 'res96_depth1'):
+        assert name in rules
+    for name in ('baseline', 'res160', 'width_x0.5_res96', 'res192'):
+        assert name not in rules
+    assert 0.2 < rules['width_x0.5'] < 0.35
+    assert rules['res96'] == pytest.approx((96 / 128)**2, rel=0.15)
+    assert rules['width_x0.5_res192'] == pytest.approx(
+        rules['width_x0.5'] * (192 / 128)**2, rel=0.05)
+    assert len(rules) == 20
+    with pytest.raises(KeyError, match='not a hand rule'):
+        bench.scaled_config('depth_x2')
+
+
+def test_main_job_verdict_applies_the_bars_to_test_means(
+        repo_root, monkeypatch):
+    """The verdict: at each budget the found subnet against the best hand
+    point at no more FLOPs + 0.005, at 1.0x the baseline + 0.015, and no
+    hand-front point above the found front in 0.3x-1.0x."""
     bench = _main_job_module(repo_root, monkeypatch)
 
-    def gflops(cfg):
-        return subnet_resources(
-            build_model(cfg),
-            input_shape=config_input_shape(cfg))['flops'] / 1e9
+    def row(model, role, gflops, mean):
+        return dict(
+            model=model,
+            role=role,
+            gflops=gflops,
+            mean=mean,
+            range=[mean, mean],
+            scores=[mean],
+            test_scores=[mean])
 
-    base = gflops(load_config(osp.join(repo_root, bench.BASELINE)))
-    ratios = {n: gflops(bench.scaled_config(n)) / base for n in bench.SCALED}
-    assert 0.2 < ratios['width_x0.5'] < 0.35
-    assert ratios['width_x0.5'] < ratios['width_x0.75'] < 0.65
-    assert ratios['res96'] == pytest.approx((96 / 128)**2, rel=0.15)
-    # counted as the network sees it: 112 px padded to 128 by the divisor 32
-    assert ratios['res112'] == pytest.approx(1.0)
-    with pytest.raises(KeyError, match='not among'):
-        bench.scaled_config('depth_x2')
+    hand = [
+        row('baseline', 'baseline', 1.0, 0.777),
+        row('w5', 'scaled-baseline', 0.5, 0.75),
+        row('w75', 'scaled-baseline', 0.75, 0.78)
+    ]
+    found = [
+        row('found_0.5x', 'found', 0.5, 0.756),
+        row('found_0.75x', 'found', 0.74, 0.786),
+        row('found_1x', 'found', 0.98, 0.79)
+    ]
+    rows = hand + found
+    summary = bench.summarise(
+        [dict(r, scores=[r['mean']], test_scores=[r['mean']]) for r in rows])
+    # the baseline (0.777 at 1.0x) lies below width x0.75's 0.78 at 0.75x
+    assert [p['model'] for p in summary['hand_front']] == ['w5', 'w75']
+    v = summary['verdict']
+    assert v['budgets']['0.5x']['beats_hand']
+    # 0.786 at 0.74x against the best hand point at <= 0.74x: w5 (0.75)
+    assert v['budgets']['0.75x']['hand'] == 'w5'
+    assert v['budgets']['1x']['hand'] == 'w75'
+    assert v['budgets']['1x']['beats_hand']  # 0.79 >= 0.78 + 0.005
+    assert not v['budgets']['1x']['beats_baseline']  # 0.79 < 0.777 + 0.015
+    assert not v['holds'] and v['hand_front_above_found'] == []
+    # a hand point above the found front inside the window
+    higher = [
+        dict(r, test_scores=[0.80]) if r['model'] == 'w75' else r for r in rows
+    ]
+    v = bench.verdict(higher, bench.summarise(higher)['hand_front'])
+    assert v['hand_front_above_found'] == ['w75']
+    assert not v['budgets']['1x']['beats_hand']
+    assert bench.verdict(
+        hand,
+        bench.summarise(hand)['hand_front']) == dict(complete=False)
 
 
 def test_main_job_takes_the_reranked_pick_where_the_pipeline_reranked(
@@ -216,8 +272,14 @@ def test_main_job_reads_the_pipelines_own_run_of_the_same_config_and_seed(
     dumped.dump(str(stage / 'fcos.py'))
     (stage / 'final_metrics.json').write_text(
         json.dumps({'coco/bbox_mAP': 0.77}))
-    metrics, work = bench.pipeline_run(str(tmp_path), 'baseline', cfg, 0)
+    # a stage without the test split's score does not stand for a seed
+    assert bench.pipeline_run(str(tmp_path), 'baseline', cfg, 0) is None
+    (stage / 'test_metrics.json').write_text(
+        json.dumps({'coco/bbox_mAP': 0.76}))
+    (metrics,
+     test), work = bench.pipeline_run(str(tmp_path), 'baseline', cfg, 0)
     assert metrics == {'coco/bbox_mAP': 0.77} and work == str(stage)
+    assert test == {'coco/bbox_mAP': 0.76}
     assert bench.pipeline_run(str(tmp_path), 'baseline', cfg, 1) is None
     wider = copy.deepcopy(cfg)
     wider.model.neck.out_channels = 80
@@ -228,9 +290,10 @@ def test_main_job_reads_recorded_seeds_by_config_fingerprint(
         repo_root, tmp_path, monkeypatch):
     """benchmarks/main_job.py --recorded: a seed recorded in an earlier
     results file stands for a training only under the same config
-    fingerprint (a row without one is not used), and the committed hand-
-    scaled baselines are the configs the benchmark builds today (else their
-    seeds would not apply and must be trained again)."""
+    fingerprint and with its test score (a row without either is not
+    used), and the committed hand rules are the configs the benchmark
+    builds today (else their seeds would not apply and must be trained
+    again)."""
     import json
 
     from mmnas_tricks.engine.rank import config_fingerprint
@@ -241,20 +304,30 @@ def test_main_job_reads_recorded_seeds_by_config_fingerprint(
             dict(
                 seeds=[0, 1],
                 rows=[
-                    dict(model='a', fingerprint='f1', scores=[0.7, 0.71]),
-                    dict(model='b', fingerprint='f2', seeds=[2], scores=[0.6]),
-                    dict(model='c', scores=[0.5, 0.5]),
+                    dict(
+                        model='a',
+                        fingerprint='f1',
+                        scores=[0.7, 0.71],
+                        test_scores=[0.69, None]),
+                    dict(
+                        model='b',
+                        fingerprint='f2',
+                        seeds=[2],
+                        scores=[0.6],
+                        test_scores=[0.61]),
+                    dict(model='c', scores=[0.5, 0.5], test_scores=[0.5, 0.5]),
+                    dict(model='d', fingerprint='f4', scores=[0.5, 0.5]),
                 ])))
     got = bench.recorded_scores([str(path)])
     assert got == {
-        ('f1', 0): (0.7, str(path)),
-        ('f1', 1): (0.71, str(path)),
-        ('f2', 2): (0.6, str(path)),
+        ('f1', 0): (0.7, 0.69, str(path)),
+        ('f2', 2): (0.6, 0.61, str(path)),
     }
     committed = json.loads(
         open(
             osp.join(repo_root, 'benchmarks', 'results', 'main_job',
-                     'scaled_baselines.json')).read())
+                     'hand_rules.json')).read())
+    assert committed['rows']
     for row in committed['rows']:
         cfg = bench._load(bench.BASELINE) if row['model'] == 'baseline' \
             else bench.scaled_config(row['model'])

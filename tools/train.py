@@ -9,6 +9,7 @@ Example:
         configs/baselines/fcos_r18w16_fpn_gn-head_12e_digits.py
     python tools/train.py CONFIG --resume            # latest checkpoint
     python tools/train.py CONFIG --resume work_dirs/x/epoch_3.pth
+    python tools/train.py CONFIG --test   # then score the test split
 """
 import argparse
 import os.path as osp
@@ -44,6 +45,13 @@ def parse_args(argv=None):
         help='If specify checkpoint path, resume from it, while if not '
         'specify, try to auto resume from the latest checkpoint '
         'in the work directory.')
+    parser.add_argument(
+        '--test',
+        action='store_true',
+        help='after training, score the final weights on the config\'s '
+        'test_dataloader / test_evaluator (the digits configs\' test split, '
+        'for reports only) and write test_metrics.json beside '
+        'final_metrics.json')
     add_common_args(parser)
     args = parser.parse_args(argv)
     finish_common_args(args)
@@ -100,6 +108,9 @@ def main(argv=None):
     with explain_unsafe_checkpoint():
         runner.train()
     print_final_metrics(runner)
+    if args.test:
+        # the final weights, as trained (not the best validation's)
+        print_final_metrics(runner, runner.test(), name='test_metrics.json')
     finish_launcher()
 
 

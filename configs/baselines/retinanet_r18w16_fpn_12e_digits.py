@@ -26,9 +26,11 @@ model = dict(
 
 train_dataloader = _base_.digits_train_dataloader
 val_dataloader = _base_.digits_val_dataloader
-test_dataloader = _base_.digits_val_dataloader
 val_evaluator = _base_.digits_val_evaluator
-test_evaluator = _base_.digits_val_evaluator
+# the test split, scored for reports only (tools/test.py, tools/train.py
+# --test): val is the development split
+test_dataloader = _base_.digits_test_dataloader
+test_evaluator = _base_.digits_test_evaluator
 
 train_cfg = _base_.digits_train_cfg
 param_scheduler = _base_.digits_param_scheduler

@@ -29,9 +29,11 @@ def distinct_subnets(model, num: int, seed: int = 0) -> List[dict]:
     return list(found.values())
 
 
-#: top-level keys of a rank-set file and of one of its ``random`` entries
-RANK_SET_KEYS = ('named', 'random')
+#: top-level keys of a rank-set file, the keys one of its ``random``
+#: entries must have, and the one it may have
+RANK_SET_KEYS = ('named', 'random', 'disjoint_from')
 RANDOM_KEYS = ('flops', 'num', 'seed')
+RANDOM_OPTIONAL = ('fixed', )
 
 
 class RankSetError(ValueError):
@@ -51,6 +53,13 @@ def read_rank_set(path: str) -> dict:
         random:           # random subnets within FLOPs windows, as
           - {flops: [0.85, 1.0], num: 5, seed: 0}   # fractions of the
                                                     # first subnet's FLOPs
+          # `fixed`: these mutables at these choices in every draw
+          - {flops: [0.3, 1.2], num: 4, seed: 1,
+             fixed: {data_preprocessor.size: 160}}
+        # other rank sets (paths relative to this file) that share no
+        # subnet with this one: a held-out set never holds a subnet of
+        # the set things were tuned on (checked when the subnets are drawn)
+        disjoint_from: [truth.yaml]
     """
     import yaml
     try:
@@ -82,11 +91,16 @@ def read_rank_set(path: str) -> dict:
                            f'{list(RANDOM_KEYS)} dicts')
     for i, w in enumerate(windows):
         where = f'{path}: random[{i}]'
-        if not isinstance(w, dict) or sorted(w) != sorted(RANDOM_KEYS):
+        if not isinstance(w, dict) or not set(RANDOM_KEYS) <= set(w) or (
+                set(w) - set(RANDOM_KEYS) - set(RANDOM_OPTIONAL)):
             got = sorted(map(str, w)) if isinstance(w, dict) else \
                 type(w).__name__
-            raise RankSetError(f'{where}: expected exactly the keys '
-                               f'{list(RANDOM_KEYS)}, got {got}')
+            raise RankSetError(f'{where}: expected the keys '
+                               f'{list(RANDOM_KEYS)} (and optionally '
+                               f'{list(RANDOM_OPTIONAL)}), got {got}')
+        if not isinstance(w.get('fixed', {}), dict):
+            raise RankSetError(f'{where}.fixed: expected a dict mutable -> '
+                               f'choice, got {type(w["fixed"]).__name__}')
         lo_hi = w['flops']
         if (not isinstance(lo_hi, list) or len(lo_hi) != 2 or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -100,7 +114,18 @@ def read_rank_set(path: str) -> dict:
                 raise RankSetError(f'{where}.{key}: expected an integer >= '
                                    f'{1 if key == "num" else 0}, got '
                                    f'{str(w[key])[:40]}')
-    return dict(named=named, random=windows)
+    others = doc.get('disjoint_from') or []
+    if not isinstance(others, list) or not all(
+            isinstance(o, str) for o in others):
+        raise RankSetError(f"{path}: 'disjoint_from' must be a list of "
+                           'rank-set paths (relative to this file)')
+    here = os.path.dirname(os.path.abspath(path))
+    others = [os.path.normpath(os.path.join(here, o)) for o in others]
+    for other in others:
+        if not os.path.isfile(other):
+            raise RankSetError(f'{path}: disjoint_from: {other} is not a '
+                               'file')
+    return dict(named=named, random=windows, disjoint_from=others)
 
 
 def rank_set_subnets(model,
@@ -122,6 +147,12 @@ def rank_set_subnets(model,
     from mmnas_tricks.models.resources import subnet_resources
     spec = read_rank_set(path)
     first = plain_subnet(model)
+    # the subnets of the sets this one must not share any with
+    taken: Dict[str, str] = {}
+    for other in spec['disjoint_from']:
+        for name, subnet, _ in rank_set_subnets(model, other, input_shape,
+                                                max_tries):
+            taken.setdefault(subnet_key(subnet), f'{other}: {name}')
 
     def flops(subnet):
         return subnet_resources(model, subnet, input_shape)['flops']
@@ -138,6 +169,10 @@ def rank_set_subnets(model,
         if key in seen:
             raise RankSetError(f'{path}: named.{name} is the same subnet as '
                                f'named.{seen[key]}')
+        if key in taken:
+            raise RankSetError(f'{path}: named.{name} is the subnet '
+                               f'{taken[key]}, a set this one is disjoint '
+                               'from')
         seen[key] = name
         named.append((name, subnet))
     base = flops(first)
@@ -149,13 +184,17 @@ def rank_set_subnets(model,
     for i, w in enumerate(spec['random']):
         lo, hi = w['flops']
         rng = random.Random(w['seed'])
+        try:
+            fixed = validate_subnet(model, w.get('fixed') or {}, strict=False)
+        except SubnetError as e:
+            raise RankSetError(f'{path}: random[{i}].fixed: {e}') from e
         kept = 0
         for _ in range(max_tries):
             if kept == w['num']:
                 break
-            subnet = sample_subnet(model, rng, apply=False)
+            subnet = dict(sample_subnet(model, rng, apply=False), **fixed)
             key = subnet_key(subnet)
-            if key in seen:
+            if key in seen or key in taken:
                 continue
             ratio = flops(subnet) / base
             if not lo <= ratio <= hi:

@@ -1,5 +1,6 @@
 """What ``tools/train.py`` and ``tools/test.py`` share: config loading and the
 launcher set-up (including distributed runs on CPU-only machines)."""
+import copy
 import difflib
 import glob
 import os
@@ -178,8 +179,10 @@ def resuming(runner) -> bool:
 
 def build_model(cfg: Config):
     """Build ``cfg.model`` as the Runner would: in the config's
-    ``default_scope`` (mmdet's by default), outside any Runner."""
+    ``default_scope`` (mmdet's by default), outside any Runner. ``cfg`` is
+    left as it was (mmdet's detectors write their ``train_cfg`` /
+    ``test_cfg`` into the head's config they are given)."""
     from mmengine.registry import MODELS, DefaultScope
     scope = cfg.get('default_scope') or 'mmdet'
     with DefaultScope.overwrite_default_scope(scope):
-        return MODELS.build(cfg.model)
+        return MODELS.build(copy.deepcopy(cfg.model))

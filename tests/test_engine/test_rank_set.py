@@ -38,7 +38,7 @@ def _write(tmp_path, text, name='set.yaml'):
                    ('named: {}\nwindows: []\n', r"unknown keys \['windows'\]"),
                    ('named: [a]\n', "'named' must map"),
                    ('random:\n  - {flops: [0.5, 1.0], num: 2}\n',
-                    r'random\[0\]: expected exactly the keys'),
+                    r'random\[0\]: expected the keys'),
                    ('random:\n  - {flops: [1.0, 0.5], num: 2, seed: 0}\n',
                     r'random\[0\]\.flops: expected \[low, high\]'),
                    ('random:\n  - {flops: [0.5, 1.0], num: 0, seed: 0}\n',
@@ -72,6 +72,44 @@ def test_rank_set_subnets_resolve_on_the_model(space, tmp_path):
     assert ratio == pytest.approx((160 / 128)**2, rel=0.02)
     assert all(r > 0 and r != 1.0 for _, _, r in got[2:])
     assert len({subnet_key(s) for _, s, _ in got}) == 4
+
+
+def test_random_draws_keep_fixed_choices_and_held_out_sets_are_disjoint(
+        space, tmp_path):
+    """``fixed`` holds mutables at a choice in every draw of a window; a set
+    ``disjoint_from`` another never holds one of its subnets: a named one
+    is refused, random ones are drawn past it."""
+    truth = _write(
+        tmp_path, 'named:\n  baseline: {}\n'
+        'random:\n  - {flops: [0.01, 20.0], num: 3, seed: 0,\n'
+        '     fixed: {data_preprocessor.size: 160}}\n', 'truth.yaml')
+    got = rank_set_subnets(space, truth, (3, 128, 128))
+    assert all(s['data_preprocessor.size'] == 160 for _, s, _ in got[1:])
+    # the same draws (seed 0) but disjoint from the truth: other subnets
+    held = _write(
+        tmp_path, 'disjoint_from: [truth.yaml]\n'
+        'random:\n  - {flops: [0.01, 20.0], num: 3, seed: 0,\n'
+        '     fixed: {data_preprocessor.size: 160}}\n', 'held.yaml')
+    other = rank_set_subnets(space, held, (3, 128, 128))
+    keys = {subnet_key(s) for _, s, _ in got}
+    assert len(other) == 3 and not keys & {subnet_key(s) for _, s, _ in other}
+    bad = _write(tmp_path, 'disjoint_from: [truth.yaml]\n'
+                 'named:\n  mine: {}\n', 'bad.yaml')
+    with pytest.raises(
+            RankSetError,
+            match=r'named\.mine is the subnet .*'
+            r'truth\.yaml: baseline'):
+        rank_set_subnets(space, bad, (3, 128, 128))
+    with pytest.raises(RankSetError, match=r'random\[0\]\.fixed: .*33'):
+        rank_set_subnets(
+            space,
+            _write(
+                tmp_path, 'random:\n  - {flops: [0.1, 2], num: 1, '
+                'seed: 0, fixed: {neck.width: 33}}\n', 'odd.yaml'),
+            (3, 128, 128))
+    with pytest.raises(RankSetError, match='missing.yaml is not a file'):
+        read_rank_set(
+            _write(tmp_path, 'disjoint_from: [missing.yaml]\n', 'm.yaml'))
 
 
 @pytest.mark.parametrize(

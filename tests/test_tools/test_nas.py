@@ -102,6 +102,15 @@ def test_pipeline_runs_every_stage_and_skips_finished_ones(
     founds = [r for r in founds if r['trained'] == 'from scratch']
     assert len(founds) == len(exported)
     found = founds[-1]  # best_subnet (seg) or best_subnet_1x (main job)
+    # every trained model is also scored on the test split, its final
+    # weights (here the test loader reads the tiny build's val canvases, as
+    # the val loader does: the two scores are equal)
+    for row in results['rows']:
+        assert row['test_score'] == pytest.approx(row['score'], abs=1e-4)
+    for stage in ['baseline'
+                  ] + [f'retrain{n[len("best_subnet"):]}' for n in exported]:
+        assert osp.isfile(osp.join(work, stage, 'test_metrics.json')), stage
+    assert not osp.isfile(osp.join(work, 'supernet', 'test_metrics.json'))
     # the main job also fine-tunes each exported subnet from its supernet
     # weights: the same architecture, its own score and training time
     assert len(tuned) == (len(exported) if config == MAIN else 0)

@@ -1,3 +1,5 @@
+import os.path as osp
+
 import pytest
 import torch.distributed as dist
 from mmengine.config import Config
@@ -60,3 +62,20 @@ def test_pytorch_launcher_on_cpu(monkeypatch):
 def test_missing_config_suggests_close_ones():
     with pytest.raises(FileNotFoundError, match='did you mean'):
         load_config('configs/baselines/fcos_r18w16_fpn_gn-head_12e_digit.py')
+
+
+def test_build_model_leaves_the_config_as_it_was():
+    """mmdet's detectors write their train_cfg / test_cfg into the head's
+    config they are given: build_model builds from a copy, so a config's
+    fingerprint (and its dumped text) is the same before and after."""
+    from mmnas_tricks.engine.rank import config_fingerprint
+    from mmnas_tricks.testing import config_dir
+    from mmnas_tricks.utils import build_model, load_config
+    cfg = load_config(
+        osp.join(config_dir(), 'baselines',
+                 'fcos_r18w16_fpn_gn-head_12e_digits.py'))
+    before = (config_fingerprint(cfg), cfg.pretty_text)
+    assert 'test_cfg' not in cfg.model.bbox_head
+    build_model(cfg)
+    assert 'test_cfg' not in cfg.model.bbox_head
+    assert (config_fingerprint(cfg), cfg.pretty_text) == before

@@ -116,3 +116,35 @@ digits_search_dataloader = dict(
         data_prefix=dict(img='images/train/'),
         test_mode=True,
         pipeline=digits_heldout_pipeline))
+
+# The test split, for reports only: 1,000 canvases of another draw (2) of
+# the val source digits, in a folder of its own (data/digits_test). Nothing
+# chooses on it (a design, a recipe, a budget, a seed, a hyperparameter):
+# the val canvases above are the development split, this one is what a
+# report gives (tools/test.py scores it: it is every baseline's
+# test_dataloader; tools/train.py --test scores a training's final weights
+# on it; docs/main_job.md says what was chosen on which split).
+digits_test_data_root = 'data/digits_test/'
+digits_test_spec = dict(
+    num_train=1, num_val=1000, image_size=128, seed=0, draw=2)
+digits_test_dataloader = dict(
+    _delete_=True,
+    batch_size=16,
+    num_workers=1,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='mmnas_tricks.DigitsCocoDataset',
+        data_root=digits_test_data_root,
+        digits_spec=digits_test_spec,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='images/val/'),
+        test_mode=True,
+        pipeline=digits_test_pipeline))
+digits_test_evaluator = dict(
+    _delete_=True,
+    type='mmnas_tricks.FastCocoMetric',
+    ann_file=digits_test_data_root + 'annotations/instances_val.json',
+    metric='bbox',
+    format_only=False)

@@ -77,3 +77,21 @@ digits_seg_search_dataloader = dict(
         data_prefix=dict(
             img_path='images/train', seg_map_path='seg_maps/train'),
         pipeline=digits_seg_test_pipeline))
+
+# The test split, for reports only (see digits_detection.py): 1,000
+# canvases of draw 2 of the val source digits in data/digits_test.
+digits_test_data_root = 'data/digits_test/'
+digits_test_spec = dict(
+    num_train=1, num_val=1000, image_size=128, seed=0, draw=2)
+digits_seg_test_dataloader = dict(
+    _delete_=True,
+    batch_size=16,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='mmnas_tricks.DigitsSegDataset',
+        data_root=digits_test_data_root,
+        digits_spec=digits_test_spec,
+        data_prefix=dict(img_path='images/val', seg_map_path='seg_maps/val'),
+        pipeline=digits_seg_test_pipeline))
