@@ -22,6 +22,7 @@ Example:
 Writes benchmarks/results/rank_truth/<config name>.{json,csv,png}.
 """
 import argparse
+import json
 import os
 import os.path as osp
 
@@ -45,6 +46,11 @@ def parse_args(argv=None):
         default=1,
         help='trainings run at once (common.train_many; default 1)')
     parser.add_argument(
+        '--dry-run',
+        action='store_true',
+        help='resolve the subnets and write their configs and the results '
+        'file (scores empty), train nothing')
+    parser.add_argument(
         '--work-dir',
         default=None,
         help='default: work_dirs/rank_truth/'
@@ -62,19 +68,46 @@ def parse_args(argv=None):
     return args
 
 
-def subnets_of(cfg, rank_sets) -> list:
+def digest(paths) -> str:
+    """A digest of the rank-set files' texts (and of the sets they are
+    disjoint from): equal digests, equal subnets."""
+    import hashlib
+
+    from mmnas_tricks.engine.rank import read_rank_set
+    h = hashlib.sha256()
+    for path in paths:
+        for p in [path] + read_rank_set(path)['disjoint_from']:
+            with open(p, 'rb') as f:
+                h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+def space_text(cfg) -> str:
+    """The model config, as text: the space the subnets are drawn from."""
+    return json.dumps(cfg.to_dict()['model'], sort_keys=True, default=repr)
+
+
+def subnets_of(cfg, rank_sets, earlier: dict = None) -> list:
     """``(set name, subnet name, subnet, FLOPs ratio, input size)`` of every
-    subnet of the rank sets, resolved on the config's supernet."""
+    subnet of the rank sets, resolved on the config's supernet (a FLOPs
+    trace per draw: tens of minutes for a few dozen subnets of a channel
+    space), or read from ``earlier`` (a results file of the same space and
+    rank sets)."""
     from mmnas_tricks.engine.rank import rank_set_subnets
+    if earlier and earlier.get('rank_set_digest') == digest(
+            rank_sets) and earlier.get('space') == space_text(cfg):
+        return [(r['set'], r['name'], r['subnet'], r['flops_ratio'],
+                 r['input_size']) for r in earlier['records']]
     from mmnas_tricks.models.mutables import set_subnet
     from mmnas_tricks.models.resources import input_size, traced_input_shape
     from mmnas_tricks.utils import build_model
     model = build_model(cfg)
     shape = input_size(cfg).shape
-    out = []
+    out, cache = [], {}  # FLOPs by subnet, shared by the sets
     for path in rank_sets:
         name = osp.splitext(osp.basename(path))[0]
-        for sub, subnet, ratio in rank_set_subnets(model, path, shape):
+        for sub, subnet, ratio in rank_set_subnets(
+                model, path, shape, flops_cache=cache):
             set_subnet(model, subnet)
             size = traced_input_shape(model, shape)[1]
             out.append((name, sub, subnet, ratio, size))
@@ -136,6 +169,8 @@ def write_all(records: list, args, out: str) -> None:
             benchmark='rank_truth',
             config=args.config,
             rank_sets=args.rank_sets,
+            rank_set_digest=digest(args.rank_sets),
+            space=args.space,
             seeds=args.seeds,
             score_key=records[0]['score_key'] if records else None,
             split='val: scores, mean (the truth estimators are ranked '
@@ -178,8 +213,14 @@ def main(argv=None):
     out = args.out or osp.join('benchmarks', 'results', 'rank_truth',
                                f'{stem}.json')
     os.makedirs(osp.dirname(out), exist_ok=True)
+    earlier = None
+    if osp.isfile(out):
+        with open(out) as f:
+            earlier = json.load(f)
+    args.space = space_text(cfg)
     records, tasks = [], []
-    for set_name, name, subnet, ratio, size in subnets_of(cfg, args.rank_sets):
+    for set_name, name, subnet, ratio, size in subnets_of(
+            cfg, args.rank_sets, earlier):
         static = standalone_config(cfg, subnet, retrain=retrain_recipe(cfg))
         path = osp.join(work, set_name, f'{name}.py')
         atomic_write_text(path, static.pretty_text)
@@ -220,8 +261,9 @@ def main(argv=None):
         write_all(records, args, out)
 
     write_all(records, args, out)
-    train_many(tasks, args.jobs, done)
-    write_all(records, args, out)
+    if not args.dry_run:
+        train_many(tasks, args.jobs, done)
+        write_all(records, args, out)
 
 
 if __name__ == '__main__':

@@ -580,3 +580,85 @@ def test_coco_cost_model_times_a_real_evaluation(repo_root, monkeypatch):
     timed = bench.coco_eval_seconds(images=30, repeats=1)
     assert timed['images'] == 30 and timed['detections'] == 3000
     assert timed['bbox_mAP'] > 0.1 and timed['median_seconds'] > 0
+
+
+@pytest.mark.heavy
+def test_rank_truth_records_seeds_ceiling_and_reuses_its_subnets(
+        repo_root, tmp_path, monkeypatch):
+    """benchmarks/rank_truth.py: every subnet of each rank set with every
+    seed (val and test), the seed-to-seed Kendall tau over each set and
+    within each input size, and a rerun that reads the subnets from its
+    results file instead of drawing (and tracing) them again; a changed
+    rank set is drawn again."""
+    import json
+    bench = _bench_module(repo_root, monkeypatch, 'rank_truth')
+    truth = tmp_path / 'truth.yaml'
+    truth.write_text(
+        'named:\n  baseline: {}\n  res160: {data_preprocessor.size: 160}\n'
+        '  w48: {neck.width: 48}\n'
+        'random:\n  - {flops: [0.01, 50.0], num: 2, seed: 0,\n'
+        '     fixed: {data_preprocessor.size: 160}}\n')
+    held = tmp_path / 'held.yaml'
+    held.write_text('disjoint_from: [truth.yaml]\nnamed:\n'
+                    '  w32: {bbox_head.width: 32}\n')
+    trained = []
+
+    def fake_train_many(tasks, jobs, done):
+        for config, run_dir, seed, tag in tasks:
+            trained.append((run_dir, seed))
+            # seed 1 swaps the two 160 px random subnets' order
+            k, r = tag
+            value = {'random0': 0.6, 'random1': 0.5}.get(r['name'], 0.7)
+            if seed == 1 and r['name'].startswith('random'):
+                value = 1.1 - value
+            done(tag, {'coco/bbox_mAP': value + 0.01 * len(r['name'])},
+                 {'coco/bbox_mAP': value}, 1.0)
+
+    monkeypatch.setattr(bench, 'train_many', fake_train_many)
+    out = str(tmp_path / 'truth.json')
+    argv = [
+        bench_config :=
+        'configs/nas/nsga2_fcos_whole-elastic_r18w16_digits.py', '--rank-sets',
+        str(truth),
+        str(held), '--seeds', '0', '1', '--work-dir',
+        str(tmp_path / 'work'), '--out', out
+    ]
+    bench.main(argv)
+    result = json.load(open(out))
+    assert result['config'] == bench_config
+    records = result['records']
+    assert [(r['set'], r['name']) for r in records] == [('truth', 'baseline'),
+                                                        ('truth', 'res160'),
+                                                        ('truth', 'w48'),
+                                                        ('truth', 'random0'),
+                                                        ('truth', 'random1'),
+                                                        ('held', 'w32')]
+    assert len(trained) == 12 and sorted({s for _, s in trained}) == [0, 1]
+    for r in records:
+        assert None not in r['scores'] and None not in r['test_scores']
+        assert osp.isfile(r['config'])
+    sizes = {r['name']: r['input_size'] for r in records}
+    assert sizes['res160'] == sizes['random0'] == 160 == sizes['random1']
+    assert sizes['baseline'] == 128
+    # within 160 px the seeds disagree on the random pair only: of the 3
+    # pairs, 2 concordant, 1 discordant
+    ceiling = result['ceiling']['truth']
+    assert ceiling['n'] == 5
+    assert ceiling['by_size']['128'] is None  # two subnets: no tau
+    assert ceiling['by_size']['160'] == pytest.approx(1 / 3, abs=1e-3)
+    assert result['ceiling']['held']['all'] is None
+    assert osp.isfile(out[:-5] + '.csv') and osp.isfile(out[:-5] + '.png')
+
+    # a rerun reads the subnets from the results file: nothing drawn
+    import mmnas_tricks.engine.rank as rank
+
+    def refuse(*args, **kwargs):
+        raise AssertionError('drawn again')
+
+    monkeypatch.setattr(rank, 'rank_set_subnets', refuse)
+    bench.main(argv + ['--dry-run'])
+    assert json.load(open(out))['records'][3]['subnet'] == \
+        records[3]['subnet']
+    truth.write_text('named:\n  baseline: {}\n')
+    with pytest.raises(AssertionError, match='drawn again'):
+        bench.main(argv + ['--dry-run'])

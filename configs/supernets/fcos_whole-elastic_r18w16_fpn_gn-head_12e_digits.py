@@ -16,11 +16,11 @@ _base_ = [
 ]
 
 CONV_SHAPES = [(3, 1), (3, 2), (5, 1), (1, 1)]
-WIDTHS = [64, 32, 48, 80, 96]  # FPN and towers; 96 = the largest
+WIDTHS = [64, 32, 40, 48, 56, 80, 96]  # FPN and towers; 96 = the largest
 model = dict(
     data_preprocessor=dict(
         type='mmnas_tricks.SearchableDetDataPreprocessor',
-        sizes=[128, 96, 160],  # multiples of the pad divisor 32
+        sizes=[128, 96, 160, 192],  # multiples of the pad divisor 32
         base_size=128),
     backbone=dict(
         _delete_=True,
@@ -28,7 +28,7 @@ model = dict(
         base_channels=16,
         depths=((2, 1, 3), ) * 4,
         kernel_sizes=(3, 5),
-        width_ratios=(1.0, 0.5, 0.75, 1.25, 1.5),
+        width_ratios=(1.0, 0.5, 0.625, 0.75, 0.875, 1.25, 1.5),
         out_indices=(1, 2, 3)),
     neck=dict(
         type='mmnas_tricks.SearchableFPN',

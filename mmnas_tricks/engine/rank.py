@@ -128,15 +128,22 @@ def read_rank_set(path: str) -> dict:
     return dict(named=named, random=windows, disjoint_from=others)
 
 
-def rank_set_subnets(model,
-                     path: str,
-                     input_shape: Sequence[int],
-                     max_tries: int = 2000) -> List[Tuple[str, dict, float]]:
+def rank_set_subnets(
+    model,
+    path: str,
+    input_shape: Sequence[int],
+    max_tries: int = 2000,
+    flops_cache: Optional[Dict[str,
+                               int]] = None) -> List[Tuple[str, dict, float]]:
     """``(name, subnet, FLOPs / first subnet's FLOPs)`` of every subnet of
     the rank set at ``path`` (:func:`read_rank_set`), named ones first,
     then ``random`` ones (named ``random<i>``; drawn from a seeded
     :func:`sample_subnet`, kept while their FLOPs lie in the window, with
     no subnet twice).
+
+    ``flops_cache`` (subnet key -> FLOPs at ``input_shape``) keeps the
+    traced FLOPs across calls (a set ``disjoint_from`` another resolves
+    that one too; each trace of a channel space takes about a second).
 
     Raises:
         RankSetError: an override that is not a mutable or a choice of
@@ -147,15 +154,19 @@ def rank_set_subnets(model,
     from mmnas_tricks.models.resources import subnet_resources
     spec = read_rank_set(path)
     first = plain_subnet(model)
+    cache = {} if flops_cache is None else flops_cache
     # the subnets of the sets this one must not share any with
     taken: Dict[str, str] = {}
     for other in spec['disjoint_from']:
         for name, subnet, _ in rank_set_subnets(model, other, input_shape,
-                                                max_tries):
+                                                max_tries, cache):
             taken.setdefault(subnet_key(subnet), f'{other}: {name}')
 
     def flops(subnet):
-        return subnet_resources(model, subnet, input_shape)['flops']
+        key = subnet_key(subnet)
+        if key not in cache:
+            cache[key] = subnet_resources(model, subnet, input_shape)['flops']
+        return cache[key]
 
     named = []
     seen: Dict[str, str] = {}

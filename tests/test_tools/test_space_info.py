@@ -59,7 +59,7 @@ def test_input_size_follows_the_one_rule_and_is_printed(
     assert 'Resize scale (128, 128)' in summary['input_source']
     assert summary['first_subnet']['input_size'] == [128, 128]
     assert summary['min_subnet']['input_size'] == [96, 96]
-    assert summary['max_subnet']['input_size'] == [160, 160]
+    assert summary['max_subnet']['input_size'] == [192, 192]
     out = capsys.readouterr().out
     assert 'input size 128x128 (test_dataloader' in out
     assert 'min subnet at 96x96:' in out
