@@ -616,9 +616,9 @@ def test_rank_truth_records_seeds_ceiling_and_reuses_its_subnets(
 
     monkeypatch.setattr(bench, 'train_many', fake_train_many)
     out = str(tmp_path / 'truth.json')
+    bench_config = 'configs/nas/nsga2_fcos_whole-elastic_r18w16_digits.py'
     argv = [
-        bench_config :=
-        'configs/nas/nsga2_fcos_whole-elastic_r18w16_digits.py', '--rank-sets',
+        bench_config, '--rank-sets',
         str(truth),
         str(held), '--seeds', '0', '1', '--work-dir',
         str(tmp_path / 'work'), '--out', out
