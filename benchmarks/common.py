@@ -188,13 +188,13 @@ def train_or_resume(config: str,
         return metrics, json.load(f), seconds
 
 
-def train_many(tasks, jobs: int, done) -> None:
-    """:func:`train_or_resume` (with ``test``) of every ``(config, run_dir,
-    seed, tag)`` of ``tasks``, ``jobs`` at once in the order given (each with
-    cores / jobs torch threads when ``jobs`` > 1: on 2 cores, 2 jobs of 1
-    thread train 1.5x as many iterations a second as 1 of 2 threads), and
-    ``done(tag, final metrics, test metrics, seconds)`` in this thread as
-    each finishes."""
+def train_many(tasks, jobs: int, done, test: bool = True) -> None:
+    """:func:`train_or_resume` of every ``(config, run_dir, seed, tag)`` of
+    ``tasks``, ``jobs`` at once in the order given (each with cores / jobs
+    torch threads when ``jobs`` > 1: on 2 cores, 2 jobs of 1 thread train
+    1.5x as many iterations a second as 1 of 2 threads), and ``done(tag,
+    final metrics, test metrics, seconds)`` (with ``test``; else ``done(tag,
+    final metrics, seconds)``) in this thread as each finishes."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -204,7 +204,7 @@ def train_many(tasks, jobs: int, done) -> None:
                 config,
                 run_dir,
                 seed,
-                test=True,
+                test=test,
                 threads=threads): tag
             for config, run_dir, seed, tag in tasks
         }

@@ -218,6 +218,14 @@ def main(argv=None):
         with open(out) as f:
             earlier = json.load(f)
     args.space = space_text(cfg)
+    # a set disjoint from others is held out: nothing may be tuned on it
+    # (mmnas_tricks.engine.tune.read_truth leaves it out unless asked)
+    from mmnas_tricks.engine.rank import read_rank_set
+    held = {
+        osp.splitext(osp.basename(p))[0]:
+        bool(read_rank_set(p)['disjoint_from'])
+        for p in args.rank_sets
+    }
     records, tasks = [], []
     for set_name, name, subnet, ratio, size in subnets_of(
             cfg, args.rank_sets, earlier):
@@ -228,6 +236,7 @@ def main(argv=None):
         records.append(
             dict(
                 set=set_name,
+                held_out=held[set_name],
                 name=name,
                 key=subnet_key(subnet),
                 subnet=subnet,

@@ -648,6 +648,16 @@ def test_rank_truth_records_seeds_ceiling_and_reuses_its_subnets(
     assert ceiling['by_size']['160'] == pytest.approx(1 / 3, abs=1e-3)
     assert result['ceiling']['held']['all'] is None
     assert osp.isfile(out[:-5] + '.csv') and osp.isfile(out[:-5] + '.png')
+    # the tuning tools read the truth (the seeds' mean), never the held-out
+    # set unless asked for it
+    from mmnas_tricks.engine.tune import read_truth
+    rows = read_truth(out)
+    assert [r['name'] for r in rows
+            ] == ['baseline', 'res160', 'w48', 'random0', 'random1']
+    assert rows[3]['standalone'] == pytest.approx((0.67 + 0.57) / 2)
+    assert rows[3]['input_size'] == 160
+    with pytest.raises(ValueError, match='1 subnets have a stand-alone'):
+        read_truth(out, held_out=True)
 
     # a rerun reads the subnets from the results file: nothing drawn
     import mmnas_tricks.engine.rank as rank
@@ -662,3 +672,81 @@ def test_rank_truth_records_seeds_ceiling_and_reuses_its_subnets(
     truth.write_text('named:\n  baseline: {}\n')
     with pytest.raises(AssertionError, match='drawn again'):
         bench.main(argv + ['--dry-run'])
+
+
+def _truth_file(path, n_per_size=4):
+    """A rank_truth results file: truth and held-out subnets at two input
+    sizes whose stand-alone score rises with FLOPs within each size and is
+    higher at the larger size."""
+    import json
+    records = []
+    for held in (False, True):
+        for size in (128, 160):
+            for i in range(n_per_size):
+                flops = 0.4 + 0.15 * i + (0.05 if held else 0.0)
+                score = 0.6 + 0.1 * flops + (0.05 if size == 160 else 0.0)
+                records.append(
+                    dict(
+                        set='held' if held else 'truth',
+                        held_out=held,
+                        name=f's{size}_{i}',
+                        key=f'{held}-{size}-{i}',
+                        subnet={},
+                        flops_ratio=flops,
+                        input_size=size,
+                        scores=[score, score + 0.001],
+                        train_seconds=[100.0, 100.0]))
+    path.write_text(json.dumps(dict(records=records, ceiling={})))
+    return records
+
+
+def test_rank_estimators_table_of_taus_costs_and_a_predictor(
+        repo_root, tmp_path, monkeypatch):
+    """benchmarks/rank_estimators.py: each estimator's Kendall tau on the
+    truth and the held-out set, over all and within each input size; an
+    estimate already recorded is not made again; the predictor, fitted on
+    the truth set only, orders the held-out set by size and FLOPs, which
+    FLOPs alone cannot across sizes; estimator names are checked."""
+    import json
+    bench = _bench_module(repo_root, monkeypatch, 'rank_estimators')
+    truth = tmp_path / 'truth.json'
+    records = _truth_file(truth)
+    work = tmp_path / 'work'
+    work.mkdir()
+    # a recorded supernet estimate: the truth reversed within 160 px
+    values = {
+        r['key']:
+        (r['flops_ratio'] if r['input_size'] == 128 else -r['flops_ratio'])
+        for r in records
+    }
+    (work / 'estimates.json').write_text(
+        json.dumps(
+            dict(
+                values={'supernet:main': values},
+                seconds={'supernet:main': {k: 5.0
+                                           for k in values}})))
+    config = 'configs/nas/nsga2_fcos_whole-elastic_r18w16_digits.py'
+    out = str(tmp_path / 'est.json')
+    bench.main([
+        '--truth',
+        str(truth), '--supernet', f'main={config}:{config}', '--estimators',
+        'flops', 'supernet:main', 'predictor:flops', '--work-dir',
+        str(work), '--out', out
+    ])
+    rows = {r['estimator']: r for r in json.load(open(out))['rows']}
+    flops = rows['flops']
+    assert flops['truth']['by_size'] == {'128': 1.0, '160': 1.0}
+    assert flops['truth']['all'] < 1.0  # sizes interleave in FLOPs
+    sup = rows['supernet:main']
+    assert sup['held_out']['by_size'] == {'128': 1.0, '160': -1.0}
+    assert sup['held_out']['min_within'] == -1.0
+    assert sup['standalone_equivalents_per_subnet'] == pytest.approx(0.05)
+    pred = rows['predictor:flops']
+    assert pred['held_out']['all'] == 1.0 and pred['landmark_trainings'] == 8
+    assert pred['held_out']['all'] > flops['held_out']['all']
+    assert osp.isfile(out[:-5] + '.csv') and osp.isfile(out[:-5] + '.png')
+    for bad, match in (('finetune0:main', 'k >= 1'),
+                       ('supernet:other', "no --supernet named 'other'"),
+                       ('proxy', 'is not among')):
+        with pytest.raises(ValueError, match=match):
+            bench.parse_estimator(bad, {'main': None})

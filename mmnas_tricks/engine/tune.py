@@ -189,26 +189,44 @@ def recipe_digest(recipe: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def read_truth(path: str) -> List[dict]:
-    """The subnets of a ``tools/rank_correlation.py`` state file that have
-    a stand-alone score: ``{'name', 'subnet', 'flops_ratio',
-    'standalone'}`` each, in the study's order.
+def read_truth(path: str, held_out: bool = False) -> List[dict]:
+    """The subnets of a truth file that have a stand-alone score:
+    ``{'name', 'subnet', 'flops_ratio', 'standalone', 'index'}`` each (plus
+    ``input_size`` and ``set`` where the file has them), in the study's
+    order. The file is a ``tools/rank_correlation.py`` state (one score
+    per subnet) or a ``benchmarks/rank_truth.py`` results file: there the
+    score is the mean over its seeds (every seed finished), and only the
+    sets that are not held out are read (``held_out=True``: only the held-
+    out ones, for a report), so that nothing is tuned on a held-out set.
 
     Raises:
         ValueError: fewer than 3 such subnets (naming the file).
     """
     with open(path) as f:
         state = json.load(f)
-    rows = [
-        dict(
-            name=r.get('name', str(r.get('index'))),
-            subnet=r['subnet'],
-            flops_ratio=r['flops_ratio'],
-            standalone=r['standalone'],
-            index=r.get('index', i))
-        for i, r in enumerate((state.get('records') or {}).values())
-        if 'standalone' in r
-    ]
+    records = state.get('records') or {}
+    if isinstance(records, list):  # benchmarks/rank_truth.py
+        rows = [
+            dict(
+                name=r['name'],
+                subnet=r['subnet'],
+                flops_ratio=r['flops_ratio'],
+                standalone=sum(r['scores']) / len(r['scores']),
+                index=i,
+                input_size=r.get('input_size'),
+                set=r.get('set')) for i, r in enumerate(records)
+            if None not in r['scores'] and bool(r.get('held_out')) == held_out
+        ]
+    else:
+        rows = [
+            dict(
+                name=r.get('name', str(r.get('index'))),
+                subnet=r['subnet'],
+                flops_ratio=r['flops_ratio'],
+                standalone=r['standalone'],
+                index=r.get('index', i))
+            for i, r in enumerate(records.values()) if 'standalone' in r
+        ]
     if len(rows) < 3:
         raise ValueError(f'{path}: {len(rows)} subnets have a stand-alone '
                          'score; a rank objective needs at least 3')
