@@ -224,3 +224,53 @@ def best_at(front: Sequence[dict],
     """The best point of ``front`` at no more than ``budget`` ``x``."""
     within = [p for p in front if p[x] <= budget]
     return max(within, key=lambda p: p[y]) if within else None
+
+
+def read_hand_front(path: str, baseline: Config) -> dict:
+    """The recorded hand front of a ``benchmarks/main_job.py`` results file
+    (``hand_front``: the Pareto front of the baseline and its hand rules,
+    test-split means over its seeds), with whether it was trained with
+    ``baseline``'s recipe (the file's baseline row has ``baseline``'s
+    config fingerprint: the same model, data, schedule and seed rule).
+
+    Raises:
+        ValueError: the file has no hand front (naming it).
+    """
+    import json
+
+    from .rank import config_fingerprint
+    with open(path) as f:
+        result = json.load(f)
+    front = result.get('hand_front') or []
+    if not front:
+        raise ValueError(f'{path}: no hand_front (no hand rule has every '
+                         'seed finished yet): run benchmarks/main_job.py')
+    rows = {r['model']: r for r in result.get('rows', [])}
+    base = rows.get('baseline') or {}
+    return dict(
+        path=path,
+        front=front,
+        seeds=result.get('seeds'),
+        same_recipe=base.get('fingerprint') == config_fingerprint(baseline))
+
+
+def compare_with_front(found: Sequence[dict],
+                       front: Sequence[dict],
+                       y: str = 'test_score') -> List[dict]:
+    """For each found row (``model``, ``gflops``, ``y``): the best point of
+    the hand front at no more FLOPs and by how much the found row beats
+    it (negative: the hand rule is better)."""
+    out = []
+    for r in found:
+        hand = best_at(front, r['gflops'])
+        out.append(
+            dict(
+                model=r['model'],
+                gflops=r['gflops'],
+                score=r[y],
+                hand=hand and hand['model'],
+                hand_gflops=hand and hand['gflops'],
+                hand_mean=hand and hand['mean'],
+                margin=None if hand is None else round(r[y] -
+                                                       hand['mean'], 4)))
+    return out

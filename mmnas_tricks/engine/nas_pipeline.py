@@ -534,6 +534,9 @@ class NASPipeline:
             text += f'\nre-ranked by a {choice["rerank"]["epochs"]}-epoch ' \
                 f'fine-tune ({len(by_name)} candidates, rerank/' \
                 'choice.json):\n' + '\n'.join(lines) + '\n'
+        hand = self.hand_front(found)
+        if hand is not None:
+            text += '\n' + hand['text']
         print('\n' + text, flush=True)
         atomic_write_text(osp.join(self.work_dir, 'results.md'), text)
         dump_json_atomic(
@@ -541,13 +544,55 @@ class NASPipeline:
                 rows=rows,
                 verdict=verdict,
                 stage_minutes=minutes,
-                rerank=choice), osp.join(self.work_dir, 'results.json'))
+                rerank=choice,
+                hand_front=hand
+                and {k: v
+                     for k, v in hand.items() if k != 'text'}),
+            osp.join(self.work_dir, 'results.json'))
         dump_csv_atomic(rows, osp.join(self.work_dir, 'results.csv'))
         self._plot(rows, key)
         for row in found:
             if row['trained'] == 'from scratch':
                 self._zoo_entry(row, paths, *stages[row['model']])
         return rows
+
+    def hand_front(self, found: list) -> Optional[dict]:
+        """The recorded hand front (``nas.hand_front``) beside the found
+        rows retrained from scratch: its points (test-split means over its
+        seeds) and, for each found row, the best of them at no more FLOPs;
+        as a Markdown section (``text``). None without ``nas.hand_front``."""
+        from .hand_rules import compare_with_front, read_hand_front
+        path = self.stages['hand_front']
+        if path is None:
+            return None
+        hand = read_hand_front(path, load_config(self.stages['baseline']))
+        scratch = [r for r in found if r['trained'] == 'from scratch']
+        hand['comparison'] = compare_with_front(scratch, hand['front'])
+        seeds = len(hand['seeds'] or [])
+        lines = [
+            f'the hand front ({path}: the baseline scaled by hand, '
+            f'{seeds} seeds, test-split means; ' +
+            ('trained with this baseline\'s recipe' if hand['same_recipe'] else
+             'NOT this baseline\'s recipe: not comparable') + '):', '',
+            '| hand rule | GFLOPs | test mean (range) |', '|---|---|---|'
+        ]
+        for p in hand['front']:
+            lines.append(f"| {p['model']} | {p['gflops']:.4f} | "
+                         f"{p['mean']:.4f} ({p['range'][0]:.4f}-"
+                         f"{p['range'][1]:.4f}) |")
+        lines += [
+            '', '| found | GFLOPs | test (this seed) | best hand rule '
+            'at <= its FLOPs | its mean | found - hand |',
+            '|---|---|---|---|---|---|'
+        ]
+        for c in hand['comparison']:
+            lines.append(
+                f"| {c['model']} | {c['gflops']:.4f} | {c['score']:.4f} | "
+                f"{c['hand'] or 'none'} | " +
+                ('' if c['hand'] is None else
+                 f"{c['hand_mean']:.4f} | {c['margin']:+.4f}") + ' |')
+        hand['text'] = '\n'.join(lines) + '\n'
+        return hand
 
     def _zoo_entry(self, found: dict, paths: dict, name: str,
                    stage: str) -> None:

@@ -15,7 +15,10 @@ def stage_configs(cfg, config_path: str) -> dict:
     ``rerank`` (``nas.rerank`` with its defaults, or None: the search's
     best subnets re-ranked by a short fine-tune before the retraining,
     :mod:`mmnas_tricks.engine.rerank`; the search then exports the
-    candidates).
+    candidates), ``hand_front`` (``nas.hand_front``, a results file of
+    ``benchmarks/main_job.py``, the path relative to the config, or None:
+    the recorded Pareto front of the baseline scaled by hand, which the
+    report prints beside the found subnets).
 
     With ``nas.inherit='baseline'`` the supernet starts from the trained
     baseline's weights (``tools/nas.py`` passes them as ``load_from``): an
@@ -26,13 +29,14 @@ def stage_configs(cfg, config_path: str) -> dict:
             baseline, or with a key not among them.
         ValueError: ``nas.inherit`` is not None or ``'baseline'``, or
             ``nas.search`` names another ``score_key`` than ``nas``.
-        FileNotFoundError: the baseline config does not exist.
+        FileNotFoundError: the baseline config or the hand-front file
+            does not exist.
     """
     if 'nas' not in cfg:
         raise KeyError(f'{config_path} has no nas dict; see tools/nas.py')
     nas = copy.deepcopy(cfg.nas)
     valid = ('search', 'retrain', 'baseline', 'inherit', 'score_key',
-             'finetune', 'rerank')
+             'finetune', 'rerank', 'hand_front')
     for key in ('search', 'retrain', 'baseline'):
         if key not in nas:
             raise KeyError(f'nas.{key} is missing in {config_path}; valid '
@@ -70,11 +74,18 @@ def stage_configs(cfg, config_path: str) -> dict:
             rerank=dict(topk=rerank['topk'], group_by=rerank['group_by']))
     search.custom_hooks = []  # the loop sets the candidates
     search.default_hooks = dict(search.default_hooks, checkpoint=None)
-    baseline = nas['baseline']
-    if not osp.isabs(baseline):
-        baseline = osp.normpath(osp.join(osp.dirname(config_path), baseline))
-    if not osp.isfile(baseline):
-        raise FileNotFoundError(f'nas.baseline {baseline!r} does not exist')
+
+    def path_of(key):
+        path = nas[key]
+        if not osp.isabs(path):
+            path = osp.normpath(osp.join(osp.dirname(config_path), path))
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'nas.{key} {path!r} in {config_path} '
+                                    'does not exist')
+        return path
+
+    baseline = path_of('baseline')
+    hand_front = path_of('hand_front') if nas.get('hand_front') else None
     return dict(
         supernet=supernet,
         search=search,
@@ -82,7 +93,8 @@ def stage_configs(cfg, config_path: str) -> dict:
         inherit=inherit,
         score_key=score_key,
         finetune=nas.get('finetune'),
-        rerank=rerank)
+        rerank=rerank,
+        hand_front=hand_front)
 
 
 def search_data(cfg) -> dict:

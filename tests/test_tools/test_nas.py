@@ -289,3 +289,78 @@ def test_stage_bookkeeping(repo_root, tmp_path, monkeypatch):
     assert calls == [('search', True)]
     assert run() == ['retrain']  # out of date after the new search
     assert json.load(open(osp.join(work, 'nas_state.json')))['retrain']['done']
+
+
+def test_report_prints_the_recorded_hand_front_beside_the_found(
+        repo_root, tmp_path):
+    """nas.hand_front: the report's section with the recorded hand front
+    (test means) and, for each found subnet retrained from scratch, the
+    best hand rule at no more FLOPs and the margin; the recipe check by
+    the baseline's config fingerprint; a missing file is refused."""
+    from mmnas_tricks.engine.nas_pipeline import NASPipeline
+    from mmnas_tricks.engine.rank import config_fingerprint
+    base = load_config(
+        osp.join(repo_root, 'configs', 'baselines',
+                 'fcos_r18w16_fpn_gn-head_12e_digits.py'))
+    front = [
+        dict(model='width_x0.5', gflops=0.04, mean=0.73, range=[0.72, 0.74]),
+        dict(
+            model='width_x0.5_res192',
+            gflops=0.10,
+            mean=0.78,
+            range=[0.77, 0.79]),
+    ]
+    recorded = tmp_path / 'hand.json'
+    recorded.write_text(
+        json.dumps(
+            dict(
+                seeds=[0, 1, 2],
+                hand_front=front,
+                rows=[
+                    dict(
+                        model='baseline', fingerprint=config_fingerprint(base))
+                ])))
+    config = tmp_path / 'main.py'
+    baseline = osp.join(repo_root, 'configs', 'baselines',
+                        'fcos_r18w16_fpn_gn-head_12e_digits.py')
+    config.write_text(f'_base_ = [{osp.join(repo_root, MAIN)!r}]\n'
+                      f'nas = dict(baseline={baseline!r}, '
+                      f'hand_front={str(recorded)!r})\n')
+    pipe = NASPipeline(
+        str(config),
+        osp.join(repo_root, 'tools'),
+        work_dir=str(tmp_path / 'w'))
+    found = [
+        dict(
+            model='found (<= 0.5x FLOPs)',
+            trained='from scratch',
+            gflops=0.08,
+            test_score=0.75),
+        dict(
+            model='found (<= 1x FLOPs)',
+            trained='from scratch',
+            gflops=0.16,
+            test_score=0.79),
+        dict(
+            model='found (<= 1x FLOPs), fine-tuned',
+            trained='fine-tuned from the supernet',
+            gflops=0.16,
+            test_score=0.70),
+    ]
+    hand = pipe.hand_front(found)
+    assert hand['same_recipe'] and hand['seeds'] == [0, 1, 2]
+    assert [(c['hand'], c['margin'])
+            for c in hand['comparison']] == [('width_x0.5', 0.02),
+                                             ('width_x0.5_res192', 0.01)]
+    assert 'the hand front' in hand['text']
+    assert '| width_x0.5_res192 | 0.1000 | 0.7800 (0.7700-0.7900) |' in \
+        hand['text']
+    assert '+0.0100' in hand['text']
+    # another recipe's front is printed, but marked
+    recorded.write_text(json.dumps(dict(seeds=[0], hand_front=front, rows=[])))
+    assert 'NOT this baseline' in pipe.hand_front(found)['text']
+    config.write_text(f'_base_ = [{osp.join(repo_root, MAIN)!r}]\n'
+                      f'nas = dict(baseline={baseline!r}, '
+                      "hand_front='missing.json')\n")
+    with pytest.raises(FileNotFoundError, match='nas.hand_front .*missing'):
+        NASPipeline(str(config), osp.join(repo_root, 'tools'))
