@@ -46,3 +46,27 @@ def test_loops_hooks_and_scorers_read_no_pipeline_keys():
     assert {p
             for p, text in sources.items()
             if pipeline_key.search(text)} == set()
+
+
+def test_only_reports_score_the_test_split():
+    """The test split is scored for reports only: the one call of a
+    Runner's test loop is in tools/test.py and tools/train.py --test, and
+    the only reader of their test_metrics.json in the package is the
+    pipeline's report; no loop, hook, scorer or search reads it (the
+    package touches test_dataloader only to resize its pipeline, count its
+    input size or point it at a tiny build)."""
+    tools = osp.join(osp.dirname(PACKAGE), 'tools')
+    calls = re.compile(r'\.test\(\)')
+    sources = _sources('**', '*.py')
+    assert {p for p, t in sources.items() if calls.search(t)} == set()
+    assert {
+        osp.basename(p)
+        for p in glob(osp.join(tools, '**', '*.py'), recursive=True)
+        if calls.search(open(p).read())
+    } == {'test.py', 'train.py'}
+    readers = {p for p, t in sources.items() if 'test_metrics' in t}
+    assert readers == {'engine/nas_pipeline.py'}
+    text = sources['engine/nas_pipeline.py']
+    # the report is its one reader
+    assert text.count('self.test_metrics(') == 1
+    assert text.index('self.test_metrics(') > text.index('def report(')
