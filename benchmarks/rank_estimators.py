@@ -14,10 +14,14 @@ Estimators (``--estimators``; ``NAME`` is a supernet of ``--supernet``):
 - ``finetune<k>:NAME``: the held-out score after a ``k``-epoch fine-tune
   from the subnet's BN-calibrated supernet weights (the re-rank stage's
   estimate; :func:`mmnas_tricks.engine.rank.finetune_estimate_config`).
-- ``predictor:EST``: a ridge regression from the estimate ``EST`` (one of
-  the above), log FLOPs and the input size (one-hot) to the stand-alone
-  score, fitted on the truth set (its landmarks) and applied to the
-  held-out one (on the truth set: leave-one-out predictions).
+- ``zc:PROXY``: a zero-cost proxy of the exported subnet at its seeded
+  initial weights on one training batch
+  (:func:`mmnas_tricks.engine.zero_cost.zero_cost_scores`: ``grad_norm``,
+  ``snip``, ``synflow``).
+- ``predictor:EST[+EST...]``: a ridge regression from the estimates
+  ``EST`` (of the above), log FLOPs and the input size (one-hot) to the
+  stand-alone score, fitted on the truth set (its landmarks) and applied
+  to the held-out one (on the truth set: leave-one-out predictions).
 
 Estimates are recorded in ``<work-dir>/estimates.json`` as they are made
 and reused when the command runs again (an interrupted fine-tune resumes).
@@ -56,7 +60,8 @@ def parse_args(argv=None):
         '--estimators',
         nargs='+',
         default=['flops'],
-        help='flops, supernet:NAME, finetune<k>:NAME, predictor:EST')
+        help='flops, supernet:NAME, finetune<k>:NAME, zc:PROXY, '
+        'predictor:EST[+EST...]')
     parser.add_argument('--calibrate-bn', type=int, default=10)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
@@ -101,8 +106,17 @@ def parse_estimator(est: str, supernets: dict) -> tuple:
         return 'flops', 0, None
     kind, sep, arg = est.partition(':')
     if kind == 'predictor' and sep:
-        parse_estimator(arg, supernets)
+        for base in arg.split('+'):
+            if parse_estimator(base, supernets)[0] == 'predictor':
+                raise ValueError(f'estimator {est!r}: a predictor of a '
+                                 'predictor')
         return 'predictor', 0, arg
+    if kind == 'zc':
+        from mmnas_tricks.engine.zero_cost import PROXIES
+        if arg not in PROXIES:
+            raise ValueError(f'estimator {est!r}: zc:PROXY takes one of '
+                             f'{list(PROXIES)}')
+        return 'zc', 0, arg
     epochs = 0
     if kind.startswith('finetune'):
         digits = kind[len('finetune'):]
@@ -111,7 +125,8 @@ def parse_estimator(est: str, supernets: dict) -> tuple:
         kind, epochs = 'finetune', int(digits)
     if kind not in ('supernet', 'finetune') or not sep:
         raise ValueError(f'estimator {est!r} is not among flops, '
-                         'supernet:NAME, finetune<k>:NAME, predictor:EST')
+                         'supernet:NAME, finetune<k>:NAME, zc:PROXY, '
+                         'predictor:EST')
     if arg not in supernets:
         raise ValueError(f'estimator {est!r}: no --supernet named {arg!r} '
                          f'(given: {sorted(supernets)})')
@@ -241,26 +256,67 @@ def finetune_estimates(est, name, epochs, records, args, store,
     train_many(tasks, args.jobs, done, test=False)
 
 
-def features(r: dict, base: float, sizes: list) -> list:
-    """A predictor's inputs: the base estimate, log FLOPs and the input
+def zc_estimates(est, proxy, records, args, store, batches) -> None:
+    """``zc:PROXY`` of every record: its stand-alone config's model (the
+    exported subnet) at its initial weights (seeded by ``args.seed``), on
+    the first training batch of its own pipeline (its input size)."""
+    import torch
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+
+    from mmnas_tricks.engine.zero_cost import zero_cost_scores
+    from mmnas_tricks.models.resources import input_size
+    from mmnas_tricks.utils import build_model, load_config
+    for r in records:
+        if store.get(est, r['key']) is not None:
+            continue
+        start = time.time()
+        cfg = load_config(r['config'])
+        size = r['input_size']
+        if size not in batches:
+            loader = dict(
+                cfg.train_dataloader, num_workers=0, persistent_workers=False)
+            with DefaultScope.overwrite_default_scope(
+                    cfg.get('default_scope') or 'mmdet'):
+                batches[size] = next(
+                    iter(Runner.build_dataloader(loader, seed=args.seed)))
+        torch.manual_seed(args.seed)
+        model = build_model(cfg)
+        model.init_weights()
+        value = zero_cost_scores(model, batches[size], (proxy, ),
+                                 input_size(cfg).shape)[proxy]
+        store.put(est, r['key'], value, time.time() - start)
+        print(f'{est} {r["set"]} {r["name"]}: {value:.4g}', flush=True)
+
+
+def features(r: dict, bases: list, sizes: list) -> list:
+    """A predictor's inputs: the base estimates, log FLOPs and the input
     size one-hot."""
-    return [base, math.log(r['flops_ratio'])
-            ] + [1.0 if r['input_size'] == s else 0.0 for s in sizes]
+    return list(bases) + [math.log(r['flops_ratio'])] + [
+        1.0 if r['input_size'] == s else 0.0 for s in sizes
+    ]
 
 
 def predictor_values(base_est: str, truth: list, held: list, store) -> tuple:
     """Ridge regression (scikit-learn, standardized inputs) of the truth
-    set's stand-alone means on :func:`features`: leave-one-out predictions
-    on the truth set, the fitted model's on the held-out set."""
+    set's stand-alone means on :func:`features` of the estimates
+    ``base_est`` (``+``-joined; zero-cost proxies as logarithms, as they
+    span orders of magnitude): leave-one-out predictions on the truth set,
+    the fitted model's on the held-out set."""
     import numpy as np
     from sklearn.linear_model import RidgeCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    bases = base_est.split('+')
     sizes = sorted({r['input_size'] for r in truth + held})
+
+    def base(est, r):
+        value = value_of(est, r, store)
+        return math.log(value) if est.startswith('zc:') else value
 
     def xs(rows):
         return np.array(
-            [features(r, value_of(base_est, r, store), sizes) for r in rows])
+            [features(r, [base(e, r) for e in bases], sizes) for r in rows])
 
     def model():
         return make_pipeline(StandardScaler(),
@@ -313,10 +369,10 @@ def main(argv=None):
     os.makedirs(args.work_dir, exist_ok=True)
     truth, held, ceiling = read_sets(args.truth)
     store = Estimates(args.work_dir)
-    scorers = {}
+    scorers, batches = {}, {}
     for est in args.estimators:
         kind, epochs, arg = parse_estimator(est, args.supernets)
-        bases = [arg] if kind == 'predictor' else [est]
+        bases = arg.split('+') if kind == 'predictor' else [est]
         for base in bases:
             k, e, a = parse_estimator(base, args.supernets)
             if k == 'supernet':
@@ -324,6 +380,8 @@ def main(argv=None):
             elif k == 'finetune':
                 finetune_estimates(base, a, e, truth + held, args, store,
                                    scorers)
+            elif k == 'zc':
+                zc_estimates(base, a, truth + held, args, store, batches)
     # one stand-alone training, for the costs: the truth's mean seconds
     standalone = [
         s for r in truth + held for s in r.get('train_seconds') or [] if s
@@ -334,7 +392,8 @@ def main(argv=None):
         kind, epochs, arg = parse_estimator(est, args.supernets)
         if kind == 'predictor':
             on_truth, on_held = predictor_values(arg, truth, held, store)
-            seconds = 0.0 if arg == 'flops' else store.seconds(arg)
+            seconds = sum(
+                store.seconds(b) for b in arg.split('+') if b != 'flops')
             landmarks = len(truth)
         else:
             on_truth = [value_of(est, r, store) for r in truth]

@@ -747,6 +747,47 @@ def test_rank_estimators_table_of_taus_costs_and_a_predictor(
     assert osp.isfile(out[:-5] + '.csv') and osp.isfile(out[:-5] + '.png')
     for bad, match in (('finetune0:main', 'k >= 1'),
                        ('supernet:other', "no --supernet named 'other'"),
-                       ('proxy', 'is not among')):
+                       ('proxy', 'is not among'), ('zc:naswot',
+                                                   'zc:PROXY takes one of'),
+                       ('predictor:predictor:flops', 'of a predictor')):
         with pytest.raises(ValueError, match=match):
             bench.parse_estimator(bad, {'main': None})
+    # two inputs: the supernet estimate and FLOPs; the store's estimates
+    loo, held = bench.predictor_values(
+        'flops+supernet:main', [r for r in bench.read_sets(str(truth))[0]],
+        bench.read_sets(str(truth))[1], bench.Estimates(str(work)))
+    assert len(loo) == 8 and len(held) == 8
+
+
+def test_rank_estimators_zero_cost_proxies_of_the_exported_subnets(
+        repo_root, tmp_path, monkeypatch, tiny_digits):
+    """zc:PROXY: each subnet's stand-alone config (its exported model at
+    its seeded initial weights) on a batch of its own pipeline; recorded,
+    not computed again."""
+    from mmnas_tricks.engine.hand_rules import HandRule, scale_config
+    from mmnas_tricks.testing import shrink_digits_cfg
+    from mmnas_tricks.utils import load_config
+    from .conftest import TINY_SPEC
+    bench = _bench_module(repo_root, monkeypatch, 'rank_estimators')
+    base = load_config(
+        osp.join(repo_root, 'configs', 'baselines',
+                 'fcos_r18w16_fpn_gn-head_12e_digits.py'))
+    records = []
+    for i, width in enumerate((0.25, 0.5)):
+        cfg = shrink_digits_cfg(
+            scale_config(base, HandRule(width)),
+            tiny_digits,
+            TINY_SPEC,
+            work_dir=str(tmp_path / 'unused'),
+            batch_size=2)
+        path = str(tmp_path / f'w{i}.py')
+        cfg.dump(path)
+        records.append(
+            dict(key=str(i), config=path, input_size=128, set='t', name=i))
+    store = bench.Estimates(str(tmp_path))
+    args = type('Args', (), dict(seed=0))
+    bench.zc_estimates('zc:synflow', 'synflow', records, args, store, {})
+    values = [store.get('zc:synflow', r['key']) for r in records]
+    assert 0 < values[0] < values[1]
+    bench.zc_estimates('zc:synflow', 'synflow', records, args,
+                       bench.Estimates(str(tmp_path)), None)  # nothing to do
