@@ -1,6 +1,6 @@
 """Zero-cost proxies of a detector at its initial weights: finite and
-positive, synflow larger for a wider network, synflow independent of the data, and
-the model left as it was."""
+positive, synflow larger for a wider network and independent of the data,
+and the model left as it was."""
 import os.path as osp
 
 import pytest
