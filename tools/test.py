@@ -6,11 +6,10 @@ Example:
         work_dirs/fcos_r18w16_fpn_gn-head_12e_digits/epoch_12.pth
 """
 import argparse
-import os.path as osp
 
 from mmengine.evaluator import DumpResults
 
-from mmnas_tricks.utils import (add_common_args, build_runner,
+from mmnas_tricks.utils import (add_common_args, build_runner, check_file,
                                 explain_unsafe_checkpoint, finish_common_args,
                                 finish_launcher, load_config,
                                 print_final_metrics, set_work_dir,
@@ -37,9 +36,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(
-            f'checkpoint {args.checkpoint!r} does not exist')
+    check_file(args.checkpoint, 'checkpoint')
     cfg = load_config(args.config, args.cfg_options)
     setup_launcher(cfg, args.launcher)
     set_work_dir(cfg, args.config, args.work_dir)

@@ -12,10 +12,9 @@ Example:
     python tools/train.py CONFIG --test   # then score the test split
 """
 import argparse
-import os.path as osp
 
 from mmnas_tricks.engine.hooks.random_state_hook import add_random_state_hook
-from mmnas_tricks.utils import (add_common_args, build_runner,
+from mmnas_tricks.utils import (add_common_args, build_runner, check_file,
                                 explain_unsafe_checkpoint, finish_common_args,
                                 finish_launcher, load_config,
                                 print_final_metrics, set_work_dir,
@@ -90,9 +89,7 @@ def build_cfg(args):
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
-        if not osp.isfile(args.resume):
-            raise FileNotFoundError(
-                f'--resume checkpoint {args.resume!r} does not exist')
+        check_file(args.resume, '--resume checkpoint')
         cfg.resume = True
         cfg.load_from = args.resume
     return cfg

@@ -25,7 +25,7 @@ import os.path as osp
 import reprlib
 from typing import Any, Dict, Optional, Tuple
 
-from mmnas_tricks.utils.io import atomic_write_text
+from mmnas_tricks.utils.io import atomic_write_text, check_file
 
 FORMAT_VERSION = 1
 _SUFFIXES = ('.yaml', '.yml', '.json')
@@ -142,6 +142,16 @@ def plain_choice(value: Any) -> Any:
     return value
 
 
+def _plain_tree(value: Any) -> Any:
+    """:func:`plain_choice` through lists and dicts, every container a new
+    one (nothing shared between two values)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain_tree(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain_tree(v) for k, v in value.items()}
+    return plain_choice(value)
+
+
 def subnet_key(subnet: Dict[str, Any]) -> str:
     """A canonical string of a subnet: equal subnets (tuples or lists,
     any key order) give equal keys (dedup, tie-breaking, traces)."""
@@ -162,17 +172,29 @@ def dump_subnet(subnet: Dict[str, Any],
     if not isinstance(subnet, dict) or not all(
             isinstance(k, str) for k in subnet):
         raise SubnetFileError('subnet must be a dict with str keys')
+    if meta is not None and not isinstance(meta, dict):
+        raise SubnetFileError(f'meta must be a dict, got '
+                              f'{type(meta).__name__}')
+    # every value a copy of its own: values that share a list would be
+    # written as a YAML anchor and alias, which the reader refuses
     doc = dict(
         format_version=FORMAT_VERSION,
-        subnet={k: plain_choice(v)
+        subnet={k: _plain_tree(v)
                 for k, v in subnet.items()})
     if meta:
-        doc['meta'] = {k: plain_choice(v) for k, v in meta.items()}
+        doc['meta'] = {k: _plain_tree(v) for k, v in meta.items()}
     if suffix == '.json':
         text = json.dumps(doc, indent=2) + '\n'
     else:
         import yaml
-        text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
+
+        class NoAliases(yaml.SafeDumper):
+
+            def ignore_aliases(self, data):
+                return True
+
+        text = yaml.dump(
+            doc, Dumper=NoAliases, sort_keys=False, default_flow_style=None)
     return atomic_write_text(path, text)
 
 
@@ -183,13 +205,15 @@ def read_subnet_file(path: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         tuple: ``(subnet, meta)``.
 
     Raises:
-        FileNotFoundError: the file does not exist.
+        FileNotFoundError: the file does not exist (or is a link to
+            nothing).
+        IsADirectoryError: the path is a directory.
+        OSError: the path is not a regular file (a FIFO, a device).
         SubnetFileError: empty, not YAML/JSON, wrong format version, or the
             wrong types inside.
     """
+    check_file(path, 'subnet file')
     suffix = _check_suffix(path)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'subnet file {path!r} does not exist')
     with open(path, 'rb') as f:
         data = f.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
@@ -242,8 +266,9 @@ def read_subnet_file(path: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
                 f'{short_repr(choice)} has the wrong type '
                 f'{type(choice).__name__} (valid: str, int, float, list of '
                 'numbers)')
-    meta = doc.get('meta') or {}
-    if not isinstance(meta, dict):
-        raise SubnetFileError(f"{path}: 'meta' must be a mapping, got "
-                              f'{type(meta).__name__}')
+    meta = doc.get('meta', {})
+    if not isinstance(meta, dict):  # [], 0, false and null too
+        raise SubnetFileError(f"{path}: 'meta' must be a mapping (e.g. "
+                              f'score: 0.4), got {short_repr(meta)} '
+                              f'({type(meta).__name__})')
     return subnet, meta

@@ -36,6 +36,14 @@ _NUMERIC_TYPECODES = (
     np.typecodes['AllInteger'] + np.typecodes['AllFloat'] + '?')
 
 
+def _qualname(obj) -> str:
+    """``module.Name`` of a class (or the repr of anything else), without
+    a memory address."""
+    if inspect.isclass(obj):
+        return f'{obj.__module__}.{obj.__qualname__}'
+    return _ADDRESS.sub('', repr(obj))
+
+
 def _history_buffer_getattr(obj, name):
     """Stands in for ``builtins.getattr`` while unpickling: only the
     statistics methods of ``HistoryBuffer`` may be looked up."""
@@ -45,8 +53,7 @@ def _history_buffer_getattr(obj, name):
     if obj is HistoryBuffer and name in allowed:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
-        f'refused getattr({obj!r}, {name!r}) in a checkpoint: only '
-        'getattr(HistoryBuffer, <statistics method>) is allow-listed')
+        f'refused getattr({_qualname(obj)}, {str(name)[:80]!r})')
 
 
 def _empty_bytes(*args):
@@ -139,13 +146,16 @@ def code_global_reason(name: str) -> Optional[str]:
     module, attr = py3_global(name).rsplit('.', 1)
     if module == 'builtins':
         obj = getattr(builtins, attr, None)
-        if not isinstance(obj, type) or attr in _CODE_BUILTIN_CLASSES:
-            return (f'builtins.{attr} is a function or a type that builds '
-                    'code or objects of any kind: a checkpoint can run code '
-                    'through it')
+        if not isinstance(obj, type):
+            return (f'builtins.{attr} is a built-in function, and a '
+                    'checkpoint calls it with arguments of its choosing')
+        if attr in _CODE_BUILTIN_CLASSES:
+            return (f'builtins.{attr} makes classes, attributes or objects '
+                    'of any type, and so can run any code')
         return None
     if module.split('.')[0] in CODE_MODULES:
-        return (f'{module} holds what reaches the system or runs code')
+        return (f'{module} is a module that runs programs, reaches the '
+                'operating system or executes code')
     obj = getattr(sys.modules.get(module), attr, None)
     if obj is not None and not inspect.isclass(obj):
         return (f'{name} is a {type(obj).__name__}, not a class: a '
@@ -190,18 +200,86 @@ class UnsafeCheckpointError(RuntimeError):
         self.torch_error = torch_error
 
 
-# torch's two wordings: a global not allow-listed ('Unsupported global:
-# GLOBAL builtins.eval' prints builtins bare: 'GLOBAL eval'), and one whose
-# module it blocks ('unsupported GLOBAL posix.system whose module posix is
-# blocked')
+#: what a refusal advises: nothing to do for what can run code
+DO_NOT_LOAD = ('Do not load this file: no checkpoint of an mmdet or mmseg '
+               'model holds it.')
+
+# torch's wordings: a global not allow-listed ('Unsupported global: GLOBAL
+# builtins.eval' prints builtins bare: 'GLOBAL eval'), one whose module it
+# blocks ('unsupported GLOBAL posix.system whose module posix is blocked'),
+# a call of a function it does not know ('Trying to call reduce for
+# unrecognized function <function HistoryBuffer.mean at 0x...>'), an object
+# of a class it may not build ('Can only build Tensor, ... but got <class
+# 'numpy.dtypes.ObjectDType'>'); and this module's own getattr refusal
 _UNSUPPORTED = re.compile(r'[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)')
+_UNKNOWN_CALL = re.compile(r'unrecognized function <function ([\w.<>]+)')
+_CANNOT_BUILD = re.compile(r"Can only build .* but got <class '([\w.]+)'>")
+_GETATTR = re.compile(r"refused getattr\(([^,]+), '([^']*)'\)")
+_ADDRESS = re.compile(r' at 0x[0-9a-fA-F]+')
+
+
+def refusal(what: str, why: str, trust: Optional[str] = None) -> str:
+    """The one wording of a refused checkpoint: what it holds, why that is
+    refused, and what a person can do: allow one class with
+    ``--trust-global`` (``trust``), or nothing (do not load the file)."""
+    action = DO_NOT_LOAD if trust is None else (
+        f'If you trust the source of the file and {trust} is a class of '
+        f'plain data, allow that one class with `--trust-global {trust}` '
+        '(tools/train.py, tools/test.py); weights_only stays on.')
+    return f'checkpoint refused: it holds {what}, and {why}. {action}'
+
+
+def _explain(text: str) -> str:
+    """The :func:`refusal` of torch's weights-only error ``text``."""
+    match = _UNSUPPORTED.search(text)
+    if match is not None:
+        name = py3_global(match.group(1))
+        reason = code_global_reason(name)
+        if reason is not None:
+            return refusal(f'a pickled {name}', f'{reason}; it can run code')
+        return refusal(
+            f'a pickled object of type {name}',
+            'that type is not on the allow-list of the classes mmengine '
+            'checkpoints contain (a checkpoint can run code through an '
+            'object it builds)',
+            trust=name)
+    match = _GETATTR.search(text)
+    if match is not None:
+        return refusal(
+            f'the lookup getattr({match.group(1)}, {match.group(2)!r})',
+            'a lookup reaches any function or attribute of an object (the '
+            'one allowed is getattr(HistoryBuffer, <statistics method>), '
+            "which mmengine's message hub pickles)")
+    match = _UNKNOWN_CALL.search(text)
+    if match is not None:
+        return refusal(
+            f'a call of the function {match.group(1)}',
+            'a checkpoint calls a function with arguments of its choosing '
+            '(mmengine checkpoints hold the statistics methods of '
+            'HistoryBuffer, never call them)')
+    match = _CANNOT_BUILD.search(text)
+    if match is not None:
+        name = match.group(1)
+        if name.endswith('ObjectDType'):
+            return refusal(
+                'a numpy array of Python objects (dtype=object)',
+                'its elements are arbitrary pickled objects; mmengine '
+                'checkpoints hold numeric arrays only')
+        return refusal(
+            f'an object of type {name}', 'that type is not on the '
+            'allow-list of the classes mmengine checkpoints contain',
+            trust=name)
+    first = _ADDRESS.sub('', text.strip().splitlines()[0])[:300]
+    return refusal(f'what torch.load(weights_only=True) cannot read ({first})',
+                   'it is not what an mmengine checkpoint holds')
 
 
 @contextlib.contextmanager
 def explain_unsafe_checkpoint():
     """Turn torch's weights-only refusal into an :class:`UnsafeCheckpointError`
-    that names the pickled global and says what to do (never to turn
-    ``weights_only`` off).
+    in the words of :func:`refusal`: what the checkpoint holds, why it is
+    refused and what to do (never to turn ``weights_only`` off, never
+    torch's own advice).
 
     Example:
         >>> with explain_unsafe_checkpoint():
@@ -210,27 +288,9 @@ def explain_unsafe_checkpoint():
     try:
         yield
     except pickle.UnpicklingError as e:
-        match = _UNSUPPORTED.search(str(e))
-        if match is None:
-            if 'Weights only load failed' not in str(e):
-                raise
-            detail = str(e).split('WeightsUnpickler error:')[-1].strip()
-            raise UnsafeCheckpointError(
-                'torch.load(weights_only=True) refused the checkpoint: '
-                f'{detail.splitlines()[0][:300]}', e) from None
-        name = py3_global(match.group(1))
-        reason = code_global_reason(name)
-        if reason is not None:
-            raise UnsafeCheckpointError(
-                f'the checkpoint holds a pickled {name}, which can run code '
-                f'({reason}); refused. No checkpoint of an mmdet / mmseg '
-                'model needs it: do not load this file.', e) from None
-        raise UnsafeCheckpointError(
-            f'the checkpoint holds a pickled object of type {name}, which is '
-            'not on the allow-list of classes that mmengine checkpoints '
-            'contain, so torch.load(weights_only=True) refused it. A '
-            'checkpoint can run code through such objects: only if you trust '
-            f'its source and {name} is a class, allow this one class with '
-            f'`--trust-global {name}` (tools/train.py, tools/test.py) or '
-            f'torch.serialization.add_safe_globals([{name}]); weights_only '
-            'stays on.', e) from None
+        text = str(e)
+        if 'Weights only load failed' in text:
+            text = text.split('WeightsUnpickler error:')[-1]
+        elif not (_UNSUPPORTED.search(text) or _GETATTR.search(text)):
+            raise
+        raise UnsafeCheckpointError(_explain(text), e) from None

@@ -6,6 +6,31 @@ import tempfile
 from typing import Any, BinaryIO, Callable, Optional, Sequence
 
 
+def check_file(path: str, what: str) -> str:
+    """``path`` if it is a regular file (or a link to one); else an error
+    that says what it is instead, naming ``what`` and the path:
+    ``FileNotFoundError`` ("does not exist", or a link to nothing),
+    ``IsADirectoryError`` ("is a directory", a link to one too) or
+    ``OSError`` ("is not a regular file": a FIFO, a device such as
+    /dev/null, a socket)."""
+    import stat
+    if not osp.lexists(path):
+        raise FileNotFoundError(f'{what} {path!r} does not exist')
+    if not osp.exists(path):
+        raise FileNotFoundError(f'{what} {path!r} is a symbolic link to '
+                                f'{os.readlink(path)!r}, which does not exist')
+    if osp.isdir(path):
+        raise IsADirectoryError(f'{what} {path!r} is a directory, not a file')
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        kind = ('a FIFO' if stat.S_ISFIFO(mode) else
+                'a character device' if stat.S_ISCHR(mode) else
+                'a block device' if stat.S_ISBLK(mode) else
+                'a socket' if stat.S_ISSOCK(mode) else 'not a regular file')
+        raise OSError(f'{what} {path!r} is not a regular file ({kind})')
+    return path
+
+
 def atomic_write(path: str, write: Callable[[BinaryIO], Any]) -> str:
     """Call ``write(f)`` on a temporary binary file in ``path``'s folder and
     rename it to ``path``, so that readers see the old file or the new one,

@@ -131,7 +131,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError('disk full')
 
-    monkeypatch.setattr(yaml, 'safe_dump', boom)
+    monkeypatch.setattr(yaml, 'dump', boom)  # the writer's serializer
     with pytest.raises(RuntimeError):
         dump_subnet(dict(block1='conv1x1'), str(path))
     assert path.read_text() == before
@@ -276,3 +276,95 @@ def test_whole_numbers_read_as_floats_are_the_int_choices(tmp_path):
     assert all(
         type(v) is int
         for v in (got['pick'], got['depth'], got['size'], *got['shape']))
+
+
+_choice = st.one_of(
+    st.sampled_from(['conv3x3', 'skip', 'sep_conv_5x5']), st.integers(-5, 300),
+    st.floats(0.25, 8.0), st.lists(st.integers(1, 7), min_size=1, max_size=3))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=st.lists(_choice, min_size=1, max_size=4),
+    picks=st.lists(st.integers(0, 3), min_size=1, max_size=8),
+    suffix=st.sampled_from(['.yaml', '.json']))
+def test_shared_and_nested_values_round_trip(tmp_path_factory, values, picks,
+                                             suffix):
+    """Values that are the same object (a list every block shares, a dict
+    of meta nested twice) are written out in full: no YAML anchor or
+    alias, which the reader refuses, and the file reads back equal."""
+    subnet = {
+        f'block{i}': values[p % len(values)]
+        for i, p in enumerate(picks)
+    }
+    shared = dict(widths=values[0], inner=dict(also=values[0]))
+    meta = dict(a=shared, b=shared, c=[shared, shared])
+    path = str(tmp_path_factory.mktemp('s') / f'subnet{suffix}')
+    dump_subnet(subnet, path, meta=meta)
+    text = open(path).read()
+    assert '&id' not in text and '*id' not in text
+    read, read_meta = read_subnet_file(path)
+    assert read == {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in subnet.items()
+    }
+    assert read_meta == meta
+
+
+def test_the_writer_never_writes_an_alias(tmp_path):
+    shared = [3, 1]
+    path = str(tmp_path / 's.yaml')
+    dump_subnet(dict(a=shared, b=shared), path, meta=dict(x=dict(y=shared)))
+    assert read_subnet_file(path) == (dict(a=[3, 1],
+                                           b=[3, 1]), dict(x=dict(y=[3, 1])))
+    with pytest.raises(SubnetFileError, match='meta must be a dict'):
+        dump_subnet(dict(a=1), path, meta=[1])
+
+
+def _not_regular_files(tmp_path):
+    folder = tmp_path / 'folder.yaml'
+    folder.mkdir()
+    fifo = tmp_path / 'fifo.yaml'
+    os.mkfifo(fifo)
+    to_folder = tmp_path / 'link_to_folder.yaml'
+    to_folder.symlink_to(folder)
+    to_null = tmp_path / 'null.yaml'
+    to_null.symlink_to('/dev/null')
+    broken = tmp_path / 'broken.yaml'
+    broken.symlink_to(tmp_path / 'gone.yaml')
+    return [
+        (str(folder), IsADirectoryError, 'is a directory'),
+        (str(to_folder), IsADirectoryError, 'is a directory'),
+        (str(fifo), OSError, r'is not a regular file \(a FIFO\)'),
+        ('/dev/null', OSError,
+         r'is not a regular file \(a character device\)'),
+        (str(to_null), OSError, 'is not a regular file'),
+        (str(broken), FileNotFoundError, 'symbolic link to .*gone.yaml.*'
+         'which does not exist'),
+        (str(tmp_path / 'none.yaml'), FileNotFoundError, 'does not exist'),
+    ]
+
+
+def test_paths_that_are_not_regular_files_say_what_they_are(tmp_path):
+    for path, error, match in _not_regular_files(tmp_path):
+        for read in (read_subnet_file, lambda p: load_subnet(p, Toy())):
+            with pytest.raises(error, match=match) as e:
+                read(path)
+            assert path in str(e.value)
+            if error is not FileNotFoundError:
+                assert 'does not exist' not in str(e.value)
+
+
+@pytest.mark.parametrize('meta', ['[]', '0', 'false', 'null', "''", '[1]'])
+def test_meta_must_be_a_mapping_when_present(tmp_path, meta):
+    path = _write(
+        tmp_path, 'm.yaml',
+        f'format_version: 1\nsubnet: {{block1: skip}}\nmeta: {meta}\n')
+    with pytest.raises(SubnetFileError, match="'meta' must be a mapping") as e:
+        load_subnet(path, Toy())
+    assert 'm.yaml' in str(e.value)
+    # absent, or a mapping (even an empty one): read
+    for ok in ('', 'meta: {}\n', 'meta: {score: 0.4}\n'):
+        path = _write(tmp_path, 'ok.yaml',
+                      'format_version: 1\nsubnet: {block1: skip}\n' + ok)
+        assert isinstance(read_subnet_file(path)[1], dict)

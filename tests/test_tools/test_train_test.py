@@ -2,6 +2,7 @@
 default weights_only=True."""
 import importlib.util
 import json
+import os
 import os.path as osp
 import pickle
 import subprocess
@@ -154,6 +155,83 @@ def test_checkpoint_with_arbitrary_object_is_refused(repo_root, tiny_digits,
     assert '--trust-global' in out.stderr
     assert 'weights_only=False' not in out.stderr
     assert 'weights_only` set to `False' not in out.stderr
+
+
+class _GetAttr:
+    """Pickles as getattr(obj, name)."""
+
+    def __init__(self, obj, name):
+        self.obj, self.name = obj, name
+
+    def __reduce__(self):
+        return getattr, (self.obj, self.name)
+
+
+class _CallMean:
+    """Pickles as a call of HistoryBuffer.mean."""
+
+    def __reduce__(self):
+        from mmengine.logging import HistoryBuffer
+        return HistoryBuffer.mean, (HistoryBuffer(), )
+
+
+def _payloads():
+    import numpy as np
+    return {
+        'getattr(ndarray.tofile)':
+        (_GetAttr(np.ndarray, 'tofile'), 'the lookup getattr(numpy.ndarray, '
+         "'tofile')"),
+        'call HistoryBuffer.mean': (_CallMean(), 'a call of the function '
+                                    'HistoryBuffer.mean'),
+        'object array':
+        (np.array([1, 'a', None],
+                  dtype=object), 'a numpy array of Python objects'),
+    }
+
+
+@pytest.mark.parametrize('payload', list(_payloads()))
+def test_refused_checkpoints_say_what_why_and_what_to_do(
+        repo_root, tiny_digits, tmp_path, payload):
+    """Every refusal of tools/test.py and tools/train.py --resume in one
+    pattern, the project's words: what the checkpoint holds, why that is
+    refused, what to do (for these: do not load it); no memory address,
+    none of torch's advice."""
+    from mmengine.runner import Runner
+    obj, what = _payloads()[payload]
+    path, _ = _tiny_config(repo_root, tiny_digits, tmp_path, FCOS,
+                           f'fcos_refuse_{len(payload)}')
+    state = Runner.from_cfg(load_config(path)).model.state_dict()
+    ckpt = str(tmp_path / 'bad.pth')
+    torch.save(dict(state_dict=state, meta=dict(x=obj)), ckpt)
+    for tool, argv in (('test', [path,
+                                 ckpt]), ('train', [path, '--resume', ckpt])):
+        with pytest.raises(UnsafeCheckpointError) as e:
+            _tool(repo_root, tool).main(argv)
+        msg = str(e.value)
+        assert msg.startswith(f'checkpoint refused: it holds {what}'), msg
+        assert 'Do not load this file' in msg and '--trust-global' not in msg
+        for leak in ('0x', 'add_safe_globals', 'weights_only=False',
+                     'WeightsUnpickler', 'file an issue'):
+            assert leak not in msg, (leak, msg)
+
+
+def test_paths_that_are_not_checkpoint_files_say_what_they_are(
+        repo_root, tmp_path):
+    train = _tool(repo_root, 'train')
+    test = _tool(repo_root, 'test')
+    folder = tmp_path / 'epoch_1.pth'
+    folder.mkdir()
+    fifo = tmp_path / 'fifo.pth'
+    os.mkfifo(fifo)
+    config = osp.join(repo_root, FCOS)
+    for path, error, match in ((folder, IsADirectoryError, 'is a directory'),
+                               (fifo, OSError, 'is not a regular file'),
+                               ('/dev/null', OSError,
+                                'is not a regular file')):
+        with pytest.raises(error, match=match):
+            test.main([config, str(path)])
+        with pytest.raises(error, match=f'--resume checkpoint .*{match}'):
+            train.main([config, '--resume', str(path)])
 
 
 def _tool(repo_root, name):
