@@ -53,9 +53,11 @@ def parse_args(argv=None):
         '--supernet',
         nargs='*',
         default=[],
-        metavar='NAME=CONFIG:CHECKPOINT',
+        metavar='NAME=CONFIG:CHECKPOINT[@MANIFEST]',
         help='the supernets the estimators name (a pipeline config and its '
-        'trained supernet)')
+        'trained supernet; with @MANIFEST, a tools/few_shot.py split of it: '
+        'each subnet scored by the sub-supernet of its choice, e.g. of its '
+        'input size)')
     parser.add_argument(
         '--estimators',
         nargs='+',
@@ -83,14 +85,15 @@ def parse_args(argv=None):
     supernets = {}
     for item in args.supernet:
         name, sep, rest = item.partition('=')
+        rest, _, manifest = rest.partition('@')
         config, sep2, checkpoint = rest.rpartition(':')
         if not (sep and sep2 and name and config and checkpoint):
             parser.error(f'--supernet {item!r}: expected '
-                         'NAME=CONFIG:CHECKPOINT')
-        for path in (config, checkpoint):
+                         'NAME=CONFIG:CHECKPOINT[@MANIFEST]')
+        for path in (config, checkpoint) + ((manifest, ) if manifest else ()):
             if not osp.isfile(path):
                 parser.error(f'--supernet {item!r}: {path!r} does not exist')
-        supernets[name] = (config, checkpoint)
+        supernets[name] = (config, checkpoint, manifest or None)
     args.supernets = supernets
     for est in args.estimators:
         try:
@@ -178,13 +181,18 @@ def get_scorer(name: str, args, scorers: dict):
         from mmnas_tricks.engine.pipeline import search_data
         from mmnas_tricks.engine.rank import SupernetScorer
         from mmnas_tricks.utils import load_config
-        config, checkpoint = args.supernets[name]
+        config, checkpoint, manifest = args.supernets[name]
         cfg = load_config(config)
         key = (cfg.get('nas') or {}).get('score_key', 'coco/bbox_mAP')
-        scorers[name] = SupernetScorer(cfg, checkpoint,
-                                       osp.join(args.work_dir, name), key,
-                                       args.calibrate_bn, args.seed,
-                                       **search_data(cfg))
+        scorer = SupernetScorer(cfg, checkpoint, osp.join(args.work_dir, name),
+                                key, args.calibrate_bn, args.seed,
+                                **search_data(cfg))
+        scorer.router = None
+        if manifest:
+            from mmnas_tricks.engine.few_shot import FewShotRouter
+            scorer.router = FewShotRouter(manifest)
+            scorer.router.check(scorer.model)
+        scorers[name] = scorer
     return scorers[name]
 
 
@@ -199,7 +207,9 @@ def supernet_estimates(est, name, records, args, store, scorers) -> None:
     for r in todo:
         start = time.time()
         value = scorer.score(
-            dict(first, **r['subnet']), calibrate=args.calibrate_bn > 0)
+            dict(first, **r['subnet']),
+            calibrate=args.calibrate_bn > 0,
+            router=scorer.router)
         store.put(est, r['key'], value, time.time() - start)
         print(f'{est} {r["set"]} {r["name"]}: {value:.4f}', flush=True)
 
@@ -228,8 +238,11 @@ def finetune_estimates(est, name, epochs, records, args, store,
         weights = osp.join(folder, 'supernet_weights.pth')
         if not osp.isfile(weights):
             scorer = get_scorer(name, args, scorers)
-            scorer.model.load_state_dict(scorer.state)
             subnet = dict(plain_subnet(scorer.model), **r['subnet'])
+            if scorer.router is not None:
+                scorer.router.load_for(scorer.model, subnet)
+            else:
+                scorer.model.load_state_dict(scorer.state)
             set_subnet(scorer.model, subnet)
             if args.calibrate_bn:
                 calibrate_bn(scorer.model, scorer.calib, args.calibrate_bn)
