@@ -6,6 +6,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+import threading
 import time
 from typing import Optional, Sequence
 
@@ -42,6 +43,9 @@ class NASPipeline:
         gpus (int): Processes per stage. Defaults to 1.
         slurm (str, optional): A Slurm partition. Defaults to None.
         fresh (bool): Rerun finished stages. Defaults to False.
+        jobs (int): The independent runs of a stage (re-rank candidates,
+            retrains, fine-tunes) run this many at once, each with
+            ``cores // jobs`` torch threads. Defaults to 1.
     """
 
     def __init__(self,
@@ -52,7 +56,8 @@ class NASPipeline:
                  seed: int = 0,
                  gpus: int = 1,
                  slurm: Optional[str] = None,
-                 fresh: bool = False) -> None:
+                 fresh: bool = False,
+                 jobs: int = 1) -> None:
         unknown = [s for s in stages if s not in STAGES]
         if unknown:
             raise ValueError(f'stages {unknown} are not among {list(STAGES)}')
@@ -63,6 +68,9 @@ class NASPipeline:
         self.gpus = gpus
         self.slurm = slurm
         self.fresh = fresh
+        self.jobs = max(1, int(jobs))
+        # the state is written by the runs of a stage side by side
+        self._lock = threading.RLock()
         self.stages = stage_configs(load_config(config), config)
         self.work_dir = work_dir or osp.join(
             'work_dirs',
@@ -78,7 +86,8 @@ class NASPipeline:
 
     def _save_state(self) -> None:
         from mmnas_tricks.utils import dump_json_atomic
-        dump_json_atomic(self.state, self.state_path)
+        with self._lock:
+            dump_json_atomic(self.state, self.state_path)
 
     def write_stage_configs(self) -> dict:
         from mmnas_tricks.utils import atomic_write_text
@@ -285,6 +294,9 @@ class NASPipeline:
             resume = ['--resume']
         options = [f'randomness.seed={self.seed}'] + options
         env = None
+        if self.jobs > 1:  # side by side: the cores shared out
+            threads = max(1, (os.cpu_count() or 1) // self.jobs)
+            env = dict(os.environ, OMP_NUM_THREADS=str(threads))
         if self.slurm:
             cmd = [
                 'bash',
@@ -312,9 +324,11 @@ class NASPipeline:
         try:
             subprocess.run(cmd, check=True, env=env)
         finally:
-            entry = self.state.setdefault(stage, dict(seconds=0.0))
-            entry['seconds'] = entry.get('seconds', 0.0) + time.time() - start
-            self._save_state()
+            with self._lock:
+                entry = self.state.setdefault(stage, dict(seconds=0.0))
+                entry['seconds'] = entry.get('seconds',
+                                             0.0) + time.time() - start
+                self._save_state()
 
     def run(self) -> None:
         for stage in STAGES:
@@ -335,8 +349,18 @@ class NASPipeline:
                 for sub in self.substages(stage):
                     paths[sub] = osp.join(self.work_dir, 'configs',
                                           f'{sub}.py')
-            for sub in self.substages(stage):
-                self._run_stage(stage, sub, paths[sub])
+            subs = self.substages(stage)
+            if self.jobs > 1 and len(subs) > 1:
+                from concurrent.futures import ThreadPoolExecutor
+                with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+                    # list(): the first failure is raised here
+                    list(
+                        pool.map(
+                            lambda sub: self._run_stage(
+                                stage, sub, paths[sub]), subs))
+            else:
+                for sub in subs:
+                    self._run_stage(stage, sub, paths[sub])
             if stage == 'rerank' and self.stages['rerank']:
                 self.write_rerank_choice()
 
@@ -373,14 +397,15 @@ class NASPipeline:
         elif stage == 'rerank':
             self.write_rerank_config(sub[len('rerank_'):], config)
         self.run_train(sub, config, options)
-        self.state[sub]['done'] = True
-        later = DEPENDENTS.get(stage, ())
-        if stage == 'baseline' and self.stages['inherit'] != 'baseline':
-            later = ()
-        for dependent in later:  # now out of date
-            for name in self.substages(dependent):
-                self.state.get(name, {}).pop('done', None)
-        self._save_state()
+        with self._lock:
+            self.state[sub]['done'] = True
+            later = DEPENDENTS.get(stage, ())
+            if stage == 'baseline' and self.stages['inherit'] != 'baseline':
+                later = ()
+            for dependent in later:  # now out of date
+                for name in self.substages(dependent):
+                    self.state.get(name, {}).pop('done', None)
+            self._save_state()
 
     # -- report ---------------------------------------------------------------
     def _metrics(self, stage: str) -> dict:

@@ -364,3 +364,62 @@ def test_report_prints_the_recorded_hand_front_beside_the_found(
                       "hand_front='missing.json')\n")
     with pytest.raises(FileNotFoundError, match='nas.hand_front .*missing'):
         NASPipeline(str(config), osp.join(repo_root, 'tools'))
+
+
+def test_jobs_run_a_stages_runs_side_by_side(repo_root, tmp_path, monkeypatch):
+    """tools/nas.py --jobs 2: the runs of one stage (here the re-rank
+    candidates) run two at once, each a tools/train.py with half the cores'
+    torch threads, and the state records every one (stages faked)."""
+    import subprocess
+    import threading
+    import time
+
+    from mmnas_tricks.engine.nas_pipeline import NASPipeline
+    pipe = NASPipeline(
+        osp.join(repo_root, MAIN),
+        osp.join(repo_root, 'tools'),
+        work_dir=str(tmp_path / 'w'),
+        stages=['rerank'],
+        jobs=2)
+    names = ['c0', 'c1', 'c2']
+    monkeypatch.setattr(
+        NASPipeline, 'rerank_candidates', lambda self:
+        [dict(name=n, budgets=['best_subnet_1x'], score=0.1) for n in names])
+    monkeypatch.setattr(NASPipeline, 'write_rerank_config',
+                        lambda self, name, path: None)
+    monkeypatch.setattr(NASPipeline, 'write_rerank_choice', lambda self: None)
+    lock, active, peak = threading.Lock(), [0], [0]
+
+    def fake_run(cmd, check, env):
+        assert env['OMP_NUM_THREADS'] == str(max(1, os.cpu_count() // 2))
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.5)
+        work = cmd[cmd.index('--work-dir') + 1]
+        os.makedirs(work, exist_ok=True)
+        open(osp.join(work, 'final_metrics.json'),
+             'w').write('{"coco/bbox_mAP": 0.5}')
+        with lock:
+            active[0] -= 1
+
+    monkeypatch.setattr(subprocess, 'run', fake_run)
+    pipe.run()
+    assert peak[0] == 2
+    state = json.load(open(osp.join(str(tmp_path / 'w'), 'nas_state.json')))
+    assert all(state[f'rerank_{n}']['done'] for n in names)
+    assert pipe.rerank_scores() == {n: 0.5 for n in names}
+
+
+def test_jobs_refuses_distributed_stages(repo_root, capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'nas_tool_jobs', osp.join(repo_root, 'tools', 'nas.py'))
+    nas = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nas)
+    for extra in (['--gpus', '2'], ['--slurm', 'p'], []):
+        with pytest.raises(SystemExit):
+            nas.parse_args(['x.py', '--jobs', '0' if not extra else '2'] +
+                           extra)
+    assert 'need >= 1' in capsys.readouterr().err
+    assert nas.parse_args(['x.py', '--jobs', '2']).jobs == 2
