@@ -13,6 +13,7 @@ from .kernel_choice import KernelSizeChoice
 from .mbconv_choice import MBConvChoice
 from .op_choice import OpChoice
 from .res_block_choice import ResBasicBlockChoice
+from .res_bottleneck_choice import ResBottleneckChoice
 from .size_choice import InputSize, InputSizeChoice
 from .space import (Subnet, SubnetError, arch_parameters, argmax_subnet,
                     export_static, extreme_subnet, fix_in_place, fix_subnet,
@@ -28,10 +29,10 @@ __all__ = [
     'WidthSources', 'elastic_conv', 'elastic_norm', 'input_channels',
     'link_widths', 'conv_choices', 'with_norm_act', 'OpChoice', 'InputChoice',
     'SelectInputs', 'KernelSizeChoice', 'DepthChoice', 'SequentialBlocks',
-    'MBConvChoice', 'ResBasicBlockChoice', 'InputSize', 'InputSizeChoice',
-    'Subnet', 'SubnetError', 'export_static', 'extreme_subnet', 'fix_in_place',
-    'static_copy', 'subnet_param_count', 'arch_parameters', 'argmax_subnet',
-    'fix_subnet', 'get_subnet', 'iter_subnets', 'load_subnet',
-    'named_mutables', 'sample_subnet', 'search_space', 'set_mode',
-    'set_subnet', 'space_size', 'validate_subnet'
+    'MBConvChoice', 'ResBasicBlockChoice', 'ResBottleneckChoice', 'InputSize',
+    'InputSizeChoice', 'Subnet', 'SubnetError', 'export_static',
+    'extreme_subnet', 'fix_in_place', 'static_copy', 'subnet_param_count',
+    'arch_parameters', 'argmax_subnet', 'fix_subnet', 'get_subnet',
+    'iter_subnets', 'load_subnet', 'named_mutables', 'sample_subnet',
+    'search_space', 'set_mode', 'set_subnet', 'space_size', 'validate_subnet'
 ]
